@@ -1,0 +1,68 @@
+import { z } from 'zod/mini';
+import { ENV } from '../../infra/definition.ts';
+import { ConfigError } from './errors.ts';
+import { toFieldIssues } from './validation.ts';
+
+const seconds = (fallback: number, max: number) =>
+  z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(max)), fallback);
+
+const csv = (fallback: string) =>
+  z.pipe(
+    z._default(z.string(), fallback),
+    z.transform((value) =>
+      value
+        .split(',')
+        .map((item) => item.trim().toLowerCase())
+        .filter(Boolean),
+    ),
+  );
+
+const required = () => z.string('is required').check(z.minLength(1, 'is required'));
+
+const ConfigSchema = z.object({
+  jobsTable: required(),
+  pollQueueUrl: required(),
+  resultQueueUrl: required(),
+  outputBucket: required(),
+  outputPrefix: z._default(z.string(), 'edits/'),
+  topicArn: required(),
+  eventBusName: required(),
+  runComfyBaseUrl: z._default(z.url(), 'https://model-api.runcomfy.net'),
+  /** Exactly one of these two: the secret in AWS, the plain token in the local runtime. */
+  runComfyTokenSecretArn: z.optional(required()),
+  runComfyApiToken: z.optional(required()),
+  jobDeadlineSeconds: seconds(900, 86_400),
+  maxPollDelaySeconds: seconds(30, 900),
+  outputHostAllowlist: csv('*.runcomfy.net'),
+  outputMaxBytes: z._default(z.coerce.number().check(z.int(), z.gte(1)), 50 * 1024 * 1024),
+  allowLoopbackHttp: z.pipe(
+    z._default(z.enum(['true', 'false']), 'false'),
+    z.transform((flag) => flag === 'true'),
+  ),
+  jobRetentionDays: seconds(30, 3650),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+/**
+ * Reads and validates the function's configuration from the environment once per container.
+ * A bad value fails the cold start with the names of the bad variables (never their values,
+ * which may be secrets).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw = Object.fromEntries(
+    Object.entries(ENV).map(([key, name]) => [key, env[name] === '' ? undefined : env[name]]),
+  );
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const names = toFieldIssues(result.error.issues).map(
+      (issue) => `${ENV[issue.path as keyof typeof ENV] ?? issue.path}: ${issue.message}`,
+    );
+    throw new ConfigError(`invalid configuration: ${names.join('; ')}`);
+  }
+  const config = result.data;
+  if (!config.runComfyTokenSecretArn === !config.runComfyApiToken) {
+    throw new ConfigError(`set exactly one of ${ENV.runComfyTokenSecretArn} and ${ENV.runComfyApiToken}`);
+  }
+  return config;
+}

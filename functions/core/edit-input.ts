@@ -1,0 +1,46 @@
+import { z } from 'zod/mini';
+
+/** Pixel sizes of the model's `image_size` presets (RunComfy/fal preset table). */
+export const IMAGE_SIZE_PIXELS = {
+  square_hd: { width: 1024, height: 1024 },
+  square: { width: 512, height: 512 },
+  portrait_4_3: { width: 768, height: 1024 },
+  portrait_16_9: { width: 576, height: 1024 },
+  landscape_4_3: { width: 1024, height: 768 },
+  landscape_16_9: { width: 1024, height: 576 },
+} as const;
+
+export const IMAGE_SIZES = Object.keys(IMAGE_SIZE_PIXELS) as [keyof typeof IMAGE_SIZE_PIXELS, ...string[]];
+export const OUTPUT_FORMATS = ['jpeg', 'png', 'webp'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+export const MODEL_ID = 'blackforestlabs/flux-2/flash/edit';
+
+const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
+const oneOf = (values: readonly string[]) => `must be one of: ${values.join(', ')}`;
+
+/**
+ * The input of `blackforestlabs/flux-2/flash/edit`, exactly as RunComfy's API page gives it,
+ * with the documented defaults filled in so a stored job says what was really asked for.
+ *
+ * @example
+ * EditInputSchema.parse({ prompt: 'make the cup red', image_urls: ['https://example.com/cup.png'] });
+ */
+export const EditInputSchema = z.object({
+  prompt: z.string('must be a string').check(
+    z.refine((prompt) => prompt.trim().length > 0, 'must not be empty'),
+    z.maxLength(10_000, 'must be at most 10000 characters'),
+  ),
+  image_urls: z
+    .array(httpsUrl, 'must be an array of https:// URLs')
+    .check(z.minLength(1, 'needs at least 1 image URL'), z.maxLength(4, 'allows at most 4 image URLs')),
+  guidance_scale: z._default(
+    z.number('must be a number').check(z.gte(0, 'must be ≥ 0'), z.lte(20, 'must be ≤ 20')),
+    2.5,
+  ),
+  seed: z.optional(z.int('must be an integer')),
+  image_size: z._default(z.enum(IMAGE_SIZES, oneOf(IMAGE_SIZES)), 'square_hd'),
+  output_format: z._default(z.enum(OUTPUT_FORMATS, oneOf(OUTPUT_FORMATS)), 'png'),
+});
+
+export type EditInput = z.infer<typeof EditInputSchema>;

@@ -1,0 +1,60 @@
+/**
+ * Every error the pipeline raises on purpose carries a stable `code`. The mapping to HTTP
+ * (RFC 9457 problem+json) happens at the edge only (`#core/http/problem`); `expose` says
+ * whether `message` is safe to show to a caller (never for 5xx, never with secrets).
+ */
+export class PipelineError extends Error {
+  readonly code: string;
+  /** HTTP status the edge answers with when this error reaches it. */
+  readonly status: number;
+  readonly expose: boolean;
+  override readonly name: string = 'PipelineError';
+
+  constructor(
+    code: string,
+    message: string,
+    options: { status?: number; expose?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = options.status ?? 500;
+    this.expose = options.expose ?? this.status < 500;
+  }
+}
+
+/** One invalid field of a request, addressed by its JSON path (`image_urls/2`). */
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+export class ValidationError extends PipelineError {
+  override readonly name = 'ValidationError';
+  readonly issues: FieldIssue[];
+  constructor(message: string, issues: FieldIssue[]) {
+    super('INVALID_REQUEST', message, { status: 400 });
+    this.issues = issues;
+  }
+}
+
+export class NotFoundError extends PipelineError {
+  override readonly name = 'NotFoundError';
+  constructor(message: string) {
+    super('NOT_FOUND', message, { status: 404 });
+  }
+}
+
+export class ConflictError extends PipelineError {
+  override readonly name = 'ConflictError';
+  constructor(code: string, message: string, status = 409) {
+    super(code, message, { status });
+  }
+}
+
+/** Configuration the function was deployed with is unusable: an operator problem, never shown. */
+export class ConfigError extends PipelineError {
+  override readonly name = 'ConfigError';
+  constructor(message: string) {
+    super('CONFIG_INVALID', message, { status: 500, expose: false });
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The one definition of the pipeline's resources that both the CDK construct and the local
+ * runtime read, so that what runs on a laptop cannot drift from what is deployed: function
+ * entries and sizes, HTTP routes, queues with their redrive, and which queue drives which
+ * function. Pure data: no CDK and no AWS SDK imports, so the local runtime stays light.
+ */
+
+export type FunctionName = 'submit' | 'jobs' | 'poller' | 'result';
+
+export interface FunctionDefinition {
+  /** Handler module, relative to the repository root; it exports `handler`. */
+  entry: string;
+  description: string;
+  memoryMb: number;
+  timeoutSeconds: number;
+}
+
+export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
+  submit: {
+    entry: 'functions/submit/handler.ts',
+    description: 'Validates an edit request, records the job and submits it to RunComfy',
+    memoryMb: 512,
+    timeoutSeconds: 29,
+  },
+  jobs: {
+    entry: 'functions/jobs/handler.ts',
+    description: 'Reads a job (with presigned output URLs) and cancels queued jobs',
+    memoryMb: 256,
+    timeoutSeconds: 15,
+  },
+  poller: {
+    entry: 'functions/poller/handler.ts',
+    description: 'Polls RunComfy for a job with backoff until it ends or its deadline passes',
+    memoryMb: 256,
+    timeoutSeconds: 30,
+  },
+  result: {
+    entry: 'functions/result/handler.ts',
+    description: 'Copies a finished job’s images into S3 and sends the completion notification',
+    memoryMb: 1024,
+    timeoutSeconds: 120,
+  },
+};
+
+export interface RouteDefinition {
+  method: 'GET' | 'POST';
+  /** API Gateway v2 route path, with `{name}` path parameters. */
+  path: string;
+  function: FunctionName;
+}
+
+export const ROUTES: RouteDefinition[] = [
+  { method: 'POST', path: '/edits', function: 'submit' },
+  { method: 'GET', path: '/edits/{id}', function: 'jobs' },
+  { method: 'POST', path: '/edits/{id}/cancel', function: 'jobs' },
+];
+
+export type QueueName = 'poll' | 'result';
+
+export interface QueueDefinition {
+  /** The function this queue drives through an event source mapping. */
+  consumer: FunctionName;
+  /** Deliveries before a message moves to the DLQ. */
+  maxReceiveCount: number;
+  batchSize: number;
+  maxBatchingWindowSeconds: number;
+  /** Upper bound on concurrent invocations by this queue (keeps RunComfy's concurrency in hand). */
+  maxConcurrency: number;
+  /** DLQ retention: long enough for an operator to notice and redrive. */
+  dlqRetentionDays: number;
+  retentionDays: number;
+}
+
+export const QUEUES: Record<QueueName, QueueDefinition> = {
+  poll: {
+    consumer: 'poller',
+    maxReceiveCount: 5,
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    maxConcurrency: 10,
+    dlqRetentionDays: 14,
+    retentionDays: 4,
+  },
+  result: {
+    consumer: 'result',
+    maxReceiveCount: 5,
+    batchSize: 1,
+    maxBatchingWindowSeconds: 0,
+    maxConcurrency: 10,
+    dlqRetentionDays: 14,
+    retentionDays: 4,
+  },
+};
+
+/** AWS's rule of thumb: a queue's visibility timeout is at least six times its consumer's timeout. */
+export function visibilityTimeoutSeconds(queue: QueueName): number {
+  return FUNCTIONS[QUEUES[queue].consumer].timeoutSeconds * 6;
+}
+
+/** Environment variable names shared by the construct (which sets them) and the functions (which read them). */
+export const ENV = {
+  jobsTable: 'JOBS_TABLE',
+  pollQueueUrl: 'POLL_QUEUE_URL',
+  resultQueueUrl: 'RESULT_QUEUE_URL',
+  outputBucket: 'OUTPUT_BUCKET',
+  outputPrefix: 'OUTPUT_PREFIX',
+  topicArn: 'TOPIC_ARN',
+  eventBusName: 'EVENT_BUS_NAME',
+  runComfyBaseUrl: 'RUNCOMFY_BASE_URL',
+  runComfyTokenSecretArn: 'RUNCOMFY_TOKEN_SECRET_ARN',
+  runComfyApiToken: 'RUNCOMFY_API_TOKEN',
+  jobDeadlineSeconds: 'JOB_DEADLINE_SECONDS',
+  maxPollDelaySeconds: 'MAX_POLL_DELAY_SECONDS',
+  outputHostAllowlist: 'OUTPUT_HOST_ALLOWLIST',
+  outputMaxBytes: 'OUTPUT_MAX_BYTES',
+  allowLoopbackHttp: 'ALLOW_LOOPBACK_HTTP_OUTPUTS',
+  jobRetentionDays: 'JOB_RETENTION_DAYS',
+} as const;
+
+/** The job table's key layout (one table: job items and idempotency-key items). */
+export const TABLE = {
+  partitionKey: 'pk',
+  ttlAttribute: 'expiresAt',
+} as const;
+
+/** Source and detail types of the events the pipeline puts on its EventBridge bus. */
+export const EVENTS = {
+  source: 'flux-edit-pipeline',
+  jobCompleted: 'Edit Job Completed',
+} as const;

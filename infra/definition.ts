@@ -128,3 +128,16 @@ export const EVENTS = {
   source: 'flux-edit-pipeline',
   jobCompleted: 'Edit Job Completed',
 } as const;
+
+/**
+ * The Powertools identity every function shares, and the counters the core emits through it.
+ * One service name for all functions keeps each counter on a single `service` dimension, so the
+ * construct's alarms and dashboard find it without knowing which function emitted it.
+ */
+export const METRICS = {
+  serviceName: 'flux-edit-pipeline',
+  namespace: 'FluxEditPipeline',
+  jobsAccepted: 'JobsAccepted',
+  jobsSucceeded: 'JobsSucceeded',
+  jobsFailed: 'JobsFailed',
+} as const;

@@ -29,7 +29,7 @@ export interface FieldIssue {
 }
 
 export class ValidationError extends PipelineError {
-  override readonly name = 'ValidationError';
+  override readonly name: string = 'ValidationError';
   readonly issues: FieldIssue[];
   constructor(message: string, issues: FieldIssue[]) {
     super('INVALID_REQUEST', message, { status: 400 });
@@ -38,14 +38,14 @@ export class ValidationError extends PipelineError {
 }
 
 export class NotFoundError extends PipelineError {
-  override readonly name = 'NotFoundError';
+  override readonly name: string = 'NotFoundError';
   constructor(message: string) {
     super('NOT_FOUND', message, { status: 404 });
   }
 }
 
 export class ConflictError extends PipelineError {
-  override readonly name = 'ConflictError';
+  override readonly name: string = 'ConflictError';
   constructor(code: string, message: string, status = 409) {
     super(code, message, { status });
   }
@@ -53,7 +53,7 @@ export class ConflictError extends PipelineError {
 
 /** Configuration the function was deployed with is unusable: an operator problem, never shown. */
 export class ConfigError extends PipelineError {
-  override readonly name = 'ConfigError';
+  override readonly name: string = 'ConfigError';
   constructor(message: string) {
     super('CONFIG_INVALID', message, { status: 500, expose: false });
   }

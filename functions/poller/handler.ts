@@ -1,2 +1,11 @@
-// Placeholder: the real handler lands with the core pipeline.
-export const handler = async (_event: unknown): Promise<unknown> => ({ statusCode: 501 });
+import { PollMessageSchema } from '#core/jobs/messages';
+import { pollJob } from '#core/jobs/poll-job';
+import { createJobDeps } from '#shared/job-deps';
+import { sqsBatchHandler } from '#shared/sqs-batch';
+
+const deps = createJobDeps();
+
+/** SQS poll queue → one heartbeat of each job's poll chain. */
+export const handler = sqsBatchHandler(PollMessageSchema, (message, record, log) =>
+  pollJob({ ...deps, log }, message, record.messageId),
+);

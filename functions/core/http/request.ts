@@ -1,0 +1,31 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { PipelineError, ValidationError } from '../errors.ts';
+
+/** Reads a JSON body from an HTTP API event, with a specific error for each way it can be wrong. */
+export function readJsonBody(event: APIGatewayProxyEventV2): unknown {
+  const contentType = event.headers?.['content-type'] ?? '';
+  if (contentType && !/^application\/(.+\+)?json\b/i.test(contentType)) {
+    throw new PipelineError('UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json', {
+      status: 415,
+    });
+  }
+  if (!event.body)
+    throw new ValidationError('the request has no body', [{ path: '(root)', message: 'is required' }]);
+  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ValidationError('the request body is not valid JSON', [
+      { path: '(root)', message: 'must be valid JSON' },
+    ]);
+  }
+}
+
+/** Header lookup that does not depend on the caller's capitalisation. */
+export function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === wanted) return value;
+  }
+  return undefined;
+}

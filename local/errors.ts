@@ -1,0 +1,22 @@
+import { PipelineError } from '#core/errors';
+
+/**
+ * Failures of the local runtime itself (not of the pipeline it runs), with stable codes so
+ * that start.ts and tests can tell "moto did not come up" from "the queues never settled".
+ */
+export type LocalRuntimeErrorCode =
+  | 'MOTO_START_FAILED'
+  /** moto's process ended before listening: typically moto is not installed in the venv. */
+  | 'MOTO_EXITED'
+  | 'PIPELINE_ALREADY_RUNNING'
+  | 'HANDLER_LOAD_FAILED'
+  | 'HANDLER_TIMEOUT'
+  | 'DRAIN_TIMEOUT';
+
+export class LocalRuntimeError extends PipelineError {
+  override readonly name = 'LocalRuntimeError';
+  declare readonly code: LocalRuntimeErrorCode;
+  constructor(code: LocalRuntimeErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, { status: 500, expose: false, ...options });
+  }
+}

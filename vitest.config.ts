@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     // Integration suites start moto and the simulator once per file; give them room on 2 cores.
     testTimeout: 30_000,
     hookTimeout: 120_000,

@@ -24,7 +24,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
   },
   jobs: {
     entry: 'functions/jobs/handler.ts',
-    description: 'Reads a job (with presigned output URLs) and cancels queued jobs',
+    description: 'Reads and cancels jobs, and hands out presigned uploads for input images',
     memoryMb: 256,
     timeoutSeconds: 15,
   },
@@ -53,6 +53,7 @@ export const ROUTES: RouteDefinition[] = [
   { method: 'POST', path: '/edits', function: 'submit' },
   { method: 'GET', path: '/edits/{id}', function: 'jobs' },
   { method: 'POST', path: '/edits/{id}/cancel', function: 'jobs' },
+  { method: 'POST', path: '/uploads', function: 'jobs' },
 ];
 
 export type QueueName = 'poll' | 'result';
@@ -115,6 +116,8 @@ export const ENV = {
   outputMaxBytes: 'OUTPUT_MAX_BYTES',
   allowLoopbackHttp: 'ALLOW_LOOPBACK_HTTP_OUTPUTS',
   jobRetentionDays: 'JOB_RETENTION_DAYS',
+  uploadPrefix: 'UPLOAD_PREFIX',
+  inputS3Allowlist: 'INPUT_S3_ALLOWLIST',
 } as const;
 
 /** The job table's key layout (one table: job items and idempotency-key items). */

@@ -81,7 +81,8 @@ export class FaultInjector {
           : (rule.retry_after_s ?? (wantsRetryAfter(status, knobs) ? knobs.retry_after_s : undefined));
       return { kind: 'status', status, retryAfterS, body: rule.body };
     }
-    const probability = request.endpoint === 'submit' ? knobs.p_submit_5xx : request.method === 'GET' ? knobs.p_status_5xx : 0;
+    const probability =
+      request.endpoint === 'submit' ? knobs.p_submit_5xx : request.method === 'GET' ? knobs.p_status_5xx : 0;
     if (probability > 0 && rng.next() < probability) {
       const status = RANDOM_5XX[rng.int(RANDOM_5XX.length)]!;
       return {

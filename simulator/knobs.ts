@@ -94,7 +94,9 @@ export type KnobsInput = z.input<typeof KnobsSchema>;
 export function mergeKnobs(base: Partial<KnobsInput>, patch: Partial<KnobsInput> = {}): Knobs {
   const result = KnobsSchema.safeParse({ ...base, ...patch });
   if (!result.success) {
-    const reasons = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    const reasons = result.error.issues.map(
+      (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+    );
     throw new SimulatorError('INVALID_KNOBS', `invalid knobs: ${reasons.join('; ')}`, 400);
   }
   const unknown = Object.keys(patch).filter((key) => !(key in KnobsSchema.shape));

@@ -44,7 +44,8 @@ export function parseScript(text: string): JobScript {
       script[key as (typeof FLAGS)[number]] = value !== 'false';
     } else if ((SECONDS as readonly string[]).includes(key)) {
       const seconds = Number(value);
-      if (value === undefined || value === '' || !Number.isFinite(seconds) || seconds < 0) throw badScript(directive);
+      if (value === undefined || value === '' || !Number.isFinite(seconds) || seconds < 0)
+        throw badScript(directive);
       script[key as (typeof SECONDS)[number]] = seconds;
     } else if (key === 'error_shape') {
       if (!ERROR_SHAPES.includes(value as Knobs['error_shape'])) throw badScript(directive);
@@ -61,7 +62,10 @@ export function parseScript(text: string): JobScript {
 const PROMPT_SCRIPT = /\[sim:([^\]]*)\]/g;
 
 /** The script a prompt carries: `[sim: …]` blocks plus the fail/stall magic tokens. */
-export function scriptFromPrompt(prompt: string, knobs: Pick<Knobs, 'fail_token' | 'stall_token'>): JobScript {
+export function scriptFromPrompt(
+  prompt: string,
+  knobs: Pick<Knobs, 'fail_token' | 'stall_token'>,
+): JobScript {
   const script: JobScript = {};
   for (const match of prompt.matchAll(PROMPT_SCRIPT)) Object.assign(script, parseScript(match[1] ?? ''));
   if (prompt.includes(knobs.fail_token)) script.fail = true;

@@ -25,7 +25,10 @@ const RANK: Record<JobState, number> = { queued: 0, running: 1, succeeded: 2, fa
 
 export const isTerminal = (state: JobState): boolean => RANK[state] === 2;
 
-type InputCheck = { status: 'skipped' } | { status: 'pending' } | { status: 'done'; at: number; problem?: string };
+type InputCheck =
+  | { status: 'skipped' }
+  | { status: 'pending' }
+  | { status: 'done'; at: number; problem?: string };
 
 export interface Job {
   readonly id: string;
@@ -188,10 +191,18 @@ export class JobStore {
     this.settle();
     if (job.state === to) return;
     if (isTerminal(job.state)) {
-      throw new SimulatorError('TERMINAL_STATE', `job ${job.id} is ${job.state}; terminal states never change`, 409);
+      throw new SimulatorError(
+        'TERMINAL_STATE',
+        `job ${job.id} is ${job.state}; terminal states never change`,
+        409,
+      );
     }
     if (RANK[to] < RANK[job.state]) {
-      throw new SimulatorError('BACKWARD_TRANSITION', `job ${job.id} cannot go from ${job.state} back to ${to}`, 409);
+      throw new SimulatorError(
+        'BACKWARD_TRANSITION',
+        `job ${job.id} cannot go from ${job.state} back to ${to}`,
+        409,
+      );
     }
     const now = this.#deps.clock.now();
     if (job.state === 'queued') {
@@ -229,7 +240,9 @@ export class JobStore {
 
   outputExpired(job: Job): boolean {
     const ttlS = job.script.output_ttl_s ?? this.#deps.knobs().output_ttl_s;
-    return ttlS !== null && job.finishedAt !== undefined && this.#deps.clock.now() - job.finishedAt > ttlS * 1000;
+    return (
+      ttlS !== null && job.finishedAt !== undefined && this.#deps.clock.now() - job.finishedAt > ttlS * 1000
+    );
   }
 
   /** USD left for a user; null means unlimited. */

@@ -108,7 +108,8 @@ type Issue = (field: (string | number)[], msg: string, type: string, input: unkn
 
 function checkPrompt(value: unknown, issue: Issue): string | undefined {
   if (value === undefined) return void issue(['prompt'], 'Field required', 'missing', undefined);
-  if (typeof value !== 'string') return void issue(['prompt'], 'Input should be a valid string', 'string_type', value);
+  if (typeof value !== 'string')
+    return void issue(['prompt'], 'Input should be a valid string', 'string_type', value);
   if (value.trim().length === 0) {
     return void issue(['prompt'], 'String should have at least 1 character', 'string_too_short', value, {
       min_length: 1,
@@ -119,7 +120,8 @@ function checkPrompt(value: unknown, issue: Issue): string | undefined {
 
 function checkImageUrls(value: unknown, knobs: ValidationKnobs, issue: Issue): string[] | undefined {
   if (value === undefined) return void issue(['image_urls'], 'Field required', 'missing', undefined);
-  if (!Array.isArray(value)) return void issue(['image_urls'], 'Input should be a valid list', 'list_type', value);
+  if (!Array.isArray(value))
+    return void issue(['image_urls'], 'Input should be a valid list', 'list_type', value);
   if (value.length === 0) {
     return void issue(
       ['image_urls'],
@@ -164,7 +166,10 @@ function imageUriProblem(url: unknown, knobs: ValidationKnobs): { msg: string; t
   }
   const schemes = knobs.allow_http_inputs ? ['https:', 'http:'] : ['https:'];
   if (!schemes.includes(parsed.protocol)) {
-    return { msg: `URL scheme should be ${schemes.map((s) => `'${s.slice(0, -1)}'`).join(' or ')}`, type: 'url_scheme' };
+    return {
+      msg: `URL scheme should be ${schemes.map((s) => `'${s.slice(0, -1)}'`).join(' or ')}`,
+      type: 'url_scheme',
+    };
   }
   return undefined;
 }
@@ -175,14 +180,26 @@ function checkGuidance(value: unknown, issue: Issue): number | undefined {
     return void issue(['guidance_scale'], 'Input should be a valid number', 'float_type', value);
   }
   if (value < 0) {
-    return void issue(['guidance_scale'], 'Input should be greater than or equal to 0', 'greater_than_equal', value, {
-      ge: 0,
-    });
+    return void issue(
+      ['guidance_scale'],
+      'Input should be greater than or equal to 0',
+      'greater_than_equal',
+      value,
+      {
+        ge: 0,
+      },
+    );
   }
   if (value > 20) {
-    return void issue(['guidance_scale'], 'Input should be less than or equal to 20', 'less_than_equal', value, {
-      le: 20,
-    });
+    return void issue(
+      ['guidance_scale'],
+      'Input should be less than or equal to 20',
+      'less_than_equal',
+      value,
+      {
+        le: 20,
+      },
+    );
   }
   return value;
 }
@@ -214,15 +231,22 @@ function checkImageSize(
   }
   if (knobs.allow_custom_size && isObject(value)) {
     const { width, height } = value;
-    const inRange = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 512 && (n as number) <= 2048;
+    const inRange = (n: unknown): n is number =>
+      Number.isInteger(n) && (n as number) >= 512 && (n as number) <= 2048;
     if (inRange(width) && inRange(height)) return { name: { width, height }, width, height };
-    return void issue(['image_size'], 'width and height must be integers between 512 and 2048', 'value_error', value);
+    return void issue(
+      ['image_size'],
+      'width and height must be integers between 512 and 2048',
+      'value_error',
+      value,
+    );
   }
   return void issue(['image_size'], expected(PRESETS), 'enum', value, { expected: PRESETS.join(', ') });
 }
 
 function checkOutputFormat(value: unknown, issue: Issue): OutputFormat | undefined {
   if (value === undefined) return 'png';
-  if (typeof value === 'string' && (FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
+  if (typeof value === 'string' && (FORMATS as readonly string[]).includes(value))
+    return value as OutputFormat;
   return void issue(['output_format'], expected(FORMATS), 'enum', value, { expected: FORMATS.join(', ') });
 }

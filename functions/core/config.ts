@@ -6,13 +6,13 @@ import { toFieldIssues } from './validation.ts';
 const seconds = (fallback: number, max: number) =>
   z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(max)), fallback);
 
-const csv = (fallback: string) =>
+const csv = (fallback: string, lowerCase = false) =>
   z.pipe(
     z._default(z.string(), fallback),
     z.transform((value) =>
       value
         .split(',')
-        .map((item) => item.trim().toLowerCase())
+        .map((item) => (lowerCase ? item.trim().toLowerCase() : item.trim()))
         .filter(Boolean),
     ),
   );
@@ -33,13 +33,16 @@ const ConfigSchema = z.object({
   runComfyApiToken: z.optional(required()),
   jobDeadlineSeconds: seconds(900, 86_400),
   maxPollDelaySeconds: seconds(30, 900),
-  outputHostAllowlist: csv('*.runcomfy.net'),
+  outputHostAllowlist: csv('*.runcomfy.net', true),
   outputMaxBytes: z._default(z.coerce.number().check(z.int(), z.gte(1)), 50 * 1024 * 1024),
   allowLoopbackHttp: z.pipe(
     z._default(z.enum(['true', 'false']), 'false'),
     z.transform((flag) => flag === 'true'),
   ),
   jobRetentionDays: seconds(30, 3650),
+  uploadPrefix: z._default(z.string(), 'uploads/'),
+  /** `bucket/prefix` entries that `s3://` inputs may name; empty means the stack's own uploads. */
+  inputS3Allowlist: csv(''),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -61,6 +64,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${names.join('; ')}`);
   }
   const config = result.data;
+  if (config.inputS3Allowlist.length === 0) {
+    config.inputS3Allowlist = [`${config.outputBucket}/${config.uploadPrefix}`];
+  }
   if (!config.runComfyTokenSecretArn === !config.runComfyApiToken) {
     throw new ConfigError(`set exactly one of ${ENV.runComfyTokenSecretArn} and ${ENV.runComfyApiToken}`);
   }

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
+import type { S3InputPolicy } from '../inputs/s3-inputs.ts';
 import type { Log } from '../log.ts';
 import type { Notifier } from '../notify/notifier.ts';
 import type { RunComfyClient } from '../runcomfy/index.ts';
@@ -23,4 +24,6 @@ export interface JobDeps {
   queues: JobQueues;
   runComfy: Pick<RunComfyClient, 'submit' | 'status' | 'result' | 'cancel'>;
   notifier: Notifier;
+  /** `s3://` inputs: where they may come from, and how they become URLs RunComfy can fetch. */
+  inputs: { policy: S3InputPolicy; resolve(imageUrls: readonly string[]): Promise<string[]> };
 }

@@ -1,4 +1,4 @@
-import type { EditInput } from '../edit-input.ts';
+import type { JobInput } from '../edit-request.ts';
 import type { StoredOutput } from '../outputs/index.ts';
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'expired'] as const;
@@ -40,7 +40,15 @@ export interface JobError {
 export interface Job {
   id: string;
   status: JobStatus;
-  input: EditInput;
+  /** The validated model input; images may be `s3://` URIs, presigned at each submission. */
+  input: JobInput;
+  /** The caller's own reference and metadata, echoed on the job and in every event. */
+  callerReference?: string;
+  metadata?: Record<string, string>;
+  /** Where the signed completion webhook goes, if the caller asked for one. */
+  webhookUrl?: string;
+  /** Set while the result handler copies the outputs (status stays `running`). */
+  copyingSince?: string;
   /** RunComfy's request id, once the submission was accepted. */
   requestId?: string;
   queuePosition?: number;

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { type EditInput, EditInputSchema } from '../edit-input.ts';
-import { ConflictError, PipelineError } from '../errors.ts';
+import { EditRequestSchema, type JobInput, splitRequest } from '../edit-request.ts';
+import { ConflictError, PipelineError, ValidationError } from '../errors.ts';
+import { checkS3Inputs } from '../inputs/s3-inputs.ts';
 import { parseOrThrow } from '../validation.ts';
 import type { JobDeps } from './deps.ts';
 import { iso, type Job } from './job.ts';
@@ -43,12 +44,15 @@ export class JobNotQueuedError extends PipelineError {
  * const { job } = await submitEdit(deps, { input: { prompt: 'make it red', image_urls: [url] } });
  */
 export async function submitEdit(deps: JobDeps, request: SubmitEditRequest): Promise<SubmitEditResult> {
-  const input = parseOrThrow(EditInputSchema, request.input, 'edit request');
+  const { input, caller } = splitRequest(parseOrThrow(EditRequestSchema, request.input, 'edit request'));
+  const s3Issues = checkS3Inputs(input.image_urls, deps.inputs.policy);
+  if (s3Issues.length > 0) throw new ValidationError('edit request is invalid', s3Issues);
   const nowMs = deps.clock.now();
   const job: Job = {
     id: randomUUID(),
     status: 'queued',
     input,
+    ...caller,
     createdAt: iso(nowMs),
     updatedAt: iso(nowMs),
     deadlineAt: iso(nowMs + deps.config.jobDeadlineSeconds * 1000),
@@ -59,7 +63,9 @@ export async function submitEdit(deps: JobDeps, request: SubmitEditRequest): Pro
 
   const created = await deps.store.create(
     job,
-    job.idempotencyKey ? { key: job.idempotencyKey, fingerprint: fingerprint(input) } : undefined,
+    job.idempotencyKey
+      ? { key: job.idempotencyKey, fingerprint: fingerprint({ ...input, ...caller }) }
+      : undefined,
   );
   if (!created.created) {
     if (!created.fingerprintMatches) {
@@ -70,6 +76,7 @@ export async function submitEdit(deps: JobDeps, request: SubmitEditRequest): Pro
       );
     }
     const existing = await deps.store.get(created.existingJobId);
+    // The key was used, but the job it made is gone: it was discarded because it could not be queued.
     if (!existing) throw new JobNotQueuedError(new Error('idempotency record without its job'));
     return { job: existing, created: false };
   }
@@ -103,7 +110,17 @@ function hashKey(key: string): string {
 }
 
 /** A canonical hash of the validated input: key order and defaults do not matter. */
-export function fingerprint(input: EditInput): string {
-  const canonical = JSON.stringify(input, Object.keys(input).sort());
-  return createHash('sha256').update(canonical).digest('hex');
+export function fingerprint(request: JobInput & Record<string, unknown>): string {
+  return createHash('sha256').update(canonicalJson(request)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
 }

@@ -38,7 +38,8 @@ export async function submitUpstream(deps: JobDeps, job: Job): Promise<SubmitOut
   if (!claimed) return { kind: 'skipped', job: await deps.store.get(job.id) };
 
   try {
-    const { requestId } = await deps.runComfy.submit(claimed.input);
+    const imageUrls = await deps.inputs.resolve(claimed.input.image_urls);
+    const { requestId } = await deps.runComfy.submit({ ...claimed.input, image_urls: imageUrls });
     const now = iso(deps.clock.now());
     const submitted = await deps.store.update(
       job.id,

@@ -21,7 +21,8 @@ export interface DownloadPolicy {
   allowLoopbackHttp: boolean;
 }
 
-const stripBrackets = (host: string) => (host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host);
+const stripBrackets = (host: string) =>
+  host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 
 const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 
@@ -61,7 +62,9 @@ export function checkDownloadUrl(url: string, policy: DownloadPolicy): URL {
   try {
     parsed = new URL(url);
   } catch (error) {
-    throw new OutputCopyError('insecure_url', url, 'output URL is not a valid absolute URL', { cause: error });
+    throw new OutputCopyError('insecure_url', url, 'output URL is not a valid absolute URL', {
+      cause: error,
+    });
   }
   if (parsed.username !== '' || parsed.password !== '') {
     throw new OutputCopyError('insecure_url', url, 'output URL must not carry credentials');
@@ -69,7 +72,11 @@ export function checkDownloadUrl(url: string, policy: DownloadPolicy): URL {
   if (parsed.protocol === 'https:') {
     // `URL` drops a default `:443`, so any port left is a non-standard one.
     if (parsed.port !== '') {
-      throw new OutputCopyError('insecure_url', url, `output URL must use the default https port, not ${parsed.port}`);
+      throw new OutputCopyError(
+        'insecure_url',
+        url,
+        `output URL must use the default https port, not ${parsed.port}`,
+      );
     }
   } else if (parsed.protocol === 'http:') {
     if (!policy.allowLoopbackHttp || !isLoopbackHost(parsed.hostname)) {

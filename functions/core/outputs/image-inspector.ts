@@ -3,6 +3,11 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { OutputCopyError } from './errors.ts';
 import { type ImageType, SNIFF_BYTES, sniffImageType } from './image-sniff.ts';
 
+interface Settle {
+  resolve: (type: ImageType) => void;
+  reject: (error: Error) => void;
+}
+
 /**
  * A pass-through stream that checks a download on its way to S3 without ever holding more than a
  * chunk: it counts bytes (failing with `too_large` as soon as the cap is passed), hashes them
@@ -28,13 +33,13 @@ export class ImageInspector extends Transform {
   #held: Buffer[] = [];
   #heldBytes = 0;
   #type: ImageType | undefined;
-  #settle: { resolve: (type: ImageType) => void; reject: (error: Error) => void };
+  #settle: Settle;
 
   constructor(options: { maxBytes: number; url: string }) {
     super();
     this.#maxBytes = options.maxBytes;
     this.#url = options.url;
-    let settle!: typeof this.#settle;
+    let settle!: Settle;
     this.imageType = new Promise<ImageType>((resolve, reject) => {
       settle = { resolve, reject };
     });
@@ -79,7 +84,11 @@ export class ImageInspector extends Transform {
   override _flush(callback: TransformCallback): void {
     if (this.#type === undefined) {
       callback(
-        new OutputCopyError('not_an_image', this.#url, `output ended after ${this.#bytes} bytes, too short for an image`),
+        new OutputCopyError(
+          'not_an_image',
+          this.#url,
+          `output ended after ${this.#bytes} bytes, too short for an image`,
+        ),
       );
       return;
     }
@@ -104,7 +113,11 @@ export class ImageInspector extends Transform {
     }
     const type = sniffImageType(head);
     if (type === undefined) {
-      return new OutputCopyError('not_an_image', this.#url, 'output is not a PNG, JPEG, WebP, GIF or AVIF image');
+      return new OutputCopyError(
+        'not_an_image',
+        this.#url,
+        'output is not a PNG, JPEG, WebP, GIF or AVIF image',
+      );
     }
     this.#type = type;
     for (const chunk of this.#held) this.push(chunk);

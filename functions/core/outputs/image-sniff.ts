@@ -15,7 +15,8 @@ export const IMAGE_TYPES = {
 /** Bytes needed to tell every supported format apart (RIFF/ISO-BMFF put their brand at 8..12). */
 export const SNIFF_BYTES = 12;
 
-const ascii = (head: Uint8Array, start: number, end: number) => String.fromCharCode(...head.subarray(start, end));
+const ascii = (head: Uint8Array, start: number, end: number) =>
+  String.fromCharCode(...head.subarray(start, end));
 const startsWith = (head: Uint8Array, magic: readonly number[]) => magic.every((byte, i) => head[i] === byte);
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a] as const;

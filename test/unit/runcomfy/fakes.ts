@@ -9,7 +9,10 @@ export interface SentRequest {
   body: string | undefined;
 }
 
-export type Step = Response | Error | ((request: SentRequest, signal: AbortSignal | undefined) => Promise<Response>);
+export type Step =
+  | Response
+  | Error
+  | ((request: SentRequest, signal: AbortSignal | undefined) => Promise<Response>);
 
 /**
  * A fetch that answers from a script, one step per call, and records what was sent. Running out
@@ -26,7 +29,8 @@ export function scriptedFetch(...steps: Step[]): typeof globalThis.fetch & { cal
     };
     calls.push(request);
     const step = steps.shift();
-    if (step === undefined) throw new Error(`unexpected fetch #${calls.length}: ${request.method} ${request.url}`);
+    if (step === undefined)
+      throw new Error(`unexpected fetch #${calls.length}: ${request.method} ${request.url}`);
     if (step instanceof Response) return step;
     if (step instanceof Error) throw step;
     return step(request, init.signal ?? undefined);
@@ -67,17 +71,25 @@ function codedError(message: string, code: string): Error {
 
 /** The shapes Node's fetch (undici) rejects with. */
 export const networkErrors = {
-  refused: () => new TypeError('fetch failed', { cause: codedError('connect ECONNREFUSED 127.0.0.1:9', 'ECONNREFUSED') }),
-  dns: () => new TypeError('fetch failed', { cause: codedError('getaddrinfo ENOTFOUND nowhere.invalid', 'ENOTFOUND') }),
+  refused: () =>
+    new TypeError('fetch failed', { cause: codedError('connect ECONNREFUSED 127.0.0.1:9', 'ECONNREFUSED') }),
+  dns: () =>
+    new TypeError('fetch failed', {
+      cause: codedError('getaddrinfo ENOTFOUND nowhere.invalid', 'ENOTFOUND'),
+    }),
   happyEyeballsRefused: () =>
     new TypeError('fetch failed', {
       cause: new AggregateError(
-        [codedError('connect ECONNREFUSED ::1:9', 'ECONNREFUSED'), codedError('connect ENETUNREACH', 'ENETUNREACH')],
+        [
+          codedError('connect ECONNREFUSED ::1:9', 'ECONNREFUSED'),
+          codedError('connect ENETUNREACH', 'ENETUNREACH'),
+        ],
         'all addresses failed',
       ),
     }),
   reset: () => new TypeError('fetch failed', { cause: codedError('read ECONNRESET', 'ECONNRESET') }),
-  socketClosed: () => new TypeError('fetch failed', { cause: codedError('other side closed', 'UND_ERR_SOCKET') }),
+  socketClosed: () =>
+    new TypeError('fetch failed', { cause: codedError('other side closed', 'UND_ERR_SOCKET') }),
   mixed: () =>
     new TypeError('fetch failed', {
       cause: new AggregateError([codedError('refused', 'ECONNREFUSED'), codedError('reset', 'ECONNRESET')]),

@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { z } from 'zod/mini';
+import { parseOrThrow } from '../validation.ts';
+
+const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as const;
+type UploadContentType = keyof typeof EXTENSIONS;
+
+/** RunComfy recommends input images of at most 50 MB. */
+export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
+const UPLOAD_URL_SECONDS = 900;
+
+export const UploadRequestSchema = z.strictObject({
+  content_type: z.enum(
+    Object.keys(EXTENSIONS) as [UploadContentType],
+    'must be image/png, image/jpeg or image/webp',
+  ),
+  size_bytes: z
+    .int('must be an integer')
+    .check(z.gte(1, 'must be at least 1'), z.lte(MAX_UPLOAD_BYTES, 'must be at most 50 MiB')),
+  filename: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+});
+
+export interface UploadTicket {
+  upload_url: string;
+  method: 'PUT';
+  /** Headers the PUT must carry exactly: the signature covers them. */
+  headers: Record<string, string>;
+  s3_uri: string;
+  expires_at: string;
+}
+
+/**
+ * A presigned PUT for one input image. The signature covers the content type and length, so
+ * the upload can be neither another kind of file nor larger than declared.
+ */
+export async function createUpload(
+  deps: { s3: S3Client; bucket: string; prefix: string; now: () => number },
+  body: unknown,
+): Promise<UploadTicket> {
+  const request = parseOrThrow(UploadRequestSchema, body, 'upload request');
+  const extension = EXTENSIONS[request.content_type];
+  const base = (request.filename ?? `image.${extension}`)
+    .replace(/[^A-Za-z0-9._-]/g, '_')
+    .replace(/^\.+/, '');
+  const key = `${deps.prefix}${randomUUID()}/${base || `image.${extension}`}`;
+  const uploadUrl = await getSignedUrl(
+    deps.s3,
+    new PutObjectCommand({
+      Bucket: deps.bucket,
+      Key: key,
+      ContentType: request.content_type,
+      ContentLength: request.size_bytes,
+    }),
+    { expiresIn: UPLOAD_URL_SECONDS, signableHeaders: new Set(['content-type', 'content-length']) },
+  );
+  return {
+    upload_url: uploadUrl,
+    method: 'PUT',
+    headers: { 'content-type': request.content_type, 'content-length': String(request.size_bytes) },
+    s3_uri: `s3://${deps.bucket}/${key}`,
+    expires_at: new Date(deps.now() + UPLOAD_URL_SECONDS * 1000).toISOString(),
+  };
+}

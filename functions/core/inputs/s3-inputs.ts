@@ -1,0 +1,55 @@
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { S3_URI } from '../edit-request.ts';
+import type { FieldIssue } from '../errors.ts';
+
+/** Where `s3://` inputs may come from: `bucket/prefix` entries (the stack's `uploads/` by default). */
+export interface S3InputPolicy {
+  allowed: { bucket: string; prefix: string }[];
+}
+
+export function parseS3Allowlist(entries: readonly string[]): S3InputPolicy {
+  return {
+    allowed: entries.map((entry) => {
+      const [bucket = '', ...rest] = entry.split('/');
+      return { bucket, prefix: rest.join('/') };
+    }),
+  };
+}
+
+/** Field issues for `s3://` inputs outside the allowed buckets and prefixes (path `image_urls/<n>`). */
+export function checkS3Inputs(imageUrls: readonly string[], policy: S3InputPolicy): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  imageUrls.forEach((url, index) => {
+    const match = S3_URI.exec(url);
+    if (!match) return;
+    const [, bucket, key = ''] = match;
+    const allowed = policy.allowed.some((entry) => entry.bucket === bucket && key.startsWith(entry.prefix));
+    if (!allowed || key.includes('..')) {
+      issues.push({ path: `image_urls/${index}`, message: 'this s3:// location is not allowed as an input' });
+    }
+  });
+  return issues;
+}
+
+/**
+ * Turns `s3://` inputs into short-lived presigned HTTPS GET URLs that RunComfy can fetch;
+ * `https://` inputs pass through. Done at each submission, so a retried submission never hands
+ * RunComfy an expired URL.
+ */
+export async function resolveImageUrls(
+  imageUrls: readonly string[],
+  s3: S3Client,
+  expiresInSeconds = 3600,
+): Promise<string[]> {
+  return Promise.all(
+    imageUrls.map((url) => {
+      const match = S3_URI.exec(url);
+      if (!match) return url;
+      const [, bucket, key] = match;
+      return getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), {
+        expiresIn: expiresInSeconds,
+      });
+    }),
+  );
+}

@@ -1,0 +1,3 @@
+import type { Construct } from 'constructs';
+
+export function acknowledgeFindings(_pipeline: Construct): void {}

@@ -1,0 +1,786 @@
+import { resolve } from 'node:path';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { HttpApi, HttpMethod, HttpStage, type IHttpRouteAuthorizer, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+  Unit,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { Table } from 'aws-cdk-lib/aws-dynamodb';
+import { EventBus, type EventBusProps, type IEventBus } from 'aws-cdk-lib/aws-events';
+import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Alias, type IKey } from 'aws-cdk-lib/aws-kms';
+import { Tracing } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Bucket, type IBucket } from 'aws-cdk-lib/aws-s3';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { type ITopic, Topic, type TopicProps } from 'aws-cdk-lib/aws-sns';
+import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { acknowledgeFindings } from './defaults/acknowledgements.ts';
+import { apiAccessLogFormat, DEFAULT_API_THROTTLE } from './defaults/apigateway-defaults.ts';
+import { jobsTableDefaults } from './defaults/dynamodb-table-defaults.ts';
+import { CUSTOMER_KEY_ACTIONS, FUNCTION_ACCESS, OUTPUT_ACTIONS } from './defaults/function-access.ts';
+import {
+  LAMBDA_ARCHITECTURE,
+  LAMBDA_RUNTIME,
+  nodejsBundling,
+  SOURCE_MAP_ENVIRONMENT,
+} from './defaults/lambda-defaults.ts';
+import { accessLogsBucketDefaults, outputBucketDefaults } from './defaults/s3-bucket-defaults.ts';
+import { notificationTopicDefaults, SNS_MANAGED_KEY_ALIAS } from './defaults/sns-topic-defaults.ts';
+import { queueDefaults } from './defaults/sqs-defaults.ts';
+import {
+  ENV,
+  FUNCTIONS,
+  type FunctionName,
+  METRICS,
+  QUEUES,
+  type QueueName,
+  ROUTES,
+  visibilityTimeoutSeconds,
+} from './definition.ts';
+
+/** How callers authenticate to the HTTP API; applied to every route. */
+export type ApiAuthorization =
+  /** SigV4-signed requests; the caller's IAM policy must allow `execute-api:Invoke` on the route. */
+  | { readonly type: 'iam' }
+  /** A JWT from an OIDC issuer (Cognito, Auth0, ...), checked by API Gateway before any function runs. */
+  | {
+      readonly type: 'jwt';
+      /** The issuer URL (`iss` claim), `https://`. */
+      readonly issuer: string;
+      /** Accepted audiences (`aud` claim); at least one. */
+      readonly audience: string[];
+      /**
+       * Where the token is read from.
+       * @default ['$request.header.Authorization']
+       */
+      readonly identitySource?: string[];
+    };
+
+/** Stage-wide request throttling for the HTTP API. */
+export interface ApiThrottle {
+  /** Steady-state requests per second. */
+  readonly rateLimit: number;
+  /** Requests allowed in a burst above the rate. */
+  readonly burstLimit: number;
+}
+
+export type PowertoolsLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+/**
+ * Properties of {@link FluxEditPipeline}. Every property is optional: the defaults deploy a
+ * complete, private (IAM-authorised) pipeline whose only manual step is storing the RunComfy
+ * token in the secret it creates.
+ *
+ * @example
+ * new FluxEditPipeline(stack, 'Pipeline', {
+ *   apiAuthorization: { type: 'jwt', issuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc', audience: ['my-client'] },
+ *   jobRetention: Duration.days(7),
+ *   alarmTopic: opsTopic,
+ * });
+ */
+export interface FluxEditPipelineProps {
+  /**
+   * RunComfy Model API base URL (`https://`).
+   * @default 'https://model-api.runcomfy.net'
+   */
+  readonly runComfyBaseUrl?: string;
+  /**
+   * An existing secret holding the RunComfy API token (the whole secret string is the token).
+   * The functions receive only its ARN and read it at runtime.
+   * @default - a new secret with a random placeholder value; after the first deploy, store the
+   *   real token: `aws secretsmanager put-secret-value --secret-id <RunComfyTokenSecretArn> --secret-string <token>`
+   */
+  readonly existingRunComfyTokenSecret?: ISecret;
+  /**
+   * How long a job may take end to end before the poller gives up on it (1 s to 24 h, whole seconds).
+   * @default Duration.minutes(15)
+   */
+  readonly jobDeadline?: Duration;
+  /**
+   * Upper bound of the poller's backoff between status checks (1 s to 900 s, SQS's longest delay).
+   * @default Duration.seconds(30)
+   */
+  readonly maxPollDelay?: Duration;
+  /**
+   * Hosts the result function may download outputs from; `*.` matches any subdomain.
+   * @default ['*.runcomfy.net']
+   */
+  readonly outputHostAllowlist?: string[];
+  /**
+   * Largest output image the result function copies, in bytes.
+   * @default 52_428_800 (50 MiB)
+   */
+  readonly outputMaxBytes?: number;
+  /**
+   * Key prefix of the output images in the bucket (ends with `/`).
+   * @default 'edits/'
+   */
+  readonly outputPrefix?: string;
+  /**
+   * How long a job record and its output images are kept (whole days, 1 to 3650): the job
+   * table's TTL and, on a bucket this construct creates, the lifecycle expiry under the prefix.
+   * @default Duration.days(30)
+   */
+  readonly jobRetention?: Duration;
+  /**
+   * Retention of the functions' and the API's log groups.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Powertools log level of every function.
+   * @default 'INFO'
+   */
+  readonly logLevel?: PowertoolsLogLevel;
+  /**
+   * What happens to the stateful resources (table, buckets, secret, log groups) when they leave
+   * the stack. `DESTROY` also lifts the table's deletion protection; a non-empty bucket still
+   * fails to delete.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Reserved concurrency per function. A queue consumer's value must be at least its queue's
+   * `maxConcurrency`, or the mapping would be throttled.
+   * @default - none (functions share the account's unreserved concurrency)
+   */
+  readonly reservedConcurrency?: Partial<Record<FunctionName, number>>;
+  /**
+   * Stage-wide throttling of the HTTP API.
+   * @default { rateLimit: 50, burstLimit: 100 }
+   */
+  readonly apiThrottle?: ApiThrottle;
+  /**
+   * How callers authenticate; applies to every route.
+   * @default { type: 'iam' }
+   */
+  readonly apiAuthorization?: ApiAuthorization;
+  /**
+   * A customer-managed KMS key for the table, queues, and the topic and bucket this construct
+   * creates (it does not re-encrypt existing ones). The functions get encrypt/decrypt on it.
+   * @default - AWS-managed keys: DynamoDB `aws/dynamodb`, SQS-managed SSE, SNS `alias/aws/sns`, SSE-S3
+   */
+  readonly encryptionKey?: IKey;
+  /**
+   * An existing bucket for the output images. Lifecycle, versioning and access logging are then
+   * the bucket owner's to configure.
+   * @default - a new private, TLS-only, encrypted, access-logged bucket
+   */
+  readonly existingOutputBucket?: IBucket;
+  /**
+   * Version the new output bucket (noncurrent versions expire after a day).
+   * @default false
+   */
+  readonly outputBucketVersioned?: boolean;
+  /**
+   * Where the new output bucket writes its server access logs.
+   * @default - a new private, TLS-only log bucket expiring logs after 365 days
+   */
+  readonly accessLogsBucket?: IBucket;
+  /**
+   * An existing topic for completion notifications. If it is encrypted with a customer key, grant
+   * the functions `kms:GenerateDataKey` and `kms:Decrypt` on it yourself.
+   * @default - a new topic (see `notificationTopicProps`)
+   */
+  readonly existingNotificationTopic?: ITopic;
+  /**
+   * Properties of the new topic, over the secure defaults (KMS with `alias/aws/sns`, TLS-only).
+   * @default - the secure defaults
+   */
+  readonly notificationTopicProps?: TopicProps;
+  /**
+   * An existing EventBridge bus for completion events.
+   * @default - a new bus (see `eventBusProps`)
+   */
+  readonly existingEventBus?: IEventBus;
+  /**
+   * Properties of the new bus.
+   * @default - a bus with a generated name
+   */
+  readonly eventBusProps?: EventBusProps;
+  /**
+   * Where the alarms send ALARM and OK notifications. CloudWatch cannot publish to a topic
+   * encrypted with the AWS-managed SNS key; use an unencrypted or customer-key topic.
+   * @default - alarms without actions (visible in the console and on the dashboard)
+   */
+  readonly alarmTopic?: ITopic;
+  /**
+   * Alarm when the poll queue's oldest message is older than this. Poll messages are re-sent with
+   * at most `maxPollDelay` of delay, so an old one means the poller is not keeping up.
+   * @default Duration.minutes(5)
+   */
+  readonly pollQueueAgeAlarmThreshold?: Duration;
+  /**
+   * Alarm when at least this many jobs fail within five minutes.
+   * @default 1
+   */
+  readonly failedJobsAlarmThreshold?: number;
+  /**
+   * Powertools service name (the `service` dimension of every metric).
+   * @default 'flux-edit-pipeline'
+   */
+  readonly serviceName?: string;
+  /**
+   * CloudWatch namespace of the functions' Powertools metrics.
+   * @default 'FluxEditPipeline'
+   */
+  readonly metricsNamespace?: string;
+}
+
+/** A property combination or value the construct cannot deploy. */
+export class FluxEditPipelinePropsError extends Error {
+  readonly code = 'INVALID_PIPELINE_PROPS';
+  constructor(message: string) {
+    super(`FluxEditPipeline: ${message}`);
+    this.name = 'FluxEditPipelinePropsError';
+  }
+}
+
+const PROJECT_ROOT = resolve(import.meta.dirname, '..');
+const DEFAULT_RUNCOMFY_BASE_URL = 'https://model-api.runcomfy.net';
+const DEFAULT_OUTPUT_MAX_BYTES = 50 * 1024 * 1024;
+const FIVE_MINUTES = Duration.minutes(5);
+
+/** The props with every default applied and every value checked. */
+interface ResolvedProps {
+  runComfyBaseUrl: string;
+  jobDeadlineSeconds: number;
+  maxPollDelaySeconds: number;
+  outputHostAllowlist: string[];
+  outputMaxBytes: number;
+  outputPrefix: string;
+  jobRetentionDays: number;
+  logRetention: RetentionDays;
+  logLevel: PowertoolsLogLevel;
+  removalPolicy: RemovalPolicy;
+  apiThrottle: ApiThrottle;
+  apiAuthorization: ApiAuthorization;
+  pollQueueAgeAlarmSeconds: number;
+  failedJobsAlarmThreshold: number;
+  serviceName: string;
+  metricsNamespace: string;
+}
+
+function fail(message: string): never {
+  throw new FluxEditPipelinePropsError(message);
+}
+
+function wholeSeconds(name: string, value: Duration, min: number, max: number): number {
+  if (Token.isUnresolved(value.toString())) fail(`${name} must be a literal duration, not a token`);
+  const seconds = value.toSeconds({ integral: false });
+  if (!Number.isInteger(seconds) || seconds < min || seconds > max) {
+    fail(`${name} must be a whole number of seconds from ${min} to ${max}, got ${seconds}`);
+  }
+  return seconds;
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) fail(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+function httpsUrl(name: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail(`${name} must be an absolute URL, got '${value}'`);
+  }
+  if (url.protocol !== 'https:') fail(`${name} must use https, got '${value}'`);
+  return value;
+}
+
+function exclusive(props: FluxEditPipelineProps, existing: keyof FluxEditPipelineProps, others: (keyof FluxEditPipelineProps)[]) {
+  if (props[existing] === undefined) return;
+  for (const other of others) {
+    if (props[other] !== undefined) {
+      fail(`${existing} and ${other} are mutually exclusive: ${other} configures a resource this construct creates`);
+    }
+  }
+}
+
+/** Checks every prop up front, so a bad value fails `cdk synth` with its name, not a deploy. */
+export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
+  exclusive(props, 'existingOutputBucket', ['outputBucketVersioned', 'accessLogsBucket']);
+  exclusive(props, 'existingNotificationTopic', ['notificationTopicProps']);
+  exclusive(props, 'existingEventBus', ['eventBusProps']);
+
+  const jobDeadlineSeconds = wholeSeconds('jobDeadline', props.jobDeadline ?? Duration.minutes(15), 1, 86_400);
+  const maxPollDelaySeconds = wholeSeconds('maxPollDelay', props.maxPollDelay ?? Duration.seconds(30), 1, 900);
+  const jobRetentionSeconds = wholeSeconds('jobRetention', props.jobRetention ?? Duration.days(30), 86_400, 3650 * 86_400);
+  if (jobRetentionSeconds % 86_400 !== 0) fail('jobRetention must be a whole number of days');
+  const pollQueueAgeAlarmSeconds = wholeSeconds(
+    'pollQueueAgeAlarmThreshold',
+    props.pollQueueAgeAlarmThreshold ?? FIVE_MINUTES,
+    60,
+    QUEUES.poll.retentionDays * 86_400,
+  );
+  if (pollQueueAgeAlarmSeconds <= maxPollDelaySeconds) {
+    fail('pollQueueAgeAlarmThreshold must be longer than maxPollDelay, or every delayed poll would alarm');
+  }
+
+  const outputHostAllowlist = props.outputHostAllowlist ?? ['*.runcomfy.net'];
+  if (outputHostAllowlist.length === 0) fail('outputHostAllowlist must name at least one host');
+  for (const host of outputHostAllowlist) {
+    if (!/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(host)) {
+      fail(`outputHostAllowlist entries must be host names or '*.domain' patterns, got '${host}'`);
+    }
+  }
+
+  const outputPrefix = props.outputPrefix ?? 'edits/';
+  if (!/^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*\/$/.test(outputPrefix)) {
+    fail(`outputPrefix must be a relative key prefix ending in '/', like 'edits/', got '${outputPrefix}'`);
+  }
+
+  for (const [name, value] of Object.entries(props.reservedConcurrency ?? {})) {
+    positiveInteger(`reservedConcurrency.${name}`, value);
+  }
+  for (const [queue, definition] of Object.entries(QUEUES)) {
+    const reserved = props.reservedConcurrency?.[definition.consumer];
+    if (reserved !== undefined && reserved < definition.maxConcurrency) {
+      fail(
+        `reservedConcurrency.${definition.consumer} (${reserved}) must be at least the ${queue} queue's maxConcurrency (${definition.maxConcurrency})`,
+      );
+    }
+  }
+
+  const apiThrottle = props.apiThrottle ?? DEFAULT_API_THROTTLE;
+  if (!(apiThrottle.rateLimit > 0) || !Number.isInteger(apiThrottle.burstLimit) || apiThrottle.burstLimit < 0) {
+    fail('apiThrottle needs rateLimit > 0 and an integer burstLimit >= 0');
+  }
+
+  const apiAuthorization = props.apiAuthorization ?? { type: 'iam' };
+  if (apiAuthorization.type === 'jwt') {
+    httpsUrl('apiAuthorization.issuer', apiAuthorization.issuer);
+    if (apiAuthorization.audience.length === 0) fail('apiAuthorization.audience must name at least one audience');
+  }
+
+  return {
+    runComfyBaseUrl: httpsUrl('runComfyBaseUrl', props.runComfyBaseUrl ?? DEFAULT_RUNCOMFY_BASE_URL),
+    jobDeadlineSeconds,
+    maxPollDelaySeconds,
+    outputHostAllowlist,
+    outputMaxBytes: positiveInteger('outputMaxBytes', props.outputMaxBytes ?? DEFAULT_OUTPUT_MAX_BYTES),
+    outputPrefix,
+    jobRetentionDays: jobRetentionSeconds / 86_400,
+    logRetention: props.logRetention ?? RetentionDays.ONE_MONTH,
+    logLevel: props.logLevel ?? 'INFO',
+    removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    apiThrottle,
+    apiAuthorization,
+    pollQueueAgeAlarmSeconds,
+    failedJobsAlarmThreshold: positiveInteger('failedJobsAlarmThreshold', props.failedJobsAlarmThreshold ?? 1),
+    serviceName: props.serviceName ?? METRICS.serviceName,
+    metricsNamespace: props.metricsNamespace ?? METRICS.namespace,
+  };
+}
+
+const pascal = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
+
+/** The alarms the pipeline raises, by what they watch. */
+export interface FluxEditPipelineAlarms {
+  /** Any message in a DLQ: a job message failed `maxReceiveCount` deliveries. */
+  readonly deadLetterQueues: Record<QueueName, Alarm>;
+  /** Any invocation error of a function. */
+  readonly functionErrors: Record<FunctionName, Alarm>;
+  /** The poll queue's oldest message is older than the threshold: polling is falling behind. */
+  readonly pollQueueAge: Alarm;
+  /** Jobs ending `failed` (the core's `JobsFailed` metric). */
+  readonly jobsFailed: Alarm;
+}
+
+/**
+ * The whole FLUX.2 [flash] edit pipeline: an HTTP API (IAM or JWT) in front of the submit and
+ * jobs functions, a DynamoDB job table, the poll and result queues (each with a DLQ) driving the
+ * poller and result functions, an S3 bucket for the outputs, an SNS topic and an EventBridge bus
+ * for completions, the RunComfy token secret, and the alarms and dashboard to run it.
+ * Resource sizes, routes and queue settings come from `definition.ts`, which the local runtime
+ * reads too.
+ *
+ * @example
+ * const pipeline = new FluxEditPipeline(this, 'Pipeline', { alarmTopic: opsTopic });
+ * new CfnOutput(this, 'ApiUrl', { value: pipeline.apiUrl });
+ */
+export class FluxEditPipeline extends Construct {
+  readonly api: HttpApi;
+  readonly apiStage: HttpStage;
+  /** The API's base URL (no trailing slash issues: routes start with `/`). */
+  readonly apiUrl: string;
+  readonly apiAccessLogGroup: LogGroup;
+  readonly functions: Record<FunctionName, NodejsFunction>;
+  readonly functionRoles: Record<FunctionName, IRole>;
+  readonly functionLogGroups: Record<FunctionName, LogGroup>;
+  readonly table: Table;
+  readonly queues: Record<QueueName, Queue>;
+  readonly deadLetterQueues: Record<QueueName, Queue>;
+  readonly outputBucket: IBucket;
+  readonly outputPrefix: string;
+  /** The new output bucket's access-log target; undefined when the output bucket is existing. */
+  readonly accessLogsBucket?: IBucket;
+  readonly notificationTopic: ITopic;
+  readonly eventBus: IEventBus;
+  readonly runComfyTokenSecret: ISecret;
+  readonly alarms: FluxEditPipelineAlarms;
+  readonly dashboard: Dashboard;
+  /** The metric the core counts failed jobs on, as the alarm and dashboard read it. */
+  readonly jobsFailedMetric: Metric;
+
+  constructor(scope: Construct, id: string, props: FluxEditPipelineProps = {}) {
+    super(scope, id);
+    const config = resolveProps(props);
+    const key = props.encryptionKey;
+    this.outputPrefix = config.outputPrefix;
+
+    this.table = new Table(this, 'JobsTable', jobsTableDefaults(config.removalPolicy, key));
+    const { queues, deadLetterQueues } = this.createQueues(key);
+    this.queues = queues;
+    this.deadLetterQueues = deadLetterQueues;
+
+    if (props.existingOutputBucket) {
+      this.outputBucket = props.existingOutputBucket;
+    } else {
+      this.accessLogsBucket =
+        props.accessLogsBucket ?? new Bucket(this, 'AccessLogsBucket', accessLogsBucketDefaults(config.removalPolicy));
+      this.outputBucket = new Bucket(
+        this,
+        'OutputBucket',
+        outputBucketDefaults({
+          prefix: config.outputPrefix,
+          retention: Duration.days(config.jobRetentionDays),
+          removalPolicy: config.removalPolicy,
+          accessLogsBucket: this.accessLogsBucket,
+          encryptionKey: key,
+          versioned: props.outputBucketVersioned ?? false,
+        }),
+      );
+    }
+
+    this.notificationTopic =
+      props.existingNotificationTopic ??
+      new Topic(this, 'NotificationTopic', {
+        ...notificationTopicDefaults(key ?? Alias.fromAliasName(this, 'SnsManagedKey', SNS_MANAGED_KEY_ALIAS)),
+        ...props.notificationTopicProps,
+      });
+    this.eventBus = props.existingEventBus ?? new EventBus(this, 'EventBus', props.eventBusProps);
+    this.runComfyTokenSecret =
+      props.existingRunComfyTokenSecret ??
+      new Secret(this, 'RunComfyTokenSecret', {
+        description:
+          'RunComfy API token of the FLUX edit pipeline. Created with a random placeholder: store the real token with ' +
+          '`aws secretsmanager put-secret-value --secret-id <arn> --secret-string <token>`.',
+        generateSecretString: { passwordLength: 32, excludePunctuation: true },
+        encryptionKey: key,
+        removalPolicy: config.removalPolicy,
+      });
+
+    const environment = this.functionEnvironment(config);
+    const functions = {} as Record<FunctionName, NodejsFunction>;
+    const roles = {} as Record<FunctionName, IRole>;
+    const logGroups = {} as Record<FunctionName, LogGroup>;
+    for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
+      const created = this.createFunction(name, config, environment, props.reservedConcurrency?.[name]);
+      functions[name] = created.fn;
+      roles[name] = created.role;
+      logGroups[name] = created.logGroup;
+      this.grantAccess(name, created.role, key);
+    }
+    this.functions = functions;
+    this.functionRoles = roles;
+    this.functionLogGroups = logGroups;
+
+    for (const [queueName, definition] of Object.entries(QUEUES) as [QueueName, (typeof QUEUES)[QueueName]][]) {
+      functions[definition.consumer].addEventSource(
+        new SqsEventSource(queues[queueName], {
+          batchSize: definition.batchSize,
+          maxBatchingWindow:
+            definition.maxBatchingWindowSeconds > 0 ? Duration.seconds(definition.maxBatchingWindowSeconds) : undefined,
+          maxConcurrency: definition.maxConcurrency,
+          reportBatchItemFailures: true,
+        }),
+      );
+    }
+
+    this.apiAccessLogGroup = new LogGroup(this, 'ApiAccessLogs', {
+      retention: config.logRetention,
+      removalPolicy: config.removalPolicy,
+    });
+    this.api = new HttpApi(this, 'Api', {
+      description: 'FLUX.2 [flash] image edits on RunComfy',
+      createDefaultStage: false,
+      defaultAuthorizer: this.authorizer(config.apiAuthorization),
+    });
+    // An explicit $default stage: the implicit one takes neither access logs nor throttling.
+    this.apiStage = new HttpStage(this, 'ApiDefaultStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: config.apiThrottle.rateLimit, burstLimit: config.apiThrottle.burstLimit },
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(this.apiAccessLogGroup),
+        format: apiAccessLogFormat(),
+      },
+    });
+    this.apiUrl = this.apiStage.url;
+    const integrations = new Map<FunctionName, HttpLambdaIntegration>();
+    for (const route of ROUTES) {
+      let integration = integrations.get(route.function);
+      if (!integration) {
+        integration = new HttpLambdaIntegration(`${pascal(route.function)}Integration`, functions[route.function]);
+        integrations.set(route.function, integration);
+      }
+      this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration });
+    }
+
+    this.jobsFailedMetric = new Metric({
+      namespace: config.metricsNamespace,
+      metricName: METRICS.jobsFailed,
+      dimensionsMap: { service: config.serviceName },
+      statistic: 'Sum',
+      period: FIVE_MINUTES,
+      unit: Unit.COUNT,
+    });
+    this.alarms = this.createAlarms(config, props.alarmTopic);
+    this.dashboard = this.createDashboard(config);
+
+    acknowledgeFindings(this);
+  }
+
+  private createQueues(key: IKey | undefined) {
+    const queues = {} as Record<QueueName, Queue>;
+    const deadLetterQueues = {} as Record<QueueName, Queue>;
+    for (const [name, definition] of Object.entries(QUEUES) as [QueueName, (typeof QUEUES)[QueueName]][]) {
+      const deadLetterQueue = new Queue(this, `${pascal(name)}DeadLetterQueue`, {
+        ...queueDefaults(key),
+        retentionPeriod: Duration.days(definition.dlqRetentionDays),
+      });
+      deadLetterQueues[name] = deadLetterQueue;
+      queues[name] = new Queue(this, `${pascal(name)}Queue`, {
+        ...queueDefaults(key),
+        visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(name)),
+        retentionPeriod: Duration.days(definition.retentionDays),
+        deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: definition.maxReceiveCount },
+      });
+    }
+    return { queues, deadLetterQueues };
+  }
+
+  /** The same configuration for every function: `loadConfig` requires all of it in each. */
+  private functionEnvironment(config: ResolvedProps): Record<string, string> {
+    return {
+      [ENV.jobsTable]: this.table.tableName,
+      [ENV.pollQueueUrl]: this.queues.poll.queueUrl,
+      [ENV.resultQueueUrl]: this.queues.result.queueUrl,
+      [ENV.outputBucket]: this.outputBucket.bucketName,
+      [ENV.outputPrefix]: config.outputPrefix,
+      [ENV.topicArn]: this.notificationTopic.topicArn,
+      [ENV.eventBusName]: this.eventBus.eventBusName,
+      [ENV.runComfyBaseUrl]: config.runComfyBaseUrl,
+      // The ARN only: the token itself never enters the template or the function configuration.
+      [ENV.runComfyTokenSecretArn]: this.runComfyTokenSecret.secretArn,
+      [ENV.jobDeadlineSeconds]: String(config.jobDeadlineSeconds),
+      [ENV.maxPollDelaySeconds]: String(config.maxPollDelaySeconds),
+      [ENV.outputHostAllowlist]: config.outputHostAllowlist.join(','),
+      [ENV.outputMaxBytes]: String(config.outputMaxBytes),
+      [ENV.jobRetentionDays]: String(config.jobRetentionDays),
+      POWERTOOLS_SERVICE_NAME: config.serviceName,
+      POWERTOOLS_METRICS_NAMESPACE: config.metricsNamespace,
+      POWERTOOLS_LOG_LEVEL: config.logLevel,
+      ...SOURCE_MAP_ENVIRONMENT,
+    };
+  }
+
+  private createFunction(
+    name: FunctionName,
+    config: ResolvedProps,
+    environment: Record<string, string>,
+    reservedConcurrency: number | undefined,
+  ) {
+    const definition = FUNCTIONS[name];
+    const id = pascal(name);
+    const logGroup = new LogGroup(this, `${id}FunctionLogs`, {
+      retention: config.logRetention,
+      removalPolicy: config.removalPolicy,
+    });
+    // An own role instead of AWSLambdaBasicExecutionRole: logging is scoped to this log group.
+    const role = new Role(this, `${id}FunctionRole`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of the ${name} function of the FLUX edit pipeline`,
+    });
+    role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
+    );
+    const fn = new NodejsFunction(this, `${id}Function`, {
+      entry: resolve(PROJECT_ROOT, definition.entry),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: resolve(PROJECT_ROOT, 'package-lock.json'),
+      description: definition.description,
+      runtime: LAMBDA_RUNTIME,
+      architecture: LAMBDA_ARCHITECTURE,
+      memorySize: definition.memoryMb,
+      timeout: Duration.seconds(definition.timeoutSeconds),
+      tracing: Tracing.ACTIVE,
+      role,
+      logGroup,
+      environment,
+      reservedConcurrentExecutions: reservedConcurrency,
+      bundling: nodejsBundling(),
+    });
+    return { fn, role, logGroup };
+  }
+
+  /** Turns the function's row of FUNCTION_ACCESS into statements on this pipeline's resources. */
+  private grantAccess(name: FunctionName, role: IRole, key: IKey | undefined) {
+    const access = FUNCTION_ACCESS[name];
+    const allow = (actions: readonly string[], resources: string[]) =>
+      role.addToPrincipalPolicy(new PolicyStatement({ actions: [...actions], resources }));
+
+    allow(access.table, [this.table.tableArn]);
+    for (const queue of access.sendsTo) allow(['sqs:SendMessage'], [this.queues[queue].queueArn]);
+    if (access.outputs) {
+      allow(OUTPUT_ACTIONS[access.outputs], [this.outputBucket.arnForObjects(`${this.outputPrefix}*`)]);
+      const bucketKey = this.outputBucket.encryptionKey;
+      if (bucketKey && bucketKey !== key) {
+        if (access.outputs === 'write') bucketKey.grantEncryptDecrypt(role);
+        else bucketKey.grantDecrypt(role);
+      }
+    }
+    if (access.readsRunComfyToken) this.runComfyTokenSecret.grantRead(role);
+    if (access.publishesNotifications) allow(['sns:Publish'], [this.notificationTopic.topicArn]);
+    if (access.putsEvents) allow(['events:PutEvents'], [this.eventBus.eventBusArn]);
+    if (key) allow(CUSTOMER_KEY_ACTIONS, [key.keyArn]);
+  }
+
+  private authorizer(authorization: ApiAuthorization): IHttpRouteAuthorizer {
+    if (authorization.type === 'iam') return new HttpIamAuthorizer();
+    return new HttpJwtAuthorizer('JwtAuthorizer', authorization.issuer, {
+      jwtAudience: authorization.audience,
+      identitySource: authorization.identitySource,
+    });
+  }
+
+  private createAlarms(config: ResolvedProps, alarmTopic: ITopic | undefined): FluxEditPipelineAlarms {
+    const action = alarmTopic ? new SnsAction(alarmTopic) : undefined;
+    const alarm = (id: string, metric: IMetric, threshold: number, description: string) => {
+      const created = new Alarm(this, id, {
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      });
+      if (action) {
+        created.addAlarmAction(action);
+        created.addOkAction(action);
+      }
+      return created;
+    };
+
+    const deadLetterQueues = {} as Record<QueueName, Alarm>;
+    for (const name of Object.keys(QUEUES) as QueueName[]) {
+      deadLetterQueues[name] = alarm(
+        `${pascal(name)}DeadLetterQueueAlarm`,
+        this.deadLetterQueues[name].metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+        1,
+        `Messages in the ${name} DLQ: jobs stopped moving after ${QUEUES[name].maxReceiveCount} deliveries. Inspect, fix, then redrive.`,
+      );
+    }
+    const functionErrors = {} as Record<FunctionName, Alarm>;
+    for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
+      functionErrors[name] = alarm(
+        `${pascal(name)}FunctionErrorsAlarm`,
+        this.functions[name].metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
+        1,
+        `The ${name} function failed (threw or timed out); see its log group.`,
+      );
+    }
+    const pollQueueAge = alarm(
+      'PollQueueAgeAlarm',
+      this.queues.poll.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      config.pollQueueAgeAlarmSeconds,
+      'The poll queue is backing up: the poller is failing, throttled or short of concurrency.',
+    );
+    const jobsFailed = alarm(
+      'JobsFailedAlarm',
+      this.jobsFailedMetric,
+      config.failedJobsAlarmThreshold,
+      'Edit jobs ended failed (RunComfy error, deadline, or output copy failure).',
+    );
+    return { deadLetterQueues, functionErrors, pollQueueAge, jobsFailed };
+  }
+
+  private createDashboard(config: ResolvedProps): Dashboard {
+    const names = Object.keys(FUNCTIONS) as FunctionName[];
+    const queueNames = Object.keys(QUEUES) as QueueName[];
+    const perFunction = (metric: (fn: NodejsFunction) => IMetric) => names.map((name) => metric(this.functions[name]));
+    const jobs = (metricName: string) =>
+      new Metric({
+        namespace: config.metricsNamespace,
+        metricName,
+        dimensionsMap: { service: config.serviceName },
+        statistic: 'Sum',
+        period: FIVE_MINUTES,
+        label: metricName,
+      });
+    const dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
+    dashboard.addWidgets(
+      new TextWidget({ markdown: '# FLUX edit pipeline', width: 24, height: 1 }),
+      new GraphWidget({
+        title: 'Jobs',
+        left: [jobs(METRICS.jobsAccepted), jobs(METRICS.jobsSucceeded), this.jobsFailedMetric.with({ label: METRICS.jobsFailed })],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'API requests and errors',
+        left: [this.apiStage.metricCount(), this.apiStage.metricClientError(), this.apiStage.metricServerError()],
+        right: [this.apiStage.metricLatency({ statistic: 'p99' })],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Function errors and throttles',
+        left: [...perFunction((fn) => fn.metricErrors()), ...perFunction((fn) => fn.metricThrottles())],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Function duration p99',
+        left: perFunction((fn) => fn.metricDuration({ statistic: 'p99' })),
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Queues: visible messages and oldest age',
+        left: queueNames.map((name) => this.queues[name].metricApproximateNumberOfMessagesVisible()),
+        right: queueNames.map((name) => this.queues[name].metricApproximateAgeOfOldestMessage()),
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Dead-letter queues',
+        left: queueNames.map((name) =>
+          this.deadLetterQueues[name].metricApproximateNumberOfMessagesVisible({ label: `${name} DLQ` }),
+        ),
+        width: 12,
+      }),
+    );
+    return dashboard;
+  }
+
+  /** The console URL of the dashboard. */
+  get dashboardUrl(): string {
+    const region = Stack.of(this).region;
+    return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards:name=${this.dashboard.dashboardName}`;
+  }
+}

@@ -1,0 +1,335 @@
+import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import type { Log } from '#core/log';
+import { ENV, FUNCTIONS, type FunctionName, QUEUES, type QueueName, ROUTES } from '../infra/definition.ts';
+import type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
+import { LocalRuntimeError } from './errors.ts';
+import { type HandlerOverrides, loadHandlers } from './handlers.ts';
+import { startHttpApi } from './http-api.ts';
+import { type InvocationTarget, invokeHandler, type LambdaHandler } from './lambda-context.ts';
+import { type MotoServer, startMotoServer } from './moto-server.ts';
+import {
+  createLocalClients,
+  createLocalResources,
+  DEFAULT_STACK_NAME,
+  destroyLocalClients,
+  type LocalClients,
+} from './resources.ts';
+import { SqsDriver } from './sqs-driver.ts';
+
+export type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
+
+/** Settings the functions read (infra/definition.ts `ENV` keys), overriding the local defaults. */
+export type EnvOverrides = Partial<Record<keyof typeof ENV, string | number | boolean>>;
+
+export const LOCAL_REGION = 'us-east-1';
+
+export interface LocalPipelineOptions {
+  /** Use this emulator endpoint instead of starting moto (it is then left running by `stop()`). */
+  awsEndpoint?: string;
+  /** Prefix of every resource name. @default 'flux-edit-local' */
+  stackName?: string;
+  /**
+   * A RunComfy to talk to instead of the simulator, e.g. the real Model API with a real token.
+   * @default undefined: start the project's simulator on loopback
+   */
+  runComfy?: { baseUrl: string; token: string };
+  /** Options for the simulator (ignored with `runComfy`). */
+  simulator?: Partial<SimulatorOptions>;
+  /** e.g. `{ jobDeadlineSeconds: 60 }` */
+  env?: EnvOverrides;
+  /** Any other variables for the functions, e.g. `{ POWERTOOLS_LOG_LEVEL: 'WARN' }`. */
+  extraEnv?: Record<string, string>;
+  /** Stand-in handlers (the others are imported from their entries). */
+  handlers?: HandlerOverrides;
+  /** See `SqsDriverOptions.retryDelaySeconds`. @default the queue's visibility timeout, as in AWS */
+  retryDelaySeconds?: number;
+  /** Long-poll wait of the SQS driver. @default 20 */
+  waitTimeSeconds?: number;
+  /** HTTP API port. @default 0 (ephemeral) */
+  port?: number;
+  /** @default 1 MiB */
+  maxBodyBytes?: number;
+  /** Where moto logs. @default '.local/moto.log' */
+  motoLogFile?: string;
+  /** The runtime's own log (handler failures, driver trouble). @default warnings and errors to stderr */
+  log?: Log;
+}
+
+export interface LocalQueueUrls {
+  poll: string;
+  result: string;
+  pollDlq: string;
+  resultDlq: string;
+  /** SQS queue subscribed to the topic (SNS envelopes, not raw). */
+  snsObserver: string;
+  /** SQS queue receiving the bus's `source: flux-edit-pipeline` events. */
+  eventsObserver: string;
+}
+
+export interface LocalPipeline {
+  apiUrl: string;
+  awsEndpoint: string;
+  region: string;
+  accountId: string;
+  stackName: string;
+  bucket: string;
+  table: string;
+  topicArn: string;
+  eventBusName: string;
+  queues: LocalQueueUrls;
+  runComfy: { baseUrl: string; simulated: boolean };
+  /** Present when the simulator runs (no `runComfy` option): its admin API drives fault injection. */
+  simulator?: Simulator;
+  /** SDK clients on the emulator, built by the same factory the functions use. */
+  clients: LocalClients;
+  /** Calls a function's handler directly with a Lambda context, bypassing HTTP and SQS. */
+  invoke(functionName: FunctionName, event: unknown): Promise<unknown>;
+  /** One check: nothing in flight and the driven queues (not DLQs) empty. */
+  idle(): Promise<boolean>;
+  /** Waits until the pipeline settles; rejects with DRAIN_TIMEOUT. @default timeoutMs 30_000 */
+  drain(options?: { timeoutMs?: number }): Promise<void>;
+  /**
+   * Receives (and deletes) what the observer queues got, parsed from JSON, waiting until at
+   * least `min` messages arrived or `timeoutMs` passed.
+   */
+  receiveObserved(
+    observer: 'sns' | 'events',
+    options?: { min?: number; timeoutMs?: number },
+  ): Promise<Record<string, unknown>[]>;
+  /** Stops everything it started and restores the environment; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const consoleLog: Log = {
+  debug() {},
+  info() {},
+  warn: (message, ...extra) => console.warn(`[local] ${message}`, ...extra),
+  error: (message, ...extra) => console.error(`[local] ${message}`, ...extra),
+};
+
+/** The environment (and handler module cache) are per process, so is the pipeline. */
+let running = false;
+
+/**
+ * Runs the pipeline's Lambda handlers on this machine: moto for AWS, the RunComfy simulator
+ * (or a given RunComfy), an HTTP API in front of the routes and SQS event source mappings
+ * behind the queues, all built from infra/definition.ts. One pipeline per process at a time.
+ *
+ * @example
+ * const pipeline = await startLocalPipeline({ retryDelaySeconds: 1 });
+ * const response = await fetch(`${pipeline.apiUrl}/edits`, { method: 'POST', body: '{...}' });
+ * await pipeline.drain();
+ * await pipeline.stop();
+ */
+export async function startLocalPipeline(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
+  if (running) {
+    throw new LocalRuntimeError('PIPELINE_ALREADY_RUNNING', 'a local pipeline already runs in this process');
+  }
+  running = true;
+  const log = options.log ?? consoleLog;
+  const stackName = options.stackName ?? DEFAULT_STACK_NAME;
+  const environment = new EnvironmentChanges();
+  const cleanups: (() => Promise<void> | void)[] = [() => environment.restore()];
+  const cleanUp = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        log.warn('cleanup failed', { error: String(error) });
+      }
+    }
+    running = false;
+  };
+
+  try {
+    const [moto, simulator] = await Promise.all([
+      options.awsEndpoint ? undefined : startMotoServer({ logFile: options.motoLogFile }),
+      options.runComfy ? undefined : startProjectSimulator(options.simulator),
+    ]);
+    if (moto) cleanups.push(() => moto.stop());
+    if (simulator) cleanups.push(() => simulator.close());
+    const awsEndpoint = options.awsEndpoint ?? (moto as MotoServer).endpoint;
+
+    environment.set(awsEnvironment(awsEndpoint));
+    const clients = createLocalClients();
+    cleanups.push(() => destroyLocalClients(clients));
+    const resources = await createLocalResources(clients, { stackName, region: LOCAL_REGION });
+
+    const runComfy = simulator
+      ? { baseUrl: simulator.baseUrl, token: simulator.token, simulated: true }
+      : { ...options.runComfy!, simulated: false };
+    const functionEnv: Record<string, string> = {
+      [ENV.jobsTable]: resources.table,
+      [ENV.pollQueueUrl]: resources.queues.poll.url,
+      [ENV.resultQueueUrl]: resources.queues.result.url,
+      [ENV.outputBucket]: resources.bucket,
+      [ENV.topicArn]: resources.topicArn,
+      [ENV.eventBusName]: resources.eventBusName,
+      [ENV.runComfyBaseUrl]: runComfy.baseUrl,
+      [ENV.runComfyApiToken]: runComfy.token,
+      // The simulator serves outputs from its own loopback host over http; real RunComfy from
+      // https *.runcomfy.net, where the loopback exception must stay off.
+      [ENV.outputHostAllowlist]: simulator
+        ? `${new URL(simulator.filesBaseUrl).hostname},*.runcomfy.net`
+        : '*.runcomfy.net',
+      [ENV.allowLoopbackHttp]: String(Boolean(simulator)),
+      POWERTOOLS_SERVICE_NAME: 'flux-edit-pipeline',
+      POWERTOOLS_METRICS_NAMESPACE: 'FluxEditPipeline',
+    };
+    for (const [key, value] of Object.entries(options.env ?? {})) {
+      if (value !== undefined) functionEnv[ENV[key as keyof typeof ENV]] = String(value);
+    }
+    environment.set({ ...functionEnv, ...options.extraEnv });
+    // The deployed functions read the token from Secrets Manager; locally it is given directly.
+    environment.unset([ENV.runComfyTokenSecretArn]);
+
+    const handlers = await loadHandlers(options.handlers);
+    const targetOf = (functionName: FunctionName): InvocationTarget => ({
+      functionName,
+      handler: handlers[functionName] as LambdaHandler,
+      region: LOCAL_REGION,
+      accountId: resources.accountId,
+      stackName,
+    });
+
+    const driver = new SqsDriver({
+      sqs: clients.sqs,
+      queues: (Object.keys(QUEUES) as QueueName[]).map((name) => ({
+        name,
+        url: resources.queues[name].url,
+        arn: resources.queues[name].arn,
+        target: targetOf(QUEUES[name].consumer),
+      })),
+      retryDelaySeconds: options.retryDelaySeconds,
+      waitTimeSeconds: options.waitTimeSeconds,
+      log,
+    });
+    driver.start();
+    cleanups.push(() => driver.stop());
+
+    const api = await startHttpApi({
+      routes: ROUTES,
+      invoke: (functionName, event) => invokeHandler(targetOf(functionName), event),
+      accountId: resources.accountId,
+      port: options.port,
+      maxBodyBytes: options.maxBodyBytes,
+      log,
+    });
+    cleanups.push(() => api.close());
+
+    const queues: LocalQueueUrls = {
+      poll: resources.queues.poll.url,
+      result: resources.queues.result.url,
+      pollDlq: resources.queues.poll.dlq.url,
+      resultDlq: resources.queues.result.dlq.url,
+      snsObserver: resources.observers.sns.url,
+      eventsObserver: resources.observers.events.url,
+    };
+    return {
+      apiUrl: api.url,
+      awsEndpoint,
+      region: LOCAL_REGION,
+      accountId: resources.accountId,
+      stackName,
+      bucket: resources.bucket,
+      table: resources.table,
+      topicArn: resources.topicArn,
+      eventBusName: resources.eventBusName,
+      queues,
+      runComfy: { baseUrl: runComfy.baseUrl, simulated: runComfy.simulated },
+      ...(simulator ? { simulator } : {}),
+      clients,
+      invoke: (functionName, event) => {
+        if (!(functionName in FUNCTIONS)) throw new TypeError(`unknown function ${functionName}`);
+        return invokeHandler(targetOf(functionName), event);
+      },
+      idle: () => driver.idle(),
+      drain: (drainOptions) => driver.drain(drainOptions),
+      receiveObserved: (observer, receiveOptions) =>
+        receiveObserved(clients, observer === 'sns' ? queues.snsObserver : queues.eventsObserver, receiveOptions),
+      stop: cleanUp,
+    };
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+}
+
+async function startProjectSimulator(options: Partial<SimulatorOptions> | undefined): Promise<Simulator> {
+  // Imported on demand: with a real RunComfy the simulator (and sharp) are never loaded.
+  const { startSimulator } = await import('../simulator/index.ts');
+  return startSimulator(options);
+}
+
+/**
+ * Points every SDK client at the emulator with throwaway credentials, and drops anything
+ * that could route a call to a real account (profiles, session tokens, per-service endpoints).
+ */
+function awsEnvironment(endpoint: string): Record<string, string | undefined> {
+  const perServiceEndpoints = Object.keys(process.env).filter((name) => name.startsWith('AWS_ENDPOINT_URL_'));
+  return {
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: LOCAL_REGION,
+    AWS_DEFAULT_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_SESSION_TOKEN: undefined,
+    AWS_PROFILE: undefined,
+    ...Object.fromEntries(perServiceEndpoints.map((name) => [name, undefined])),
+  };
+}
+
+/** Remembers the values it replaces so `stop()` leaves process.env as it found it. */
+class EnvironmentChanges {
+  readonly #previous = new Map<string, string | undefined>();
+
+  set(values: Record<string, string | undefined>): void {
+    for (const [name, value] of Object.entries(values)) {
+      if (!this.#previous.has(name)) this.#previous.set(name, process.env[name]);
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+
+  unset(names: string[]): void {
+    this.set(Object.fromEntries(names.map((name) => [name, undefined])));
+  }
+
+  restore(): void {
+    for (const [name, value] of this.#previous) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    this.#previous.clear();
+  }
+}
+
+async function receiveObserved(
+  clients: LocalClients,
+  queueUrl: string,
+  options: { min?: number; timeoutMs?: number } = {},
+): Promise<Record<string, unknown>[]> {
+  const min = options.min ?? 1;
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  const received: Record<string, unknown>[] = [];
+  while (received.length < min) {
+    const remainingSeconds = Math.ceil((deadline - Date.now()) / 1000);
+    if (remainingSeconds <= 0) break;
+    const { Messages = [] } = await clients.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: Math.min(remainingSeconds, 20),
+      }),
+    );
+    if (Messages.length === 0) continue;
+    received.push(...Messages.map((message) => JSON.parse(message.Body ?? 'null') as Record<string, unknown>));
+    await clients.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: Messages.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle! })),
+      }),
+    );
+  }
+  return received;
+}

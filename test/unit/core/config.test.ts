@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '#core/config';
+import { tokenFrom } from '#shared/runcomfy-token';
+
+const minimal = {
+  JOBS_TABLE: 'jobs',
+  POLL_QUEUE_URL: 'https://sqs/poll',
+  RESULT_QUEUE_URL: 'https://sqs/result',
+  OUTPUT_BUCKET: 'bucket',
+  TOPIC_ARN: 'arn:aws:sns:us-east-1:1:topic',
+  EVENT_BUS_NAME: 'bus',
+  RUNCOMFY_TOKEN_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:1:secret:runcomfy',
+};
+
+describe('Function: loadConfig', () => {
+  it('applies safe defaults', () => {
+    const config = loadConfig(minimal);
+    expect(config).toMatchObject({
+      runComfyBaseUrl: 'https://model-api.runcomfy.net',
+      jobDeadlineSeconds: 900,
+      outputHostAllowlist: ['*.runcomfy.net'],
+      allowLoopbackHttp: false,
+      outputPrefix: 'edits/',
+    });
+  });
+
+  it('names every missing or bad variable, and never echoes values', () => {
+    expect(() => loadConfig({ ...minimal, JOBS_TABLE: '', JOB_DEADLINE_SECONDS: 'soon' })).toThrow(
+      /JOBS_TABLE: is required.*JOB_DEADLINE_SECONDS/,
+    );
+    expect(() => loadConfig({ ...minimal, RUNCOMFY_API_TOKEN: 'tok-123' })).toThrow(/exactly one of/);
+    try {
+      loadConfig({ ...minimal, RUNCOMFY_API_TOKEN: 'tok-123' });
+    } catch (error) {
+      expect(String(error)).not.toContain('tok-123');
+    }
+  });
+
+  it('parses the output host allowlist as a trimmed, lower-cased list', () => {
+    const config = loadConfig({ ...minimal, OUTPUT_HOST_ALLOWLIST: '*.RunComfy.net, 127.0.0.1 ,' });
+    expect(config.outputHostAllowlist).toEqual(['*.runcomfy.net', '127.0.0.1']);
+  });
+});
+
+describe('Function: tokenFrom', () => {
+  it('takes a bare token or JSON with a token field', () => {
+    expect(tokenFrom(' abc ')).toBe('abc');
+    expect(tokenFrom('{"token":"xyz"}')).toBe('xyz');
+  });
+
+  it('refuses an empty or malformed secret without echoing it', () => {
+    for (const value of ['', '{"apiKey":"s3cr3t"}', '{not json s3cr3t', undefined]) {
+      expect(() => tokenFrom(value)).toThrow(/RunComfy token secret/);
+      try {
+        tokenFrom(value);
+      } catch (error) {
+        expect(String(error)).not.toContain('s3cr3t');
+      }
+    }
+  });
+});

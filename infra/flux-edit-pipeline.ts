@@ -436,6 +436,8 @@ export class FluxEditPipeline extends Construct {
   readonly runComfyTokenSecret: ISecret;
   readonly alarms: FluxEditPipelineAlarms;
   readonly dashboard: Dashboard;
+  /** The customer key of the table, queues, new topic and new bucket, if one was given. */
+  readonly encryptionKey?: IKey;
   /** The metric the core counts failed jobs on, as the alarm and dashboard read it. */
   readonly jobsFailedMetric: Metric;
 
@@ -443,6 +445,7 @@ export class FluxEditPipeline extends Construct {
     super(scope, id);
     const config = resolveProps(props);
     const key = props.encryptionKey;
+    this.encryptionKey = key;
     this.outputPrefix = config.outputPrefix;
 
     this.table = new Table(this, 'JobsTable', jobsTableDefaults(config.removalPolicy, key));
@@ -556,7 +559,7 @@ export class FluxEditPipeline extends Construct {
     this.alarms = this.createAlarms(config, props.alarmTopic);
     this.dashboard = this.createDashboard(config);
 
-    acknowledgeFindings(this);
+    acknowledgeFindings(this, props);
   }
 
   private createQueues(key: IKey | undefined) {
@@ -638,6 +641,7 @@ export class FluxEditPipeline extends Construct {
       logGroup,
       environment,
       reservedConcurrentExecutions: reservedConcurrency,
+      environmentEncryption: this.encryptionKey,
       bundling: nodejsBundling(),
     });
     return { fn, role, logGroup };
@@ -653,10 +657,10 @@ export class FluxEditPipeline extends Construct {
     for (const queue of access.sendsTo) allow(['sqs:SendMessage'], [this.queues[queue].queueArn]);
     if (access.outputs) {
       allow(OUTPUT_ACTIONS[access.outputs], [this.outputBucket.arnForObjects(`${this.outputPrefix}*`)]);
+      // An existing bucket may bring its own SSE-KMS key; explicit actions keep the grant wildcard-free.
       const bucketKey = this.outputBucket.encryptionKey;
       if (bucketKey && bucketKey !== key) {
-        if (access.outputs === 'write') bucketKey.grantEncryptDecrypt(role);
-        else bucketKey.grantDecrypt(role);
+        allow(access.outputs === 'write' ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt'], [bucketKey.keyArn]);
       }
     }
     if (access.readsRunComfyToken) this.runComfyTokenSecret.grantRead(role);

@@ -2,30 +2,44 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createS3Client } from '#core/aws-clients';
+import { loadConfig } from '#core/config';
 import { NotFoundError, PipelineError } from '#core/errors';
 import { jsonResponse, problemResponse } from '#core/http/problem';
+import { readJsonBody } from '#core/http/request';
+import { createUpload } from '#core/inputs/create-upload';
 import { cancelJob } from '#core/jobs/cancel-job';
 import type { Job } from '#core/jobs/job';
 import { toJobView } from '#core/jobs/job-view';
 import { createJobDeps } from '#shared/job-deps';
 import { logger, metrics } from '#shared/powertools';
 
-const deps = createJobDeps();
+const config = loadConfig();
+const deps = createJobDeps(config);
 const s3 = createS3Client();
 const PRESIGNED_URL_SECONDS = 3600;
 
-/** `GET /edits/{id}` and `POST /edits/{id}/cancel`. */
+/** `GET /edits/{id}`, `POST /edits/{id}/cancel` and `POST /uploads`. */
 export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
   const jobId = event.pathParameters?.id ?? '';
   const log = logger.createChild({ persistentKeys: { jobId, requestId: event.requestContext?.requestId } });
   try {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(jobId)) throw new NotFoundError(`no job with id ${jobId.slice(0, 64)}`);
+    if (event.pathParameters?.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(jobId)) {
+      throw new NotFoundError(`no job with id ${jobId.slice(0, 64)}`);
+    }
     switch (event.routeKey) {
       case 'GET /edits/{id}': {
         const job = await deps.store.get(jobId);
         if (!job) throw new NotFoundError(`no job with id ${jobId}`);
         return jsonResponse(200, toJobView(job, await presignOutputs(job)));
       }
+      case 'POST /uploads':
+        return jsonResponse(
+          201,
+          await createUpload(
+            { s3, bucket: config.outputBucket, prefix: config.uploadPrefix, now: Date.now },
+            readJsonBody(event),
+          ),
+        );
       case 'POST /edits/{id}/cancel': {
         const job = await cancelJob({ ...deps, log }, jobId);
         return jsonResponse(200, toJobView(job));

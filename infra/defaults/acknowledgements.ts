@@ -1,3 +1,122 @@
-import type { Construct } from 'constructs';
+import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
+import type { FunctionName, QueueName } from '../definition.ts';
+import { QUEUES } from '../definition.ts';
+import type { FluxEditPipeline, FluxEditPipelineProps } from '../flux-edit-pipeline.ts';
 
-export function acknowledgeFindings(_pipeline: Construct): void {}
+/**
+ * Every finding of cdk-nag (AwsSolutions, Serverless) and checkov the pipeline accepts, with the
+ * reason, in one place. Each is attached to the one resource it is about (never stack-wide), and
+ * only while it applies: configure a customer key or reserved concurrency and the matching
+ * skips disappear, so the checks run again.
+ */
+export const REASONS = {
+  xrayNoResourceScope:
+    'Tracing.ACTIVE: xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions, so X-Ray requires Resource "*".',
+  outputObjectsUnderPrefix:
+    'Output objects are created per job under the output prefix; "<bucket>/<prefix>*" is the narrowest grant that covers keys not known at deploy time.',
+  tokenRotationIsManual:
+    'The secret holds a third-party RunComfy API token: rotating it means issuing a new token in the RunComfy dashboard and storing it (put-secret-value). No rotation Lambda can issue one.',
+  deadLetterQueueIsTerminal:
+    'This queue is itself the dead-letter queue; messages leave it only by an operator redrive after inspection (an alarm fires on the first message).',
+  noAsyncInvocations:
+    'The function is only invoked synchronously (API Gateway) or by an SQS event source mapping; neither uses a function DLQ. Failed SQS messages go to the queue’s redrive DLQ.',
+  sqsMappingUsesQueueDlq:
+    'SQS event source mappings take no on-failure destination; failed messages move to the source queue’s DLQ through its redrive policy (maxReceiveCount from definition.ts).',
+  sqsManagedSse:
+    'Encrypted at rest with SQS-managed SSE (SqsManagedSseEnabled: true); this check only recognises KmsMasterKeyId. Pass encryptionKey for a customer key.',
+  noVpcNeeded:
+    'The function reaches only public endpoints (RunComfy and AWS APIs over TLS) and no private resources; a VPC would add a NAT gateway and nothing to protect.',
+  concurrencyBoundedElsewhere:
+    'Concurrency is bounded by the API stage throttle and the SQS mappings’ maxConcurrency; reserving it would carve capacity out of the account pool, so it is the reservedConcurrency prop.',
+  awsManagedKey:
+    'Encrypted with an AWS-managed KMS key; pass encryptionKey to use a customer-managed key instead.',
+  lambdaEnvironmentHasNoSecrets:
+    'The environment holds only resource names, ARNs and settings (the token is read from Secrets Manager at runtime); Lambda encrypts it at rest. Pass encryptionKey to use a customer key.',
+  logGroupServiceEncryption:
+    'CloudWatch Logs encrypts log data at rest; the logs carry request metadata, never the token or image data, so a customer key (and its key policy for the logs service) buys nothing here.',
+  accessLogTarget:
+    'This bucket is the server access log target; logging it to itself (or another bucket) would recurse.',
+  writeOnceObjects:
+    'Objects are written once under unique keys and expire by lifecycle; versioning would only keep deleted copies. The output bucket offers outputBucketVersioned.',
+} as const;
+
+/** The form cdk-nag gives a resource in a finding id: intrinsics flattened to `<LogicalId.Attr>`. */
+function nagResource(scope: IConstruct, value: string): string {
+  const flatten = (node: unknown): string => {
+    if (typeof node === 'string') return node.replace(/\$\{/g, '<').replace(/}/g, '>');
+    if (node && typeof node === 'object') {
+      const object = node as Record<string, unknown>;
+      if (Array.isArray(object['Fn::Join'])) {
+        const [delimiter, items] = object['Fn::Join'] as [string, unknown[]];
+        return items.map(flatten).join(delimiter);
+      }
+      if (object['Fn::GetAtt']) {
+        const [resource, attribute] = object['Fn::GetAtt'] as [string, string];
+        return `<${resource}.${attribute}>`;
+      }
+      if (object.Ref) return `<${flatten(object.Ref)}>`;
+    }
+    return JSON.stringify(node);
+  };
+  return flatten(Stack.of(scope).resolve(value));
+}
+
+function acknowledge(scope: IConstruct, id: string, reason: string) {
+  Validations.of(scope).acknowledge({ id, reason });
+}
+
+/** Adds a checkov skip to the resource's CloudFormation metadata (checkov reads `Metadata.checkov.skip`). */
+export function skipCheckov(scope: IConstruct, id: string, comment: string) {
+  const resource = CfnResource.isCfnResource(scope) ? scope : scope.node.defaultChild;
+  if (!CfnResource.isCfnResource(resource)) throw new Error(`no CloudFormation resource under ${scope.node.path}`);
+  const existing = (resource.getMetadata('checkov') as { skip?: { id: string; comment: string }[] } | undefined)?.skip ?? [];
+  resource.addMetadata('checkov', { skip: [...existing, { id, comment }] });
+}
+
+export function acknowledgeFindings(pipeline: FluxEditPipeline, props: FluxEditPipelineProps): void {
+  const key = props.encryptionKey;
+  const outputObjects = pipeline.outputBucket.arnForObjects(`${pipeline.outputPrefix}*`);
+
+  for (const name of Object.keys(pipeline.functions) as FunctionName[]) {
+    const fn = pipeline.functions[name];
+    acknowledge(pipeline.functionRoles[name], 'AwsSolutions-IAM5[Resource::*]', REASONS.xrayNoResourceScope);
+    acknowledge(fn, 'Serverless-LambdaDLQ', REASONS.noAsyncInvocations);
+    skipCheckov(fn, 'CKV_AWS_116', REASONS.noAsyncInvocations);
+    skipCheckov(fn, 'CKV_AWS_117', REASONS.noVpcNeeded);
+    if (props.reservedConcurrency?.[name] === undefined) {
+      skipCheckov(fn, 'CKV_AWS_115', REASONS.concurrencyBoundedElsewhere);
+    }
+    if (!key) skipCheckov(fn, 'CKV_AWS_173', REASONS.lambdaEnvironmentHasNoSecrets);
+    skipCheckov(pipeline.functionLogGroups[name], 'CKV_AWS_158', REASONS.logGroupServiceEncryption);
+  }
+  for (const name of ['jobs', 'result'] as const) {
+    acknowledge(
+      pipeline.functionRoles[name],
+      `AwsSolutions-IAM5[Resource::${nagResource(pipeline, outputObjects)}]`,
+      REASONS.outputObjectsUnderPrefix,
+    );
+  }
+  for (const queue of Object.keys(QUEUES) as QueueName[]) {
+    acknowledge(pipeline.functions[QUEUES[queue].consumer], 'Serverless-LambdaEventSourceMappingDestination', REASONS.sqsMappingUsesQueueDlq);
+    acknowledge(pipeline.deadLetterQueues[queue], 'Serverless-SQSRedrivePolicy', REASONS.deadLetterQueueIsTerminal);
+    if (!key) {
+      skipCheckov(pipeline.queues[queue], 'CKV_AWS_27', REASONS.sqsManagedSse);
+      skipCheckov(pipeline.deadLetterQueues[queue], 'CKV_AWS_27', REASONS.sqsManagedSse);
+    }
+  }
+  skipCheckov(pipeline.apiAccessLogGroup, 'CKV_AWS_158', REASONS.logGroupServiceEncryption);
+  if (!key) skipCheckov(pipeline.table, 'CKV_AWS_119', REASONS.awsManagedKey);
+
+  if (!props.existingRunComfyTokenSecret) {
+    acknowledge(pipeline.runComfyTokenSecret, 'AwsSolutions-SMG4', REASONS.tokenRotationIsManual);
+    if (!key) skipCheckov(pipeline.runComfyTokenSecret, 'CKV_AWS_149', REASONS.awsManagedKey);
+  }
+  if (!props.existingOutputBucket) {
+    if (!props.outputBucketVersioned) skipCheckov(pipeline.outputBucket, 'CKV_AWS_21', REASONS.writeOnceObjects);
+    if (!props.accessLogsBucket && pipeline.accessLogsBucket) {
+      skipCheckov(pipeline.accessLogsBucket, 'CKV_AWS_18', REASONS.accessLogTarget);
+      skipCheckov(pipeline.accessLogsBucket, 'CKV_AWS_21', REASONS.writeOnceObjects);
+    }
+  }
+}

@@ -61,7 +61,8 @@ class FileServer {
         if (!file) break;
         response.writeHead(200, { 'content-type': file.contentType });
         for (let offset = 0; offset < file.body.length && !response.destroyed; offset += CHUNK) {
-          if (!response.write(file.body.subarray(offset, offset + CHUNK))) await once(response, 'drain').catch(() => {});
+          if (!response.write(file.body.subarray(offset, offset + CHUNK)))
+            await once(response, 'drain').catch(() => {});
         }
         response.end();
         return;
@@ -124,11 +125,21 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
       () => undefined,
       (caught: unknown) => caught,
     );
-    if (!(error instanceof OutputCopyError)) throw new Error(`expected an OutputCopyError, got ${String(error)}`);
+    if (!(error instanceof OutputCopyError))
+      throw new Error(`expected an OutputCopyError, got ${String(error)}`);
     return error;
   };
   const copy = (jobId: string, urls: string[], overrides: Partial<Parameters<typeof copyOutputs>[0]> = {}) =>
-    copyOutputs({ s3, bucket: BUCKET, prefix: 'edits/', jobId, urls, policy, timeoutMs: 20_000, ...overrides });
+    copyOutputs({
+      s3,
+      bucket: BUCKET,
+      prefix: 'edits/',
+      jobId,
+      urls,
+      policy,
+      timeoutMs: 20_000,
+      ...overrides,
+    });
 
   beforeAll(async () => {
     const [started] = await Promise.all([startMotoServer(), server.start()]);
@@ -149,7 +160,12 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     policy = { allowedHosts: ['127.0.0.1'], maxBytes: 50 * 1024 * 1024, allowLoopbackHttp: true };
 
-    const [png, jpeg, webp, gif] = await Promise.all([image('png'), image('jpeg'), image('webp'), image('gif')]);
+    const [png, jpeg, webp, gif] = await Promise.all([
+      image('png'),
+      image('jpeg'),
+      image('webp'),
+      image('gif'),
+    ]);
     server.files.set('a.png', { body: png, contentType: 'image/png' });
     server.files.set('b.jpg', { body: jpeg, contentType: 'image/jpeg' });
     // Served with a wrong type on purpose: the stored type must come from the bytes.
@@ -178,7 +194,7 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
     // Act
     const stored = await copy(
       jobId,
-      names.map((name) => server.url(`/barrier/${name}?X-Amz-Signature=secret`)), { concurrency: 3, timeoutMs: 2000 },
+      names.map((name) => server.url(`/barrier/${name}?X-Amz-Signature=secret`)),
     );
 
     // Assess
@@ -192,12 +208,22 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
     for (const [index, output] of stored.entries()) {
       const source = server.files.get(names[index]!)!.body;
       const object = await readObject(output.key);
-      const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: output.key, ChecksumMode: 'ENABLED' }));
+      const head = await s3.send(
+        new HeadObjectCommand({ Bucket: BUCKET, Key: output.key, ChecksumMode: 'ENABLED' }),
+      );
       expect(object.bytes.equals(source)).toBe(true);
-      expect(output).toMatchObject({ index, bucket: BUCKET, s3Uri: `s3://${BUCKET}/${output.key}`, sizeBytes: source.length });
+      expect(output).toMatchObject({
+        index,
+        bucket: BUCKET,
+        s3Uri: `s3://${BUCKET}/${output.key}`,
+        sizeBytes: source.length,
+      });
       expect(output.sha256).toBe(createHash('sha256').update(source).digest('hex'));
       expect(object.ContentType).toBe(output.contentType);
-      expect(object.Metadata).toEqual({ sha256: output.sha256, 'source-host': server.origin.slice('http://'.length) });
+      expect(object.Metadata).toEqual({
+        sha256: output.sha256,
+        'source-host': server.origin.slice('http://'.length),
+      });
       expect(head.ChecksumSHA256).toBe(sha256Base64(output.sha256));
     }
   });
@@ -217,7 +243,10 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
     expect(commands).toContain('CompleteMultipartUploadCommand');
     const object = await readObject(`edits/${jobId}/0.png`);
     expect(object.bytes.equals(source)).toBe(true);
-    expect(output).toMatchObject({ sizeBytes: source.length, sha256: createHash('sha256').update(source).digest('hex') });
+    expect(output).toMatchObject({
+      sizeBytes: source.length,
+      sha256: createHash('sha256').update(source).digest('hex'),
+    });
     expect(object.Metadata?.sha256).toBe(output?.sha256);
   });
 
@@ -241,7 +270,9 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
     const jobId = nextJobId();
 
     // Act
-    const error = await failureOf(copy(jobId, [server.url('/files/a.png').replace('127.0.0.1', 'localhost')]));
+    const error = await failureOf(
+      copy(jobId, [server.url('/files/a.png').replace('127.0.0.1', 'localhost')]),
+    );
 
     // Assess
     expect(error.reason).toBe('host_not_allowed');
@@ -293,10 +324,16 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
 
   it('fails a missing output as download_failed', async () => {
     // Act
-    const error = await failureOf(copy(nextJobId(), [server.url('/files/expired.png?X-Amz-Signature=secret')]));
+    const error = await failureOf(
+      copy(nextJobId(), [server.url('/files/expired.png?X-Amz-Signature=secret')]),
+    );
 
     // Assess
-    expect(error).toMatchObject({ reason: 'download_failed', retryable: false, url: server.url('/files/expired.png') });
+    expect(error).toMatchObject({
+      reason: 'download_failed',
+      retryable: false,
+      url: server.url('/files/expired.png'),
+    });
     expect(error.message).toContain('404');
     expect(error.message).not.toContain('secret');
   });
@@ -322,10 +359,14 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
 
     // Act
     const error = await failureOf(
-      copy(jobId, [server.url('/files/a.png'), server.url('/files/b.jpg'), server.url('/files/missing.png')], {
-        concurrency: 1,
-        log,
-      }),
+      copy(
+        jobId,
+        [server.url('/files/a.png'), server.url('/files/b.jpg'), server.url('/files/missing.png')],
+        {
+          concurrency: 1,
+          log,
+        },
+      ),
     );
 
     // Assess

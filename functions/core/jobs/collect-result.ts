@@ -115,6 +115,13 @@ async function copyAndSucceed(
     return 'finished';
   }
   try {
+    const nowIso = new Date(deps.clock.now()).toISOString();
+    await deps.store.update(
+      jobId,
+      { set: { status: 'running', copyingSince: nowIso }, remove: ['queuePosition'] },
+      { statusIn: ['queued', 'running'] },
+      nowIso,
+    );
     const outputs = await copyOutputs({
       s3: deps.s3,
       bucket: deps.output.bucket,

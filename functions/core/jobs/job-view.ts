@@ -4,7 +4,12 @@ import type { Job } from './job.ts';
 export interface JobView {
   id: string;
   status: Job['status'];
+  /** Finer than `status` while the job is active: what the pipeline is doing right now. */
+  phase?: 'submitting' | 'queued' | 'running' | 'copying';
   input: Job['input'];
+  caller_reference?: string;
+  metadata?: Record<string, string>;
+  webhook_url?: string;
   upstream_request_id?: string;
   queue_position?: number;
   created_at: string;
@@ -32,7 +37,11 @@ export function toJobView(job: Job, outputUrls?: readonly string[]): JobView {
   return {
     id: job.id,
     status: job.status,
+    phase: phaseOf(job),
     input: job.input,
+    caller_reference: job.callerReference,
+    metadata: job.metadata,
+    webhook_url: job.webhookUrl,
     upstream_request_id: job.requestId,
     queue_position: job.status === 'queued' ? job.queuePosition : undefined,
     created_at: job.createdAt,
@@ -52,4 +61,10 @@ export function toJobView(job: Job, outputUrls?: readonly string[]): JobView {
     })),
     error: job.error,
   };
+}
+
+function phaseOf(job: Job): JobView['phase'] {
+  if (job.status === 'queued') return job.requestId ? 'queued' : 'submitting';
+  if (job.status === 'running') return job.copyingSince ? 'copying' : 'running';
+  return undefined;
 }

@@ -59,6 +59,9 @@ export class AwsNotifier implements Notifier {
             status: { DataType: 'String', StringValue: job.status },
             job_id: { DataType: 'String', StringValue: job.id },
             event_id: { DataType: 'String', StringValue: event.event_id },
+            ...(job.callerReference
+              ? { caller_reference: { DataType: 'String', StringValue: job.callerReference } }
+              : {}),
           },
         }),
       ),

@@ -166,19 +166,21 @@ async function copyOutput(
 ): Promise<StoredOutput> {
   const timeout = AbortSignal.timeout(context.timeoutMs);
   const signal = AbortSignal.any([context.signal, timeout]);
-  // Whatever ends a stream early (network, timeout, the job's abort) arrives as its error.
-  const explainFailure = (error: unknown) =>
-    timeout.aborted
-      ? new OutputCopyError(
-          'download_failed',
-          sourceUrl,
-          `output not copied within ${context.timeoutMs} ms`,
-          {
-            retryable: true,
-            cause: error,
-          },
-        )
-      : asOutputCopyError(error, sourceUrl, 'download_failed', true);
+  // Whatever ends a stream early (network, timeout, the job's abort) arrives as its error;
+  // the inspector's own refusals (too large, not an image) are already the whole story.
+  const explainFailure = (error: unknown): OutputCopyError => {
+    if (error instanceof OutputCopyError && error.reason !== 'download_failed') return error;
+    if (!timeout.aborted) return asOutputCopyError(error, sourceUrl, 'download_failed');
+    return new OutputCopyError(
+      'download_failed',
+      sourceUrl,
+      `output not copied within ${context.timeoutMs} ms`,
+      {
+        retryable: true,
+        cause: error,
+      },
+    );
+  };
 
   const body = await download(context, url, sourceUrl, signal).catch((error: unknown) => {
     throw signal.aborted ? explainFailure(error) : error;
@@ -366,20 +368,13 @@ async function deleteKeys(s3: S3Client, bucket: string, keys: string[], log: Log
   }
 }
 
+/** Keeps an error that already says what went wrong; wraps anything else as a retryable failure. */
 function asOutputCopyError(
   error: unknown,
   url: string,
   reason: 'download_failed' | 'upload_failed',
-  retryable = true,
 ): OutputCopyError {
   if (error instanceof OutputCopyError) return error;
-  return new OutputCopyError(
-    reason,
-    url,
-    reason === 'download_failed' ? 'output download failed' : 'output copy failed',
-    {
-      retryable,
-      cause: error,
-    },
-  );
+  const message = reason === 'download_failed' ? 'output download failed' : 'output copy failed';
+  return new OutputCopyError(reason, url, message, { retryable: true, cause: error });
 }

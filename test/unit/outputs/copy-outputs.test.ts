@@ -1,14 +1,24 @@
 import { createHash } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it, vi } from 'vitest';
-import { copyOutputs, type DownloadPolicy, OutputCopyError, PART_SIZE, PARTS_IN_FLIGHT } from '#core/outputs/index';
+import {
+  copyOutputs,
+  type DownloadPolicy,
+  OutputCopyError,
+  PART_SIZE,
+  PARTS_IN_FLIGHT,
+} from '#core/outputs/index';
 
 const PNG_HEAD = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]);
 const JPEG_HEAD = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1]);
 const png = (size = 64) => Buffer.concat([PNG_HEAD, Buffer.alloc(size - PNG_HEAD.length, 7)]);
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-const policy: DownloadPolicy = { allowedHosts: ['*.runcomfy.net'], maxBytes: 50 * 1024 * 1024, allowLoopbackHttp: false };
+const policy: DownloadPolicy = {
+  allowedHosts: ['*.runcomfy.net'],
+  maxBytes: 50 * 1024 * 1024,
+  allowLoopbackHttp: false,
+};
 const url = (n: number, query = '') => `https://files.runcomfy.net/out/${n}.png${query}`;
 
 type Route = (init: RequestInit) => Response | Promise<Response>;
@@ -26,8 +36,13 @@ function fakeFetch(routes: Record<string, Route>) {
   return { fetch: fetch as unknown as typeof globalThis.fetch, calls };
 }
 
-const ok = (body: Buffer, headers: Record<string, string> = {}): Route => () =>
-  new Response(new Uint8Array(body), { status: 200, headers: { 'content-length': String(body.length), ...headers } });
+const ok =
+  (body: Buffer, headers: Record<string, string> = {}): Route =>
+  () =>
+    new Response(new Uint8Array(body), {
+      status: 200,
+      headers: { 'content-length': String(body.length), ...headers },
+    });
 
 interface S3Call {
   name: string;
@@ -38,7 +53,9 @@ interface S3Call {
  * An S3 client whose `send` keeps objects in memory, so the copy logic can be checked without
  * a server (the integration suite covers moto). `fail` lets a test break one command.
  */
-function fakeS3(options: { fail?: (call: S3Call) => Error | undefined; wrongChecksum?: boolean; partDelayMs?: number } = {}) {
+function fakeS3(
+  options: { fail?: (call: S3Call) => Error | undefined; wrongChecksum?: boolean; partDelayMs?: number } = {},
+) {
   const s3 = new S3Client({
     region: 'us-east-1',
     endpoint: 'http://s3.test',
@@ -74,7 +91,9 @@ function fakeS3(options: { fail?: (call: S3Call) => Error | undefined; wrongChec
         return { ETag: `"part-${String(call.input.PartNumber)}"` };
       }
       case 'CompleteMultipartUpload': {
-        const parts = [...(uploads.get(key) ?? new Map<number, Buffer>()).entries()].sort(([a], [b]) => a - b);
+        const parts = [...(uploads.get(key) ?? new Map<number, Buffer>()).entries()].sort(
+          ([a], [b]) => a - b,
+        );
         objects.set(key, Buffer.concat(parts.map(([, part]) => part)));
         return { ETag: '"complete"' };
       }
@@ -101,7 +120,8 @@ const failureOf = async (promise: Promise<unknown>): Promise<OutputCopyError> =>
     () => undefined,
     (caught: unknown) => caught,
   );
-  if (!(error instanceof OutputCopyError)) throw new Error(`expected an OutputCopyError, got ${String(error)}`);
+  if (!(error instanceof OutputCopyError))
+    throw new Error(`expected an OutputCopyError, got ${String(error)}`);
   return error;
 };
 
@@ -133,7 +153,12 @@ describe('Function: copyOutputs', () => {
         sha256: sha256(first),
         sourceUrl: url(0),
       },
-      expect.objectContaining({ index: 1, key: 'edits/job-1/1.jpg', contentType: 'image/jpeg', sha256: sha256(second) }),
+      expect.objectContaining({
+        index: 1,
+        key: 'edits/job-1/1.jpg',
+        contentType: 'image/jpeg',
+        sha256: sha256(second),
+      }),
     ]);
     expect(objects.get('edits/job-1/0.png')).toEqual(first);
     expect(fetches.every(({ init }) => init.redirect === 'manual')).toBe(true);
@@ -179,7 +204,9 @@ describe('Function: copyOutputs', () => {
 
     // Assess
     expect(stored).toMatchObject({ sizeBytes: total, sha256: expected.digest('hex') });
-    const parts = fake.calls.filter((call) => call.name === 'UploadPart').map((call) => (call.input.Body as Buffer).length);
+    const parts = fake.calls
+      .filter((call) => call.name === 'UploadPart')
+      .map((call) => (call.input.Body as Buffer).length);
     expect(parts).toEqual([PART_SIZE, PART_SIZE, PART_SIZE, total - 3 * PART_SIZE]);
     // Only the upload's parts in flight (2 × 8 MiB) plus the streams' small buffers are ever held;
     // buffering the body would put all 30 MiB ahead of S3 before the first part went up.
@@ -217,7 +244,9 @@ describe('Function: copyOutputs', () => {
     const { s3, calls } = fakeS3();
 
     // Act
-    const error = await failureOf(copyOutputs({ ...base, s3, fetch, urls: [url(0)], policy: { ...policy, maxBytes: 1000 } }));
+    const error = await failureOf(
+      copyOutputs({ ...base, s3, fetch, urls: [url(0)], policy: { ...policy, maxBytes: 1000 } }),
+    );
 
     // Assess
     expect(error.reason).toBe('too_large');
@@ -231,7 +260,9 @@ describe('Function: copyOutputs', () => {
     const { s3 } = fakeS3();
 
     // Act
-    const error = await failureOf(copyOutputs({ ...base, s3, fetch, urls: [url(0)], policy: { ...policy, maxBytes: 1024 } }));
+    const error = await failureOf(
+      copyOutputs({ ...base, s3, fetch, urls: [url(0)], policy: { ...policy, maxBytes: 1024 } }),
+    );
 
     // Assess
     expect(error).toMatchObject({ reason: 'too_large', retryable: false });
@@ -265,10 +296,17 @@ describe('Function: copyOutputs', () => {
     const { s3 } = fakeS3();
 
     // Act
-    const error = await failureOf(copyOutputs({ ...base, s3, fetch, urls: [url(0, '?X-Amz-Signature=secret')] }));
+    const error = await failureOf(
+      copyOutputs({ ...base, s3, fetch, urls: [url(0, '?X-Amz-Signature=secret')] }),
+    );
 
     // Assess
-    expect(error).toMatchObject({ code: 'OUTPUT_COPY_FAILED', reason: 'download_failed', retryable, url: url(0) });
+    expect(error).toMatchObject({
+      code: 'OUTPUT_COPY_FAILED',
+      reason: 'download_failed',
+      retryable,
+      url: url(0),
+    });
     expect(error.message).toContain(message);
     expect(error.message).not.toContain('secret');
   });
@@ -310,7 +348,9 @@ describe('Function: copyOutputs', () => {
     const { s3 } = fakeS3();
 
     // Act: the budget is far longer than the test timeout, so only the abort can end output 0.
-    const error = await failureOf(copyOutputs({ ...base, s3, fetch, urls: [url(0), url(1)], timeoutMs: 600_000 }));
+    const error = await failureOf(
+      copyOutputs({ ...base, s3, fetch, urls: [url(0), url(1)], timeoutMs: 600_000 }),
+    );
 
     // Assess
     expect(error.message).toContain('answered 404');
@@ -327,7 +367,9 @@ describe('Function: copyOutputs', () => {
     const { s3, calls } = fakeS3();
 
     // Act
-    const error = await failureOf(copyOutputs({ ...base, s3, fetch, urls: [url(0), url(1), url(2)], concurrency: 1 }));
+    const error = await failureOf(
+      copyOutputs({ ...base, s3, fetch, urls: [url(0), url(1), url(2)], concurrency: 1 }),
+    );
 
     // Assess
     expect(error.reason).toBe('download_failed');
@@ -341,7 +383,10 @@ describe('Function: copyOutputs', () => {
   it('reports an S3 failure as upload_failed and still throws it when the clean-up fails too', async () => {
     // Prepare
     const { fetch } = fakeFetch({ [url(0)]: ok(png()) });
-    const { s3 } = fakeS3({ fail: (call) => (call.name === 'PutObject' || call.name === 'DeleteObjects' ? new Error('SlowDown') : undefined) });
+    const { s3 } = fakeS3({
+      fail: (call) =>
+        call.name === 'PutObject' || call.name === 'DeleteObjects' ? new Error('SlowDown') : undefined,
+    });
     const warn = vi.fn();
 
     // Act
@@ -395,7 +440,13 @@ describe('Function: copyOutputs', () => {
     const { s3 } = fakeS3();
 
     // Act
-    const stored = await copyOutputs({ ...base, s3, fetch, urls: [0, 1, 2, 3, 4, 5].map((n) => url(n)), concurrency: 2 });
+    const stored = await copyOutputs({
+      ...base,
+      s3,
+      fetch,
+      urls: [0, 1, 2, 3, 4, 5].map((n) => url(n)),
+      concurrency: 2,
+    });
 
     // Assess
     expect(stored.map((output) => output.key)).toEqual([0, 1, 2, 3, 4, 5].map((n) => `edits/job-1/${n}.png`));

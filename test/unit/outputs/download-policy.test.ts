@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { checkDownloadUrl, type DownloadPolicy, isLoopbackHost, OutputCopyError, redactUrl } from '#core/outputs/index';
+import {
+  checkDownloadUrl,
+  type DownloadPolicy,
+  isLoopbackHost,
+  OutputCopyError,
+  redactUrl,
+} from '#core/outputs/index';
 
 const policy: DownloadPolicy = {
   allowedHosts: ['*.runcomfy.net', 'files.example.com', '127.0.0.1', '::1'],
@@ -86,7 +92,11 @@ describe('Function: checkDownloadUrl', () => {
     // Assess
     expect(caught).toBeInstanceOf(OutputCopyError);
     const error = caught as OutputCopyError;
-    expect(error).toMatchObject({ code: 'OUTPUT_COPY_FAILED', reason: 'host_not_allowed', url: 'https://evil.com/out.png' });
+    expect(error).toMatchObject({
+      code: 'OUTPUT_COPY_FAILED',
+      reason: 'host_not_allowed',
+      url: 'https://evil.com/out.png',
+    });
     expect(error.message).not.toContain('secret');
     expect(error.retryable).toBe(false);
   });

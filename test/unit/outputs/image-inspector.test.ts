@@ -51,7 +51,11 @@ describe('Class: ImageInspector', () => {
     const { sink, chunks } = collect();
 
     // Act
-    const piped = pipeline(Readable.from([Buffer.from('<html><body>Access denied</body></html>')]), inspector, sink);
+    const piped = pipeline(
+      Readable.from([Buffer.from('<html><body>Access denied</body></html>')]),
+      inspector,
+      sink,
+    );
 
     // Assess
     expect(await reasonOf(inspector.imageType)).toBe('not_an_image');

@@ -1,0 +1,345 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  apiErrorFrom,
+  FluxEditConfigError,
+  FluxEditError,
+  FluxEditNetworkError,
+  TransferError,
+  WaitTimeoutError,
+} from './errors.ts';
+import { extensionFor, inspectImageFile } from './image-file.ts';
+import { DEFAULT_RETRY_POLICY, isTransient, type RetryPolicy, sleep, withRetries } from './retry.ts';
+import {
+  type AwsCredentials,
+  type AwsCredentialsProvider,
+  type RequestSigner,
+  type SigningMode,
+  signerFor,
+} from './signing.ts';
+import {
+  type EditRequest,
+  isTerminalStatus,
+  type JobView,
+  type OutputView,
+  type UploadContentType,
+  type UploadedFile,
+  type UploadTicket,
+} from './types.ts';
+
+export * from './errors.ts';
+export { defaultSigningMode, regionFromExecuteApiHost } from './signing.ts';
+export type { AwsCredentials, AwsCredentialsProvider, SigningMode } from './signing.ts';
+export * from './types.ts';
+export type { RetryPolicy } from './retry.ts';
+
+export interface FluxEditClientOptions {
+  /** The API's base URL: `https://<id>.execute-api.<region>.amazonaws.com` or the local runtime's. */
+  apiUrl: string;
+  /** @default 'sigv4' for an `execute-api` host, 'none' otherwise */
+  signing?: SigningMode;
+  /** Region to sign for. @default parsed from the execute-api host, else AWS_REGION */
+  region?: string;
+  /** @default the AWS SDK's Node provider chain, loaded on first signed request */
+  credentials?: AwsCredentials | AwsCredentialsProvider;
+  /** @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** Retries of requests that are safe to repeat. @default { maxRetries: 2, baseDelayMs: 500, maxDelayMs: 10000 } */
+  retry?: Partial<RetryPolicy>;
+  /** Limit on each API call (not on uploads or downloads). @default 30000 */
+  requestTimeoutMs?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface WaitOptions extends CallOptions {
+  /** Called with the job after every poll, including the first. */
+  onProgress?: (job: JobView) => void;
+  /** @default 1000 */
+  pollIntervalMs?: number;
+  /** Give up (with WaitTimeoutError) after this long; the job's own deadline ends it anyway. */
+  timeoutMs?: number;
+}
+
+/** Consecutive failed polls `waitFor` sits out before it gives up. */
+const MAX_CONSECUTIVE_POLL_FAILURES = 5;
+
+/**
+ * A typed client for the flux-edit pipeline's HTTP API.
+ *
+ * @example
+ * const client = new FluxEditClient({ apiUrl: 'https://abc123.execute-api.eu-west-1.amazonaws.com' });
+ * const image = await client.uploadFile('./cup.png');
+ * const job = await client.submit(
+ *   { prompt: 'make the cup red', image_urls: [image.s3Uri] },
+ *   { idempotencyKey: crypto.randomUUID() },
+ * );
+ * const done = await client.waitFor(job.id, { onProgress: (j) => console.log(j.status) });
+ * if (done.status === 'succeeded') console.log(await client.download(done, './out'));
+ */
+export class FluxEditClient {
+  readonly apiUrl: URL;
+  readonly #fetch: typeof fetch;
+  readonly #signer: RequestSigner;
+  readonly #retry: RetryPolicy;
+  readonly #requestTimeoutMs: number;
+
+  constructor(options: FluxEditClientOptions) {
+    let apiUrl: URL;
+    try {
+      apiUrl = new URL(options.apiUrl);
+    } catch (error) {
+      throw new FluxEditConfigError('API_URL_INVALID', `not a URL: ${options.apiUrl}`, { cause: error });
+    }
+    if (apiUrl.protocol !== 'https:' && apiUrl.protocol !== 'http:') {
+      throw new FluxEditConfigError('API_URL_INVALID', `the API URL must be http(s): ${options.apiUrl}`);
+    }
+    this.apiUrl = apiUrl;
+    this.#signer = signerFor({ ...options, apiUrl });
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  }
+
+  /**
+   * `POST /edits`. With an `idempotencyKey`, a repeated submit (a retry after a lost answer)
+   * returns the first job instead of starting and paying for a second one, so it is retried.
+   */
+  submit(input: EditRequest, options: CallOptions & { idempotencyKey?: string } = {}): Promise<JobView> {
+    const headers: Record<string, string> = options.idempotencyKey
+      ? { 'idempotency-key': options.idempotencyKey }
+      : {};
+    return this.#call<JobView>('POST', '/edits', {
+      body: input,
+      headers,
+      retryable: options.idempotencyKey !== undefined,
+      signal: options.signal,
+    });
+  }
+
+  /** `GET /edits/{id}`; outputs carry short-lived presigned `url`s. */
+  get(id: string, options: CallOptions = {}): Promise<JobView> {
+    return this.#call<JobView>('GET', `/edits/${encodeURIComponent(id)}`, { retryable: true, ...options });
+  }
+
+  /** `POST /edits/{id}/cancel`; a job that already started fails with code `not_cancellable` (409). */
+  cancel(id: string, options: CallOptions = {}): Promise<JobView> {
+    // Cancelling is idempotent on the server: a cancelled job is returned as it is.
+    return this.#call<JobView>('POST', `/edits/${encodeURIComponent(id)}/cancel`, { retryable: true, ...options });
+  }
+
+  /** `POST /uploads`: a presigned PUT for one input image. */
+  createUpload(
+    request: { contentType: UploadContentType; sizeBytes: number; filename?: string },
+    options: CallOptions = {},
+  ): Promise<UploadTicket> {
+    return this.#call<UploadTicket>('POST', '/uploads', {
+      body: { content_type: request.contentType, size_bytes: request.sizeBytes, filename: request.filename },
+      // An extra ticket nobody uses costs nothing.
+      retryable: true,
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * Uploads a local PNG, JPEG or WebP image (type from its magic bytes, not its name) and
+   * returns the `s3Uri` to put in `image_urls`. The file is streamed, never read whole.
+   */
+  async uploadFile(path: string, options: CallOptions = {}): Promise<UploadedFile> {
+    const image = await inspectImageFile(path);
+    const ticket = await this.createUpload(image, options);
+    await withRetries(() => this.#put(ticket, image.path, options.signal), {
+      policy: this.#retry,
+      retryable: true,
+      signal: options.signal,
+    });
+    return {
+      s3Uri: ticket.s3_uri,
+      contentType: image.contentType,
+      sizeBytes: image.sizeBytes,
+      filename: image.filename,
+    };
+  }
+
+  /**
+   * Polls a job until it ends and returns it in its final state, whichever that is: a failed
+   * job is an answer, not an exception. Transient poll failures are sat out. Rejects with
+   * `WaitTimeoutError` after `timeoutMs`, and with the signal's reason when aborted; either
+   * way the job itself carries on.
+   */
+  async waitFor(id: string, options: WaitOptions = {}): Promise<JobView> {
+    const { signal, timeoutMs } = options;
+    const pollIntervalMs = options.pollIntervalMs ?? 1000;
+    const startedAt = Date.now();
+    let job: JobView | undefined;
+    let failures = 0;
+    for (;;) {
+      signal?.throwIfAborted();
+      try {
+        job = await this.get(id, { signal });
+        failures = 0;
+        options.onProgress?.(job);
+        if (isTerminalStatus(job.status)) return job;
+      } catch (error) {
+        failures += 1;
+        if (signal?.aborted || !isTransient(error) || failures >= MAX_CONSECUTIVE_POLL_FAILURES) throw error;
+      }
+      const remainingMs = timeoutMs === undefined ? pollIntervalMs : timeoutMs - (Date.now() - startedAt);
+      if (remainingMs <= 0) throw new WaitTimeoutError(id, timeoutMs ?? 0, job);
+      await sleep(Math.min(pollIntervalMs, remainingMs), signal);
+    }
+  }
+
+  /**
+   * Saves a job's outputs into `dir` as `<jobId>-<index>.<ext>` and returns their paths. Each
+   * file is checked against the job's sha256 and appears only once complete. A job without
+   * presigned URLs (as `submit` and `cancel` return it) is read again first.
+   */
+  async download(job: JobView, dir: string, options: CallOptions = {}): Promise<string[]> {
+    let outputs = job.outputs ?? [];
+    if (outputs.some((output) => !output.url)) outputs = (await this.get(job.id, options)).outputs ?? [];
+    if (outputs.length === 0) return [];
+    await mkdir(dir, { recursive: true });
+    return Promise.all(
+      outputs.map((output) => {
+        const path = join(dir, `${job.id}-${output.index}.${extensionFor(output.content_type, job.input.output_format)}`);
+        return withRetries(() => this.#downloadOne(output, path, options.signal), {
+          policy: this.#retry,
+          retryable: true,
+          signal: options.signal,
+        });
+      }),
+    );
+  }
+
+  async #call<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    options: { body?: unknown; headers?: Record<string, string>; retryable: boolean; signal?: AbortSignal },
+  ): Promise<T> {
+    const url = new URL(`${this.apiUrl.pathname.replace(/\/+$/, '')}${path}`, this.apiUrl);
+    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const headers: Record<string, string> = {
+      accept: 'application/json, application/problem+json',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...options.headers,
+    };
+    return withRetries(
+      async () => {
+        // Signed per attempt: a signature is only valid for a few minutes around x-amz-date.
+        const signed = await this.#signer.sign({ method, url, headers, body });
+        const response = await this.#send(url, { method, headers: signed, body }, options.signal, true);
+        if (!response.ok) throw await apiErrorFrom(response);
+        return readJson<T>(response, `${method} ${url.pathname}`);
+      },
+      { policy: this.#retry, retryable: options.retryable, signal: options.signal },
+    );
+  }
+
+  /** One fetch; network failures (not the caller's abort) become FluxEditNetworkError. */
+  async #send(url: URL | string, init: RequestInit, signal: AbortSignal | undefined, timed: boolean) {
+    const signals = [signal, timed ? AbortSignal.timeout(this.#requestTimeoutMs) : undefined].filter(
+      (candidate) => candidate !== undefined,
+    );
+    try {
+      return await this.#fetch(url, { ...init, signal: signals.length > 0 ? AbortSignal.any(signals) : undefined });
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      throw new FluxEditNetworkError(typeof url === 'string' ? new URL(url).origin : url.origin, error);
+    }
+  }
+
+  async #put(ticket: UploadTicket, path: string, signal: AbortSignal | undefined): Promise<void> {
+    const response = await this.#send(
+      ticket.upload_url,
+      {
+        method: ticket.method ?? 'PUT',
+        headers: ticket.headers,
+        body: Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>,
+        duplex: 'half',
+      } as RequestInit,
+      signal,
+      false,
+    );
+    if (!response.ok) {
+      const reason = storageErrorOf(await response.text().catch(() => ''));
+      throw new TransferError(
+        'UPLOAD_FAILED',
+        `storage refused the upload of ${path}: HTTP ${response.status}${reason ? ` ${reason}` : ''}`,
+        { status: response.status },
+      );
+    }
+    await response.body?.cancel();
+  }
+
+  async #downloadOne(output: OutputView, path: string, signal: AbortSignal | undefined): Promise<string> {
+    if (!output.url) throw new TransferError('DOWNLOAD_FAILED', `output ${output.index} has no download URL`);
+    const response = await this.#send(output.url, { method: 'GET' }, signal, false);
+    if (!response.ok || !response.body) {
+      const reason = storageErrorOf(await response.text().catch(() => ''));
+      throw new TransferError(
+        'DOWNLOAD_FAILED',
+        `could not download output ${output.index}: HTTP ${response.status}${reason ? ` ${reason}` : ''}`,
+        { status: response.status },
+      );
+    }
+    const partial = `${path}.part`;
+    const hash = createHash('sha256');
+    let size = 0;
+    const measure = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(
+        Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>),
+        measure,
+        createWriteStream(partial),
+        { signal },
+      );
+      const sha256 = hash.digest('hex');
+      if ((output.sha256 && sha256 !== output.sha256) || size !== output.size_bytes) {
+        throw new TransferError(
+          'DOWNLOAD_CORRUPT',
+          `output ${output.index} arrived damaged (${size} bytes, sha256 ${sha256}; expected ${output.size_bytes} bytes, sha256 ${output.sha256})`,
+        );
+      }
+      await rename(partial, path);
+      return path;
+    } catch (error) {
+      await rm(partial, { force: true });
+      if (signal?.aborted) throw signal.reason;
+      throw error instanceof FluxEditError
+        ? error
+        : new FluxEditNetworkError(new URL(output.url).origin, error);
+    }
+  }
+}
+
+async function readJson<T>(response: Response, what: string): Promise<T> {
+  const text = await response.text();
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new FluxEditError('INVALID_RESPONSE', `${what} answered HTTP ${response.status} without JSON`, {
+      cause: error,
+    });
+  }
+}
+
+/** S3's XML error: `<Code>SignatureDoesNotMatch</Code><Message>…</Message>`. */
+function storageErrorOf(text: string): string | undefined {
+  const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1];
+  const message = /<Message>([^<]+)<\/Message>/.exec(text)?.[1];
+  if (!code) return undefined;
+  return message ? `${code}: ${message}` : code;
+}

@@ -107,7 +107,8 @@ export class WaitTimeoutError extends FluxEditError {
  */
 export async function apiErrorFrom(response: Response): Promise<FluxEditApiError> {
   const text = await response.text().catch(() => '');
-  const requestId = response.headers.get('apigw-requestid') ?? response.headers.get('x-amzn-requestid') ?? undefined;
+  const requestId =
+    response.headers.get('apigw-requestid') ?? response.headers.get('x-amzn-requestid') ?? undefined;
   const retryAfterMs = retryAfterOf(response);
   const body = parseJsonObject(text);
   if (!body) {
@@ -166,7 +167,8 @@ function describeCause(cause: unknown): string {
   let current: unknown = cause;
   for (let depth = 0; depth < 3 && current instanceof Error; depth += 1) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') return current.message.includes(code) ? current.message : `${code} ${current.message}`;
+    if (typeof code === 'string')
+      return current.message.includes(code) ? current.message : `${code} ${current.message}`;
     if (current.name === 'TimeoutError') return 'the request timed out';
     if (!(current.cause instanceof Error)) return current.message;
     current = current.cause;

@@ -32,10 +32,10 @@ import {
 } from './types.ts';
 
 export * from './errors.ts';
-export { defaultSigningMode, regionFromExecuteApiHost } from './signing.ts';
-export type { AwsCredentials, AwsCredentialsProvider, SigningMode } from './signing.ts';
-export * from './types.ts';
 export type { RetryPolicy } from './retry.ts';
+export type { AwsCredentials, AwsCredentialsProvider, SigningMode } from './signing.ts';
+export { defaultSigningMode, regionFromExecuteApiHost } from './signing.ts';
+export * from './types.ts';
 
 export interface FluxEditClientOptions {
   /** The API's base URL: `https://<id>.execute-api.<region>.amazonaws.com` or the local runtime's. */
@@ -131,7 +131,10 @@ export class FluxEditClient {
   /** `POST /edits/{id}/cancel`; a job that already started fails with code `not_cancellable` (409). */
   cancel(id: string, options: CallOptions = {}): Promise<JobView> {
     // Cancelling is idempotent on the server: a cancelled job is returned as it is.
-    return this.#call<JobView>('POST', `/edits/${encodeURIComponent(id)}/cancel`, { retryable: true, ...options });
+    return this.#call<JobView>('POST', `/edits/${encodeURIComponent(id)}/cancel`, {
+      retryable: true,
+      ...options,
+    });
   }
 
   /** `POST /uploads`: a presigned PUT for one input image. */
@@ -208,7 +211,10 @@ export class FluxEditClient {
     await mkdir(dir, { recursive: true });
     return Promise.all(
       outputs.map((output) => {
-        const path = join(dir, `${job.id}-${output.index}.${extensionFor(output.content_type, job.input.output_format)}`);
+        const path = join(
+          dir,
+          `${job.id}-${output.index}.${extensionFor(output.content_type, job.input.output_format)}`,
+        );
         return withRetries(() => this.#downloadOne(output, path, options.signal), {
           policy: this.#retry,
           retryable: true,
@@ -248,7 +254,10 @@ export class FluxEditClient {
       (candidate) => candidate !== undefined,
     );
     try {
-      return await this.#fetch(url, { ...init, signal: signals.length > 0 ? AbortSignal.any(signals) : undefined });
+      return await this.#fetch(url, {
+        ...init,
+        signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
+      });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       throw new FluxEditNetworkError(typeof url === 'string' ? new URL(url).origin : url.origin, error);

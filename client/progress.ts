@@ -13,9 +13,10 @@ export interface ProgressReporter {
   stop(): void;
 }
 
-/** A job's state in a few words: `queued (#3 in line)`, `running`, `copying outputs`, `succeeded`. */
+/** A job's state in a few words: `submitting`, `queued (#3 in line)`, `running`, `copying outputs`, `succeeded`. */
 export function describeProgress(job: JobView): string {
   if (job.status === 'queued') {
+    if (job.phase === 'submitting') return 'submitting';
     return job.queue_position === undefined ? 'queued' : `queued (#${job.queue_position} in line)`;
   }
   if (job.status === 'running' && job.phase === 'copying') return 'copying outputs';

@@ -19,7 +19,8 @@ const RETRYABLE_STATUSES = new Set([429, 500, 502, 503, 504]);
  */
 export function isTransient(error: unknown): boolean {
   if (error instanceof FluxEditNetworkError) return true;
-  const status = error instanceof FluxEditApiError || error instanceof TransferError ? error.status : undefined;
+  const status =
+    error instanceof FluxEditApiError || error instanceof TransferError ? error.status : undefined;
   return status !== undefined && RETRYABLE_STATUSES.has(status);
 }
 

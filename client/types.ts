@@ -1,20 +1,18 @@
 import type { z } from 'zod/mini';
-import type { EditInputSchema } from '#core/edit-input';
+import type { EditRequestSchema } from '#core/edit-request';
+import type { UploadTicket } from '#core/inputs/create-upload';
 import type { JobStatus } from '#core/jobs/job';
-import type { JobView as CoreJobView, OutputView } from '#core/jobs/job-view';
+import type { JobView, OutputView } from '#core/jobs/job-view';
 
 /*
- * Wire types of the HTTP API. Objects the API sends or receives keep its snake_case; types the
- * client defines itself (options, results of client-side work) are camelCase.
+ * Wire types of the HTTP API, taken from the pipeline's own code so they cannot drift. Objects
+ * the API sends or receives keep its snake_case; what the client defines itself is camelCase.
  */
 
-export type { JobStatus, OutputView };
+export type { JobStatus, JobView, OutputView, UploadTicket };
 
-/** What an active job is doing beyond its status; `copying` while outputs are copied into S3. */
-export type JobPhase = 'copying' | (string & {});
-
-/** A job as `GET /edits/{id}` returns it; `outputs[].url` are presigned GET URLs there. */
-export type JobView = CoreJobView & { phase?: JobPhase };
+/** What an active job is doing: `submitting`, `queued`, `running`, `copying` (outputs into S3). */
+export type JobPhase = NonNullable<JobView['phase']>;
 
 /** Statuses a job never leaves. */
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled', 'expired'];
@@ -22,32 +20,15 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', '
 export const isTerminalStatus = (status: JobStatus): boolean => TERMINAL_STATUSES.includes(status);
 
 /**
- * The body of `POST /edits`: the model's input (the server fills in its defaults) plus the
- * caller's own bookkeeping fields.
+ * The body of `POST /edits`: the model's input (the server fills in its defaults; images are
+ * `https://` URLs or `s3://` URIs from `POST /uploads`) plus the caller's own fields.
  */
-export type EditRequest = z.input<typeof EditInputSchema> & {
-  /** Your own id for the job, echoed back in notifications. */
-  caller_reference?: string;
-  metadata?: Record<string, string>;
-  /** Where the pipeline POSTs the finished job. */
-  webhook_url?: string;
-};
+export type EditRequest = z.input<typeof EditRequestSchema>;
 
+/** Checked before uploading, so a file the API would refuse is never sent; the API checks again. */
 export const UPLOAD_CONTENT_TYPES = ['image/png', 'image/jpeg', 'image/webp'] as const;
 export type UploadContentType = (typeof UPLOAD_CONTENT_TYPES)[number];
-
-/** The largest input image `POST /uploads` accepts. */
 export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
-
-/** The answer of `POST /uploads`: where to PUT the bytes, and the URI to submit afterwards. */
-export interface UploadTicket {
-  upload_url: string;
-  method: 'PUT';
-  /** Send exactly these headers with the PUT: the URL's signature covers them. */
-  headers: Record<string, string>;
-  s3_uri: string;
-  expires_at: string;
-}
 
 /** A local file the client uploaded; put `s3Uri` in `image_urls`. */
 export interface UploadedFile {

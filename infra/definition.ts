@@ -56,7 +56,7 @@ export const ROUTES: RouteDefinition[] = [
   { method: 'POST', path: '/uploads', function: 'jobs' },
 ];
 
-export type QueueName = 'poll' | 'result';
+export type QueueName = 'submit' | 'poll' | 'result';
 
 export interface QueueDefinition {
   /** The function this queue drives through an event source mapping. */
@@ -73,6 +73,16 @@ export interface QueueDefinition {
 }
 
 export const QUEUES: Record<QueueName, QueueDefinition> = {
+  /** Event-driven submissions: sent directly, or forwarded by the `Edit Job Requested` rule. */
+  submit: {
+    consumer: 'submit',
+    maxReceiveCount: 5,
+    batchSize: 5,
+    maxBatchingWindowSeconds: 0,
+    maxConcurrency: 5,
+    dlqRetentionDays: 14,
+    retentionDays: 4,
+  },
   poll: {
     consumer: 'poller',
     maxReceiveCount: 5,
@@ -130,6 +140,8 @@ export const TABLE = {
 export const EVENTS = {
   source: 'flux-edit-pipeline',
   jobCompleted: 'Edit Job Completed',
+  /** Integrators put this on the bus to submit an edit; `detail` is the edit request. */
+  jobRequested: 'Edit Job Requested',
 } as const;
 
 /**

@@ -17,7 +17,9 @@ const REPO_ROOT = resolve(import.meta.dirname, '..');
  * ES modules are cached per process (per vitest module registry), so handlers see the
  * environment of the first pipeline that loaded them.
  */
-export async function loadHandlers(overrides: HandlerOverrides = {}): Promise<Record<FunctionName, LambdaHandler>> {
+export async function loadHandlers(
+  overrides: HandlerOverrides = {},
+): Promise<Record<FunctionName, LambdaHandler>> {
   const names = Object.keys(FUNCTIONS) as FunctionName[];
   const loaded = await Promise.all(
     names.map(async (name) => [name, overrides[name] ?? (await importHandler(name))] as const),

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { LocalRuntimeError } from './errors.ts';
-import { ensurePythonTools, MOTO, venvPython } from './python-venv.ts';
+import { ensurePythonTools, MOTO } from './python-venv.ts';
 
 export interface MotoServerOptions {
   /**
@@ -23,6 +23,8 @@ export interface MotoServer {
   /** Stops the server; safe to call more than once. */
   stop(): Promise<void>;
 }
+
+const motoPython = join(MOTO.venv, 'bin', 'python');
 
 export const DEFAULT_MOTO_LOG = resolve(import.meta.dirname, '..', '.local', 'moto.log');
 
@@ -57,7 +59,7 @@ export async function startMotoServer(options: MotoServerOptions = {}): Promise<
   mkdirSync(dirname(logFile), { recursive: true });
   // Checking the venv costs a Python start (~0.4 s, paid by every test file), so it is only
   // done when there is no venv yet or moto fails to come up from it.
-  if (!existsSync(venvPython)) ensurePythonTools([MOTO], options.log);
+  if (!existsSync(motoPython)) ensurePythonTools([MOTO], options.log);
   try {
     return await launch(logFile, options.startupTimeoutMs ?? 30_000);
   } catch (error) {
@@ -70,7 +72,7 @@ export async function startMotoServer(options: MotoServerOptions = {}): Promise<
 async function launch(logFile: string, timeoutMs: number): Promise<MotoServer> {
   const logStream = createWriteStream(logFile, { flags: 'a' });
   logStream.write(`--- moto started by pid ${process.pid} at ${new Date().toISOString()}\n`);
-  const child = spawn(venvPython, ['-c', ORPHAN_SAFE_MOTO], {
+  const child = spawn(motoPython, ['-c', ORPHAN_SAFE_MOTO], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, PYTHONUNBUFFERED: '1' },
   });
@@ -116,7 +118,9 @@ function waitForEndpoint(child: ChildProcess, timeoutMs: number, logFile: string
     };
     const onExit = (code: number | null) => {
       cleanup();
-      reject(new LocalRuntimeError('MOTO_EXITED', `moto exited (code ${code}) before listening; see ${logFile}`));
+      reject(
+        new LocalRuntimeError('MOTO_EXITED', `moto exited (code ${code}) before listening; see ${logFile}`),
+      );
     };
     const onError = (error: Error) => fail(`could not spawn moto: ${error.message}`);
     const timer = setTimeout(() => fail(`moto did not listen within ${timeoutMs} ms`), timeoutMs);

@@ -246,7 +246,11 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       idle: () => driver.idle(),
       drain: (drainOptions) => driver.drain(drainOptions),
       receiveObserved: (observer, receiveOptions) =>
-        receiveObserved(clients, observer === 'sns' ? queues.snsObserver : queues.eventsObserver, receiveOptions),
+        receiveObserved(
+          clients,
+          observer === 'sns' ? queues.snsObserver : queues.eventsObserver,
+          receiveOptions,
+        ),
       stop: cleanUp,
     };
   } catch (error) {
@@ -323,11 +327,16 @@ async function receiveObserved(
       }),
     );
     if (Messages.length === 0) continue;
-    received.push(...Messages.map((message) => JSON.parse(message.Body ?? 'null') as Record<string, unknown>));
+    received.push(
+      ...Messages.map((message) => JSON.parse(message.Body ?? 'null') as Record<string, unknown>),
+    );
     await clients.sqs.send(
       new DeleteMessageBatchCommand({
         QueueUrl: queueUrl,
-        Entries: Messages.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle! })),
+        Entries: Messages.map((message, index) => ({
+          Id: String(index),
+          ReceiptHandle: message.ReceiptHandle!,
+        })),
       }),
     );
   }

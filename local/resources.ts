@@ -19,8 +19,8 @@ import {
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   QueueNameExists,
-  type SQSClient,
   SetQueueAttributesCommand,
+  type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
@@ -195,7 +195,10 @@ async function createTopic(clients: LocalClients, topicName: string): Promise<st
   return TopicArn!;
 }
 
-async function createEventBus(clients: LocalClients, busName: string): Promise<{ name: string; arn: string }> {
+async function createEventBus(
+  clients: LocalClients,
+  busName: string,
+): Promise<{ name: string; arn: string }> {
   try {
     await clients.events.send(new CreateEventBusCommand({ Name: busName }));
   } catch (error) {
@@ -237,7 +240,8 @@ async function ensureQueue(
 ): Promise<QueueResource> {
   let url: string;
   try {
-    url = (await sqs.send(new CreateQueueCommand({ QueueName: queueName, Attributes: attributes }))).QueueUrl!;
+    url = (await sqs.send(new CreateQueueCommand({ QueueName: queueName, Attributes: attributes })))
+      .QueueUrl!;
   } catch (error) {
     if (!(error instanceof QueueNameExists)) throw error;
     url = (await sqs.send(new GetQueueUrlCommand({ QueueName: queueName }))).QueueUrl!;

@@ -1,17 +1,46 @@
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+  EventBridgeEvent,
+  SQSBatchResponse,
+  SQSEvent,
+} from 'aws-lambda';
+import { z } from 'zod/mini';
 import { ValidationError } from '#core/errors';
 import { jsonResponse, problemResponse } from '#core/http/problem';
 import { header, readJsonBody } from '#core/http/request';
-import { toJobView } from '#core/jobs/job-view';
+import { type JobView, toJobView } from '#core/jobs/job-view';
+import { rejectSubmission } from '#core/jobs/reject-submission';
 import { submitEdit } from '#core/jobs/submit-edit';
+import type { Log } from '#core/log';
 import { createJobDeps } from '#shared/job-deps';
 import { logger, metrics } from '#shared/powertools';
+import { sqsBatchHandler } from '#shared/sqs-batch';
 
 const deps = createJobDeps();
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-/** `POST /edits` → validate, record, submit upstream, answer 202 with the job. */
-export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+/**
+ * One submit core, four ways in:
+ * - `POST /edits` on the HTTP API (answers 202, or 400/415/422 problem+json);
+ * - the submission queue, fed directly or by the EventBridge rule for `Edit Job Requested`;
+ * - an EventBridge event delivered to the function itself;
+ * - a direct invoke (e.g. the console's Test button) with the edit request as the event.
+ */
+export const handler = async (event: unknown, context: Context) => {
+  if (isHttpEvent(event)) return handleHttp(event);
+  if (isSqsEvent(event)) return handleQueue(event, context);
+  logger.addContext(context);
+  try {
+    if (isEventBridgeEvent(event)) return await submitMessage(event.detail, `event:${event.id}`, logger);
+    return await submitMessage(event, `invoke:${context.awsRequestId}`, logger);
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+};
+
+async function handleHttp(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
   const log = logger.createChild({ persistentKeys: { requestId: event.requestContext?.requestId } });
   try {
     const idempotencyKey = header(event, 'idempotency-key');
@@ -34,4 +63,51 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGateway
   } finally {
     metrics.publishStoredMetrics();
   }
-};
+}
+
+/** A submission-queue body is the edit request itself, or the EventBridge event the rule forwarded. */
+const QueueBodySchema = z.unknown();
+
+const handleQueue = sqsBatchHandler(QueueBodySchema, async (body, record, log) => {
+  const forwarded = isEventBridgeEvent(body);
+  const request = forwarded ? body.detail : body;
+  // Redeliveries of one message (or one event) carry the same id: they find the job already made.
+  const dedupeKey = forwarded ? `event:${body.id}` : `sqs:${record.messageId}`;
+  return submitMessage(request, dedupeKey, log);
+});
+
+/**
+ * Submits an event-driven request. An invalid one becomes a `failed` job with its field errors
+ * and a completion event, and is not retried: retrying cannot make it valid.
+ */
+async function submitMessage(request: unknown, dedupeKey: string, log: Log): Promise<{ job: JobView }> {
+  try {
+    const { job } = await submitEdit({ ...deps, log }, { input: request, idempotencyKey: dedupeKey });
+    return { job: toJobView(job) };
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    const job = await rejectSubmission({ ...deps, log }, request, error, dedupeKey);
+    return { job: toJobView(job) };
+  }
+}
+
+function isHttpEvent(event: unknown): event is APIGatewayProxyEventV2 {
+  return typeof event === 'object' && event !== null && 'requestContext' in event && 'routeKey' in event;
+}
+
+function isSqsEvent(event: unknown): event is SQSEvent {
+  const records = (event as { Records?: { eventSource?: string }[] } | null)?.Records;
+  return Array.isArray(records) && records.every((record) => record.eventSource === 'aws:sqs');
+}
+
+function isEventBridgeEvent(event: unknown): event is EventBridgeEvent<string, unknown> {
+  return (
+    typeof event === 'object' &&
+    event !== null &&
+    'detail-type' in event &&
+    'detail' in event &&
+    'id' in event
+  );
+}
+
+export type SubmitHandlerResult = APIGatewayProxyStructuredResultV2 | SQSBatchResponse | { job: JobView };

@@ -173,7 +173,13 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
     server.files.set('d.gif', { body: gif, contentType: 'image/gif' });
     // Noise does not compress: a real PNG just over one multipart part.
     const big = await sharp({
-      create: { width: 1800, height: 1700, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } },
+      create: {
+        width: 1800,
+        height: 1700,
+        channels: 3,
+        background: '#000000',
+        noise: { type: 'gaussian', mean: 128, sigma: 60 },
+      },
     })
       .png({ compressionLevel: 0 })
       .toBuffer();

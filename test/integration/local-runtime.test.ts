@@ -3,7 +3,7 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Log } from '#core/log';
 import { ENV, EVENTS, FUNCTIONS, QUEUES } from '../../infra/definition.ts';
 import { loadHandlers } from '../../local/handlers.ts';
@@ -169,7 +169,11 @@ describe('Function: startHttpApi (through the pipeline)', () => {
     const bytes = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff]);
 
     // Act
-    await fetch(`${pipeline.apiUrl}/edits`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: bytes });
+    await fetch(`${pipeline.apiUrl}/edits`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: bytes,
+    });
 
     // Assess
     const event = recorder.calls.submit[0]!.event as APIGatewayProxyEventV2;
@@ -327,19 +331,64 @@ describe('Class: SqsDriver (through the pipeline)', () => {
     expect(recorder.calls.poller).toHaveLength(0);
   });
 
+  it('runs at most maxConcurrency batches of a queue at once', async () => {
+    // Prepare
+    let running = 0;
+    let mostRunning = 0;
+    let release: () => void = () => {};
+    const gate = new Promise<void>((open) => {
+      release = open;
+    });
+    recorder.behave('result', async () => {
+      running += 1;
+      mostRunning = Math.max(mostRunning, running);
+      await gate;
+      running -= 1;
+    });
+    const total = QUEUES.result.maxConcurrency + 2;
+
+    // Act
+    for (let first = 0; first < total; first += 10) {
+      await pipeline.clients.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: pipeline.queues.result,
+          Entries: Array.from({ length: Math.min(10, total - first) }, (_, index) => ({
+            Id: String(index),
+            MessageBody: `held-${first + index}`,
+          })),
+        }),
+      );
+    }
+    await vi.waitFor(() => expect(running).toBe(QUEUES.result.maxConcurrency), { timeout: 20_000 });
+    await new Promise((wait) => setTimeout(wait, 1_000));
+    const heldAtOnce = mostRunning;
+    release();
+    await pipeline.drain();
+
+    // Assess
+    expect(heldAtOnce).toBe(QUEUES.result.maxConcurrency);
+    expect(recorder.calls.result).toHaveLength(total);
+  });
+
   it('redelivers only the messages reported in batchItemFailures', async () => {
     // Prepare
-    recorder.behave('poller', (event: SQSEvent): SQSBatchResponse => ({
-      batchItemFailures: event.Records.filter(
-        (record) => record.body === 'flaky' && record.attributes.ApproximateReceiveCount === '1',
-      ).map((record) => ({ itemIdentifier: record.messageId })),
-    }));
+    recorder.behave(
+      'poller',
+      (event: SQSEvent): SQSBatchResponse => ({
+        batchItemFailures: event.Records.filter(
+          (record) => record.body === 'flaky' && record.attributes.ApproximateReceiveCount === '1',
+        ).map((record) => ({ itemIdentifier: record.messageId })),
+      }),
+    );
 
     // Act
     await pipeline.clients.sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: pipeline.queues.poll,
-        Entries: ['steady-1', 'flaky', 'steady-2'].map((body, index) => ({ Id: String(index), MessageBody: body })),
+        Entries: ['steady-1', 'flaky', 'steady-2'].map((body, index) => ({
+          Id: String(index),
+          MessageBody: body,
+        })),
       }),
     );
     await pipeline.drain();
@@ -347,7 +396,10 @@ describe('Class: SqsDriver (through the pipeline)', () => {
     // Assess
     expect(deliveriesOf('steady-1')).toHaveLength(1);
     expect(deliveriesOf('steady-2')).toHaveLength(1);
-    expect(deliveriesOf('flaky').map((record) => record.attributes.ApproximateReceiveCount)).toEqual(['1', '2']);
+    expect(deliveriesOf('flaky').map((record) => record.attributes.ApproximateReceiveCount)).toEqual([
+      '1',
+      '2',
+    ]);
     expect(await receiveAll(pipeline.queues.pollDlq)).toEqual([]);
   });
 
@@ -383,14 +435,19 @@ describe('Class: SqsDriver (through the pipeline)', () => {
 
   it('moves a poison message to the DLQ after maxReceiveCount deliveries', async () => {
     // Prepare
-    recorder.behave('poller', (event: SQSEvent): SQSBatchResponse => ({
-      batchItemFailures: event.Records.filter((record) => record.body === 'poison').map((record) => ({
-        itemIdentifier: record.messageId,
-      })),
-    }));
+    recorder.behave(
+      'poller',
+      (event: SQSEvent): SQSBatchResponse => ({
+        batchItemFailures: event.Records.filter((record) => record.body === 'poison').map((record) => ({
+          itemIdentifier: record.messageId,
+        })),
+      }),
+    );
 
     // Act
-    await pipeline.clients.sqs.send(new SendMessageCommand({ QueueUrl: pipeline.queues.poll, MessageBody: 'poison' }));
+    await pipeline.clients.sqs.send(
+      new SendMessageCommand({ QueueUrl: pipeline.queues.poll, MessageBody: 'poison' }),
+    );
     await pipeline.drain();
 
     // Assess
@@ -456,7 +513,7 @@ describe('Observer queues', () => {
         ],
       }),
     );
-    const events = await pipeline.receiveObserved('events', { min: 2, timeoutMs: 1_500 });
+    const events = await pipeline.receiveObserved('events', { min: 2, timeoutMs: 1_000 });
 
     // Assess
     expect(events).toHaveLength(1);

@@ -87,7 +87,9 @@ describe('Function: startSimulator (§3.10 conformance)', () => {
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$/),
       finished_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$/),
     });
-    expect(Date.parse(done.body.finished_at as string) - Date.parse(done.body.created_at as string)).toBe(2_500);
+    expect(Date.parse(done.body.finished_at as string) - Date.parse(done.body.created_at as string)).toBe(
+      2_500,
+    );
   });
 
   it('4. the output URL answers a GET without auth with image bytes of the asked format and size', async () => {
@@ -220,9 +222,24 @@ describe('Function: startSimulator (§3.10 conformance)', () => {
   it.each([
     ['missing prompt', { image_urls: VALID_INPUT.image_urls }, ['body', 'prompt'], 'missing'],
     ['0 image_urls', { ...VALID_INPUT, image_urls: [] }, ['body', 'image_urls'], 'too_short'],
-    ['5 image_urls', { ...VALID_INPUT, image_urls: Array(5).fill(VALID_INPUT.image_urls[0]) }, ['body', 'image_urls'], 'too_long'],
-    ['an http:// URL', { ...VALID_INPUT, image_urls: ['http://example.com/a.png'] }, ['body', 'image_urls', 0], 'url_scheme'],
-    ['guidance_scale 21', { ...VALID_INPUT, guidance_scale: 21 }, ['body', 'guidance_scale'], 'less_than_equal'],
+    [
+      '5 image_urls',
+      { ...VALID_INPUT, image_urls: Array(5).fill(VALID_INPUT.image_urls[0]) },
+      ['body', 'image_urls'],
+      'too_long',
+    ],
+    [
+      'an http:// URL',
+      { ...VALID_INPUT, image_urls: ['http://example.com/a.png'] },
+      ['body', 'image_urls', 0],
+      'url_scheme',
+    ],
+    [
+      'guidance_scale 21',
+      { ...VALID_INPUT, guidance_scale: 21 },
+      ['body', 'guidance_scale'],
+      'less_than_equal',
+    ],
     ['image_size "huge"', { ...VALID_INPUT, image_size: 'huge' }, ['body', 'image_size'], 'enum'],
     ['output_format "gif"', { ...VALID_INPUT, output_format: 'gif' }, ['body', 'output_format'], 'enum'],
     ['a float seed', { ...VALID_INPUT, seed: 1.5 }, ['body', 'seed'], 'int_from_float'],

@@ -197,7 +197,11 @@ describe('Class: FaultInjector (via the wire)', () => {
       sim.admin.transition(stalled, 'succeeded');
 
       // Assess
-      expect(statuses.map((response) => response.body.status)).toEqual(['in_progress', 'in_progress', 'completed']);
+      expect(statuses.map((response) => response.body.status)).toEqual([
+        'in_progress',
+        'in_progress',
+        'completed',
+      ]);
       expect(cancel.body.outcome).toBe('not_cancellable');
       expect((await api.result(stalled)).body.status).toBe('succeeded');
     });
@@ -289,7 +293,13 @@ describe('Class: FaultInjector (via the wire)', () => {
     expect(stats).toMatchObject({
       total: 6,
       by_endpoint: { submit: 1, status: 2, result: 1, cancel: 1, unknown: 1, file: 0 },
-      by_endpoint_status: { 'submit 200': 1, 'status 503': 1, 'status 200': 1, 'cancel 202': 1, 'unknown 404': 1 },
+      by_endpoint_status: {
+        'submit 200': 1,
+        'status 503': 1,
+        'status 200': 1,
+        'cancel 202': 1,
+        'unknown 404': 1,
+      },
       jobs_created: 1,
     });
   });

@@ -62,7 +62,8 @@ export function apiClient(sim: RunningSimulator, token: string = sim.token) {
     /** Submits and returns the request id (fails the test on anything but 200). */
     async submitOk(input: unknown = VALID_INPUT, headers: Record<string, string> = {}): Promise<string> {
       const response = await this.submit(input, { headers });
-      if (response.status !== 200) throw new Error(`submit answered ${response.status}: ${JSON.stringify(response.body)}`);
+      if (response.status !== 200)
+        throw new Error(`submit answered ${response.status}: ${JSON.stringify(response.body)}`);
       return response.body.request_id as string;
     },
   };
@@ -80,5 +81,9 @@ export async function adminHttp(sim: RunningSimulator, method: string, path: str
 
 export async function download(url: string, method = 'GET') {
   const response = await fetch(url, { method, redirect: 'manual' });
-  return { status: response.status, headers: response.headers, bytes: Buffer.from(await response.arrayBuffer()) };
+  return {
+    status: response.status,
+    headers: response.headers,
+    bytes: Buffer.from(await response.arrayBuffer()),
+  };
 }

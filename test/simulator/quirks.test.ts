@@ -39,7 +39,10 @@ describe('Function: startSimulator (alternative spellings, shapes and scripts)',
     const id = await runToEnd();
 
     // Assess
-    expect((await api.result(id)).body).toMatchObject({ status: 'completed', output: { image: expect.any(String) } });
+    expect((await api.result(id)).body).toMatchObject({
+      status: 'completed',
+      output: { image: expect.any(String) },
+    });
   });
 
   it('cancel_status_field=completed mimics the docs example of the cancel body', async () => {
@@ -71,7 +74,7 @@ describe('Function: startSimulator (alternative spellings, shapes and scripts)',
 
     // Assess
     const urls = Array.from(
-      { length: knobs.output_count ?? 1 },
+      { length: 'output_count' in knobs ? knobs.output_count : 1 },
       (_, index) => `${sim.filesBaseUrl}/outputs/${id}/${index}.png`,
     );
     expect(response.body.output).toEqual(expected(urls));
@@ -95,7 +98,9 @@ describe('Function: startSimulator (alternative spellings, shapes and scripts)',
 
   it('a script can pick its own error shape and message', async () => {
     // Act
-    const id = await runToEnd(VALID_INPUT, { 'X-Sim-Script': 'fail; error_shape=string; error_message=NSFW input' });
+    const id = await runToEnd(VALID_INPUT, {
+      'X-Sim-Script': 'fail; error_shape=string; error_message=NSFW input',
+    });
 
     // Assess
     expect((await api.result(id)).body.error).toBe('NSFW input');
@@ -163,7 +168,10 @@ describe('Function: startSimulator (alternative spellings, shapes and scripts)',
 
   it('a [sim: …] block in the prompt scripts the job like the header', async () => {
     // Act
-    const id = await runToEnd({ ...VALID_INPUT, prompt: 'make it red [sim: fail; error_message=from prompt]' });
+    const id = await runToEnd({
+      ...VALID_INPUT,
+      prompt: 'make it red [sim: fail; error_message=from prompt]',
+    });
 
     // Assess
     expect((await api.result(id)).body.error).toEqual({ error_code: 500001, error_message: 'from prompt' });
@@ -227,9 +235,15 @@ describe('Function: startSimulator (alternative spellings, shapes and scripts)',
     const one = await api.raw('GET', '/v1/models/blackforestlabs/flux-2/flash/edit');
 
     // Assess
-    expect(list.body).toMatchObject({ total: 1, models: [{ model_id: 'blackforestlabs/flux-2/flash/edit' }] });
+    expect(list.body).toMatchObject({
+      total: 1,
+      models: [{ model_id: 'blackforestlabs/flux-2/flash/edit' }],
+    });
     expect(list.body.models).not.toHaveProperty('0.input_schema');
-    expect(one.body).toMatchObject({ base_price_usd: 0.02, input_schema: { required: ['prompt', 'image_urls'] } });
+    expect(one.body).toMatchObject({
+      base_price_usd: 0.02,
+      input_schema: { required: ['prompt', 'image_urls'] },
+    });
   });
 
   it('answers unknown paths with 404/404001 and wrong methods with 405', async () => {

@@ -18,7 +18,8 @@ describe('Class: JobStore (state machine, via the wire)', () => {
   it('runs jobs FIFO on one worker and decrements queue_position as jobs ahead start', async () => {
     // Prepare
     const ids = [await api.submitOk(), await api.submitOk(), await api.submitOk(), await api.submitOk()];
-    const positions = async () => Promise.all(ids.map(async (id) => (await api.status(id)).body.queue_position));
+    const positions = async () =>
+      Promise.all(ids.map(async (id) => (await api.status(id)).body.queue_position));
 
     // Act
     const atStart = await positions();
@@ -173,7 +174,14 @@ describe('Class: JobStore (state machine, via the wire)', () => {
     for (let poll = 0; poll < 6; poll++) statuses.push((await api.status(id)).body.status);
 
     // Assess
-    expect(statuses).toEqual(['in_queue', 'in_queue', 'in_progress', 'in_progress', 'completed', 'completed']);
+    expect(statuses).toEqual([
+      'in_queue',
+      'in_queue',
+      'in_progress',
+      'in_progress',
+      'completed',
+      'completed',
+    ]);
   });
 
   it('in timed mode progresses by the wall clock', async () => {

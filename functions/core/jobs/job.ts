@@ -14,6 +14,7 @@ export function isTerminal(status: JobStatus): status is TerminalStatus {
 
 /**
  * Stable codes of a job's error. Consumers branch on these; the message is for people.
+ * - INVALID_REQUEST: a queued or event submission failed validation (HTTP callers get a 400 instead).
  * - UPSTREAM_REJECTED: RunComfy refused the submission (input, auth, billing, unknown model).
  * - UPSTREAM_FAILED: RunComfy accepted the job and reported it failed.
  * - UPSTREAM_LOST: RunComfy's answer was lost or it no longer knows the job; never resubmitted
@@ -22,6 +23,7 @@ export function isTerminal(status: JobStatus): status is TerminalStatus {
  * - OUTPUT_COPY_FAILED: RunComfy produced outputs that could not be copied into the bucket.
  */
 export const JOB_ERROR_CODES = [
+  'INVALID_REQUEST',
   'UPSTREAM_REJECTED',
   'UPSTREAM_FAILED',
   'UPSTREAM_LOST',
@@ -35,6 +37,8 @@ export interface JobError {
   message: string;
   /** What RunComfy said, when it said something: its error kind, HTTP status, code and message. */
   upstream?: unknown;
+  /** The invalid fields, for INVALID_REQUEST. */
+  issues?: { path: string; message: string }[];
 }
 
 export interface Job {

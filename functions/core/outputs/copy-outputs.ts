@@ -38,7 +38,10 @@ export interface CopyOutputsOptions {
   log?: Log;
   /** Outputs copied at once. @default 4 */
   concurrency?: number;
-  /** Budget for one output, from request to stored object. @default 60_000 */
+  /**
+   * Budget for one output's download, from request to last byte. S3 calls are never cut short,
+   * so that clean-up cannot race a write still in flight. @default 60_000
+   */
   timeoutMs?: number;
 }
 
@@ -69,22 +72,11 @@ const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
  * });
  */
 export async function copyOutputs(options: CopyOutputsOptions): Promise<StoredOutput[]> {
-  const { urls, jobId, prefix, policy } = options;
+  const { urls, policy } = options;
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const log = options.log ?? silentLog;
-  if (!Array.isArray(urls)) throw new TypeError('copyOutputs: urls must be an array');
-  if (!options.bucket) throw new TypeError('copyOutputs: bucket is required');
-  if (!JOB_ID.test(jobId)) throw new TypeError('copyOutputs: jobId must be 1-128 of [A-Za-z0-9_-]');
-  if (prefix !== '' && !prefix.endsWith('/'))
-    throw new TypeError("copyOutputs: prefix must be '' or end in '/'");
-  if (!Number.isInteger(concurrency) || concurrency < 1)
-    throw new TypeError('copyOutputs: concurrency must be ≥ 1');
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1)
-    throw new TypeError('copyOutputs: timeoutMs must be ≥ 1');
-  if (!Number.isInteger(policy.maxBytes) || policy.maxBytes < 1) {
-    throw new TypeError('copyOutputs: policy.maxBytes must be a positive integer');
-  }
+  assertUsable(options, concurrency, timeoutMs);
 
   // Refuse the whole job before a single byte moves if any URL is outside the policy.
   const checked = urls.map((url) => checkDownloadUrl(url, policy));
@@ -98,7 +90,7 @@ export async function copyOutputs(options: CopyOutputsOptions): Promise<StoredOu
   const context: OutputContext = {
     s3: options.s3,
     bucket: options.bucket,
-    keyPrefix: `${prefix}${jobId}/`,
+    keyPrefix: `${options.prefix}${options.jobId}/`,
     maxBytes: policy.maxBytes,
     fetch: options.fetch ?? globalThis.fetch,
     timeoutMs,
@@ -134,7 +126,7 @@ export async function copyOutputs(options: CopyOutputsOptions): Promise<StoredOu
 
   if (firstError !== undefined) {
     log.warn('copying outputs failed', {
-      jobId,
+      jobId: options.jobId,
       reason: firstError.reason,
       url: firstError.url,
       error: firstError.message,
@@ -143,6 +135,21 @@ export async function copyOutputs(options: CopyOutputsOptions): Promise<StoredOu
     throw firstError;
   }
   return stored;
+}
+
+/** Internal callers only, so plain checks: these catch wiring mistakes, not user input. */
+function assertUsable(options: CopyOutputsOptions, concurrency: number, timeoutMs: number): void {
+  const problems = [
+    !Array.isArray(options.urls) && 'urls must be an array',
+    !options.bucket && 'bucket is required',
+    !JOB_ID.test(options.jobId) && 'jobId must be 1-128 of [A-Za-z0-9_-]',
+    options.prefix !== '' && !options.prefix.endsWith('/') && "prefix must be '' or end in '/'",
+    !(Number.isInteger(concurrency) && concurrency >= 1) && 'concurrency must be an integer ≥ 1',
+    !(Number.isInteger(timeoutMs) && timeoutMs >= 1) && 'timeoutMs must be an integer ≥ 1',
+    !(Number.isInteger(options.policy.maxBytes) && options.policy.maxBytes >= 1) &&
+      'policy.maxBytes must be an integer ≥ 1',
+  ].filter(Boolean);
+  if (problems.length > 0) throw new TypeError(`copyOutputs: ${problems.join('; ')}`);
 }
 
 interface OutputContext {

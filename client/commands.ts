@@ -1,0 +1,437 @@
+import { randomUUID } from 'node:crypto';
+import { relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { IMAGE_SIZES, OUTPUT_FORMATS } from '#core/edit-input';
+import { API_URL_ENV, type ResolvedApiUrl, resolveApiUrl } from './api-url.ts';
+import {
+  FluxEditApiError,
+  FluxEditConfigError,
+  FluxEditError,
+  FluxEditNetworkError,
+  InputImageError,
+  WaitTimeoutError,
+} from './errors.ts';
+import { FluxEditClient } from './index.ts';
+import { createProgressReporter, describeProgress, formatElapsed, type ProgressStream } from './progress.ts';
+import type { EditRequest, JobView } from './types.ts';
+
+/** Exit statuses, so scripts can tell a failed edit from a refused request. */
+export const EXIT = {
+  ok: 0,
+  /** The job failed, was cancelled or expired (or something unexpected broke). */
+  failed: 1,
+  /** Bad arguments or configuration (no API URL, an unreadable image). */
+  usage: 2,
+  /** The API or storage refused the request or could not be reached. */
+  api: 3,
+  /** `--timeout` passed before the job ended; the job carries on. */
+  timeout: 124,
+  /** Ctrl-C while waiting; the job carries on. */
+  interrupted: 130,
+} as const;
+
+/** Everything the CLI touches outside itself, so tests can run it in-process. */
+export interface CliIo {
+  stdout: ProgressStream;
+  stderr: ProgressStream;
+  env: Record<string, string | undefined>;
+  cwd: string;
+  /** Installs a Ctrl-C handler while waiting; returns its remover. */
+  onInterrupt(handler: () => void): () => void;
+  fetch?: typeof fetch;
+  /** @default 1000 */
+  pollIntervalMs?: number;
+}
+
+export function processIo(): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    onInterrupt(handler) {
+      process.once('SIGINT', handler);
+      return () => process.off('SIGINT', handler);
+    },
+  };
+}
+
+const OPTIONS = {
+  'api-url': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  prompt: { type: 'string' },
+  image: { type: 'string', multiple: true },
+  size: { type: 'string' },
+  format: { type: 'string' },
+  seed: { type: 'string' },
+  guidance: { type: 'string' },
+  out: { type: 'string' },
+  'no-wait': { type: 'boolean' },
+  'idempotency-key': { type: 'string' },
+  timeout: { type: 'string' },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+const COMMON: OptionName[] = ['api-url', 'json', 'help'];
+const COMMANDS = {
+  edit: {
+    summary: 'upload local images, submit an edit, wait for it and download the outputs',
+    options: [
+      'prompt',
+      'image',
+      'size',
+      'format',
+      'seed',
+      'guidance',
+      'out',
+      'no-wait',
+      'idempotency-key',
+      'timeout',
+    ] as OptionName[],
+    positionals: 0,
+  },
+  status: { summary: 'show a job', options: [] as OptionName[], positionals: 1 },
+  cancel: { summary: 'cancel a job that has not started', options: [] as OptionName[], positionals: 1 },
+  wait: {
+    summary: 'wait for a job to end, then download its outputs (with --out)',
+    options: ['out', 'timeout'] as OptionName[],
+    positionals: 1,
+  },
+} as const;
+type CommandName = keyof typeof COMMANDS;
+
+export const USAGE = `Usage: flux-edit <command> [options]
+
+Commands:
+  edit --prompt <text> --image <file|url> [--image …] [options]
+                          ${COMMANDS.edit.summary}
+  status <id>             ${COMMANDS.status.summary}
+  cancel <id>             ${COMMANDS.cancel.summary}
+  wait <id> [--out <dir>] ${COMMANDS.wait.summary}
+
+Options of edit:
+  --prompt <text>         what to change (required)
+  --image <file|url>      1–4 input images: a local PNG/JPEG/WebP file (uploaded first),
+                          or an https:// or s3:// URL (passed through)
+  --size <preset>         ${IMAGE_SIZES.join(', ')} (default square_hd)
+  --format <format>       ${OUTPUT_FORMATS.join(', ')} (default png)
+  --seed <integer>        fixes the randomness, for repeatable results
+  --guidance <number>     guidance scale, 0–20 (default 2.5)
+  --out <dir>             where outputs are saved as <job id>-<index>.<ext> (default .)
+  --no-wait               print the job id and return without waiting
+  --idempotency-key <key> repeat a command with the same key to get the same job back
+                          instead of a second one (default: a random key per run)
+
+Common options:
+  --api-url <url>         the API (default: $${API_URL_ENV}, else the apiUrl in
+                          .local/stack.json of a running local runtime)
+  --timeout <seconds>     stop waiting after this long (edit, wait); the job carries on
+  --json                  print JSON on stdout: the job, or {"job", "files"} after a wait
+  -h, --help              show this help
+
+While waiting, Ctrl-C stops waiting but not the job: resume with flux-edit wait <id>.
+
+Exit status: 0 done; 1 the job failed, was cancelled or expired; 2 bad usage or
+configuration; 3 the API or storage refused or was unreachable; 124 --timeout passed;
+130 interrupted.
+`;
+
+class UsageError extends FluxEditError {
+  override readonly name: string = 'UsageError';
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
+
+interface Context {
+  io: CliIo;
+  values: Values;
+  json: boolean;
+  api: ResolvedApiUrl;
+  client: FluxEditClient;
+}
+
+/**
+ * Runs one `flux-edit` command and returns its exit status. Never throws: every failure
+ * becomes a message on stderr (and `{"error"}` on stdout with --json) and an exit status.
+ *
+ * @example
+ * process.exitCode = await runCli(process.argv.slice(2), processIo());
+ */
+export async function runCli(argv: string[], io: CliIo = processIo()): Promise<number> {
+  let context: Context | undefined;
+  let json = false;
+  try {
+    const { command, values, positionals } = parseCommandLine(argv);
+    json = values.json === true;
+    if (!command) {
+      io.stdout.write(USAGE);
+      return EXIT.ok;
+    }
+    const api = resolveApiUrl({ flag: values['api-url'], env: io.env, cwd: io.cwd });
+    const client = new FluxEditClient({ apiUrl: api.url, fetch: io.fetch });
+    context = { io, values, json, api, client };
+    switch (command) {
+      case 'edit':
+        return await editCommand(context);
+      case 'status':
+        return await statusCommand(context, positionals[0]!);
+      case 'cancel':
+        return await cancelCommand(context, positionals[0]!);
+      case 'wait':
+        return await waitCommand(context, positionals[0]!);
+    }
+  } catch (error) {
+    return reportError(io, json, error, context?.api);
+  }
+}
+
+function parseCommandLine(argv: string[]): { command?: CommandName; values: Values; positionals: string[] } {
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const [name, ...positionals] = parsed.positionals;
+  if (parsed.values.help || name === undefined || name === 'help')
+    return { values: parsed.values, positionals };
+  if (!(name in COMMANDS)) throw new UsageError(`unknown command: ${name}`);
+  const command = name as CommandName;
+  const spec = COMMANDS[command];
+  const allowed = new Set<string>([...COMMON, ...spec.options]);
+  const stray = Object.keys(parsed.values).find((option) => !allowed.has(option));
+  if (stray) throw new UsageError(`--${stray} is not an option of ${command}`);
+  if (positionals.length !== spec.positionals) {
+    throw new UsageError(
+      spec.positionals === 0 ? `${command} takes no arguments` : `usage: flux-edit ${command} <job id>`,
+    );
+  }
+  return { command, values: parsed.values, positionals };
+}
+
+async function editCommand(context: Context): Promise<number> {
+  const { io, values, client } = context;
+  const input = editRequestOf(values);
+  const images = values.image ?? [];
+
+  const imageUrls = await Promise.all(
+    images.map(async (image) => {
+      if (/^(https?|s3):\/\//i.test(image)) return image;
+      const uploaded = await client.uploadFile(resolve(io.cwd, image));
+      io.stderr.write(`uploaded ${image} (${formatBytes(uploaded.sizeBytes)})\n`);
+      return uploaded.s3Uri;
+    }),
+  );
+  // One key per run: the client's retries of this submit can never start a second, paid job.
+  const idempotencyKey = values['idempotency-key'] ?? randomUUID();
+  const job = await client.submit({ ...input, image_urls: imageUrls }, { idempotencyKey });
+  io.stderr.write(`submitted job ${job.id}\n`);
+
+  if (values['no-wait']) {
+    io.stdout.write(context.json ? `${JSON.stringify(job, null, 2)}\n` : `${job.id}\n`);
+    if (!context.json)
+      io.stderr.write(`follow it with: flux-edit wait ${job.id} --out ${shellQuote(outDirOf(values))}\n`);
+    return EXIT.ok;
+  }
+  return waitAndDownload(context, job.id, outDirOf(values));
+}
+
+function editRequestOf(values: Values): Omit<EditRequest, 'image_urls'> {
+  if (!values.prompt) throw new UsageError('--prompt is required');
+  const images = values.image ?? [];
+  if (images.length === 0) throw new UsageError('give at least one --image (a file or an https:// URL)');
+  // Checked here too so that no file is uploaded for a request that cannot be accepted.
+  if (images.length > 4) throw new UsageError('give at most 4 --image');
+  return {
+    prompt: values.prompt,
+    ...(values.size === undefined ? {} : { image_size: values.size as EditRequest['image_size'] }),
+    ...(values.format === undefined ? {} : { output_format: values.format as EditRequest['output_format'] }),
+    ...(values.seed === undefined ? {} : { seed: integerOption('--seed', values.seed) }),
+    ...(values.guidance === undefined ? {} : { guidance_scale: numberOption('--guidance', values.guidance) }),
+  };
+}
+
+async function statusCommand(context: Context, id: string): Promise<number> {
+  const job = await context.client.get(id);
+  context.io.stdout.write(context.json ? `${JSON.stringify(job, null, 2)}\n` : describeJob(job));
+  return EXIT.ok;
+}
+
+async function cancelCommand(context: Context, id: string): Promise<number> {
+  const job = await context.client.cancel(id);
+  context.io.stdout.write(
+    context.json ? `${JSON.stringify(job, null, 2)}\n` : `job ${job.id} is ${job.status}\n`,
+  );
+  return EXIT.ok;
+}
+
+function waitCommand(context: Context, id: string): Promise<number> {
+  return waitAndDownload(context, id, context.values.out);
+}
+
+/** Waits with live progress, then downloads (when `outDir` is set) or lists the output URLs. */
+async function waitAndDownload(context: Context, id: string, outDir: string | undefined): Promise<number> {
+  const { io, client, values } = context;
+  const timeoutMs =
+    values.timeout === undefined ? undefined : secondsOption('--timeout', values.timeout) * 1000;
+  const interrupted = new AbortController();
+  const removeInterruptHandler = io.onInterrupt(() => interrupted.abort());
+  const progress = createProgressReporter({ stream: io.stderr, label: `job ${id}` });
+  const startedAt = Date.now();
+  let job: JobView;
+  let files: string[] = [];
+  try {
+    job = await client.waitFor(id, {
+      onProgress: (latest) => progress.update(latest),
+      pollIntervalMs: io.pollIntervalMs,
+      timeoutMs,
+      signal: interrupted.signal,
+    });
+    progress.stop();
+    if (job.status === 'succeeded' && outDir !== undefined) {
+      files = await client.download(job, resolve(io.cwd, outDir), { signal: interrupted.signal });
+    }
+  } catch (error) {
+    progress.stop();
+    const resume = `flux-edit wait ${id}${outDir === undefined ? '' : ` --out ${shellQuote(outDir)}`}${apiUrlFlag(context.api)}`;
+    if (interrupted.signal.aborted) {
+      io.stderr.write(`\nstopped waiting; job ${id} carries on. Resume with: ${resume}\n`);
+      return EXIT.interrupted;
+    }
+    if (error instanceof WaitTimeoutError) {
+      const state = error.job ? ` (still ${describeProgress(error.job)})` : '';
+      io.stderr.write(`error: ${error.message}${state}; it carries on. Resume with: ${resume}\n`);
+      return EXIT.timeout;
+    }
+    throw error;
+  } finally {
+    removeInterruptHandler();
+  }
+
+  if (context.json) io.stdout.write(`${JSON.stringify({ job, files }, null, 2)}\n`);
+  if (job.status !== 'succeeded') {
+    io.stderr.write(`error: ${describeFailure(job)}\n`);
+    return EXIT.failed;
+  }
+  const elapsed = formatElapsed(Date.now() - startedAt);
+  if (!context.json) {
+    if (outDir === undefined) {
+      for (const output of job.outputs ?? []) io.stdout.write(`${output.url ?? output.s3_uri}\n`);
+    } else {
+      for (const file of files) io.stdout.write(`${displayPath(io.cwd, file)}\n`);
+    }
+  }
+  const saved = outDir === undefined ? '' : `; ${files.length} output(s) saved in ${outDir}`;
+  io.stderr.write(`job ${job.id} succeeded (waited ${elapsed})${saved}\n`);
+  return EXIT.ok;
+}
+
+/** One line: what ended the job and, when the pipeline says, its error code and message. */
+export function describeFailure(job: JobView): string {
+  const verb =
+    { failed: 'failed', cancelled: 'was cancelled', expired: 'expired' }[job.status as string] ?? job.status;
+  const reason = job.error ? `: ${job.error.code}: ${job.error.message}` : '';
+  return `job ${job.id} ${verb}${reason}`;
+}
+
+function describeJob(job: JobView): string {
+  const rows: [string, string | undefined][] = [
+    ['job', job.id],
+    ['status', describeProgress(job)],
+    ['prompt', job.input.prompt],
+    ['images', job.input.image_urls.join(' ')],
+    ['created', job.created_at],
+    ['started', job.started_at],
+    ['finished', job.finished_at],
+    ['error', job.error ? `${job.error.code}: ${job.error.message}` : undefined],
+    ...(job.outputs ?? []).map((output): [string, string] => [
+      `output ${output.index}`,
+      output.url ?? output.s3_uri,
+    ]),
+  ];
+  return rows
+    .filter((row): row is [string, string] => row[1] !== undefined)
+    .map(([name, value]) => `${name.padEnd(9)} ${value}\n`)
+    .join('');
+}
+
+function reportError(io: CliIo, json: boolean, error: unknown, api: ResolvedApiUrl | undefined): number {
+  const lines: string[] = [];
+  let status: number = EXIT.failed;
+  if (error instanceof UsageError) {
+    lines.push(`error: ${error.message}`, 'run flux-edit --help for usage');
+    status = EXIT.usage;
+  } else if (error instanceof FluxEditConfigError || error instanceof InputImageError) {
+    lines.push(`error: ${error.message}`);
+    status = EXIT.usage;
+  } else if (error instanceof FluxEditApiError) {
+    lines.push(`error: ${error.message} [${error.code}, HTTP ${error.status}]`);
+    for (const field of error.errors) lines.push(`  ${field.path}: ${field.message}`);
+    status = EXIT.api;
+  } else if (error instanceof FluxEditNetworkError) {
+    const hint =
+      api?.source === 'stack-file'
+        ? ` (from ${api.file}: is the local runtime running? start it with npm start)`
+        : '';
+    lines.push(`error: ${error.message}${hint}`);
+    status = EXIT.api;
+  } else if (error instanceof FluxEditError) {
+    lines.push(`error: ${error.message} [${error.code}]`);
+    status = EXIT.api;
+  } else {
+    lines.push(`error: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  io.stderr.write(`${lines.join('\n')}\n`);
+  if (json) io.stdout.write(`${JSON.stringify({ error: errorJson(error) }, null, 2)}\n`);
+  return status;
+}
+
+function errorJson(error: unknown): Record<string, unknown> {
+  if (error instanceof FluxEditApiError) {
+    return { code: error.code, status: error.status, detail: error.detail, errors: error.errors };
+  }
+  if (error instanceof FluxEditError) return { code: error.code, message: error.message };
+  return { code: 'UNEXPECTED', message: error instanceof Error ? error.message : String(error) };
+}
+
+function integerOption(name: string, value: string): number {
+  if (!/^-?\d+$/.test(value.trim())) throw new UsageError(`${name} must be an integer, not ${value}`);
+  return Number(value);
+}
+
+function numberOption(name: string, value: string): number {
+  const number = Number(value);
+  if (value.trim() === '' || !Number.isFinite(number))
+    throw new UsageError(`${name} must be a number, not ${value}`);
+  return number;
+}
+
+function secondsOption(name: string, value: string): number {
+  const seconds = numberOption(name, value);
+  if (seconds <= 0) throw new UsageError(`${name} must be more than 0 seconds`);
+  return seconds;
+}
+
+const outDirOf = (values: Values) => values.out ?? '.';
+
+const apiUrlFlag = (api: ResolvedApiUrl) =>
+  api.source === 'flag' ? ` --api-url ${shellQuote(api.url)}` : '';
+
+function shellQuote(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+function displayPath(cwd: string, file: string): string {
+  const shown = relative(cwd, file);
+  return shown.startsWith('..') || shown === '' ? file : shown;
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}

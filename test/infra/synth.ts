@@ -1,0 +1,83 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
+import { FluxEditPipeline, type FluxEditPipelineProps } from '../../infra/flux-edit-pipeline.ts';
+import { FluxEditPipelineStack, type FluxEditPipelineStackProps } from '../../infra/stack.ts';
+
+export const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..');
+
+/** The feature flags `cdk synth` passes the app from cdk.json, so in-process synths match it. */
+export function cdkJsonContext(): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context;
+}
+
+export interface Synthesized<S extends Stack = FluxEditPipelineStack> {
+  app: App;
+  stack: S;
+  pipeline: FluxEditPipeline;
+  template: Template;
+  outdir: string;
+  /** The logical id CloudFormation knows a construct's resource by. */
+  logicalId(construct: IConstruct): string;
+}
+
+/**
+ * Synthesizes the stack as `cdk synth` would. `bundle: false` skips esbuild (CDK's
+ * `aws:cdk:bundling-stacks` context) for tests about configuration rather than code.
+ */
+export function synth(props: FluxEditPipelineStackProps = {}, options: { bundle?: boolean } = {}): Synthesized {
+  const { app, outdir } = newApp(options.bundle ?? true);
+  const stack = new FluxEditPipelineStack(app, 'FluxEditPipeline', props);
+  const template = Template.fromStack(stack);
+  return {
+    app,
+    stack,
+    pipeline: stack.pipeline,
+    template,
+    outdir,
+    logicalId: (construct) => logicalIdOf(stack, construct),
+  };
+}
+
+/**
+ * The construct alone in a plain stack, with props that may reference other resources of that
+ * stack (a key, an alarm topic, imported buckets). Never bundles: these tests are about wiring.
+ */
+export function synthConstruct(propsFor: (stack: Stack) => FluxEditPipelineProps): Synthesized<Stack> {
+  const { app, outdir } = newApp(false);
+  const stack = new Stack(app, 'Host');
+  const pipeline = new FluxEditPipeline(stack, 'Pipeline', propsFor(stack));
+  return {
+    app,
+    stack,
+    pipeline,
+    template: Template.fromStack(stack),
+    outdir,
+    logicalId: (construct) => logicalIdOf(stack, construct),
+  };
+}
+
+function newApp(bundle: boolean) {
+  const outdir = mkdtempSync(join(tmpdir(), 'flux-infra-'));
+  const context = { ...cdkJsonContext(), ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) };
+  return { app: new App({ outdir, context }), outdir };
+}
+
+export function logicalIdOf(stack: Stack, construct: IConstruct): string {
+  const resource = construct.node.defaultChild ?? construct;
+  return stack.getLogicalId(resource as never);
+}
+
+/** A resource of the template by logical id, with its properties typed loosely for assertions. */
+export function resourceOf(template: Template, logicalId: string): { Type: string; Properties: Record<string, any>; Metadata?: Record<string, any> } {
+  const resource = template.toJSON().Resources[logicalId];
+  if (!resource) throw new Error(`no resource ${logicalId} in the template`);
+  return resource;
+}
+
+export function resourcesOfType(template: Template, type: string): [string, { Properties: Record<string, any> }][] {
+  return Object.entries(template.findResources(type)) as [string, { Properties: Record<string, any> }][];
+}

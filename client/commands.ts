@@ -41,6 +41,8 @@ export interface CliIo {
   fetch?: typeof fetch;
   /** @default 1000 */
   pollIntervalMs?: number;
+  /** Where to look for `.local/stack.json` after the working directory. @default this repository */
+  repoRoot?: string;
 }
 
 export function processIo(): CliIo {
@@ -171,7 +173,7 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<n
       io.stdout.write(USAGE);
       return EXIT.ok;
     }
-    const api = resolveApiUrl({ flag: values['api-url'], env: io.env, cwd: io.cwd });
+    const api = resolveApiUrl({ flag: values['api-url'], env: io.env, cwd: io.cwd, repoRoot: io.repoRoot });
     const client = new FluxEditClient({ apiUrl: api.url, fetch: io.fetch });
     context = { io, values, json, api, client };
     switch (command) {

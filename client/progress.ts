@@ -1,4 +1,4 @@
-import type { JobView } from './types.ts';
+import { isTerminalStatus, type JobView } from './types.ts';
 
 /** The slice of a stream the reporter writes to; `isTTY` picks the display. */
 export interface ProgressStream {
@@ -13,11 +13,14 @@ export interface ProgressReporter {
   stop(): void;
 }
 
-/** A job's state in a few words: `submitting`, `queued (#3 in line)`, `running`, `copying outputs`, `succeeded`. */
+/**
+ * A job's state in a few words: `submitting`, `queued, position 3`, `running`, `copying outputs`.
+ * The position is RunComfy's number as is: whether it counts from 0 or 1 is undocumented.
+ */
 export function describeProgress(job: JobView): string {
   if (job.status === 'queued') {
     if (job.phase === 'submitting') return 'submitting';
-    return job.queue_position === undefined ? 'queued' : `queued (#${job.queue_position} in line)`;
+    return job.queue_position === undefined ? 'queued' : `queued, position ${job.queue_position}`;
   }
   if (job.status === 'running' && job.phase === 'copying') return 'copying outputs';
   return job.status;
@@ -39,6 +42,7 @@ const CLEAR_LINE = '\r\x1b[2K';
  * Shows a job's progress while something waits for it. On a terminal: one spinner line,
  * redrawn in place with the state and the elapsed time. Anywhere else (CI logs, pipes): a
  * plain line each time the state changes (status or phase), never a repeat and no escape codes.
+ * Final states are not shown: the caller reports how the job ended.
  *
  * @example
  * const progress = createProgressReporter({ stream: process.stderr, label: job.id });
@@ -76,7 +80,8 @@ export function createProgressReporter(options: {
 
   return {
     update(job) {
-      if (stopped) return;
+      // The end is the caller's to report (with outputs or the error), once.
+      if (stopped || isTerminalStatus(job.status)) return;
       current = job;
       if (interactive) {
         if (!timer) {

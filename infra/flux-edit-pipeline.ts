@@ -16,7 +16,8 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Table } from 'aws-cdk-lib/aws-dynamodb';
-import { EventBus, type EventBusProps, type IEventBus } from 'aws-cdk-lib/aws-events';
+import { EventBus, type EventBusProps, type IEventBus, Rule } from 'aws-cdk-lib/aws-events';
+import { SqsQueue as SqsQueueTarget } from 'aws-cdk-lib/aws-events-targets';
 import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Alias, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -31,7 +32,7 @@ import { Construct } from 'constructs';
 import { acknowledgeFindings } from './defaults/acknowledgements.ts';
 import { apiAccessLogFormat, DEFAULT_API_THROTTLE } from './defaults/apigateway-defaults.ts';
 import { jobsTableDefaults } from './defaults/dynamodb-table-defaults.ts';
-import { CUSTOMER_KEY_ACTIONS, FUNCTION_ACCESS, OUTPUT_ACTIONS } from './defaults/function-access.ts';
+import { CUSTOMER_KEY_ACTIONS, FUNCTION_ACCESS } from './defaults/function-access.ts';
 import {
   LAMBDA_ARCHITECTURE,
   LAMBDA_RUNTIME,
@@ -43,6 +44,7 @@ import { notificationTopicDefaults, SNS_MANAGED_KEY_ALIAS } from './defaults/sns
 import { queueDefaults } from './defaults/sqs-defaults.ts';
 import {
   ENV,
+  EVENTS,
   FUNCTIONS,
   type FunctionName,
   METRICS,
@@ -130,6 +132,25 @@ export interface FluxEditPipelineProps {
    * @default 'edits/'
    */
   readonly outputPrefix?: string;
+  /**
+   * Key prefix under which `POST /uploads` lets clients PUT input images (ends with `/`, and
+   * neither contains nor is contained in `outputPrefix`).
+   * @default 'uploads/'
+   */
+  readonly uploadPrefix?: string;
+  /**
+   * How long uploaded input images are kept (whole days, at least 1), on a bucket this construct
+   * creates. Inputs are only needed until RunComfy has fetched them.
+   * @default Duration.days(7)
+   */
+  readonly uploadRetention?: Duration;
+  /**
+   * `bucket/prefix/` locations that `s3://` inputs may name (`bucket/` for a whole bucket). The
+   * submit and poller functions get `s3:GetObject` there, to presign GETs for RunComfy. Buckets
+   * encrypted with a customer key also need `kms:Decrypt` granted by their owner.
+   * @default - the pipeline's own upload prefix only
+   */
+  readonly inputS3Allowlist?: string[];
   /**
    * How long a job record and its output images are kept (whole days, 1 to 3650): the job
    * table's TTL and, on a bucket this construct creates, the lifecycle expiry under the prefix.
@@ -263,6 +284,9 @@ interface ResolvedProps {
   outputHostAllowlist: string[];
   outputMaxBytes: number;
   outputPrefix: string;
+  uploadPrefix: string;
+  uploadRetentionDays: number;
+  inputS3Allowlist?: { bucket: string; prefix: string }[];
   jobRetentionDays: number;
   logRetention: RetentionDays;
   logLevel: PowertoolsLogLevel;
@@ -304,6 +328,13 @@ function httpsUrl(name: string, value: string): string {
   return value;
 }
 
+function keyPrefix(name: string, value: string): string {
+  if (!/^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*\/$/.test(value)) {
+    fail(`${name} must be a relative key prefix ending in '/', like 'edits/', got '${value}'`);
+  }
+  return value;
+}
+
 function exclusive(props: FluxEditPipelineProps, existing: keyof FluxEditPipelineProps, others: (keyof FluxEditPipelineProps)[]) {
   if (props[existing] === undefined) return;
   for (const other of others) {
@@ -341,10 +372,19 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
     }
   }
 
-  const outputPrefix = props.outputPrefix ?? 'edits/';
-  if (!/^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*\/$/.test(outputPrefix)) {
-    fail(`outputPrefix must be a relative key prefix ending in '/', like 'edits/', got '${outputPrefix}'`);
+  const outputPrefix = keyPrefix('outputPrefix', props.outputPrefix ?? 'edits/');
+  const uploadPrefix = keyPrefix('uploadPrefix', props.uploadPrefix ?? 'uploads/');
+  if (outputPrefix.startsWith(uploadPrefix) || uploadPrefix.startsWith(outputPrefix)) {
+    fail(`outputPrefix '${outputPrefix}' and uploadPrefix '${uploadPrefix}' must not overlap: their grants and expiry differ`);
   }
+  const uploadRetentionSeconds = wholeSeconds('uploadRetention', props.uploadRetention ?? Duration.days(7), 86_400, 3650 * 86_400);
+  if (uploadRetentionSeconds % 86_400 !== 0) fail('uploadRetention must be a whole number of days');
+  const inputS3Allowlist = props.inputS3Allowlist?.map((entry) => {
+    const match = /^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/((?:[A-Za-z0-9!_.*'()-]+\/)*)$/.exec(entry);
+    if (!match) fail(`inputS3Allowlist entries must be 'bucket/' or 'bucket/prefix/', got '${entry}'`);
+    return { bucket: match[1]!, prefix: match[2]! };
+  });
+  if (inputS3Allowlist?.length === 0) fail('inputS3Allowlist must name at least one location (omit it for the upload prefix)');
 
   for (const [name, value] of Object.entries(props.reservedConcurrency ?? {})) {
     positiveInteger(`reservedConcurrency.${name}`, value);
@@ -376,6 +416,9 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
     outputHostAllowlist,
     outputMaxBytes: positiveInteger('outputMaxBytes', props.outputMaxBytes ?? DEFAULT_OUTPUT_MAX_BYTES),
     outputPrefix,
+    uploadPrefix,
+    uploadRetentionDays: uploadRetentionSeconds / 86_400,
+    inputS3Allowlist,
     jobRetentionDays: jobRetentionSeconds / 86_400,
     logRetention: props.logRetention ?? RetentionDays.ONE_MONTH,
     logLevel: props.logLevel ?? 'INFO',
@@ -429,6 +472,11 @@ export class FluxEditPipeline extends Construct {
   readonly deadLetterQueues: Record<QueueName, Queue>;
   readonly outputBucket: IBucket;
   readonly outputPrefix: string;
+  readonly uploadPrefix: string;
+  /** `bucket/prefix` locations `s3://` inputs may name (tokens for the pipeline's own bucket). */
+  readonly inputS3Allowlist: string[];
+  /** Forwards `Edit Job Requested` events on the bus to the submit queue. */
+  readonly submitRule: Rule;
   /** The new output bucket's access-log target; undefined when the output bucket is existing. */
   readonly accessLogsBucket?: IBucket;
   readonly notificationTopic: ITopic;
@@ -447,6 +495,7 @@ export class FluxEditPipeline extends Construct {
     const key = props.encryptionKey;
     this.encryptionKey = key;
     this.outputPrefix = config.outputPrefix;
+    this.uploadPrefix = config.uploadPrefix;
 
     this.table = new Table(this, 'JobsTable', jobsTableDefaults(config.removalPolicy, key));
     const { queues, deadLetterQueues } = this.createQueues(key);
@@ -464,6 +513,8 @@ export class FluxEditPipeline extends Construct {
         outputBucketDefaults({
           prefix: config.outputPrefix,
           retention: Duration.days(config.jobRetentionDays),
+          uploadPrefix: config.uploadPrefix,
+          uploadRetention: Duration.days(config.uploadRetentionDays),
           removalPolicy: config.removalPolicy,
           accessLogsBucket: this.accessLogsBucket,
           encryptionKey: key,
@@ -490,16 +541,27 @@ export class FluxEditPipeline extends Construct {
         removalPolicy: config.removalPolicy,
       });
 
+    const inputLocations = config.inputS3Allowlist ?? [
+      { bucket: this.outputBucket.bucketName, prefix: config.uploadPrefix },
+    ];
+    this.inputS3Allowlist = inputLocations.map(({ bucket, prefix }) => `${bucket}/${prefix}`);
+    const inputObjects = inputLocations.map(({ bucket, prefix }) =>
+      bucket === this.outputBucket.bucketName
+        ? this.outputBucket.arnForObjects(`${prefix}*`)
+        : `arn:${Stack.of(this).partition}:s3:::${bucket}/${prefix}*`,
+    );
+
     const environment = this.functionEnvironment(config);
     const functions = {} as Record<FunctionName, NodejsFunction>;
     const roles = {} as Record<FunctionName, IRole>;
     const logGroups = {} as Record<FunctionName, LogGroup>;
+    const objectGrants = {} as Record<FunctionName, string[]>;
     for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
       const created = this.createFunction(name, config, environment, props.reservedConcurrency?.[name]);
       functions[name] = created.fn;
       roles[name] = created.role;
       logGroups[name] = created.logGroup;
-      this.grantAccess(name, created.role, key);
+      objectGrants[name] = this.grantAccess(name, created.role, key, inputObjects);
     }
     this.functions = functions;
     this.functionRoles = roles;
@@ -516,6 +578,13 @@ export class FluxEditPipeline extends Construct {
         }),
       );
     }
+    this.submitRule = new Rule(this, 'EditJobRequestedRule', {
+      eventBus: this.eventBus,
+      description: `Forwards '${EVENTS.jobRequested}' events to the submit queue`,
+      eventPattern: { detailType: [EVENTS.jobRequested] },
+      // Events EventBridge cannot deliver land in the submit DLQ, under the same alarm.
+      targets: [new SqsQueueTarget(queues.submit, { deadLetterQueue: deadLetterQueues.submit })],
+    });
 
     this.apiAccessLogGroup = new LogGroup(this, 'ApiAccessLogs', {
       retention: config.logRetention,
@@ -559,7 +628,7 @@ export class FluxEditPipeline extends Construct {
     this.alarms = this.createAlarms(config, props.alarmTopic);
     this.dashboard = this.createDashboard(config);
 
-    acknowledgeFindings(this, props);
+    acknowledgeFindings(this, props, objectGrants);
   }
 
   private createQueues(key: IKey | undefined) {
@@ -589,6 +658,8 @@ export class FluxEditPipeline extends Construct {
       [ENV.resultQueueUrl]: this.queues.result.queueUrl,
       [ENV.outputBucket]: this.outputBucket.bucketName,
       [ENV.outputPrefix]: config.outputPrefix,
+      [ENV.uploadPrefix]: config.uploadPrefix,
+      [ENV.inputS3Allowlist]: this.inputS3Allowlist.join(','),
       [ENV.topicArn]: this.notificationTopic.topicArn,
       [ENV.eventBusName]: this.eventBus.eventBusName,
       [ENV.runComfyBaseUrl]: config.runComfyBaseUrl,
@@ -647,26 +718,35 @@ export class FluxEditPipeline extends Construct {
     return { fn, role, logGroup };
   }
 
-  /** Turns the function's row of FUNCTION_ACCESS into statements on this pipeline's resources. */
-  private grantAccess(name: FunctionName, role: IRole, key: IKey | undefined) {
+  /**
+   * Turns the function's row of FUNCTION_ACCESS into statements on this pipeline's resources;
+   * returns the object ARNs (wildcards under a prefix) it granted, for the nag acknowledgements.
+   */
+  private grantAccess(name: FunctionName, role: IRole, key: IKey | undefined, inputObjects: string[]): string[] {
     const access = FUNCTION_ACCESS[name];
     const allow = (actions: readonly string[], resources: string[]) =>
       role.addToPrincipalPolicy(new PolicyStatement({ actions: [...actions], resources }));
+    const objectGrants: string[] = [];
+    const allowObjects = (actions: readonly string[], resources: string[]) => {
+      allow(actions, resources);
+      objectGrants.push(...resources);
+    };
 
     allow(access.table, [this.table.tableArn]);
     for (const queue of access.sendsTo) allow(['sqs:SendMessage'], [this.queues[queue].queueArn]);
-    if (access.outputs) {
-      allow(OUTPUT_ACTIONS[access.outputs], [this.outputBucket.arnForObjects(`${this.outputPrefix}*`)]);
-      // An existing bucket may bring its own SSE-KMS key; explicit actions keep the grant wildcard-free.
-      const bucketKey = this.outputBucket.encryptionKey;
-      if (bucketKey && bucketKey !== key) {
-        allow(access.outputs === 'write' ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt'], [bucketKey.keyArn]);
-      }
+    if (access.outputs) allowObjects(access.outputs, [this.outputBucket.arnForObjects(`${this.outputPrefix}*`)]);
+    if (access.uploads) allowObjects(access.uploads, [this.outputBucket.arnForObjects(`${this.uploadPrefix}*`)]);
+    if (access.readsInputs) allowObjects(['s3:GetObject'], inputObjects);
+    // An existing bucket may bring its own SSE-KMS key; explicit actions keep the grant wildcard-free.
+    const bucketKey = this.outputBucket.encryptionKey;
+    if ((access.outputs || access.uploads || access.readsInputs) && bucketKey && bucketKey !== key) {
+      allow(['kms:Decrypt', 'kms:GenerateDataKey'], [bucketKey.keyArn]);
     }
     if (access.readsRunComfyToken) this.runComfyTokenSecret.grantRead(role);
     if (access.publishesNotifications) allow(['sns:Publish'], [this.notificationTopic.topicArn]);
     if (access.putsEvents) allow(['events:PutEvents'], [this.eventBus.eventBusArn]);
     if (key) allow(CUSTOMER_KEY_ACTIONS, [key.keyArn]);
+    return objectGrants;
   }
 
   private authorizer(authorization: ApiAuthorization): IHttpRouteAuthorizer {

@@ -1,6 +1,14 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Log } from '#core/log';
-import { ENV, FUNCTIONS, type FunctionName, QUEUES, type QueueName, ROUTES } from '../infra/definition.ts';
+import {
+  ENV,
+  FUNCTIONS,
+  type FunctionName,
+  METRICS,
+  QUEUES,
+  type QueueName,
+  ROUTES,
+} from '../infra/definition.ts';
 import type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
 import { LocalRuntimeError } from './errors.ts';
 import { type HandlerOverrides, loadHandlers } from './handlers.ts';
@@ -55,16 +63,12 @@ export interface LocalPipelineOptions {
   log?: Log;
 }
 
-export interface LocalQueueUrls {
-  poll: string;
-  result: string;
-  pollDlq: string;
-  resultDlq: string;
-  /** SQS queue subscribed to the topic (SNS envelopes, not raw). */
-  snsObserver: string;
-  /** SQS queue receiving the bus's `source: flux-edit-pipeline` events. */
-  eventsObserver: string;
-}
+/**
+ * URLs of every queue of infra/definition.ts (`poll`, `pollDlq`, `result`, `resultDlq`, ...)
+ * and of the observer queues: `snsObserver` is subscribed to the topic (SNS envelopes, not
+ * raw), `eventsObserver` receives the bus's `source: flux-edit-pipeline` events.
+ */
+export type LocalQueueUrls = Record<QueueName | `${QueueName}Dlq` | 'snsObserver' | 'eventsObserver', string>;
 
 export interface LocalPipeline {
   apiUrl: string;
@@ -173,8 +177,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
         ? `${new URL(simulator.filesBaseUrl).hostname},*.runcomfy.net`
         : '*.runcomfy.net',
       [ENV.allowLoopbackHttp]: String(Boolean(simulator)),
-      POWERTOOLS_SERVICE_NAME: 'flux-edit-pipeline',
-      POWERTOOLS_METRICS_NAMESPACE: 'FluxEditPipeline',
+      POWERTOOLS_SERVICE_NAME: METRICS.serviceName,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
     };
     for (const [key, value] of Object.entries(options.env ?? {})) {
       if (value !== undefined) functionEnv[ENV[key as keyof typeof ENV]] = String(value);
@@ -217,14 +221,16 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     });
     cleanups.push(() => api.close());
 
-    const queues: LocalQueueUrls = {
-      poll: resources.queues.poll.url,
-      result: resources.queues.result.url,
-      pollDlq: resources.queues.poll.dlq.url,
-      resultDlq: resources.queues.result.dlq.url,
+    const queues = {
+      ...Object.fromEntries(
+        Object.entries(resources.queues).flatMap(([name, queue]) => [
+          [name, queue.url],
+          [`${name}Dlq`, queue.dlq.url],
+        ]),
+      ),
       snsObserver: resources.observers.sns.url,
       eventsObserver: resources.observers.events.url,
-    };
+    } as LocalQueueUrls;
     return {
       apiUrl: api.url,
       awsEndpoint,

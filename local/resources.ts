@@ -124,22 +124,16 @@ export async function createLocalResources(
       Attributes: { RawMessageDelivery: 'false' },
     }),
   );
-  const ruleName = name('observer');
-  await clients.events.send(
-    new PutRuleCommand({
-      Name: ruleName,
-      EventBusName: eventBus.name,
-      EventPattern: JSON.stringify({ source: [EVENTS.source] }),
-      State: 'ENABLED',
-    }),
+  // As in the stack: integrators submit edits by putting `Edit Job Requested` on the bus; a
+  // rule forwards the whole event to the submission queue.
+  await putRuleToQueue(
+    clients,
+    eventBus.name,
+    name('job-requested'),
+    { 'detail-type': [EVENTS.jobRequested] },
+    queues.submit,
   );
-  await clients.events.send(
-    new PutTargetsCommand({
-      Rule: ruleName,
-      EventBusName: eventBus.name,
-      Targets: [{ Id: 'observer-queue', Arn: eventsObserver.arn }],
-    }),
-  );
+  await putRuleToQueue(clients, eventBus.name, name('observer'), { source: [EVENTS.source] }, eventsObserver);
 
   return {
     stackName,
@@ -153,6 +147,30 @@ export async function createLocalResources(
     queues,
     observers: { sns: snsObserver, events: eventsObserver },
   };
+}
+
+async function putRuleToQueue(
+  clients: LocalClients,
+  eventBusName: string,
+  ruleName: string,
+  pattern: Record<string, string[]>,
+  queue: QueueResource,
+): Promise<void> {
+  await clients.events.send(
+    new PutRuleCommand({
+      Name: ruleName,
+      EventBusName: eventBusName,
+      EventPattern: JSON.stringify(pattern),
+      State: 'ENABLED',
+    }),
+  );
+  await clients.events.send(
+    new PutTargetsCommand({
+      Rule: ruleName,
+      EventBusName: eventBusName,
+      Targets: [{ Id: 'queue', Arn: queue.arn }],
+    }),
+  );
 }
 
 async function createTable(clients: LocalClients, tableName: string): Promise<string> {

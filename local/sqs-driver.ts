@@ -29,6 +29,7 @@ export interface SqsDriverOptions {
    * for the queue's whole visibility timeout (6 x the consumer's timeout, i.e. minutes);
    * locally that would stall every retry test, so a value here shortens the wait by setting
    * the failed messages' visibility explicitly. Redrive still counts receives as AWS does.
+   * (moto wakes a waiting long poll about once a second, so a retry takes up to ~1 s more.)
    * @default undefined (the queue's visibility timeout, as in AWS)
    */
   retryDelaySeconds?: number;

@@ -11,7 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import { ENV } from '../infra/definition.ts';
+import { ENV, EVENTS } from '../infra/definition.ts';
 import { type LocalPipeline, type LocalPipelineOptions, startLocalPipeline } from './pipeline.ts';
 
 const STACK_FILE = resolve(import.meta.dirname, '..', '.local', 'stack.json');
@@ -91,6 +91,15 @@ function printSummary(
       ? 'after the queue visibility timeout, as in AWS (set LOCAL_RETRY_DELAY_SECONDS to shorten)'
       : `after ${retryDelaySeconds} s (LOCAL_RETRY_DELAY_SECONDS)`;
   const image = 'https://upload.wikimedia.org/wikipedia/commons/4/47/PNG_transparency_demonstration_1.png';
+  const request = { prompt: 'make the dice red', image_urls: [image] };
+  const busEntry = JSON.stringify([
+    {
+      EventBusName: pipeline.eventBusName,
+      Source: 'local.demo',
+      DetailType: EVENTS.jobRequested,
+      Detail: JSON.stringify(request),
+    },
+  ]);
   console.log(`
 Local pipeline ready in ${(startupMs / 1000).toFixed(1)} s, using ${runComfy}.
 Failed SQS messages are retried ${retries}.
@@ -105,7 +114,10 @@ Failed SQS messages are retried ${retries}.
 
 Submit an edit:
   curl -si -X POST ${api}/edits -H 'content-type: application/json' -H 'idempotency-key: demo-1' \\
-    -d '{"prompt":"make the dice red","image_urls":["${image}"]}'
+    -d '${JSON.stringify(request)}'
+
+Or submit through the bus, as an integrator would:
+  ${aws} events put-events --entries '${busEntry}'
 
 Check it (and cancel it while queued):
   curl -s ${api}/edits/<id>

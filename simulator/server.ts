@@ -51,7 +51,7 @@ async function handle(ctx: SimContext, admin: SimulatorAdmin, req: IncomingMessa
     return answerAdmin(admin, method, path, body, res);
   }
 
-  const route = resolveRoute(ctx, path);
+  const route = resolveRoute(ctx, method, path);
   ctx.stats.arrived(route.endpoint);
   const respond = (reply: Reply | 'dropped') => {
     ctx.stats.answered(route.endpoint, reply === 'dropped' ? 'dropped' : reply.status);
@@ -101,7 +101,7 @@ async function runRoute(ctx: SimContext, route: Route, request: ParsedRequest): 
   }
 }
 
-function resolveRoute(ctx: SimContext, path: string): Route {
+function resolveRoute(ctx: SimContext, method: string, path: string): Route {
   const filesPrefix = `${ctx.urls.filesPath}/outputs/`;
   if (path.startsWith(filesPrefix)) {
     return {
@@ -121,7 +121,8 @@ function resolveRoute(ctx: SimContext, path: string): Route {
   if (trimmed.startsWith('/v1/models/')) {
     const modelId = decodeURIComponent(trimmed.slice('/v1/models/'.length));
     return {
-      endpoint: 'submit',
+      // GET on a model path is the catalog's single-model read (E5); everything else counts as a submit.
+      endpoint: method === 'GET' ? 'catalog' : 'submit',
       allow: ['POST', 'GET'],
       run: (r) =>
         r.method === 'GET'

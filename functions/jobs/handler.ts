@@ -11,7 +11,7 @@ import { cancelJob } from '#core/jobs/cancel-job';
 import type { Job } from '#core/jobs/job';
 import { toJobView } from '#core/jobs/job-view';
 import { createJobDeps } from '#shared/job-deps';
-import { logger, metrics } from '#shared/powertools';
+import { logger, publishMetrics } from '#shared/powertools';
 
 const config = loadConfig();
 const deps = createJobDeps(config);
@@ -50,7 +50,7 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGateway
   } catch (error) {
     return problemResponse(error, event.rawPath ?? '', log);
   } finally {
-    metrics.publishStoredMetrics();
+    publishMetrics();
   }
 };
 

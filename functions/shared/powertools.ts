@@ -15,3 +15,8 @@ export const metrics = new Metrics({
 export const metricSink: MetricSink = {
   count: (name, value = 1) => metrics.addMetric(name, MetricUnit.Count, value),
 };
+
+/** Flushes the invocation's metrics; a silent no-op when there were none (Powertools would warn). */
+export function publishMetrics(): void {
+  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+}

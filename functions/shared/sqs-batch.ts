@@ -2,7 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { z } from 'zod/mini';
 import { parseOrThrow } from '#core/validation';
-import { logger, metrics } from './powertools.ts';
+import { logger, publishMetrics } from './powertools.ts';
 
 /**
  * Runs `handle` for each SQS record and reports only the failed ones back (partial batch
@@ -42,7 +42,7 @@ export function sqsBatchHandler<S extends z.ZodMiniType>(
         { context },
       );
     } finally {
-      metrics.publishStoredMetrics();
+      publishMetrics();
     }
   };
 }

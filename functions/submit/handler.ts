@@ -15,7 +15,7 @@ import { rejectSubmission } from '#core/jobs/reject-submission';
 import { submitEdit } from '#core/jobs/submit-edit';
 import type { Log } from '#core/log';
 import { createJobDeps } from '#shared/job-deps';
-import { logger, metrics } from '#shared/powertools';
+import { logger, publishMetrics } from '#shared/powertools';
 import { sqsBatchHandler } from '#shared/sqs-batch';
 
 const deps = createJobDeps();
@@ -36,7 +36,7 @@ export const handler = async (event: unknown, context: Context) => {
     if (isEventBridgeEvent(event)) return await submitMessage(event.detail, `event:${event.id}`, logger);
     return await submitMessage(event, `invoke:${context.awsRequestId}`, logger);
   } finally {
-    metrics.publishStoredMetrics();
+    publishMetrics();
   }
 };
 
@@ -61,7 +61,7 @@ async function handleHttp(event: APIGatewayProxyEventV2): Promise<APIGatewayProx
   } catch (error) {
     return problemResponse(error, event.rawPath ?? '/edits', log);
   } finally {
-    metrics.publishStoredMetrics();
+    publishMetrics();
   }
 }
 

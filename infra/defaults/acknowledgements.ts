@@ -13,8 +13,8 @@ import type { FluxEditPipeline, FluxEditPipelineProps } from '../flux-edit-pipel
 export const REASONS = {
   xrayNoResourceScope:
     'Tracing.ACTIVE: xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions, so X-Ray requires Resource "*".',
-  outputObjectsUnderPrefix:
-    'Output objects are created per job under the output prefix; "<bucket>/<prefix>*" is the narrowest grant that covers keys not known at deploy time.',
+  objectsUnderPrefix:
+    'Objects are created per job (outputs) or per upload under a fixed prefix, or named by callers within an allowlisted input prefix; "<bucket>/<prefix>*" is the narrowest grant that covers keys not known at deploy time.',
   tokenRotationIsManual:
     'The secret holds a third-party RunComfy API token: rotating it means issuing a new token in the RunComfy dashboard and storing it (put-secret-value). No rotation Lambda can issue one.',
   deadLetterQueueIsTerminal:
@@ -74,9 +74,16 @@ export function skipCheckov(scope: IConstruct, id: string, comment: string) {
   resource.addMetadata('checkov', { skip: [...existing, { id, comment }] });
 }
 
-export function acknowledgeFindings(pipeline: FluxEditPipeline, props: FluxEditPipelineProps): void {
+/**
+ * @param objectGrants the object ARNs (`<bucket>/<prefix>*`) each function was granted, which
+ *   cdk-nag reports one finding each for
+ */
+export function acknowledgeFindings(
+  pipeline: FluxEditPipeline,
+  props: FluxEditPipelineProps,
+  objectGrants: Record<FunctionName, string[]>,
+): void {
   const key = props.encryptionKey;
-  const outputObjects = pipeline.outputBucket.arnForObjects(`${pipeline.outputPrefix}*`);
 
   for (const name of Object.keys(pipeline.functions) as FunctionName[]) {
     const fn = pipeline.functions[name];
@@ -90,12 +97,14 @@ export function acknowledgeFindings(pipeline: FluxEditPipeline, props: FluxEditP
     if (!key) skipCheckov(fn, 'CKV_AWS_173', REASONS.lambdaEnvironmentHasNoSecrets);
     skipCheckov(pipeline.functionLogGroups[name], 'CKV_AWS_158', REASONS.logGroupServiceEncryption);
   }
-  for (const name of ['jobs', 'result'] as const) {
-    acknowledge(
-      pipeline.functionRoles[name],
-      `AwsSolutions-IAM5[Resource::${nagResource(pipeline, outputObjects)}]`,
-      REASONS.outputObjectsUnderPrefix,
-    );
+  for (const [name, resources] of Object.entries(objectGrants) as [FunctionName, string[]][]) {
+    for (const resource of new Set(resources)) {
+      acknowledge(
+        pipeline.functionRoles[name],
+        `AwsSolutions-IAM5[Resource::${nagResource(pipeline, resource)}]`,
+        REASONS.objectsUnderPrefix,
+      );
+    }
   }
   for (const queue of Object.keys(QUEUES) as QueueName[]) {
     acknowledge(pipeline.functions[QUEUES[queue].consumer], 'Serverless-LambdaEventSourceMappingDestination', REASONS.sqsMappingUsesQueueDlq);

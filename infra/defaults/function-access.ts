@@ -3,7 +3,7 @@ import type { FunctionName, QueueName } from '../definition.ts';
 /**
  * What each function may do, in one table: the least privilege the core needs, read straight off
  * its calls. The construct turns each row into explicit IAM statements scoped to the pipeline's
- * own resources (objects only under the output prefix); nothing here is a wildcard.
+ * own resources (objects only under their prefix); no action is a wildcard.
  *
  * Not listed because the construct grants them by other means: writing to the function's own log
  * group, X-Ray segments (`Tracing.ACTIVE`), consuming its event-source queue (the mapping), and
@@ -18,8 +18,16 @@ export interface FunctionAccess {
   readonly table: readonly TableAction[];
   /** Queues the function sends messages to. */
   readonly sendsTo: readonly QueueName[];
-  /** Output objects under the prefix: `read` to presign GETs, `write` to copy images in. */
-  readonly outputs?: 'read' | 'write';
+  /** Object actions under the output prefix of the output bucket. */
+  readonly outputs?: readonly ObjectAction[];
+  /** Object actions under the upload prefix of the output bucket (presigned upload PUTs). */
+  readonly uploads?: readonly ObjectAction[];
+  /**
+   * Reads `s3://` inputs on the input allowlist: it presigns GETs that RunComfy fetches, and a
+   * presigned URL works only while its signer may read the object. The poller too, since it
+   * retries submissions whose outcome was unknown.
+   */
+  readonly readsInputs: boolean;
   /** Reads the RunComfy token secret (every function that calls RunComfy). */
   readonly readsRunComfyToken: boolean;
   /** Publishes completion (or failure) notifications to the SNS topic. */
@@ -29,17 +37,13 @@ export interface FunctionAccess {
 }
 
 export type TableAction = 'dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem' | 'dynamodb:DeleteItem';
-
-export const OUTPUT_ACTIONS = {
-  read: ['s3:GetObject'],
-  // Multipart uploads (lib-storage) need only PutObject, plus Abort to clean up after a failure.
-  write: ['s3:PutObject', 's3:AbortMultipartUpload'],
-} as const;
+export type ObjectAction = 's3:GetObject' | 's3:PutObject' | 's3:AbortMultipartUpload' | 's3:DeleteObject';
 
 export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   submit: {
     table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
     sendsTo: ['poll'],
+    readsInputs: true,
     readsRunComfyToken: true,
     publishesNotifications: true,
     putsEvents: true,
@@ -47,7 +51,10 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   jobs: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
     sendsTo: ['poll'],
-    outputs: 'read',
+    // Presigned GETs of a job's outputs; presigned PUTs of input uploads.
+    outputs: ['s3:GetObject'],
+    uploads: ['s3:PutObject'],
+    readsInputs: false,
     readsRunComfyToken: true,
     publishesNotifications: true,
     putsEvents: true,
@@ -55,6 +62,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   poller: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
     sendsTo: ['poll', 'result'],
+    readsInputs: true,
     readsRunComfyToken: true,
     publishesNotifications: true,
     putsEvents: true,
@@ -62,7 +70,10 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   result: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
     sendsTo: [],
-    outputs: 'write',
+    // Upload (multipart, aborted on failure), an in-place CopyObject to set checksummed
+    // metadata (Get + Put on the same key), and DeleteObjects of partial outputs.
+    outputs: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
+    readsInputs: false,
     readsRunComfyToken: true,
     publishesNotifications: true,
     putsEvents: true,

@@ -20,6 +20,8 @@ const privateTlsOnly = {
 export interface OutputBucketDefaultsOptions {
   prefix: string;
   retention: Duration;
+  uploadPrefix: string;
+  uploadRetention: Duration;
   removalPolicy: RemovalPolicy;
   accessLogsBucket: IBucket;
   encryptionKey?: IKey;
@@ -27,8 +29,9 @@ export interface OutputBucketDefaultsOptions {
 }
 
 /**
- * The bucket the result function copies images into: private, TLS-only, encrypted, access-logged,
- * and expiring outputs under the prefix after the job retention (job reads presign them until then).
+ * The bucket the result function copies images into, and clients upload input images to:
+ * private, TLS-only, encrypted, access-logged, expiring outputs after the job retention (job
+ * reads presign them until then) and uploads after the upload retention.
  */
 export function outputBucketDefaults(options: OutputBucketDefaultsOptions): BucketProps {
   const { prefix, retention, versioned } = options;
@@ -42,14 +45,11 @@ export function outputBucketDefaults(options: OutputBucketDefaultsOptions): Buck
     serverAccessLogsBucket: options.accessLogsBucket,
     serverAccessLogsPrefix: 'output-bucket/',
     lifecycleRules: [
-      {
-        id: 'ExpireOutputs',
-        prefix,
-        expiration: retention,
-        ...(versioned ? { noncurrentVersionExpiration: Duration.days(1) } : {}),
-      },
+      { id: 'ExpireOutputs', prefix, expiration: retention },
+      { id: 'ExpireUploads', prefix: options.uploadPrefix, expiration: options.uploadRetention },
       // A result function that times out mid-upload leaves parts nobody will complete.
       { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ...(versioned ? [{ id: 'ExpireNoncurrentVersions', noncurrentVersionExpiration: Duration.days(1) }] : []),
     ],
     removalPolicy: options.removalPolicy,
   };

@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ESM_REQUIRE_BANNER } from '../../infra/defaults/lambda-defaults.ts';
 import {
   ENV,
+  EVENTS,
   FUNCTIONS,
   type FunctionName,
   METRICS,
@@ -44,7 +45,9 @@ describe('Class: FluxEditPipeline', () => {
       // Assess
       expect(routes).toHaveLength(ROUTES.length);
       for (const route of ROUTES) {
-        const found = routes.find(([, resource]) => resource.Properties.RouteKey === `${route.method} ${route.path}`);
+        const found = routes.find(
+          ([, resource]) => resource.Properties.RouteKey === `${route.method} ${route.path}`,
+        );
         expect(found, `${route.method} ${route.path}`).toBeDefined();
         const properties = found![1].Properties;
         expect(properties.AuthorizationType).toBe('AWS_IAM');
@@ -98,7 +101,9 @@ describe('Class: FluxEditPipeline', () => {
     it('bundles each entry locally as minified ESM with the createRequire banner and a source map', () => {
       const { template, pipeline, logicalId, outdir } = synthesized;
       for (const name of functionNames) {
-        const assetPath = resourceOf(template, logicalId(pipeline.functions[name])).Metadata?.['aws:asset:path'];
+        // The asset directory is named after the hash the function's S3 key carries.
+        const s3Key: string = resourceOf(template, logicalId(pipeline.functions[name])).Properties.Code.S3Key;
+        const assetPath = `asset.${s3Key.replace(/\.zip$/, '')}`;
         const bundle = readFileSync(join(outdir, assetPath, 'index.mjs'), 'utf8');
         expect(bundle.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
         expect(existsSync(join(outdir, assetPath, 'index.mjs.map'))).toBe(true);
@@ -108,13 +113,18 @@ describe('Class: FluxEditPipeline', () => {
     it('gives every function the configuration its config loader reads, the token secret ARN but never a token', () => {
       const { template, pipeline, logicalId } = synthesized;
       for (const name of functionNames) {
-        const variables = resourceOf(template, logicalId(pipeline.functions[name])).Properties.Environment.Variables;
+        const variables = resourceOf(template, logicalId(pipeline.functions[name])).Properties.Environment
+          .Variables;
         expect(variables).toMatchObject({
           [ENV.jobsTable]: { Ref: logicalId(pipeline.table) },
           [ENV.pollQueueUrl]: { Ref: logicalId(pipeline.queues.poll) },
           [ENV.resultQueueUrl]: { Ref: logicalId(pipeline.queues.result) },
           [ENV.outputBucket]: { Ref: logicalId(pipeline.outputBucket) },
           [ENV.outputPrefix]: 'edits/',
+          [ENV.uploadPrefix]: 'uploads/',
+          [ENV.inputS3Allowlist]: {
+            'Fn::Join': ['', [{ Ref: logicalId(pipeline.outputBucket) }, '/uploads/']],
+          },
           [ENV.topicArn]: { Ref: logicalId(pipeline.notificationTopic) },
           [ENV.eventBusName]: { Ref: logicalId(pipeline.eventBus) },
           [ENV.runComfyBaseUrl]: 'https://model-api.runcomfy.net',
@@ -198,7 +208,10 @@ describe('Class: FluxEditPipeline', () => {
       expect(policies).toHaveLength(2 * queueNames.length);
       for (const [, policy] of policies) {
         expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
-          expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          expect.objectContaining({
+            Effect: 'Deny',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
         );
       }
     });
@@ -215,7 +228,11 @@ describe('Class: FluxEditPipeline', () => {
             IgnorePublicAcls: true,
             RestrictPublicBuckets: true,
           },
-          BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+          BucketEncryption: {
+            ServerSideEncryptionConfiguration: [
+              { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+            ],
+          },
         });
         template.hasResourceProperties('AWS::S3::BucketPolicy', {
           Bucket: { Ref: bucket },
@@ -231,6 +248,11 @@ describe('Class: FluxEditPipeline', () => {
         LifecycleConfiguration: {
           Rules: expect.arrayContaining([
             expect.objectContaining({ Prefix: 'edits/', ExpirationInDays: 30, Status: 'Enabled' }),
+            expect.objectContaining({ Prefix: 'uploads/', ExpirationInDays: 7, Status: 'Enabled' }),
+            expect.objectContaining({
+              AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+              Status: 'Enabled',
+            }),
           ]),
         },
       });
@@ -240,7 +262,7 @@ describe('Class: FluxEditPipeline', () => {
     it('encrypts the topic with the AWS-managed SNS key and denies non-TLS publishing', () => {
       const { template, pipeline, logicalId } = synthesized;
       template.hasResourceProperties('AWS::SNS::Topic', {
-        KmsMasterKeyId: { 'Fn::Join': ['', Match.arrayWith(['alias/aws/sns'])] },
+        KmsMasterKeyId: { 'Fn::Join': ['', Match.arrayWith([':alias/aws/sns'])] },
       });
       template.hasResourceProperties('AWS::SNS::TopicPolicy', {
         Topics: [{ Ref: logicalId(pipeline.notificationTopic) }],
@@ -252,6 +274,45 @@ describe('Class: FluxEditPipeline', () => {
       });
       template.resourceCountIs('AWS::Events::EventBus', 1);
     });
+
+    it('forwards Edit Job Requested events on the bus to the submit queue, undeliverable ones to its DLQ', () => {
+      const { template, pipeline, logicalId } = synthesized;
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventBusName: { Ref: logicalId(pipeline.eventBus) },
+        EventPattern: { 'detail-type': [EVENTS.jobRequested] },
+        Targets: [
+          Match.objectLike({
+            Arn: arnOf(logicalId(pipeline.queues.submit)),
+            DeadLetterConfig: { Arn: arnOf(logicalId(pipeline.deadLetterQueues.submit)) },
+          }),
+        ],
+      });
+      // EventBridge may send to both, only on behalf of this rule.
+      for (const queue of [pipeline.queues.submit, pipeline.deadLetterQueues.submit]) {
+        const [, policy] = resourcesOfType(template, 'AWS::SQS::QueuePolicy').find(
+          ([, candidate]) => candidate.Properties.Queues[0].Ref === logicalId(queue),
+        )!;
+        const allowed = policy.Properties.PolicyDocument.Statement.filter(
+          (statement: { Effect: string }) => statement.Effect === 'Allow',
+        );
+        expect(
+          allowed.flatMap((statement: { Action: string | string[] }) => [statement.Action].flat()),
+        ).toContain('sqs:SendMessage');
+        template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+          Queues: [{ Ref: logicalId(queue) }],
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({
+                Effect: 'Allow',
+                Action: Match.anyValue(),
+                Principal: { Service: 'events.amazonaws.com' },
+                Condition: { ArnEquals: { 'aws:SourceArn': arnOf(logicalId(pipeline.submitRule)) } },
+              }),
+            ]),
+          },
+        });
+      }
+    });
   });
 
   describe('Operations', () => {
@@ -262,7 +323,10 @@ describe('Class: FluxEditPipeline', () => {
         template.hasResourceProperties('AWS::CloudWatch::Alarm', {
           MetricName: 'ApproximateNumberOfMessagesVisible',
           Dimensions: [
-            { Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(pipeline.deadLetterQueues[queue]), 'QueueName'] } },
+            {
+              Name: 'QueueName',
+              Value: { 'Fn::GetAtt': [logicalId(pipeline.deadLetterQueues[queue]), 'QueueName'] },
+            },
           ],
           Threshold: 1,
           ComparisonOperator: 'GreaterThanOrEqualToThreshold',
@@ -279,7 +343,9 @@ describe('Class: FluxEditPipeline', () => {
       }
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'ApproximateAgeOfOldestMessage',
-        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(pipeline.queues.poll), 'QueueName'] } }],
+        Dimensions: [
+          { Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(pipeline.queues.poll), 'QueueName'] } },
+        ],
         Threshold: 300,
       });
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -303,10 +369,14 @@ describe('Class: FluxEditPipeline', () => {
           'BucketName',
           'TopicArn',
           'EventBusName',
+          'SubmitQueueUrl',
           'PollQueueUrl',
           'ResultQueueUrl',
+          'SubmitDeadLetterQueueUrl',
           'PollDeadLetterQueueUrl',
           'ResultDeadLetterQueueUrl',
+          'SubmitFunctionName',
+          'UploadPrefix',
           'RunComfyTokenSecretArn',
           'DashboardName',
           'DashboardUrl',
@@ -321,7 +391,11 @@ describe('Class: FluxEditPipeline', () => {
       const { template } = synth(
         {
           pipeline: {
-            apiAuthorization: { type: 'jwt', issuer: 'https://issuer.example.com', audience: ['edits-client'] },
+            apiAuthorization: {
+              type: 'jwt',
+              issuer: 'https://issuer.example.com',
+              audience: ['edits-client'],
+            },
           },
         },
         { bundle: false },
@@ -337,7 +411,10 @@ describe('Class: FluxEditPipeline', () => {
       const routes = resourcesOfType(template, 'AWS::ApiGatewayV2::Route');
       expect(routes).toHaveLength(ROUTES.length);
       for (const [, route] of routes) {
-        expect(route.Properties).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
+        expect(route.Properties).toMatchObject({
+          AuthorizationType: 'JWT',
+          AuthorizerId: { Ref: authorizerId },
+        });
       }
     });
 
@@ -356,18 +433,23 @@ describe('Class: FluxEditPipeline', () => {
       template.hasResourceProperties('AWS::DynamoDB::Table', {
         SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: keyArn },
       });
-      expect(resourcesOfType(template, 'AWS::SQS::Queue').map(([, queue]) => queue.Properties.KmsMasterKeyId)).toEqual(
-        Array(2 * queueNames.length).fill(keyArn),
-      );
+      expect(
+        resourcesOfType(template, 'AWS::SQS::Queue').map(([, queue]) => queue.Properties.KmsMasterKeyId),
+      ).toEqual(Array(2 * queueNames.length).fill(keyArn));
       template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: keyArn });
       expect(resourceOf(template, logicalId(pipeline.outputBucket)).Properties.BucketEncryption).toEqual({
         ServerSideEncryptionConfiguration: [
-          { ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: keyArn }, BucketKeyEnabled: true },
+          {
+            ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: keyArn },
+            BucketKeyEnabled: true,
+          },
         ],
       });
       template.hasResourceProperties('AWS::SecretsManager::Secret', { KmsKeyId: keyArn });
       for (const name of functionNames) {
-        expect(resourceOf(template, logicalId(pipeline.functions[name])).Properties.KmsKeyArn).toEqual(keyArn);
+        expect(resourceOf(template, logicalId(pipeline.functions[name])).Properties.KmsKeyArn).toEqual(
+          keyArn,
+        );
       }
     });
 
@@ -380,7 +462,11 @@ describe('Class: FluxEditPipeline', () => {
         alarmTopic = new Topic(stack, 'AlarmTopic');
         return {
           existingOutputBucket: Bucket.fromBucketName(stack, 'ExistingBucket', 'existing-outputs'),
-          existingNotificationTopic: Topic.fromTopicArn(stack, 'ExistingTopic', 'arn:aws:sns:eu-west-1:111111111111:existing'),
+          existingNotificationTopic: Topic.fromTopicArn(
+            stack,
+            'ExistingTopic',
+            'arn:aws:sns:eu-west-1:111111111111:existing',
+          ),
           existingEventBus: EventBus.fromEventBusName(stack, 'ExistingBus', 'existing-bus'),
           existingRunComfyTokenSecret: Secret.fromSecretNameV2(stack, 'ExistingSecret', 'runcomfy-token'),
           reservedConcurrency: { poller: 20 },

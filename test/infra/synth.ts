@@ -28,7 +28,10 @@ export interface Synthesized<S extends Stack = FluxEditPipelineStack> {
  * Synthesizes the stack as `cdk synth` would. `bundle: false` skips esbuild (CDK's
  * `aws:cdk:bundling-stacks` context) for tests about configuration rather than code.
  */
-export function synth(props: FluxEditPipelineStackProps = {}, options: { bundle?: boolean } = {}): Synthesized {
+export function synth(
+  props: FluxEditPipelineStackProps = {},
+  options: { bundle?: boolean } = {},
+): Synthesized {
   const { app, outdir } = newApp(options.bundle ?? true);
   const stack = new FluxEditPipelineStack(app, 'FluxEditPipeline', props);
   const template = Template.fromStack(stack);
@@ -72,12 +75,18 @@ export function logicalIdOf(stack: Stack, construct: IConstruct): string {
 }
 
 /** A resource of the template by logical id, with its properties typed loosely for assertions. */
-export function resourceOf(template: Template, logicalId: string): { Type: string; Properties: Record<string, any>; Metadata?: Record<string, any> } {
+export function resourceOf(
+  template: Template,
+  logicalId: string,
+): { Type: string; Properties: Record<string, any>; Metadata?: Record<string, any> } {
   const resource = template.toJSON().Resources[logicalId];
   if (!resource) throw new Error(`no resource ${logicalId} in the template`);
   return resource;
 }
 
-export function resourcesOfType(template: Template, type: string): [string, { Properties: Record<string, any> }][] {
+export function resourcesOfType(
+  template: Template,
+  type: string,
+): [string, { Properties: Record<string, any> }][] {
   return Object.entries(template.findResources(type)) as [string, { Properties: Record<string, any> }][];
 }

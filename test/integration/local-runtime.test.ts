@@ -86,6 +86,16 @@ describe('Function: startLocalPipeline', () => {
     }
   });
 
+  it('cold-starts the handler modules afresh on every load, so a later pipeline gets its own config', async () => {
+    // Act
+    const first = await loadHandlers();
+    const second = await loadHandlers();
+
+    // Assess
+    expect(second.submit).not.toBe(first.submit);
+    expect(second.poller).not.toBe(first.poller);
+  });
+
   it('invokes a handler directly with a Lambda context', async () => {
     // Prepare
     recorder.behave('result', () => 'done');
@@ -521,6 +531,38 @@ describe('Observer queues', () => {
       source: EVENTS.source,
       'detail-type': EVENTS.jobCompleted,
       detail: { jobId: 'job-1' },
+    });
+  });
+});
+
+describe('Bus rules', () => {
+  it('forward an Edit Job Requested event to the submit function through the submit queue', async () => {
+    // Prepare
+    const request = { prompt: 'make it red', image_urls: ['https://example.com/a.png'] };
+
+    // Act
+    await pipeline.clients.events.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            EventBusName: pipeline.eventBusName,
+            Source: 'integrator.app',
+            DetailType: EVENTS.jobRequested,
+            Detail: JSON.stringify(request),
+          },
+        ],
+      }),
+    );
+    await vi.waitFor(() => expect(recorder.calls.submit).toHaveLength(1), { timeout: 10_000 });
+    await pipeline.drain();
+
+    // Assess
+    const [record] = (recorder.calls.submit[0]!.event as SQSEvent).Records as [SQSRecord];
+    expect(record.eventSourceARN).toBe(`arn:aws:sqs:us-east-1:${pipeline.accountId}:${STACK}-submit`);
+    expect(JSON.parse(record.body)).toMatchObject({
+      source: 'integrator.app',
+      'detail-type': EVENTS.jobRequested,
+      detail: request,
     });
   });
 });

@@ -244,6 +244,7 @@ describe('Function: startSimulator (alternative spellings, shapes and scripts)',
       base_price_usd: 0.02,
       input_schema: { required: ['prompt', 'image_urls'] },
     });
+    expect(sim.admin.stats().by_endpoint).toMatchObject({ catalog: 2, submit: 0 });
   });
 
   it('answers unknown paths with 404/404001 and wrong methods with 405', async () => {

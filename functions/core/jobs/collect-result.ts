@@ -135,8 +135,8 @@ async function copyAndSucceed(
     return 'finished';
   } catch (error) {
     if (!(error instanceof OutputCopyError)) throw error;
-    const passing = error.reason === 'download_failed' || error.reason === 'upload_failed';
-    if (passing && (await retryLater({ reason: error.reason, message: error.message }))) {
+    // A 5xx, a timeout or an S3 hiccup may pass; a refused host, a 404 or a non-image will not.
+    if (error.retryable && (await retryLater({ reason: error.reason, message: error.message }))) {
       return 'retry_later';
     }
     await finishJob(deps, jobId, {

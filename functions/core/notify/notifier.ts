@@ -1,30 +1,19 @@
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { EVENTS } from '../../../infra/definition.ts';
+import { EVENTS, METRICS } from '../../../infra/definition.ts';
 import { PipelineError } from '../errors.ts';
 import type { Job } from '../jobs/job.ts';
-import { type JobView, toJobView } from '../jobs/job-view.ts';
+import type { Log } from '../log.ts';
+import {
+  type CompletionEvent,
+  completionEvent,
+  JOB_EVENTS,
+  type JobEvent,
+  type LifecycleEvent,
+} from './events.ts';
 
-/**
- * The completion notification, the same document on SNS and on EventBridge. `event_id` is stable
- * for a job's terminal state, so consumers can drop the duplicates that at-least-once delivery
- * allows.
- */
-export interface CompletionEvent {
-  event_id: string;
-  type: 'edit.job.completed';
-  occurred_at: string;
-  job: JobView;
-}
-
-export function completionEvent(job: Job): CompletionEvent {
-  return {
-    event_id: `${job.id}:${job.status}`,
-    type: 'edit.job.completed',
-    occurred_at: job.finishedAt ?? job.updatedAt,
-    job: toJobView(job),
-  };
-}
+export type { CompletionEvent, LifecycleEvent } from './events.ts';
+export { completionEvent } from './events.ts';
 
 export class NotificationError extends PipelineError {
   override readonly name: string = 'NotificationError';
@@ -34,10 +23,13 @@ export class NotificationError extends PipelineError {
 }
 
 export interface Notifier {
+  /** The completion event, on SNS and EventBridge; throws if either refuses it (the caller retries). */
   completed(job: Job): Promise<void>;
+  /** A lifecycle event, on EventBridge only; throws if it is refused (see {@link announceBestEffort}). */
+  announce(event: LifecycleEvent): Promise<void>;
 }
 
-/** Publishes completion events to the stack's SNS topic and EventBridge bus. */
+/** Publishes the pipeline's events to the stack's SNS topic (completions) and EventBridge bus (all). */
 export class AwsNotifier implements Notifier {
   constructor(
     private readonly sns: SNSClient,
@@ -47,12 +39,11 @@ export class AwsNotifier implements Notifier {
 
   async completed(job: Job): Promise<void> {
     const event = completionEvent(job);
-    const body = JSON.stringify(event);
     await Promise.all([
       this.sns.send(
         new PublishCommand({
           TopicArn: this.targets.topicArn,
-          Message: body,
+          Message: JSON.stringify(event),
           Subject: `Edit job ${job.status}`,
           // Attributes let subscribers filter (e.g. only failures) without parsing the body.
           MessageAttributes: {
@@ -69,15 +60,20 @@ export class AwsNotifier implements Notifier {
     ]);
   }
 
-  private async putEvent(event: CompletionEvent): Promise<void> {
+  announce(event: LifecycleEvent): Promise<void> {
+    return this.putEvent(event);
+  }
+
+  private async putEvent(event: JobEvent): Promise<void> {
     const result = await this.events.send(
       new PutEventsCommand({
         Entries: [
           {
             EventBusName: this.targets.eventBusName,
             Source: EVENTS.source,
-            DetailType: EVENTS.jobCompleted,
+            DetailType: JOB_EVENTS[event.type].detailType,
             Detail: JSON.stringify(event),
+            Time: new Date(event.occurred_at),
           },
         ],
       }),
@@ -89,5 +85,22 @@ export class AwsNotifier implements Notifier {
         `EventBridge refused the event: ${entry?.ErrorCode ?? 'unknown'} ${entry?.ErrorMessage ?? ''}`,
       );
     }
+  }
+}
+
+/**
+ * Publishes a lifecycle event without ever failing the job's work: progress events are a
+ * convenience, and a job must not be retried (or, worse, resubmitted) because one was refused.
+ * A failure is logged and counted (`LifecycleEventsFailed`) instead.
+ */
+export async function announceBestEffort(
+  deps: { notifier: Notifier; log: Log; metrics: { count(name: string, value?: number): void } },
+  event: LifecycleEvent,
+): Promise<void> {
+  try {
+    await deps.notifier.announce(event);
+  } catch (error) {
+    deps.log.warn('lifecycle event not published', { jobId: event.job_id, type: event.type, error });
+    deps.metrics.count(METRICS.lifecycleEventsFailed);
   }
 }

@@ -51,7 +51,12 @@ describe('Function: apiErrorFrom', () => {
       problemResponse(409, { status: 409, code: 'not_cancellable', detail: 'the job already started' }),
     );
 
-    expect(error).toMatchObject({ status: 409, code: 'not_cancellable', detail: 'the job already started', errors: [] });
+    expect(error).toMatchObject({
+      status: 409,
+      code: 'not_cancellable',
+      detail: 'the job already started',
+      errors: [],
+    });
   });
 
   it('understands API Gateway’s own {"message"} answers', async () => {
@@ -70,7 +75,9 @@ describe('Function: apiErrorFrom', () => {
     const html = `<html>\n<body>${'Bad gateway '.repeat(100)}</body></html>`;
 
     // Act
-    const error = await apiErrorFrom(new Response(html, { status: 502, headers: { 'content-type': 'text/html' } }));
+    const error = await apiErrorFrom(
+      new Response(html, { status: 502, headers: { 'content-type': 'text/html' } }),
+    );
 
     // Assess
     expect(error.code).toBe('HTTP_502');
@@ -79,14 +86,20 @@ describe('Function: apiErrorFrom', () => {
   });
 
   it('reads how long to wait from Retry-After', async () => {
-    const error = await apiErrorFrom(problemResponse(503, { status: 503, code: 'X' }, { 'retry-after': '2' }));
+    const error = await apiErrorFrom(
+      problemResponse(503, { status: 503, code: 'X' }, { 'retry-after': '2' }),
+    );
 
     expect(error.retryAfterMs).toBe(2000);
   });
 
   it('ignores field errors that are not {path, message} objects', async () => {
     const error = await apiErrorFrom(
-      problemResponse(400, { status: 400, code: 'INVALID_REQUEST', errors: ['bad', { message: 'no path' }, null] }),
+      problemResponse(400, {
+        status: 400,
+        code: 'INVALID_REQUEST',
+        errors: ['bad', { message: 'no path' }, null],
+      }),
     );
 
     expect(error.errors).toEqual([{ path: '(root)', message: 'no path' }]);
@@ -96,8 +109,13 @@ describe('Function: apiErrorFrom', () => {
 describe('Class: FluxEditClient (API errors)', () => {
   it('rejects with FluxEditApiError when a job does not exist, without retrying', async () => {
     // Prepare
-    const fetch = vi.fn(async () => problemResponse(404, { status: 404, code: 'NOT_FOUND', detail: 'no job with id x' }));
-    const client = new FluxEditClient({ apiUrl: 'http://127.0.0.1:1', fetch: fetch as unknown as typeof globalThis.fetch });
+    const fetch = vi.fn(async () =>
+      problemResponse(404, { status: 404, code: 'NOT_FOUND', detail: 'no job with id x' }),
+    );
+    const client = new FluxEditClient({
+      apiUrl: 'http://127.0.0.1:1',
+      fetch: fetch as unknown as typeof globalThis.fetch,
+    });
 
     // Act
     const error = await client.get('x').catch((caught: unknown) => caught);
@@ -112,7 +130,10 @@ describe('Class: FluxEditClient (API errors)', () => {
     const fetch = vi.fn(async () =>
       problemResponse(409, { status: 409, code: 'not_cancellable', detail: 'the job has started' }),
     );
-    const client = new FluxEditClient({ apiUrl: 'http://127.0.0.1:1', fetch: fetch as unknown as typeof globalThis.fetch });
+    const client = new FluxEditClient({
+      apiUrl: 'http://127.0.0.1:1',
+      fetch: fetch as unknown as typeof globalThis.fetch,
+    });
 
     await expect(client.cancel('job1')).rejects.toMatchObject({ status: 409, code: 'not_cancellable' });
   });

@@ -107,7 +107,9 @@ export async function startFakeApi(): Promise<FakeApi> {
       const target = tickets.get(url.pathname.split('/')[2] ?? '');
       if (!target || request.headers['content-type'] !== target.contentType) {
         response.writeHead(403, { 'content-type': 'application/xml' });
-        return response.end('<Error><Code>SignatureDoesNotMatch</Code><Message>headers differ</Message></Error>');
+        return response.end(
+          '<Error><Code>SignatureDoesNotMatch</Code><Message>headers differ</Message></Error>',
+        );
       }
       fake.uploads.set(target.s3Uri, { contentType: target.contentType, body });
       response.writeHead(200, { etag: '"x"' });
@@ -137,7 +139,11 @@ export async function startFakeApi(): Promise<FakeApi> {
         (failing
           ? [
               { status: 'running', phase: 'running' },
-              { status: 'failed', phase: undefined, error: { code: 'UPSTREAM_FAILED', message: 'the model failed' } },
+              {
+                status: 'failed',
+                phase: undefined,
+                error: { code: 'UPSTREAM_FAILED', message: 'the model failed' },
+              },
             ]
           : successScript(id));
       fake.nextScript = undefined;
@@ -160,7 +166,12 @@ export async function startFakeApi(): Promise<FakeApi> {
     }
     if (job && method === 'POST' && jobPath?.[2]) {
       if (job.view.status !== 'queued' && job.view.status !== 'cancelled') {
-        return problem(response, 409, 'not_cancellable', 'the job has started and can no longer be cancelled');
+        return problem(
+          response,
+          409,
+          'not_cancellable',
+          'the job has started and can no longer be cancelled',
+        );
       }
       job.view = { ...job.view, status: 'cancelled', phase: undefined };
       job.script = [job.view];

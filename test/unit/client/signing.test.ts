@@ -4,7 +4,10 @@ import { FluxEditClient, FluxEditConfigError } from '../../../client/index.ts';
 import { defaultSigningMode, regionFromExecuteApiHost } from '../../../client/signing.ts';
 
 const EXECUTE_API_URL = 'https://abc123defg.execute-api.eu-west-1.amazonaws.com';
-const CREDENTIALS = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
+const CREDENTIALS = {
+  accessKeyId: 'AKIDEXAMPLE',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+};
 const JOB = { id: 'job1', status: 'queued' };
 
 /** A fetch that records each request's headers and answers with a job. */
@@ -17,7 +20,10 @@ function recordingFetch() {
       headers: new Headers(init?.headers),
       body: typeof init?.body === 'string' ? init.body : undefined,
     });
-    return new Response(JSON.stringify(JOB), { status: 200, headers: { 'content-type': 'application/json' } });
+    return new Response(JSON.stringify(JOB), {
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+    });
   });
   return { fetch: fetch as unknown as typeof globalThis.fetch, seen };
 }

@@ -20,7 +20,12 @@ describe('Schema: EditInputSchema', () => {
   it('accepts every documented option at its bounds', () => {
     const input = {
       ...valid,
-      image_urls: ['https://a.example/1.png', 'https://b.example/2.jpg', 'https://c.example/3', 'https://d.example/4'],
+      image_urls: [
+        'https://a.example/1.png',
+        'https://b.example/2.jpg',
+        'https://c.example/3',
+        'https://d.example/4',
+      ],
       guidance_scale: 20,
       seed: 42,
       image_size: 'landscape_16_9',

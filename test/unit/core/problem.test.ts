@@ -9,7 +9,9 @@ describe('Function: problemResponse', () => {
   it('answers a validation error with 400 problem+json naming each field', () => {
     // Act
     const response = problemResponse(
-      new ValidationError('edit request is invalid', [{ path: 'image_urls/0', message: 'must be an https:// URL' }]),
+      new ValidationError('edit request is invalid', [
+        { path: 'image_urls/0', message: 'must be an https:// URL' },
+      ]),
       '/edits',
       silentLog,
     );
@@ -26,8 +28,16 @@ describe('Function: problemResponse', () => {
   });
 
   it('hides the details of unexpected errors and of 5xx pipeline errors', () => {
-    const unexpected = problemResponse(new TypeError('x is undefined at /var/task/index.mjs:1:2'), '/edits', silentLog);
-    const internal = problemResponse(new PipelineError('CONFIG_INVALID', 'secret arn:aws:... bad'), '/edits', silentLog);
+    const unexpected = problemResponse(
+      new TypeError('x is undefined at /var/task/index.mjs:1:2'),
+      '/edits',
+      silentLog,
+    );
+    const internal = problemResponse(
+      new PipelineError('CONFIG_INVALID', 'secret arn:aws:... bad'),
+      '/edits',
+      silentLog,
+    );
 
     for (const response of [unexpected, internal]) {
       expect(response.statusCode).toBe(500);

@@ -1,0 +1,207 @@
+import { z } from 'zod/mini';
+import { EVENTS } from '../../../infra/definition.ts';
+import { IMAGE_SIZES, OUTPUT_FORMATS } from '../edit-input.ts';
+import { isTerminal, JOB_ERROR_CODES, JOB_STATUSES, type Job } from '../jobs/job.ts';
+import { toJobView } from '../jobs/job-view.ts';
+
+/*
+ * The events the pipeline announces, as schemas: the single source of their shape. The JSON
+ * Schemas in schemas/events/ are generated from these (`npm run schemas`), and a test fails when
+ * the committed files are stale or when an event the code builds does not match its schema.
+ *
+ * Every event is one JSON document, the same wherever it goes (EventBridge `detail`, the SNS
+ * message, the webhook body), with the fields a subscriber filters on at the top level.
+ */
+
+const timestamp = (description: string) => z.iso.datetime().check(z.describe(description));
+
+const ModelInputSchema = z.object({
+  prompt: z.string(),
+  image_urls: z.array(z.string()),
+  guidance_scale: z.number(),
+  seed: z.optional(z.int()),
+  image_size: z.enum(IMAGE_SIZES),
+  output_format: z.enum(OUTPUT_FORMATS),
+});
+
+const OutputSchema = z.object({
+  index: z.int().check(z.gte(0)),
+  s3_uri: z.string(),
+  bucket: z.string(),
+  key: z.string(),
+  content_type: z.string(),
+  size_bytes: z.int().check(z.gte(0)),
+  sha256: z.string().check(z.describe('Hex SHA-256 of the stored bytes')),
+});
+
+const JobErrorSchema = z.object({
+  code: z.enum(JOB_ERROR_CODES).check(z.describe('Stable: branch on this, not on the message')),
+  message: z.string(),
+  upstream: z.optional(z.unknown().check(z.describe('What RunComfy said, when it said something'))),
+  issues: z.optional(z.array(z.object({ path: z.string(), message: z.string() }))),
+});
+
+const MetadataSchema = z.record(z.string(), z.string());
+
+/** The job as it was when the event occurred (the HTTP API's view, without presigned URLs). */
+export const EventJobSchema = z.object({
+  id: z.string(),
+  status: z.enum(JOB_STATUSES),
+  phase: z.optional(z.enum(['submitting', 'queued', 'running', 'copying'])),
+  input: z.union([
+    ModelInputSchema.check(z.describe('The model input as validated, defaults filled in')),
+    z
+      .record(z.string(), z.unknown())
+      .check(z.describe('An INVALID_REQUEST job only: the request as sent (or a truncated copy)')),
+  ]),
+  caller_reference: z.optional(z.string()),
+  metadata: z.optional(MetadataSchema),
+  webhook_url: z.optional(z.string()),
+  upstream_request_id: z.optional(z.string()),
+  queue_position: z.optional(z.int()),
+  created_at: timestamp('When the job was accepted'),
+  updated_at: timestamp('When the job last changed, as of this event'),
+  deadline_at: timestamp('When the job expires if it has not ended'),
+  started_at: z.optional(timestamp('When RunComfy was first seen running it')),
+  finished_at: z.optional(timestamp('When it reached its terminal status')),
+  outputs: z.optional(z.array(OutputSchema)),
+  error: z.optional(JobErrorSchema),
+});
+
+/** Fields every event carries after `event_id`, `type` and `status`. */
+const eventId = z
+  .string()
+  .check(z.describe('Stable per job and event: the same on every redelivery, so drop duplicates by it'));
+
+const envelope = {
+  occurred_at: timestamp('When it happened'),
+  job_id: z.string(),
+  caller_reference: z.optional(z.string().check(z.describe('The caller’s own reference, when given'))),
+  metadata: z.optional(MetadataSchema.check(z.describe('The caller’s metadata, when given'))),
+  job: EventJobSchema,
+};
+
+export const JobSubmittedEventSchema = z
+  .object({
+    event_id: eventId,
+    type: z.literal('edit.job.submitted'),
+    status: z.literal('queued'),
+    ...envelope,
+  })
+  .check(
+    z.meta({
+      title: EVENTS.jobSubmitted,
+      description:
+        'RunComfy accepted the job (its request id is recorded). Best effort: EventBridge only, may be missing.',
+    }),
+  );
+
+export const JobStartedEventSchema = z
+  .object({
+    event_id: eventId,
+    type: z.literal('edit.job.started'),
+    status: z.literal('running'),
+    ...envelope,
+  })
+  .check(
+    z.meta({
+      title: EVENTS.jobStarted,
+      description:
+        'RunComfy was first seen running the job. Best effort: EventBridge only; a job that finishes between two polls goes from submitted to completed.',
+    }),
+  );
+
+export const JobCompletedEventSchema = z
+  .object({
+    event_id: eventId,
+    type: z.literal('edit.job.completed'),
+    status: z.enum(['succeeded', 'failed', 'cancelled', 'expired']),
+    ...envelope,
+  })
+  .check(
+    z.meta({
+      title: EVENTS.jobCompleted,
+      description:
+        'The job reached its terminal status. At least once, on EventBridge, SNS and the job’s signed webhook.',
+    }),
+  );
+
+export type EventJob = z.infer<typeof EventJobSchema>;
+export type JobSubmittedEvent = z.infer<typeof JobSubmittedEventSchema>;
+export type JobStartedEvent = z.infer<typeof JobStartedEventSchema>;
+export type CompletionEvent = z.infer<typeof JobCompletedEventSchema>;
+/** Events that mark progress: published best effort, to EventBridge only. */
+export type LifecycleEvent = JobSubmittedEvent | JobStartedEvent;
+export type JobEvent = LifecycleEvent | CompletionEvent;
+
+/** Every event: its EventBridge detail type, schema and JSON Schema file (in schemas/events/). */
+export const JOB_EVENTS = {
+  'edit.job.submitted': {
+    detailType: EVENTS.jobSubmitted,
+    schema: JobSubmittedEventSchema,
+    file: 'edit-job-submitted',
+  },
+  'edit.job.started': {
+    detailType: EVENTS.jobStarted,
+    schema: JobStartedEventSchema,
+    file: 'edit-job-started',
+  },
+  'edit.job.completed': {
+    detailType: EVENTS.jobCompleted,
+    schema: JobCompletedEventSchema,
+    file: 'edit-job-completed',
+  },
+} as const;
+
+/** `Edit Job Submitted`: built from the job as the write that recorded RunComfy's request id left it. */
+export function submittedEvent(job: Job): JobSubmittedEvent {
+  const occurredAt = required(job.submittedAt, job, 'submittedAt');
+  const { event_id, ...rest } = common(job, `${job.id}:submitted`, occurredAt);
+  return { event_id, type: 'edit.job.submitted', status: 'queued', ...rest };
+}
+
+/** `Edit Job Started`: built from the job as the heartbeat that saw it running left it. */
+export function startedEvent(job: Job): JobStartedEvent {
+  const occurredAt = required(job.startedAt, job, 'startedAt');
+  const { event_id, ...rest } = common(job, `${job.id}:started`, occurredAt);
+  return { event_id, type: 'edit.job.started', status: 'running', ...rest };
+}
+
+/**
+ * `Edit Job Completed`. A terminal job no longer changes in substance, so this document is the
+ * same whenever it is built (the notifier's send, each webhook attempt, a resend): `updated_at`
+ * is the finish time, not the time of later bookkeeping writes.
+ */
+export function completionEvent(job: Job): CompletionEvent {
+  if (!isTerminal(job.status)) throw new TypeError(`job ${job.id} has not ended (${job.status})`);
+  const occurredAt = job.finishedAt ?? job.updatedAt;
+  const { event_id, ...rest } = common(job, `${job.id}:${job.status}`, occurredAt);
+  return { event_id, type: 'edit.job.completed', status: job.status, ...rest };
+}
+
+function common(job: Job, eventId: string, occurredAt: string) {
+  return {
+    event_id: eventId,
+    occurred_at: occurredAt,
+    job_id: job.id,
+    caller_reference: job.callerReference,
+    metadata: job.metadata,
+    job: eventJob(job, occurredAt),
+  };
+}
+
+/** The job view without what belongs to the HTTP API only (presigned URLs, webhook delivery state). */
+function eventJob(job: Job, asOf: string): EventJob {
+  const { webhook: _delivery, outputs, error: _error, ...view } = toJobView(job);
+  return {
+    ...view,
+    updated_at: asOf,
+    outputs: outputs?.map(({ url: _url, ...output }) => output),
+    error: job.error,
+  };
+}
+
+function required(value: string | undefined, job: Job, field: keyof Job): string {
+  if (value === undefined) throw new TypeError(`job ${job.id} has no ${field}`);
+  return value;
+}

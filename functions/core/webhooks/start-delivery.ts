@@ -1,0 +1,115 @@
+import { METRICS } from '../../../infra/definition.ts';
+import type { Clock } from '../clock.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
+import type { MetricSink } from '../jobs/deps.ts';
+import { iso, isTerminal, type Job } from '../jobs/job.ts';
+import type { JobStore } from '../jobs/job-store.ts';
+import type { Log } from '../log.ts';
+import type { WebhookDelivery } from './delivery.ts';
+import type { WebhookQueue } from './webhook-queue.ts';
+
+export interface WebhookStartDeps {
+  clock: Clock;
+  log: Log;
+  metrics: MetricSink;
+  store: JobStore;
+  /** Absent where the deployment has no webhook queue (then no job may ask for a webhook). */
+  webhooks?: WebhookQueue;
+}
+
+/**
+ * Starts the webhook delivery of a job that ended and asked for one: records it `pending`, then
+ * queues its first attempt. Called while the completion notification goes out, before it is
+ * recorded as sent, so a crash in between makes the retry call this again; the delivery is then
+ * found already recorded and its first attempt queued once more, which the attempt's
+ * conditional claim turns into a no-op.
+ */
+export async function startWebhookDelivery(deps: WebhookStartDeps, job: Job): Promise<void> {
+  if (!job.webhookUrl) return;
+  if (!deps.webhooks) {
+    deps.log.error('the job asked for a webhook but no webhook queue is configured', { jobId: job.id });
+    deps.metrics.count(METRICS.webhooksFailed);
+    return;
+  }
+  const initial: WebhookDelivery = { status: 'pending', attempts: 0, round: 1 };
+  const created = await deps.store.update(
+    job.id,
+    { set: { webhook: initial } },
+    { absent: ['webhook'] },
+    iso(deps.clock.now()),
+  );
+  const delivery = created?.webhook ?? (await deps.store.get(job.id))?.webhook;
+  // Delivered, given up, or its round already made an attempt (and so queued the next): done.
+  if (!delivery || delivery.status !== 'pending' || delivery.firstAttemptAt) return;
+  await deps.webhooks.schedule({
+    jobId: job.id,
+    round: delivery.round,
+    attempt: delivery.attempts,
+    retry: 0,
+  });
+}
+
+export class WebhookNotResendableError extends ConflictError {
+  override readonly name: string = 'WebhookNotResendableError';
+}
+
+/**
+ * Sends a finished job's webhook again: starts a new round (its own retry window) that retires
+ * any attempt still queued from an earlier round. The attempt count and the last outcome stay
+ * on record. Answers 409 for a job that has not ended (its webhook goes out when it does) and
+ * 422 for a job without a `webhook_url`.
+ *
+ * @example
+ * const job = await resendWebhook(deps, jobId); // job.webhook.status === 'pending'
+ */
+export async function resendWebhook(deps: WebhookStartDeps, jobId: string): Promise<Job> {
+  const job = await deps.store.get(jobId);
+  if (!job) throw new NotFoundError(`no job with id ${jobId}`);
+  if (!isTerminal(job.status)) {
+    throw new WebhookNotResendableError(
+      'JOB_NOT_FINISHED',
+      `the job has not ended (${job.status}); its webhook is sent when it does`,
+      409,
+    );
+  }
+  if (!job.webhookUrl) {
+    throw new WebhookNotResendableError('NO_WEBHOOK_URL', 'the job was submitted without a webhook_url', 422);
+  }
+  if (!deps.webhooks) {
+    throw new WebhookNotResendableError(
+      'WEBHOOKS_NOT_CONFIGURED',
+      'webhooks are not enabled on this deployment',
+      409,
+    );
+  }
+
+  const previous = job.webhook;
+  const next: WebhookDelivery = {
+    status: 'pending',
+    attempts: previous?.attempts ?? 0,
+    round: (previous?.round ?? 0) + 1,
+    lastAttemptAt: previous?.lastAttemptAt,
+    lastStatusCode: previous?.lastStatusCode,
+    lastError: previous?.lastError,
+  };
+  const written = await deps.store.update(
+    job.id,
+    { set: { webhook: next } },
+    previous
+      ? {
+          expression: {
+            text: '#wh.#whRound = :whRound',
+            names: { '#wh': 'webhook', '#whRound': 'round' },
+            values: { ':whRound': previous.round },
+          },
+        }
+      : { absent: ['webhook'] },
+    iso(deps.clock.now()),
+  );
+  // Another resend, or the first delivery's start, got there first: decide again on what it left.
+  if (!written) return resendWebhook(deps, jobId);
+  await deps.webhooks.schedule({ jobId: job.id, round: next.round, attempt: next.attempts, retry: 0 });
+  deps.log.info('webhook resend queued', { jobId: job.id, round: next.round });
+  deps.metrics.count(METRICS.webhooksResent);
+  return written;
+}

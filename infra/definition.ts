@@ -5,7 +5,7 @@
  * function. Pure data: no CDK and no AWS SDK imports, so the local runtime stays light.
  */
 
-export type FunctionName = 'submit' | 'jobs' | 'poller' | 'result';
+export type FunctionName = 'submit' | 'jobs' | 'poller' | 'result' | 'webhook';
 
 export interface FunctionDefinition {
   /** Handler module, relative to the repository root; it exports `handler`. */
@@ -40,6 +40,13 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
     memoryMb: 1024,
     timeoutSeconds: 120,
   },
+  webhook: {
+    entry: 'functions/webhook/handler.ts',
+    description: 'Delivers a finished job’s signed completion webhook, retrying with backoff for a day',
+    memoryMb: 256,
+    // A batch's POSTs run in parallel, each cut off after 10 s.
+    timeoutSeconds: 30,
+  },
 };
 
 export interface RouteDefinition {
@@ -54,9 +61,10 @@ export const ROUTES: RouteDefinition[] = [
   { method: 'GET', path: '/edits/{id}', function: 'jobs' },
   { method: 'POST', path: '/edits/{id}/cancel', function: 'jobs' },
   { method: 'POST', path: '/uploads', function: 'jobs' },
+  { method: 'POST', path: '/edits/{id}/notifications/resend', function: 'jobs' },
 ];
 
-export type QueueName = 'submit' | 'poll' | 'result';
+export type QueueName = 'submit' | 'poll' | 'result' | 'webhook';
 
 export interface QueueDefinition {
   /** The function this queue drives through an event source mapping. */
@@ -101,6 +109,16 @@ export const QUEUES: Record<QueueName, QueueDefinition> = {
     dlqRetentionDays: 14,
     retentionDays: 4,
   },
+  /** Webhook attempts; a failed attempt is re-sent with a delay by the function, not redriven. */
+  webhook: {
+    consumer: 'webhook',
+    maxReceiveCount: 5,
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    maxConcurrency: 5,
+    dlqRetentionDays: 14,
+    retentionDays: 4,
+  },
 };
 
 /** AWS's rule of thumb: a queue's visibility timeout is at least six times its consumer's timeout. */
@@ -128,6 +146,13 @@ export const ENV = {
   jobRetentionDays: 'JOB_RETENTION_DAYS',
   uploadPrefix: 'UPLOAD_PREFIX',
   inputS3Allowlist: 'INPUT_S3_ALLOWLIST',
+  /** Unset: webhooks are off and a request with a `webhook_url` is refused. */
+  webhookQueueUrl: 'WEBHOOK_QUEUE_URL',
+  /** The webhook function's signing secret: the ARN in AWS, the `whsec_` value in the local runtime. */
+  webhookSecretArn: 'WEBHOOK_SECRET_ARN',
+  webhookSigningSecret: 'WEBHOOK_SIGNING_SECRET',
+  webhookRetryDelaysSeconds: 'WEBHOOK_RETRY_DELAYS_SECONDS',
+  webhookRetryWindowSeconds: 'WEBHOOK_RETRY_WINDOW_SECONDS',
 } as const;
 
 /** The job table's key layout (one table: job items and idempotency-key items). */
@@ -139,6 +164,8 @@ export const TABLE = {
 /** Source and detail types of the events the pipeline puts on its EventBridge bus. */
 export const EVENTS = {
   source: 'flux-edit-pipeline',
+  jobSubmitted: 'Edit Job Submitted',
+  jobStarted: 'Edit Job Started',
   jobCompleted: 'Edit Job Completed',
   /** Integrators put this on the bus to submit an edit; `detail` is the edit request. */
   jobRequested: 'Edit Job Requested',
@@ -155,4 +182,19 @@ export const METRICS = {
   jobsAccepted: 'JobsAccepted',
   jobsSucceeded: 'JobsSucceeded',
   jobsFailed: 'JobsFailed',
+  lifecycleEventsFailed: 'LifecycleEventsFailed',
+  webhooksDelivered: 'WebhooksDelivered',
+  webhookAttemptsFailed: 'WebhookAttemptsFailed',
+  /** Deliveries given up (retry window over, or a refused URL): worth an alarm. */
+  webhooksFailed: 'WebhooksFailed',
+  webhooksResent: 'WebhooksResent',
 } as const;
+
+/**
+ * The rule that turns `Edit Job Requested` events on the bus into submissions (via the submit
+ * queue, for retries and a DLQ). Matched on the detail type alone, from any source.
+ */
+export const SUBMIT_RULE = {
+  detailTypes: [EVENTS.jobRequested],
+} as const;
+

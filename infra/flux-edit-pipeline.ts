@@ -490,8 +490,9 @@ export class FluxEditPipeline extends Construct {
   readonly jobsFailedMetric: Metric;
 
   constructor(scope: Construct, id: string, props: FluxEditPipelineProps = {}) {
-    super(scope, id);
+    // Validated before super(): invalid props leave no half-built construct in the tree.
     const config = resolveProps(props);
+    super(scope, id);
     const key = props.encryptionKey;
     this.encryptionKey = key;
     this.outputPrefix = config.outputPrefix;

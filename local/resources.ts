@@ -30,7 +30,7 @@ import {
   createSnsClient,
   createSqsClient,
 } from '#core/aws-clients';
-import { EVENTS, QUEUES, type QueueName, TABLE, visibilityTimeoutSeconds } from '../infra/definition.ts';
+import { EVENTS, QUEUES, type QueueName, SUBMIT_RULE, TABLE, visibilityTimeoutSeconds } from '../infra/definition.ts';
 
 export const DEFAULT_STACK_NAME = 'flux-edit-local';
 
@@ -130,7 +130,7 @@ export async function createLocalResources(
     clients,
     eventBus.name,
     name('job-requested'),
-    { 'detail-type': [EVENTS.jobRequested] },
+    { 'detail-type': [...SUBMIT_RULE.detailTypes] },
     queues.submit,
   );
   await putRuleToQueue(clients, eventBus.name, name('observer'), { source: [EVENTS.source] }, eventsObserver);

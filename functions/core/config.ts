@@ -1,6 +1,7 @@
 import { z } from 'zod/mini';
 import { ENV } from '../../infra/definition.ts';
 import { ConfigError } from './errors.ts';
+import { DEFAULT_RETRY_DELAYS_SECONDS, DEFAULT_RETRY_WINDOW_SECONDS } from './webhooks/delivery.ts';
 import { toFieldIssues } from './validation.ts';
 
 const seconds = (fallback: number, max: number) =>
@@ -43,6 +44,18 @@ const ConfigSchema = z.object({
   uploadPrefix: z._default(z.string(), 'uploads/'),
   /** `bucket/prefix` entries that `s3://` inputs may name; empty means the stack's own uploads. */
   inputS3Allowlist: csv(''),
+  /** Absent: webhooks are off (a request with a `webhook_url` is refused). */
+  webhookQueueUrl: z.optional(required()),
+  /** The webhook function's signing secret: at most one of these (the secret in AWS, the value locally). */
+  webhookSecretArn: z.optional(required()),
+  webhookSigningSecret: z.optional(required()),
+  webhookRetryDelaysSeconds: z.pipe(
+    csv(DEFAULT_RETRY_DELAYS_SECONDS.join(',')),
+    z
+      .array(z.coerce.number().check(z.int('must be whole seconds'), z.gte(0), z.lte(900, 'at most 900 (SQS)')))
+      .check(z.minLength(1, 'needs at least one delay')),
+  ),
+  webhookRetryWindowSeconds: seconds(DEFAULT_RETRY_WINDOW_SECONDS, 7 * 86_400),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -69,6 +82,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (!config.runComfyTokenSecretArn === !config.runComfyApiToken) {
     throw new ConfigError(`set exactly one of ${ENV.runComfyTokenSecretArn} and ${ENV.runComfyApiToken}`);
+  }
+  if (config.webhookSecretArn && config.webhookSigningSecret) {
+    throw new ConfigError(`set at most one of ${ENV.webhookSecretArn} and ${ENV.webhookSigningSecret}`);
   }
   return config;
 }

@@ -41,9 +41,9 @@ export const EditRequestSchema = z.strictObject({
       )
       .check(z.refine((value) => Object.keys(value).length <= 10, 'allows at most 10 keys')),
   ),
-  webhook_url: z.optional(
-    z.string('must be a string').check(z.refine(isHttpsUrl, 'must be an https:// URL'), z.maxLength(2048)),
-  ),
+  // Which URLs may be used (https; http to loopback only in the local runtime) is the submit
+  // core's call: it knows the deployment (see `checkWebhookUrl`).
+  webhook_url: z.optional(z.string('must be a string').check(z.minLength(1), z.maxLength(2048))),
 });
 
 export type EditRequest = z.infer<typeof EditRequestSchema>;

@@ -1,3 +1,4 @@
+import { startWebhookDelivery } from '../webhooks/start-delivery.ts';
 import type { JobDeps } from './deps.ts';
 import { ACTIVE_STATUSES, iso, isTerminal, type Job, type JobError, type TerminalStatus } from './job.ts';
 import type { WriteCondition } from './job-store.ts';
@@ -41,10 +42,12 @@ export async function finishJob(
 }
 
 /**
- * Sends a terminal job's notification unless it went out already. A lease keeps two handlers
- * from sending it at once; if the sender dies, the lease runs out and a retry sends it. A
- * duplicate remains possible only if a sender dies between sending and recording: consumers
- * drop it by `event_id`.
+ * Sends a terminal job's notification unless it went out already: the completion event on SNS
+ * and EventBridge, and, if the job asked for one, the start of its webhook delivery (which the
+ * webhook function then carries out with its own retries). A lease keeps two handlers from
+ * sending it at once; if the sender dies, the lease runs out and a retry sends it. A duplicate
+ * remains possible only if a sender dies between sending and recording: consumers drop it by
+ * `event_id`.
  */
 export async function ensureNotified(deps: JobDeps, job: Job): Promise<void> {
   if (job.notifiedAt || !isTerminal(job.status)) return;
@@ -70,6 +73,7 @@ export async function ensureNotified(deps: JobDeps, job: Job): Promise<void> {
   }
   try {
     await deps.notifier.completed(leased);
+    await startWebhookDelivery(deps, leased);
   } catch (error) {
     await deps.store
       .update(

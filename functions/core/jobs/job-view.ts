@@ -1,3 +1,4 @@
+import { toWebhookView, type WebhookView } from '../webhooks/delivery.ts';
 import type { Job } from './job.ts';
 
 /** A job as callers see it (HTTP API and notifications): snake_case, like RunComfy's own input. */
@@ -10,6 +11,8 @@ export interface JobView {
   caller_reference?: string;
   metadata?: Record<string, string>;
   webhook_url?: string;
+  /** How the completion webhook's delivery went (HTTP API only; not part of the events). */
+  webhook?: WebhookView;
   upstream_request_id?: string;
   queue_position?: number;
   created_at: string;
@@ -42,6 +45,7 @@ export function toJobView(job: Job, outputUrls?: readonly string[]): JobView {
     caller_reference: job.callerReference,
     metadata: job.metadata,
     webhook_url: job.webhookUrl,
+    webhook: job.webhook ? toWebhookView(job.webhook) : undefined,
     upstream_request_id: job.requestId,
     queue_position: job.status === 'queued' ? job.queuePosition : undefined,
     created_at: job.createdAt,

@@ -1,5 +1,6 @@
 import type { JobInput } from '../edit-request.ts';
 import type { StoredOutput } from '../outputs/index.ts';
+import type { WebhookDelivery } from '../webhooks/delivery.ts';
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'expired'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -51,6 +52,8 @@ export interface Job {
   metadata?: Record<string, string>;
   /** Where the signed completion webhook goes, if the caller asked for one. */
   webhookUrl?: string;
+  /** The webhook's delivery, once the job ended (only with `webhookUrl`). */
+  webhook?: WebhookDelivery;
   /** Set while the result handler copies the outputs (status stays `running`). */
   copyingSince?: string;
   /** RunComfy's request id, once the submission was accepted. */

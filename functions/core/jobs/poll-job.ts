@@ -1,3 +1,5 @@
+import { startedEvent } from '../notify/events.ts';
+import { announceBestEffort } from '../notify/notifier.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
 import type { JobDeps } from './deps.ts';
 import { ensureNotified, finishJob } from './finish-job.ts';
@@ -75,6 +77,11 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
       status.state === 'running' ? ['queuePosition'] : [],
     );
     if (!claimed) return 'dropped';
+    // Claims are conditional on the heartbeat's sequence number, so of the heartbeats that see
+    // RunComfy running, only the first found no `startedAt`: it alone announces the start.
+    if (status.state === 'running' && !job.startedAt) {
+      await announceBestEffort(deps, job.id, () => startedEvent(claimed));
+    }
     return reschedule(deps, claimed, status.state === 'queued' ? status.queuePosition : undefined);
   } catch (error) {
     if (!(error instanceof RunComfyError)) throw error;

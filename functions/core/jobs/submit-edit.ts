@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { EditRequestSchema, type JobInput, splitRequest } from '../edit-request.ts';
 import { ConflictError, PipelineError, ValidationError } from '../errors.ts';
 import { checkS3Inputs } from '../inputs/s3-inputs.ts';
+import { checkWebhookUrl } from '../webhooks/url-policy.ts';
 import { parseOrThrow } from '../validation.ts';
 import type { JobDeps } from './deps.ts';
 import { iso, type Job } from './job.ts';
@@ -45,8 +46,13 @@ export class JobNotQueuedError extends PipelineError {
  */
 export async function submitEdit(deps: JobDeps, request: SubmitEditRequest): Promise<SubmitEditResult> {
   const { input, caller } = splitRequest(parseOrThrow(EditRequestSchema, request.input, 'edit request'));
-  const s3Issues = checkS3Inputs(input.image_urls, deps.inputs.policy);
-  if (s3Issues.length > 0) throw new ValidationError('edit request is invalid', s3Issues);
+  const issues = [
+    ...checkS3Inputs(input.image_urls, deps.inputs.policy),
+    ...(caller.webhookUrl && !deps.webhooks
+      ? [{ path: 'webhook_url', message: 'webhooks are not enabled on this deployment' }]
+      : checkWebhookUrl(caller.webhookUrl, deps.config)),
+  ];
+  if (issues.length > 0) throw new ValidationError('edit request is invalid', issues);
   const nowMs = deps.clock.now();
   const job: Job = {
     id: randomUUID(),

@@ -1,3 +1,5 @@
+import { submittedEvent } from '../notify/events.ts';
+import { announceBestEffort } from '../notify/notifier.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
 import type { JobDeps } from './deps.ts';
 import { finishJob } from './finish-job.ts';
@@ -49,6 +51,8 @@ export async function submitUpstream(deps: JobDeps, job: Job): Promise<SubmitOut
     );
     deps.log.info('submitted upstream', { jobId: job.id, requestId, attempt: claimed.submitAttempts });
     deps.metrics.count('UpstreamSubmitted');
+    // Only the write that recorded the request id announces it, so a retried handler does not.
+    if (submitted) await announceBestEffort(deps, job.id, () => submittedEvent(submitted));
     return { kind: 'submitted', job: submitted ?? claimed };
   } catch (error) {
     if (!(error instanceof RunComfyError)) {

@@ -91,16 +91,20 @@ export class AwsNotifier implements Notifier {
 /**
  * Publishes a lifecycle event without ever failing the job's work: progress events are a
  * convenience, and a job must not be retried (or, worse, resubmitted) because one was refused.
- * A failure is logged and counted (`LifecycleEventsFailed`) instead.
+ * A failure (to build or to put it) is logged and counted (`LifecycleEventsFailed`) instead.
+ *
+ * @example
+ * await announceBestEffort(deps, job.id, () => submittedEvent(job));
  */
 export async function announceBestEffort(
   deps: { notifier: Notifier; log: Log; metrics: { count(name: string, value?: number): void } },
-  event: LifecycleEvent,
+  jobId: string,
+  build: () => LifecycleEvent,
 ): Promise<void> {
   try {
-    await deps.notifier.announce(event);
+    await deps.notifier.announce(build());
   } catch (error) {
-    deps.log.warn('lifecycle event not published', { jobId: event.job_id, type: event.type, error });
+    deps.log.warn('lifecycle event not published', { jobId, error });
     deps.metrics.count(METRICS.lifecycleEventsFailed);
   }
 }

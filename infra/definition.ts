@@ -197,4 +197,3 @@ export const METRICS = {
 export const SUBMIT_RULE = {
   detailTypes: [EVENTS.jobRequested],
 } as const;
-

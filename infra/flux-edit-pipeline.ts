@@ -1,6 +1,12 @@
 import { resolve } from 'node:path';
 import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
-import { HttpApi, HttpMethod, HttpStage, type IHttpRouteAuthorizer, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  HttpApi,
+  HttpMethod,
+  HttpStage,
+  type IHttpRouteAuthorizer,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import {
@@ -51,6 +57,7 @@ import {
   QUEUES,
   type QueueName,
   ROUTES,
+  SUBMIT_RULE,
   visibilityTimeoutSeconds,
 } from './definition.ts';
 
@@ -107,6 +114,24 @@ export interface FluxEditPipelineProps {
    *   real token: `aws secretsmanager put-secret-value --secret-id <RunComfyTokenSecretArn> --secret-string <token>`
    */
   readonly existingRunComfyTokenSecret?: ISecret;
+  /**
+   * An existing secret holding the webhook signing secret (`whsec_<base64>`, or base64 alone; a
+   * 24–64 byte key). Only the webhook function may read it.
+   * @default - a new secret with a random 36-byte key, usable at once; receivers read it from
+   *   Secrets Manager (prefix it with `whsec_` for Standard Webhooks libraries)
+   */
+  readonly existingWebhookSigningSecret?: ISecret;
+  /**
+   * Delays after the 1st, 2nd, … failed webhook attempt (whole seconds, 0 to 900); the last
+   * one repeats until `webhookRetryWindow` ends.
+   * @default - the webhook core's schedule (5 s, 30 s, 2 min, 5 min, 15 min)
+   */
+  readonly webhookRetryDelays?: Duration[];
+  /**
+   * How long a webhook delivery keeps retrying after its first attempt (1 s to 7 days).
+   * @default - the webhook core's window (24 hours)
+   */
+  readonly webhookRetryWindow?: Duration;
   /**
    * How long a job may take end to end before the poller gives up on it (1 s to 24 h, whole seconds).
    * @default Duration.minutes(15)
@@ -287,6 +312,8 @@ interface ResolvedProps {
   uploadPrefix: string;
   uploadRetentionDays: number;
   inputS3Allowlist?: { bucket: string; prefix: string }[];
+  webhookRetryDelaysSeconds?: number[];
+  webhookRetryWindowSeconds?: number;
   jobRetentionDays: number;
   logRetention: RetentionDays;
   logLevel: PowertoolsLogLevel;
@@ -335,11 +362,17 @@ function keyPrefix(name: string, value: string): string {
   return value;
 }
 
-function exclusive(props: FluxEditPipelineProps, existing: keyof FluxEditPipelineProps, others: (keyof FluxEditPipelineProps)[]) {
+function exclusive(
+  props: FluxEditPipelineProps,
+  existing: keyof FluxEditPipelineProps,
+  others: (keyof FluxEditPipelineProps)[],
+) {
   if (props[existing] === undefined) return;
   for (const other of others) {
     if (props[other] !== undefined) {
-      fail(`${existing} and ${other} are mutually exclusive: ${other} configures a resource this construct creates`);
+      fail(
+        `${existing} and ${other} are mutually exclusive: ${other} configures a resource this construct creates`,
+      );
     }
   }
 }
@@ -350,9 +383,24 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
   exclusive(props, 'existingNotificationTopic', ['notificationTopicProps']);
   exclusive(props, 'existingEventBus', ['eventBusProps']);
 
-  const jobDeadlineSeconds = wholeSeconds('jobDeadline', props.jobDeadline ?? Duration.minutes(15), 1, 86_400);
-  const maxPollDelaySeconds = wholeSeconds('maxPollDelay', props.maxPollDelay ?? Duration.seconds(30), 1, 900);
-  const jobRetentionSeconds = wholeSeconds('jobRetention', props.jobRetention ?? Duration.days(30), 86_400, 3650 * 86_400);
+  const jobDeadlineSeconds = wholeSeconds(
+    'jobDeadline',
+    props.jobDeadline ?? Duration.minutes(15),
+    1,
+    86_400,
+  );
+  const maxPollDelaySeconds = wholeSeconds(
+    'maxPollDelay',
+    props.maxPollDelay ?? Duration.seconds(30),
+    1,
+    900,
+  );
+  const jobRetentionSeconds = wholeSeconds(
+    'jobRetention',
+    props.jobRetention ?? Duration.days(30),
+    86_400,
+    3650 * 86_400,
+  );
   if (jobRetentionSeconds % 86_400 !== 0) fail('jobRetention must be a whole number of days');
   const pollQueueAgeAlarmSeconds = wholeSeconds(
     'pollQueueAgeAlarmThreshold',
@@ -375,16 +423,24 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
   const outputPrefix = keyPrefix('outputPrefix', props.outputPrefix ?? 'edits/');
   const uploadPrefix = keyPrefix('uploadPrefix', props.uploadPrefix ?? 'uploads/');
   if (outputPrefix.startsWith(uploadPrefix) || uploadPrefix.startsWith(outputPrefix)) {
-    fail(`outputPrefix '${outputPrefix}' and uploadPrefix '${uploadPrefix}' must not overlap: their grants and expiry differ`);
+    fail(
+      `outputPrefix '${outputPrefix}' and uploadPrefix '${uploadPrefix}' must not overlap: their grants and expiry differ`,
+    );
   }
-  const uploadRetentionSeconds = wholeSeconds('uploadRetention', props.uploadRetention ?? Duration.days(7), 86_400, 3650 * 86_400);
+  const uploadRetentionSeconds = wholeSeconds(
+    'uploadRetention',
+    props.uploadRetention ?? Duration.days(7),
+    86_400,
+    3650 * 86_400,
+  );
   if (uploadRetentionSeconds % 86_400 !== 0) fail('uploadRetention must be a whole number of days');
   const inputS3Allowlist = props.inputS3Allowlist?.map((entry) => {
     const match = /^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/((?:[A-Za-z0-9!_.*'()-]+\/)*)$/.exec(entry);
     if (!match) fail(`inputS3Allowlist entries must be 'bucket/' or 'bucket/prefix/', got '${entry}'`);
     return { bucket: match[1]!, prefix: match[2]! };
   });
-  if (inputS3Allowlist?.length === 0) fail('inputS3Allowlist must name at least one location (omit it for the upload prefix)');
+  if (inputS3Allowlist?.length === 0)
+    fail('inputS3Allowlist must name at least one location (omit it for the upload prefix)');
 
   for (const [name, value] of Object.entries(props.reservedConcurrency ?? {})) {
     positiveInteger(`reservedConcurrency.${name}`, value);
@@ -398,15 +454,27 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
     }
   }
 
+  const webhookRetryDelaysSeconds = props.webhookRetryDelays?.map((delay, index) =>
+    wholeSeconds(`webhookRetryDelays[${index}]`, delay, 0, 900),
+  );
+  if (webhookRetryDelaysSeconds?.length === 0) fail('webhookRetryDelays must hold at least one delay');
+  const webhookRetryWindowSeconds =
+    props.webhookRetryWindow && wholeSeconds('webhookRetryWindow', props.webhookRetryWindow, 1, 7 * 86_400);
+
   const apiThrottle = props.apiThrottle ?? DEFAULT_API_THROTTLE;
-  if (!(apiThrottle.rateLimit > 0) || !Number.isInteger(apiThrottle.burstLimit) || apiThrottle.burstLimit < 0) {
+  if (
+    !(apiThrottle.rateLimit > 0) ||
+    !Number.isInteger(apiThrottle.burstLimit) ||
+    apiThrottle.burstLimit < 0
+  ) {
     fail('apiThrottle needs rateLimit > 0 and an integer burstLimit >= 0');
   }
 
   const apiAuthorization = props.apiAuthorization ?? { type: 'iam' };
   if (apiAuthorization.type === 'jwt') {
     httpsUrl('apiAuthorization.issuer', apiAuthorization.issuer);
-    if (apiAuthorization.audience.length === 0) fail('apiAuthorization.audience must name at least one audience');
+    if (apiAuthorization.audience.length === 0)
+      fail('apiAuthorization.audience must name at least one audience');
   }
 
   return {
@@ -419,6 +487,8 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
     uploadPrefix,
     uploadRetentionDays: uploadRetentionSeconds / 86_400,
     inputS3Allowlist,
+    webhookRetryDelaysSeconds,
+    webhookRetryWindowSeconds,
     jobRetentionDays: jobRetentionSeconds / 86_400,
     logRetention: props.logRetention ?? RetentionDays.ONE_MONTH,
     logLevel: props.logLevel ?? 'INFO',
@@ -426,7 +496,10 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
     apiThrottle,
     apiAuthorization,
     pollQueueAgeAlarmSeconds,
-    failedJobsAlarmThreshold: positiveInteger('failedJobsAlarmThreshold', props.failedJobsAlarmThreshold ?? 1),
+    failedJobsAlarmThreshold: positiveInteger(
+      'failedJobsAlarmThreshold',
+      props.failedJobsAlarmThreshold ?? 1,
+    ),
     serviceName: props.serviceName ?? METRICS.serviceName,
     metricsNamespace: props.metricsNamespace ?? METRICS.namespace,
   };
@@ -444,6 +517,8 @@ export interface FluxEditPipelineAlarms {
   readonly pollQueueAge: Alarm;
   /** Jobs ending `failed` (the core's `JobsFailed` metric). */
   readonly jobsFailed: Alarm;
+  /** Webhook deliveries given up (retry window over, or a refused URL). */
+  readonly webhooksFailed: Alarm;
 }
 
 /**
@@ -482,6 +557,8 @@ export class FluxEditPipeline extends Construct {
   readonly notificationTopic: ITopic;
   readonly eventBus: IEventBus;
   readonly runComfyTokenSecret: ISecret;
+  /** The key the webhook function signs deliveries with. */
+  readonly webhookSigningSecret: ISecret;
   readonly alarms: FluxEditPipelineAlarms;
   readonly dashboard: Dashboard;
   /** The customer key of the table, queues, new topic and new bucket, if one was given. */
@@ -507,7 +584,8 @@ export class FluxEditPipeline extends Construct {
       this.outputBucket = props.existingOutputBucket;
     } else {
       this.accessLogsBucket =
-        props.accessLogsBucket ?? new Bucket(this, 'AccessLogsBucket', accessLogsBucketDefaults(config.removalPolicy));
+        props.accessLogsBucket ??
+        new Bucket(this, 'AccessLogsBucket', accessLogsBucketDefaults(config.removalPolicy));
       this.outputBucket = new Bucket(
         this,
         'OutputBucket',
@@ -527,7 +605,9 @@ export class FluxEditPipeline extends Construct {
     this.notificationTopic =
       props.existingNotificationTopic ??
       new Topic(this, 'NotificationTopic', {
-        ...notificationTopicDefaults(key ?? Alias.fromAliasName(this, 'SnsManagedKey', SNS_MANAGED_KEY_ALIAS)),
+        ...notificationTopicDefaults(
+          key ?? Alias.fromAliasName(this, 'SnsManagedKey', SNS_MANAGED_KEY_ALIAS),
+        ),
         ...props.notificationTopicProps,
       });
     this.eventBus = props.existingEventBus ?? new EventBus(this, 'EventBus', props.eventBusProps);
@@ -538,6 +618,17 @@ export class FluxEditPipeline extends Construct {
           'RunComfy API token of the FLUX edit pipeline. Created with a random placeholder: store the real token with ' +
           '`aws secretsmanager put-secret-value --secret-id <arn> --secret-string <token>`.',
         generateSecretString: { passwordLength: 32, excludePunctuation: true },
+        encryptionKey: key,
+        removalPolicy: config.removalPolicy,
+      });
+    this.webhookSigningSecret =
+      props.existingWebhookSigningSecret ??
+      new Secret(this, 'WebhookSigningSecret', {
+        description:
+          'Key the FLUX edit pipeline signs webhooks with (Standard Webhooks; give receivers `whsec_` + this value). ' +
+          'To rotate, store the new and old values separated by a space until receivers have the new one.',
+        // 48 base64-alphabet characters decode to a 36-byte HMAC key: valid as generated.
+        generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
         encryptionKey: key,
         removalPolicy: config.removalPolicy,
       });
@@ -568,12 +659,17 @@ export class FluxEditPipeline extends Construct {
     this.functionRoles = roles;
     this.functionLogGroups = logGroups;
 
-    for (const [queueName, definition] of Object.entries(QUEUES) as [QueueName, (typeof QUEUES)[QueueName]][]) {
+    for (const [queueName, definition] of Object.entries(QUEUES) as [
+      QueueName,
+      (typeof QUEUES)[QueueName],
+    ][]) {
       functions[definition.consumer].addEventSource(
         new SqsEventSource(queues[queueName], {
           batchSize: definition.batchSize,
           maxBatchingWindow:
-            definition.maxBatchingWindowSeconds > 0 ? Duration.seconds(definition.maxBatchingWindowSeconds) : undefined,
+            definition.maxBatchingWindowSeconds > 0
+              ? Duration.seconds(definition.maxBatchingWindowSeconds)
+              : undefined,
           maxConcurrency: definition.maxConcurrency,
           reportBatchItemFailures: true,
         }),
@@ -582,7 +678,7 @@ export class FluxEditPipeline extends Construct {
     this.submitRule = new Rule(this, 'EditJobRequestedRule', {
       eventBus: this.eventBus,
       description: `Forwards '${EVENTS.jobRequested}' events to the submit queue`,
-      eventPattern: { detailType: [EVENTS.jobRequested] },
+      eventPattern: { detailType: [...SUBMIT_RULE.detailTypes] },
       // Events EventBridge cannot deliver land in the submit DLQ, under the same alarm.
       targets: [new SqsQueueTarget(queues.submit, { deadLetterQueue: deadLetterQueues.submit })],
     });
@@ -612,20 +708,16 @@ export class FluxEditPipeline extends Construct {
     for (const route of ROUTES) {
       let integration = integrations.get(route.function);
       if (!integration) {
-        integration = new HttpLambdaIntegration(`${pascal(route.function)}Integration`, functions[route.function]);
+        integration = new HttpLambdaIntegration(
+          `${pascal(route.function)}Integration`,
+          functions[route.function],
+        );
         integrations.set(route.function, integration);
       }
       this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration });
     }
 
-    this.jobsFailedMetric = new Metric({
-      namespace: config.metricsNamespace,
-      metricName: METRICS.jobsFailed,
-      dimensionsMap: { service: config.serviceName },
-      statistic: 'Sum',
-      period: FIVE_MINUTES,
-      unit: Unit.COUNT,
-    });
+    this.jobsFailedMetric = this.coreMetric(config, METRICS.jobsFailed);
     this.alarms = this.createAlarms(config, props.alarmTopic);
     this.dashboard = this.createDashboard(config);
 
@@ -664,8 +756,16 @@ export class FluxEditPipeline extends Construct {
       [ENV.topicArn]: this.notificationTopic.topicArn,
       [ENV.eventBusName]: this.eventBus.eventBusName,
       [ENV.runComfyBaseUrl]: config.runComfyBaseUrl,
-      // The ARN only: the token itself never enters the template or the function configuration.
+      // ARNs only: secret values never enter the template or the function configuration.
       [ENV.runComfyTokenSecretArn]: this.runComfyTokenSecret.secretArn,
+      [ENV.webhookSecretArn]: this.webhookSigningSecret.secretArn,
+      [ENV.webhookQueueUrl]: this.queues.webhook.queueUrl,
+      ...(config.webhookRetryDelaysSeconds && {
+        [ENV.webhookRetryDelaysSeconds]: config.webhookRetryDelaysSeconds.join(','),
+      }),
+      ...(config.webhookRetryWindowSeconds && {
+        [ENV.webhookRetryWindowSeconds]: String(config.webhookRetryWindowSeconds),
+      }),
       [ENV.jobDeadlineSeconds]: String(config.jobDeadlineSeconds),
       [ENV.maxPollDelaySeconds]: String(config.maxPollDelaySeconds),
       [ENV.outputHostAllowlist]: config.outputHostAllowlist.join(','),
@@ -696,7 +796,10 @@ export class FluxEditPipeline extends Construct {
       description: `Execution role of the ${name} function of the FLUX edit pipeline`,
     });
     role.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
+      new PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [logGroup.logGroupArn],
+      }),
     );
     const fn = new NodejsFunction(this, `${id}Function`, {
       entry: resolve(PROJECT_ROOT, definition.entry),
@@ -723,7 +826,12 @@ export class FluxEditPipeline extends Construct {
    * Turns the function's row of FUNCTION_ACCESS into statements on this pipeline's resources;
    * returns the object ARNs (wildcards under a prefix) it granted, for the nag acknowledgements.
    */
-  private grantAccess(name: FunctionName, role: IRole, key: IKey | undefined, inputObjects: string[]): string[] {
+  private grantAccess(
+    name: FunctionName,
+    role: IRole,
+    key: IKey | undefined,
+    inputObjects: string[],
+  ): string[] {
     const access = FUNCTION_ACCESS[name];
     const allow = (actions: readonly string[], resources: string[]) =>
       role.addToPrincipalPolicy(new PolicyStatement({ actions: [...actions], resources }));
@@ -735,8 +843,10 @@ export class FluxEditPipeline extends Construct {
 
     allow(access.table, [this.table.tableArn]);
     for (const queue of access.sendsTo) allow(['sqs:SendMessage'], [this.queues[queue].queueArn]);
-    if (access.outputs) allowObjects(access.outputs, [this.outputBucket.arnForObjects(`${this.outputPrefix}*`)]);
-    if (access.uploads) allowObjects(access.uploads, [this.outputBucket.arnForObjects(`${this.uploadPrefix}*`)]);
+    if (access.outputs)
+      allowObjects(access.outputs, [this.outputBucket.arnForObjects(`${this.outputPrefix}*`)]);
+    if (access.uploads)
+      allowObjects(access.uploads, [this.outputBucket.arnForObjects(`${this.uploadPrefix}*`)]);
     if (access.readsInputs) allowObjects(['s3:GetObject'], inputObjects);
     // An existing bucket may bring its own SSE-KMS key; explicit actions keep the grant wildcard-free.
     const bucketKey = this.outputBucket.encryptionKey;
@@ -744,6 +854,7 @@ export class FluxEditPipeline extends Construct {
       allow(['kms:Decrypt', 'kms:GenerateDataKey'], [bucketKey.keyArn]);
     }
     if (access.readsRunComfyToken) this.runComfyTokenSecret.grantRead(role);
+    if (access.readsWebhookSecret) this.webhookSigningSecret.grantRead(role);
     if (access.publishesNotifications) allow(['sns:Publish'], [this.notificationTopic.topicArn]);
     if (access.putsEvents) allow(['events:PutEvents'], [this.eventBus.eventBusArn]);
     if (key) allow(CUSTOMER_KEY_ACTIONS, [key.keyArn]);
@@ -780,7 +891,10 @@ export class FluxEditPipeline extends Construct {
     for (const name of Object.keys(QUEUES) as QueueName[]) {
       deadLetterQueues[name] = alarm(
         `${pascal(name)}DeadLetterQueueAlarm`,
-        this.deadLetterQueues[name].metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+        this.deadLetterQueues[name].metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(1),
+          statistic: 'Maximum',
+        }),
         1,
         `Messages in the ${name} DLQ: jobs stopped moving after ${QUEUES[name].maxReceiveCount} deliveries. Inspect, fix, then redrive.`,
       );
@@ -796,7 +910,10 @@ export class FluxEditPipeline extends Construct {
     }
     const pollQueueAge = alarm(
       'PollQueueAgeAlarm',
-      this.queues.poll.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      this.queues.poll.metricApproximateAgeOfOldestMessage({
+        period: Duration.minutes(1),
+        statistic: 'Maximum',
+      }),
       config.pollQueueAgeAlarmSeconds,
       'The poll queue is backing up: the poller is failing, throttled or short of concurrency.',
     );
@@ -806,33 +923,47 @@ export class FluxEditPipeline extends Construct {
       config.failedJobsAlarmThreshold,
       'Edit jobs ended failed (RunComfy error, deadline, or output copy failure).',
     );
-    return { deadLetterQueues, functionErrors, pollQueueAge, jobsFailed };
+    const webhooksFailed = alarm(
+      'WebhooksFailedAlarm',
+      this.coreMetric(config, METRICS.webhooksFailed),
+      1,
+      'Webhook deliveries were given up: a receiver refused or stayed unreachable for the whole retry window.',
+    );
+    return { deadLetterQueues, functionErrors, pollQueueAge, jobsFailed, webhooksFailed };
   }
 
   private createDashboard(config: ResolvedProps): Dashboard {
     const names = Object.keys(FUNCTIONS) as FunctionName[];
     const queueNames = Object.keys(QUEUES) as QueueName[];
-    const perFunction = (metric: (fn: NodejsFunction) => IMetric) => names.map((name) => metric(this.functions[name]));
-    const jobs = (metricName: string) =>
-      new Metric({
-        namespace: config.metricsNamespace,
-        metricName,
-        dimensionsMap: { service: config.serviceName },
-        statistic: 'Sum',
-        period: FIVE_MINUTES,
-        label: metricName,
-      });
+    const perFunction = (metric: (fn: NodejsFunction) => IMetric) =>
+      names.map((name) => metric(this.functions[name]));
+    const core = (metricName: string) => this.coreMetric(config, metricName).with({ label: metricName });
     const dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
     dashboard.addWidgets(
       new TextWidget({ markdown: '# FLUX edit pipeline', width: 24, height: 1 }),
       new GraphWidget({
         title: 'Jobs',
-        left: [jobs(METRICS.jobsAccepted), jobs(METRICS.jobsSucceeded), this.jobsFailedMetric.with({ label: METRICS.jobsFailed })],
+        left: [core(METRICS.jobsAccepted), core(METRICS.jobsSucceeded), core(METRICS.jobsFailed)],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Notifications',
+        left: [
+          core(METRICS.webhooksDelivered),
+          core(METRICS.webhookAttemptsFailed),
+          core(METRICS.webhooksFailed),
+          core(METRICS.webhooksResent),
+          core(METRICS.lifecycleEventsFailed),
+        ],
         width: 12,
       }),
       new GraphWidget({
         title: 'API requests and errors',
-        left: [this.apiStage.metricCount(), this.apiStage.metricClientError(), this.apiStage.metricServerError()],
+        left: [
+          this.apiStage.metricCount(),
+          this.apiStage.metricClientError(),
+          this.apiStage.metricServerError(),
+        ],
         right: [this.apiStage.metricLatency({ statistic: 'p99' })],
         width: 12,
       }),
@@ -861,6 +992,21 @@ export class FluxEditPipeline extends Construct {
       }),
     );
     return dashboard;
+  }
+
+  /**
+   * A counter the core emits through Powertools Metrics (unit Count, the shared `service`
+   * dimension only), summed over five minutes.
+   */
+  private coreMetric(config: ResolvedProps, metricName: string): Metric {
+    return new Metric({
+      namespace: config.metricsNamespace,
+      metricName,
+      dimensionsMap: { service: config.serviceName },
+      statistic: 'Sum',
+      period: FIVE_MINUTES,
+      unit: Unit.COUNT,
+    });
   }
 
   /** The console URL of the dashboard. */

@@ -21,7 +21,8 @@ export class FluxEditPipelineStack extends Stack {
 
   constructor(scope: Construct, id: string, props: FluxEditPipelineStackProps = {}) {
     super(scope, id, {
-      description: 'FLUX.2 [flash] image edits on RunComfy: HTTP API, job table, queues, output bucket, notifications',
+      description:
+        'FLUX.2 [flash] image edits on RunComfy: HTTP API, job table, queues, output bucket, notifications',
       ...props,
     });
     const pipeline = new FluxEditPipeline(this, 'Pipeline', props.pipeline);
@@ -33,7 +34,10 @@ export class FluxEditPipelineStack extends Stack {
         description: `Base URL of the HTTP API (${ROUTES.map((route) => `${route.method} ${route.path}`).join(', ')})`,
       },
       TableName: { value: pipeline.table.tableName, description: 'Job table' },
-      BucketName: { value: pipeline.outputBucket.bucketName, description: 'Bucket of output images and input uploads' },
+      BucketName: {
+        value: pipeline.outputBucket.bucketName,
+        description: 'Bucket of output images and input uploads',
+      },
       OutputPrefix: { value: pipeline.outputPrefix, description: 'Key prefix of the output images' },
       UploadPrefix: { value: pipeline.uploadPrefix, description: 'Key prefix of uploaded input images' },
       TopicArn: { value: pipeline.notificationTopic.topicArn, description: 'SNS topic of job completions' },
@@ -47,14 +51,22 @@ export class FluxEditPipelineStack extends Stack {
       },
       RunComfyTokenSecretArn: {
         value: pipeline.runComfyTokenSecret.secretArn,
-        description: 'Secret holding the RunComfy API token (store the real token here after the first deploy)',
+        description:
+          'Secret holding the RunComfy API token (store the real token here after the first deploy)',
+      },
+      WebhookSigningSecretArn: {
+        value: pipeline.webhookSigningSecret.secretArn,
+        description: 'Secret holding the webhook signing key (receivers verify with whsec_<value>)',
       },
       DashboardName: { value: pipeline.dashboard.dashboardName, description: 'CloudWatch dashboard' },
       DashboardUrl: { value: pipeline.dashboardUrl, description: 'CloudWatch dashboard in the console' },
     };
     for (const queue of Object.keys(QUEUES) as QueueName[]) {
       const name = queue.charAt(0).toUpperCase() + queue.slice(1);
-      outputs[`${name}QueueUrl`] = { value: pipeline.queues[queue].queueUrl, description: `The ${queue} queue` };
+      outputs[`${name}QueueUrl`] = {
+        value: pipeline.queues[queue].queueUrl,
+        description: `The ${queue} queue`,
+      };
       outputs[`${name}DeadLetterQueueUrl`] = {
         value: pipeline.deadLetterQueues[queue].queueUrl,
         description: `DLQ of the ${queue} queue`,

@@ -1,5 +1,6 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Log } from '#core/log';
+import { generateSigningSecret } from '#core/webhooks/sign';
 import {
   ENV,
   FUNCTIONS,
@@ -177,6 +178,9 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
         ? `${new URL(simulator.filesBaseUrl).hostname},*.runcomfy.net`
         : '*.runcomfy.net',
       [ENV.allowLoopbackHttp]: String(Boolean(simulator)),
+      [ENV.webhookQueueUrl]: resources.queues.webhook.url,
+      // A fresh secret per run; read it from the environment (or pass `env.webhookSigningSecret`).
+      [ENV.webhookSigningSecret]: generateSigningSecret(),
       POWERTOOLS_SERVICE_NAME: METRICS.serviceName,
       POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
     };
@@ -185,7 +189,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     }
     environment.set({ ...functionEnv, ...options.extraEnv });
     // The deployed functions read the token from Secrets Manager; locally it is given directly.
-    environment.unset([ENV.runComfyTokenSecretArn]);
+    environment.unset([ENV.runComfyTokenSecretArn, ENV.webhookSecretArn]);
 
     const handlers = await loadHandlers(options.handlers);
     const targetOf = (functionName: FunctionName): InvocationTarget => ({
@@ -268,7 +272,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
 async function startProjectSimulator(options: Partial<SimulatorOptions> | undefined): Promise<Simulator> {
   // Imported on demand: with a real RunComfy the simulator (and sharp) are never loaded.
   const { startSimulator } = await import('../simulator/index.ts');
-  return startSimulator(options);
+  // `s3://` inputs reach RunComfy as presigned URLs, which locally point at moto over plain http.
+  return startSimulator({ ...options, knobs: { allow_http_inputs: true, ...options?.knobs } });
 }
 
 /**

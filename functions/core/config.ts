@@ -49,10 +49,14 @@ const ConfigSchema = z.object({
   /** The webhook function's signing secret: at most one of these (the secret in AWS, the value locally). */
   webhookSecretArn: z.optional(required()),
   webhookSigningSecret: z.optional(required()),
+  /** e.g. `5,30,120`: seconds after the 1st, 2nd, … failed attempt; the last one repeats. */
   webhookRetryDelaysSeconds: z.pipe(
-    csv(DEFAULT_RETRY_DELAYS_SECONDS.join(',')),
+    z.pipe(
+      csv(DEFAULT_RETRY_DELAYS_SECONDS.join(',')),
+      z.transform((items) => items.map(Number)),
+    ),
     z
-      .array(z.coerce.number().check(z.int('must be whole seconds'), z.gte(0), z.lte(900, 'at most 900 (SQS)')))
+      .array(z.number().check(z.int('must be whole seconds'), z.gte(0), z.lte(900, 'at most 900 (SQS)')))
       .check(z.minLength(1, 'needs at least one delay')),
   ),
   webhookRetryWindowSeconds: seconds(DEFAULT_RETRY_WINDOW_SECONDS, 7 * 86_400),

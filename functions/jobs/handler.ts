@@ -10,6 +10,7 @@ import { createUpload } from '#core/inputs/create-upload';
 import { cancelJob } from '#core/jobs/cancel-job';
 import type { Job } from '#core/jobs/job';
 import { toJobView } from '#core/jobs/job-view';
+import { resendWebhook } from '#core/webhooks/start-delivery';
 import { createJobDeps } from '#shared/job-deps';
 import { logger, publishMetrics } from '#shared/powertools';
 
@@ -18,7 +19,7 @@ const deps = createJobDeps(config);
 const s3 = createS3Client();
 const PRESIGNED_URL_SECONDS = 3600;
 
-/** `GET /edits/{id}`, `POST /edits/{id}/cancel` and `POST /uploads`. */
+/** `GET /edits/{id}`, `POST /edits/{id}/cancel`, `POST /edits/{id}/notifications/resend` and `POST /uploads`. */
 export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
   const jobId = event.pathParameters?.id ?? '';
   const log = logger.createChild({ persistentKeys: { jobId, requestId: event.requestContext?.requestId } });
@@ -43,6 +44,10 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGateway
       case 'POST /edits/{id}/cancel': {
         const job = await cancelJob({ ...deps, log }, jobId);
         return jsonResponse(200, toJobView(job));
+      }
+      case 'POST /edits/{id}/notifications/resend': {
+        const job = await resendWebhook({ ...deps, log }, jobId);
+        return jsonResponse(202, toJobView(job));
       }
       default:
         throw new PipelineError('ROUTE_NOT_FOUND', `no route ${event.routeKey}`, { status: 404 });

@@ -14,6 +14,7 @@ import { JobQueues } from '#core/jobs/job-queues';
 import { JobStore } from '#core/jobs/job-store';
 import { AwsNotifier } from '#core/notify/notifier';
 import { RunComfyClient } from '#core/runcomfy/index';
+import { WebhookQueue } from '#core/webhooks/webhook-queue';
 import { logger, metricSink } from './powertools.ts';
 import { runComfyTokenSource } from './runcomfy-token.ts';
 
@@ -23,13 +24,15 @@ import { runComfyTokenSource } from './runcomfy-token.ts';
  */
 export function createJobDeps(config: Config = loadConfig()): JobDeps {
   let s3: S3Client | undefined;
+  const sqs = createSqsClient();
   return {
     config,
     clock: systemClock,
     log: logger,
     metrics: metricSink,
     store: new JobStore(createDynamoDocumentClient(), config.jobsTable, config.jobRetentionDays),
-    queues: new JobQueues(createSqsClient(), { poll: config.pollQueueUrl, result: config.resultQueueUrl }),
+    queues: new JobQueues(sqs, { poll: config.pollQueueUrl, result: config.resultQueueUrl }),
+    webhooks: config.webhookQueueUrl ? new WebhookQueue(sqs, config.webhookQueueUrl) : undefined,
     runComfy: new RunComfyClient({
       baseUrl: config.runComfyBaseUrl,
       token: runComfyTokenSource(config),

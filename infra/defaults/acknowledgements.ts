@@ -17,6 +17,8 @@ export const REASONS = {
     'Objects are created per job (outputs) or per upload under a fixed prefix, or named by callers within an allowlisted input prefix; "<bucket>/<prefix>*" is the narrowest grant that covers keys not known at deploy time.',
   tokenRotationIsManual:
     'The secret holds a third-party RunComfy API token: rotating it means issuing a new token in the RunComfy dashboard and storing it (put-secret-value). No rotation Lambda can issue one.',
+  signingKeyRotationIsCoordinated:
+    'Webhook receivers verify with this key, so rotation is a coordinated manual step: store "<new> <old>" (both keys sign meanwhile), hand receivers the new key, then drop the old one. An automatic rotation would break every receiver.',
   deadLetterQueueIsTerminal:
     'This queue is itself the dead-letter queue; messages leave it only by an operator redrive after inspection (an alarm fires on the first message).',
   noAsyncInvocations:
@@ -69,8 +71,10 @@ function acknowledge(scope: IConstruct, id: string, reason: string) {
 /** Adds a checkov skip to the resource's CloudFormation metadata (checkov reads `Metadata.checkov.skip`). */
 export function skipCheckov(scope: IConstruct, id: string, comment: string) {
   const resource = CfnResource.isCfnResource(scope) ? scope : scope.node.defaultChild;
-  if (!CfnResource.isCfnResource(resource)) throw new Error(`no CloudFormation resource under ${scope.node.path}`);
-  const existing = (resource.getMetadata('checkov') as { skip?: { id: string; comment: string }[] } | undefined)?.skip ?? [];
+  if (!CfnResource.isCfnResource(resource))
+    throw new Error(`no CloudFormation resource under ${scope.node.path}`);
+  const existing =
+    (resource.getMetadata('checkov') as { skip?: { id: string; comment: string }[] } | undefined)?.skip ?? [];
   resource.addMetadata('checkov', { skip: [...existing, { id, comment }] });
 }
 
@@ -107,8 +111,16 @@ export function acknowledgeFindings(
     }
   }
   for (const queue of Object.keys(QUEUES) as QueueName[]) {
-    acknowledge(pipeline.functions[QUEUES[queue].consumer], 'Serverless-LambdaEventSourceMappingDestination', REASONS.sqsMappingUsesQueueDlq);
-    acknowledge(pipeline.deadLetterQueues[queue], 'Serverless-SQSRedrivePolicy', REASONS.deadLetterQueueIsTerminal);
+    acknowledge(
+      pipeline.functions[QUEUES[queue].consumer],
+      'Serverless-LambdaEventSourceMappingDestination',
+      REASONS.sqsMappingUsesQueueDlq,
+    );
+    acknowledge(
+      pipeline.deadLetterQueues[queue],
+      'Serverless-SQSRedrivePolicy',
+      REASONS.deadLetterQueueIsTerminal,
+    );
     if (!key) {
       skipCheckov(pipeline.queues[queue], 'CKV_AWS_27', REASONS.sqsManagedSse);
       skipCheckov(pipeline.deadLetterQueues[queue], 'CKV_AWS_27', REASONS.sqsManagedSse);
@@ -121,8 +133,13 @@ export function acknowledgeFindings(
     acknowledge(pipeline.runComfyTokenSecret, 'AwsSolutions-SMG4', REASONS.tokenRotationIsManual);
     if (!key) skipCheckov(pipeline.runComfyTokenSecret, 'CKV_AWS_149', REASONS.awsManagedKey);
   }
+  if (!props.existingWebhookSigningSecret) {
+    acknowledge(pipeline.webhookSigningSecret, 'AwsSolutions-SMG4', REASONS.signingKeyRotationIsCoordinated);
+    if (!key) skipCheckov(pipeline.webhookSigningSecret, 'CKV_AWS_149', REASONS.awsManagedKey);
+  }
   if (!props.existingOutputBucket) {
-    if (!props.outputBucketVersioned) skipCheckov(pipeline.outputBucket, 'CKV_AWS_21', REASONS.writeOnceObjects);
+    if (!props.outputBucketVersioned)
+      skipCheckov(pipeline.outputBucket, 'CKV_AWS_21', REASONS.writeOnceObjects);
     if (!props.accessLogsBucket && pipeline.accessLogsBucket) {
       skipCheckov(pipeline.accessLogsBucket, 'CKV_AWS_18', REASONS.accessLogTarget);
       skipCheckov(pipeline.accessLogsBucket, 'CKV_AWS_21', REASONS.writeOnceObjects);

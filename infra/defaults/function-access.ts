@@ -30,53 +30,74 @@ export interface FunctionAccess {
   readonly readsInputs: boolean;
   /** Reads the RunComfy token secret (every function that calls RunComfy). */
   readonly readsRunComfyToken: boolean;
+  /** Reads the webhook signing secret (only the function that signs deliveries). */
+  readonly readsWebhookSecret: boolean;
   /** Publishes completion (or failure) notifications to the SNS topic. */
   readonly publishesNotifications: boolean;
   /** Puts completion (or failure) events on the EventBridge bus. */
   readonly putsEvents: boolean;
 }
 
-export type TableAction = 'dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem' | 'dynamodb:DeleteItem';
+export type TableAction =
+  | 'dynamodb:GetItem'
+  | 'dynamodb:PutItem'
+  | 'dynamodb:UpdateItem'
+  | 'dynamodb:DeleteItem';
 export type ObjectAction = 's3:GetObject' | 's3:PutObject' | 's3:AbortMultipartUpload' | 's3:DeleteObject';
 
 export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   submit: {
     table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
-    sendsTo: ['poll'],
+    // Every function that can end a job starts its webhook delivery (see `ensureNotified`).
+    sendsTo: ['poll', 'webhook'],
     readsInputs: true,
     readsRunComfyToken: true,
+    readsWebhookSecret: false,
     publishesNotifications: true,
     putsEvents: true,
   },
   jobs: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    sendsTo: ['poll'],
+    sendsTo: ['poll', 'webhook'],
     // Presigned GETs of a job's outputs; presigned PUTs of input uploads.
     outputs: ['s3:GetObject'],
     uploads: ['s3:PutObject'],
     readsInputs: false,
     readsRunComfyToken: true,
+    readsWebhookSecret: false,
     publishesNotifications: true,
     putsEvents: true,
   },
   poller: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    sendsTo: ['poll', 'result'],
+    sendsTo: ['poll', 'result', 'webhook'],
     readsInputs: true,
     readsRunComfyToken: true,
+    readsWebhookSecret: false,
     publishesNotifications: true,
     putsEvents: true,
   },
   result: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    sendsTo: [],
+    sendsTo: ['webhook'],
     // Upload (multipart, aborted on failure), an in-place CopyObject to set checksummed
     // metadata (Get + Put on the same key), and DeleteObjects of partial outputs.
     outputs: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
     readsInputs: false,
     readsRunComfyToken: true,
+    readsWebhookSecret: false,
     publishesNotifications: true,
     putsEvents: true,
+  },
+  webhook: {
+    table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+    // A failed attempt queues the next one, with a delay.
+    sendsTo: ['webhook'],
+    readsInputs: false,
+    readsRunComfyToken: false,
+    readsWebhookSecret: true,
+    publishesNotifications: false,
+    putsEvents: false,
   },
 };
 

@@ -11,7 +11,8 @@ export const LAMBDA_ARCHITECTURE = Architecture.ARM_64;
  * ESM needs `require` for the few CommonJS dependencies esbuild inlines (parts of the AWS SDK);
  * this banner gives the bundle one that resolves relative to the bundle itself.
  */
-export const ESM_REQUIRE_BANNER = "import { createRequire } from 'node:module';const require = createRequire(import.meta.url);";
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire } from 'node:module';const require = createRequire(import.meta.url);";
 
 /**
  * Local esbuild bundling (no Docker on build machines or CI), minified ESM for Node 24.

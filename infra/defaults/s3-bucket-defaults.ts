@@ -49,7 +49,9 @@ export function outputBucketDefaults(options: OutputBucketDefaultsOptions): Buck
       { id: 'ExpireUploads', prefix: options.uploadPrefix, expiration: options.uploadRetention },
       // A result function that times out mid-upload leaves parts nobody will complete.
       { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-      ...(versioned ? [{ id: 'ExpireNoncurrentVersions', noncurrentVersionExpiration: Duration.days(1) }] : []),
+      ...(versioned
+        ? [{ id: 'ExpireNoncurrentVersions', noncurrentVersionExpiration: Duration.days(1) }]
+        : []),
     ],
     removalPolicy: options.removalPolicy,
   };

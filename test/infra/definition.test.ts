@@ -31,7 +31,9 @@ describe('Shared definition: stack and local runtime', () => {
       const properties = resourceOf(template, logicalId(pipeline.queues[queue])).Properties;
 
       expect(properties.VisibilityTimeout).toBe(visibilityTimeoutSeconds(queue));
-      expect(properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * FUNCTIONS[definition.consumer].timeoutSeconds);
+      expect(properties.VisibilityTimeout).toBeGreaterThanOrEqual(
+        6 * FUNCTIONS[definition.consumer].timeoutSeconds,
+      );
       expect(properties.RedrivePolicy.maxReceiveCount).toBe(definition.maxReceiveCount);
       expect(properties.MessageRetentionPeriod).toBe(definition.retentionDays * 86_400);
       expect(
@@ -40,14 +42,17 @@ describe('Shared definition: stack and local runtime', () => {
     },
   );
 
-  it.each(Object.keys(FUNCTIONS) as FunctionName[])('sizes the %s function as the definition does', (name) => {
-    const { template, pipeline, logicalId } = synthesized;
-    expect(resourceOf(template, logicalId(pipeline.functions[name])).Properties).toMatchObject({
-      MemorySize: FUNCTIONS[name].memoryMb,
-      Timeout: FUNCTIONS[name].timeoutSeconds,
-      Description: FUNCTIONS[name].description,
-    });
-  });
+  it.each(Object.keys(FUNCTIONS) as FunctionName[])(
+    'sizes the %s function as the definition does',
+    (name) => {
+      const { template, pipeline, logicalId } = synthesized;
+      expect(resourceOf(template, logicalId(pipeline.functions[name])).Properties).toMatchObject({
+        MemorySize: FUNCTIONS[name].memoryMb,
+        Timeout: FUNCTIONS[name].timeoutSeconds,
+        Description: FUNCTIONS[name].description,
+      });
+    },
+  );
 
   it('serves exactly the definition’s routes', () => {
     const routeKeys = resourcesOfType(synthesized.template, 'AWS::ApiGatewayV2::Route').map(
@@ -68,10 +73,13 @@ describe('Shared definition: stack and local runtime', () => {
     (name) => {
       // Prepare: deploy-time references become placeholder strings, as Lambda would see values.
       const { template, pipeline, logicalId } = synthesized;
-      const variables: Record<string, unknown> = resourceOf(template, logicalId(pipeline.functions[name])).Properties
-        .Environment.Variables;
+      const variables: Record<string, unknown> = resourceOf(template, logicalId(pipeline.functions[name]))
+        .Properties.Environment.Variables;
       const environment = Object.fromEntries(
-        Object.entries(variables).map(([key, value]) => [key, typeof value === 'string' ? value : `resolved-${key}`]),
+        Object.entries(variables).map(([key, value]) => [
+          key,
+          typeof value === 'string' ? value : `resolved-${key}`,
+        ]),
       );
 
       // Act
@@ -92,7 +100,13 @@ describe('Shared definition: stack and local runtime', () => {
       });
       expect(config.runComfyApiToken).toBeUndefined();
       // Every variable the construct sets is one the functions read (or a Powertools/Node one).
-      const known = new Set<string>([...Object.values(ENV), 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_LOG_LEVEL', 'NODE_OPTIONS']);
+      const known = new Set<string>([
+        ...Object.values(ENV),
+        'POWERTOOLS_SERVICE_NAME',
+        'POWERTOOLS_METRICS_NAMESPACE',
+        'POWERTOOLS_LOG_LEVEL',
+        'NODE_OPTIONS',
+      ]);
       expect(Object.keys(variables).filter((key) => !known.has(key))).toEqual([]);
     },
   );

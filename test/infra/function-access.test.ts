@@ -16,6 +16,8 @@ function resourceNames(synthesized: Synthesized<Stack>): Map<string, string> {
     [pipeline.queues.submit, 'submitQueue'],
     [pipeline.queues.poll, 'pollQueue'],
     [pipeline.queues.result, 'resultQueue'],
+    [pipeline.queues.webhook, 'webhookQueue'],
+    [pipeline.webhookSigningSecret, 'webhookSecret'],
     [pipeline.notificationTopic, 'topic'],
     [pipeline.eventBus, 'eventBus'],
     [pipeline.runComfyTokenSecret, 'secret'],
@@ -59,11 +61,18 @@ function allowedPairs(synthesized: Synthesized<Stack>, name: FunctionName): stri
   return [...pairs].sort();
 }
 
-const everyFunction = (name: FunctionName) => [
+/** Logs and traces: what every function may do. */
+const observability = (name: FunctionName) => [
   `logs:CreateLogStream ${name}Logs`,
   `logs:PutLogEvents ${name}Logs`,
   'xray:PutTelemetryRecords *',
   'xray:PutTraceSegments *',
+];
+
+/** What every function that works on RunComfy jobs may do: the token, notifications, webhooks. */
+const jobFunction = (name: FunctionName) => [
+  ...observability(name),
+  'sqs:SendMessage webhookQueue',
   'secretsmanager:GetSecretValue secret',
   'secretsmanager:DescribeSecret secret',
   'sns:Publish topic',
@@ -78,7 +87,7 @@ const consumes = (queue: string) =>
 /** The specification, written out independently of infra/defaults/function-access.ts. */
 const EXPECTED: Record<FunctionName, string[]> = {
   submit: [
-    ...everyFunction('submit'),
+    ...jobFunction('submit'),
     'dynamodb:GetItem table',
     'dynamodb:PutItem table',
     'dynamodb:UpdateItem table',
@@ -88,7 +97,7 @@ const EXPECTED: Record<FunctionName, string[]> = {
     ...consumes('submitQueue'),
   ],
   jobs: [
-    ...everyFunction('jobs'),
+    ...jobFunction('jobs'),
     'dynamodb:GetItem table',
     'dynamodb:UpdateItem table',
     'sqs:SendMessage pollQueue',
@@ -96,7 +105,7 @@ const EXPECTED: Record<FunctionName, string[]> = {
     's3:PutObject outputBucket/uploads/*',
   ],
   poller: [
-    ...everyFunction('poller'),
+    ...jobFunction('poller'),
     'dynamodb:GetItem table',
     'dynamodb:UpdateItem table',
     'sqs:SendMessage pollQueue',
@@ -105,7 +114,7 @@ const EXPECTED: Record<FunctionName, string[]> = {
     ...consumes('pollQueue'),
   ],
   result: [
-    ...everyFunction('result'),
+    ...jobFunction('result'),
     'dynamodb:GetItem table',
     'dynamodb:UpdateItem table',
     's3:GetObject outputBucket/edits/*',
@@ -113,6 +122,15 @@ const EXPECTED: Record<FunctionName, string[]> = {
     's3:AbortMultipartUpload outputBucket/edits/*',
     's3:DeleteObject outputBucket/edits/*',
     ...consumes('resultQueue'),
+  ],
+  webhook: [
+    ...observability('webhook'),
+    'dynamodb:GetItem table',
+    'dynamodb:UpdateItem table',
+    'sqs:SendMessage webhookQueue',
+    'secretsmanager:GetSecretValue webhookSecret',
+    'secretsmanager:DescribeSecret webhookSecret',
+    ...consumes('webhookQueue'),
   ],
 };
 

@@ -157,6 +157,17 @@ describe('Function: resolveProps', () => {
       /apiAuthorization.audience must name at least one audience/,
     ],
     [
+      'a webhook delay above SQS’s 900 s',
+      { webhookRetryDelays: [Duration.seconds(5), Duration.minutes(16)] },
+      /webhookRetryDelays\[1\] must be a whole number of seconds from 0 to 900/,
+    ],
+    ['no webhook delays', { webhookRetryDelays: [] }, /webhookRetryDelays must hold at least one delay/],
+    [
+      'a webhook retry window over a week',
+      { webhookRetryWindow: Duration.days(8) },
+      /webhookRetryWindow must be a whole number of seconds from 1 to 604800/,
+    ],
+    [
       'a zero alarm threshold',
       { failedJobsAlarmThreshold: 0 },
       /failedJobsAlarmThreshold must be a positive integer/,

@@ -74,19 +74,20 @@ export function logicalIdOf(stack: Stack, construct: IConstruct): string {
   return stack.getLogicalId(resource as never);
 }
 
+/** CloudFormation JSON as the assertions read it: shapes vary by resource, the tests check them. */
+// biome-ignore lint/suspicious/noExplicitAny: untyped template JSON, narrowed by each assertion
+type CfnJson = Record<string, any>;
+
 /** A resource of the template by logical id, with its properties typed loosely for assertions. */
 export function resourceOf(
   template: Template,
   logicalId: string,
-): { Type: string; Properties: Record<string, any>; Metadata?: Record<string, any> } {
+): { Type: string; Properties: CfnJson; Metadata?: CfnJson } {
   const resource = template.toJSON().Resources[logicalId];
   if (!resource) throw new Error(`no resource ${logicalId} in the template`);
   return resource;
 }
 
-export function resourcesOfType(
-  template: Template,
-  type: string,
-): [string, { Properties: Record<string, any> }][] {
-  return Object.entries(template.findResources(type)) as [string, { Properties: Record<string, any> }][];
+export function resourcesOfType(template: Template, type: string): [string, { Properties: CfnJson }][] {
+  return Object.entries(template.findResources(type)) as [string, { Properties: CfnJson }][];
 }

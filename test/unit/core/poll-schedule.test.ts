@@ -4,13 +4,14 @@ import { FIRST_POLL_DELAY_SECONDS, nextPollDelaySeconds, retryDelaySeconds } fro
 const base = { secondsToDeadline: 900, maxDelaySeconds: 30 };
 
 describe('Function: nextPollDelaySeconds', () => {
-  it('polls densely where most flash edits end and backs off in the tail', () => {
-    expect(FIRST_POLL_DELAY_SECONDS).toBe(2);
+  it('polls densely where flash edits end, queue wait included, and backs off in the tail', () => {
+    expect(FIRST_POLL_DELAY_SECONDS).toBe(3);
     expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 3 })).toBe(2);
-    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 19 })).toBe(2);
-    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 25 })).toBe(3);
-    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 90 })).toBe(5);
-    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 400 })).toBe(10);
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 90 })).toBe(2);
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 119 })).toBe(2);
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 120 })).toBe(3);
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 400 })).toBe(5);
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 700 })).toBe(10);
   });
 
   it('waits longer while far back in the upstream queue, up to 10 s', () => {
@@ -20,10 +21,10 @@ describe('Function: nextPollDelaySeconds', () => {
   });
 
   it('never schedules past the deadline or the configured maximum, and never below 1 s', () => {
-    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 400, secondsToDeadline: 4.2 })).toBe(5);
-    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 400, secondsToDeadline: 2.5 })).toBe(3);
-    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 400, maxDelaySeconds: 4 })).toBe(4);
-    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 400, secondsToDeadline: -3 })).toBe(1);
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 700, secondsToDeadline: 4.2 })).toBe(5);
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 700, secondsToDeadline: 2.5 })).toBe(3);
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 700, maxDelaySeconds: 4 })).toBe(4);
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 700, secondsToDeadline: -3 })).toBe(1);
   });
 });
 

@@ -1,0 +1,51 @@
+import { createDynamoDocumentClient, createSqsClient } from '#core/aws-clients';
+import { systemClock } from '#core/clock';
+import { type Config, loadConfig } from '#core/config';
+import { ConfigError } from '#core/errors';
+import { JobStore } from '#core/jobs/job-store';
+import type { WebhookDeps } from '#core/webhooks/deliver-webhook';
+import { WebhookSecretError } from '#core/webhooks/errors';
+import { decodeSigningSecrets } from '#core/webhooks/sign';
+import { WebhookQueue } from '#core/webhooks/webhook-queue';
+import { ENV } from '../../infra/definition.ts';
+import { logger, metricSink } from './powertools.ts';
+
+const SECRET_CACHE_SECONDS = 300;
+
+/** Builds the webhook function's dependencies from the validated environment, once per container. */
+export function createWebhookDeps(config: Config = loadConfig()): WebhookDeps {
+  if (!config.webhookQueueUrl) throw new ConfigError(`${ENV.webhookQueueUrl} is required by the webhook function`);
+  return {
+    config,
+    clock: systemClock,
+    log: logger,
+    metrics: metricSink,
+    store: new JobStore(createDynamoDocumentClient(), config.jobsTable, config.jobRetentionDays),
+    webhooks: new WebhookQueue(createSqsClient(), config.webhookQueueUrl),
+    signingKeys: webhookSigningKeys(config),
+  };
+}
+
+/**
+ * The webhook signing keys: from Secrets Manager in AWS (the function knows only the ARN;
+ * Powertools caches the value for five minutes, so a rotated secret is picked up without a
+ * redeploy), or from `WEBHOOK_SIGNING_SECRET` in the local runtime, checked at cold start. The
+ * secret holds `whsec_<base64>`, or several separated by spaces while it is rotated (each
+ * delivery is then signed with every one). Its value is never logged nor put in an error.
+ */
+export function webhookSigningKeys(config: Config): () => Promise<Buffer[]> {
+  if (config.webhookSigningSecret) {
+    const keys = decodeSigningSecrets(config.webhookSigningSecret);
+    return async () => keys;
+  }
+  const secretArn = config.webhookSecretArn;
+  if (!secretArn) {
+    throw new ConfigError(`set ${ENV.webhookSecretArn} (in AWS) or ${ENV.webhookSigningSecret} (locally)`);
+  }
+  return async () => {
+    const { getSecret } = await import('@aws-lambda-powertools/parameters/secrets');
+    const value = await getSecret<string>(secretArn, { maxAge: SECRET_CACHE_SECONDS });
+    if (typeof value !== 'string') throw new WebhookSecretError('the webhook signing secret is not a string');
+    return decodeSigningSecrets(value);
+  };
+}

@@ -1,0 +1,163 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Stack, Validations } from 'aws-cdk-lib';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { FluxEditPipelineProps } from '../../infra/flux-edit-pipeline.ts';
+import { CFN_LINT, CHECKOV, ensurePythonTools, toolBin, venvPython } from '../../local/python-venv.ts';
+import { PROJECT_ROOT, synthConstruct } from './synth.ts';
+
+/** Every finding the packs report that the construct has not acknowledged, as `rule at path` lines. */
+function nagFindings(scope: IConstruct): string[] {
+  return [new AwsSolutionsChecks(), new ServerlessChecks()].flatMap((pack) =>
+    pack
+      .validateScope(scope)
+      .violations.flatMap((violation) =>
+        violation.violatingResources.map((resource) => `${violation.ruleName} at ${resource.constructPath}`),
+      ),
+  );
+}
+
+/** The acknowledgements recorded on the tree: rule id to reason. */
+function acknowledgements(scope: IConstruct): [string, string][] {
+  return scope.node
+    .findAll()
+    .flatMap((construct) => construct.node.metadata)
+    .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+    .flatMap((entry) => Object.entries(entry.data as Record<string, string>));
+}
+
+const variants: [string, (stack: Stack) => FluxEditPipelineProps][] = [
+  ['the defaults', () => ({})],
+  [
+    'a customer key, JWT auth, reserved concurrency and versioning',
+    (stack) => ({
+      encryptionKey: new Key(stack, 'Key', { enableKeyRotation: true }),
+      apiAuthorization: { type: 'jwt', issuer: 'https://issuer.example.com', audience: ['client'] },
+      reservedConcurrency: { submit: 5, jobs: 5, poller: 10, result: 10 },
+      outputBucketVersioned: true,
+    }),
+  ],
+  [
+    'an existing bucket and an input allowlist',
+    (stack) => ({
+      existingOutputBucket: Bucket.fromBucketName(stack, 'Existing', 'existing-outputs'),
+      inputS3Allowlist: ['partner-inputs/flux/', 'whole-bucket/'],
+    }),
+  ],
+];
+
+describe('cdk-nag (AwsSolutions and Serverless packs)', () => {
+  it.each(variants)('finds nothing unacknowledged with %s', (_case, propsFor) => {
+    // Act
+    const { app } = synthConstruct(propsFor);
+
+    // Assess
+    expect(nagFindings(app)).toEqual([]);
+  });
+
+  it('gives every acknowledgement a specific reason', () => {
+    // Prepare
+    const { app } = synthConstruct(() => ({}));
+
+    // Act
+    const acknowledged = acknowledgements(app);
+
+    // Assess
+    expect(acknowledged.length).toBeGreaterThan(0);
+    for (const [rule, reason] of acknowledged) {
+      expect(rule).toMatch(/(AwsSolutions|Serverless)-[A-Za-z0-9]+/);
+      expect(reason.length, rule).toBeGreaterThan(60);
+    }
+  });
+});
+
+/**
+ * The template `npm run synth` produces: the CDK CLI runs infra/app.ts (so cdk.json's feature
+ * flags apply and cdk-nag runs as a validation plugin, failing synth on a finding), bundling
+ * every function with esbuild. cfn-lint and checkov then read the very template that deploys.
+ */
+describe('cdk synth of the app', () => {
+  let template = '';
+  beforeAll(() => {
+    ensurePythonTools([CFN_LINT, CHECKOV]);
+    const outdir = mkdtempSync(join(tmpdir(), 'flux-app-'));
+    const synth = spawnSync(
+      process.execPath,
+      [
+        join(PROJECT_ROOT, 'node_modules/aws-cdk/bin/cdk'),
+        'synth',
+        '--quiet',
+        '--no-notices',
+        '--output',
+        outdir,
+      ],
+      {
+        cwd: PROJECT_ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' },
+      },
+    );
+    if (synth.status !== 0)
+      throw new Error(`cdk synth failed (${synth.status}):\n${synth.stderr}\n${synth.stdout}`);
+    template = join(outdir, 'FluxEditPipeline.template.json');
+  }, 600_000);
+
+  it('synthesizes with cdk-nag passing', () => {
+    expect(existsSync(template)).toBe(true);
+  });
+
+  it('passes cfn-lint', () => {
+    // W3005 (a DependsOn that a GetAtt already implies): CDK makes each function depend on its
+    // role's policy and role explicitly so the policy exists before the first invocation.
+    const lint = spawnSync(
+      venvPython,
+      [
+        '-c',
+        'import sys; from cfnlint.runner import main; sys.argv[0] = "cfn-lint"; sys.exit(main())',
+        '--ignore-checks',
+        'W3005',
+        '--',
+        template,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(lint.stdout + lint.stderr).toBe('');
+    expect(lint.status).toBe(0);
+  });
+
+  it('passes checkov, every skip carrying its reason', () => {
+    const scan = spawnSync(
+      toolBin(CHECKOV),
+      [
+        '--file',
+        template,
+        '--framework',
+        'cloudformation',
+        '--output',
+        'json',
+        '--skip-download',
+        '--skip-results-upload',
+      ],
+      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+    );
+    const report = JSON.parse(scan.stdout) as {
+      results: {
+        failed_checks: { check_id: string; resource: string }[];
+        skipped_checks: { check_id: string; check_result: { suppress_comment?: string } }[];
+      };
+      summary: { failed: number; passed: number; skipped: number; parsing_errors: number };
+    };
+    expect(report.results.failed_checks.map((check) => `${check.check_id} ${check.resource}`)).toEqual([]);
+    expect(report.summary).toMatchObject({ failed: 0, parsing_errors: 0 });
+    expect(report.summary.passed).toBeGreaterThan(50);
+    for (const skipped of report.results.skipped_checks) {
+      expect(skipped.check_result.suppress_comment?.length ?? 0, skipped.check_id).toBeGreaterThan(40);
+    }
+  });
+});

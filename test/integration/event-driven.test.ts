@@ -1,0 +1,187 @@
+import { readFileSync } from 'node:fs';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import sharp from 'sharp';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { JobView } from '#core/jobs/job-view';
+import { EVENTS } from '../../infra/definition.ts';
+import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
+import { NotificationLog, PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
+
+/** Every way in besides HTTP: the submission queue, the EventBridge rule, a direct invoke; and s3:// inputs. */
+let pipeline: LocalPipeline;
+let notifications: NotificationLog;
+const sim = () => pipeline.simulator!.admin;
+const sample = (name: string) => JSON.parse(readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8'));
+
+beforeAll(async () => {
+  pipeline = await startLocalPipeline({
+    stackName: 'event-test',
+    retryDelaySeconds: 1,
+    waitTimeSeconds: 1,
+    simulator: { knobs: { queue_delay_s: 0.2, run_delay_s: 0.3, workers: 4 } },
+    extraEnv: { POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
+  });
+  notifications = new NotificationLog(pipeline);
+});
+
+afterAll(async () => {
+  await pipeline?.stop();
+});
+
+afterEach(() => {
+  sim().reset({ knobs: { allow_http_inputs: true } });
+});
+
+/** The completion event of the job with this caller reference, once it arrived. */
+async function completionByReference(reference: string) {
+  return waitUntil(async () => {
+    await notifications.collect(500);
+    const event = notifications.events.find(
+      (candidate) =>
+        candidate['detail-type'] === EVENTS.jobCompleted && candidate.detail.job?.caller_reference === reference,
+    );
+    return event?.detail.job;
+  }, 25_000);
+}
+
+describe('Submission: the submit queue', () => {
+  it('runs an edit sent as a queue message, echoing the caller reference and metadata', async () => {
+    await pipeline.clients.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: pipeline.queues.submit,
+        MessageBody: JSON.stringify({
+          prompt: 'from the queue',
+          image_urls: [PNG_INPUT],
+          caller_reference: 'queue-1',
+          metadata: { order: '42' },
+        }),
+      }),
+    );
+
+    const job = (await completionByReference('queue-1')) as JobView;
+
+    expect(job).toMatchObject({ status: 'succeeded', metadata: { order: '42' } });
+    expect(job.outputs).toHaveLength(1);
+    const sns = notifications.snsFor(job.id);
+    expect(sns[0]!.attributes?.caller_reference?.Value).toBe('queue-1');
+  });
+
+  it('turns an invalid queued request into a failed job event, not a retry loop', async () => {
+    await pipeline.clients.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: pipeline.queues.submit,
+        MessageBody: JSON.stringify({ prompt: 'bad', image_urls: [], caller_reference: 'queue-bad' }),
+      }),
+    );
+
+    const job = (await completionByReference('queue-bad')) as JobView;
+    await pipeline.drain();
+
+    expect(job.status).toBe('failed');
+    expect(job.error).toMatchObject({ code: 'INVALID_REQUEST', issues: [{ path: 'image_urls' }] });
+    expect(sim().stats().jobs_created).toBe(0);
+    const dlq = await pipeline.clients.sqs.send(
+      new SendMessageCommand({ QueueUrl: pipeline.queues.submitDlq, MessageBody: 'probe' }),
+    );
+    expect(dlq.MessageId).toBeDefined();
+  });
+});
+
+describe('Submission: the EventBridge rule', () => {
+  it('runs an edit put on the bus as an `Edit Job Requested` event', async () => {
+    const event = sample('submit-eventbridge.json');
+    await pipeline.clients.events.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            EventBusName: pipeline.eventBusName,
+            Source: 'com.example.orders',
+            DetailType: EVENTS.jobRequested,
+            Detail: JSON.stringify({ ...event.detail, image_urls: [PNG_INPUT], caller_reference: 'bus-1' }),
+          },
+        ],
+      }),
+    );
+
+    const job = (await completionByReference('bus-1')) as JobView;
+
+    expect(job).toMatchObject({ status: 'succeeded', metadata: { customer: 'c-42' } });
+  });
+});
+
+describe('Submission: direct invoke and the console sample events', () => {
+  it('accepts the direct-invoke sample as it is', async () => {
+    const result = (await pipeline.invoke('submit', sample('submit-direct-invoke.json'))) as { job: JobView };
+
+    expect(result.job).toMatchObject({ status: 'queued', caller_reference: 'console-test-1' });
+    expect((await waitForJob(pipeline, result.job.id)).status).toBe('succeeded');
+  });
+
+  it('accepts the SQS, EventBridge and API Gateway samples', async () => {
+    const sqs = await pipeline.invoke('submit', sample('submit-sqs.json'));
+    const bus = (await pipeline.invoke('submit', sample('submit-eventbridge.json'))) as { job: JobView };
+    const http = (await pipeline.invoke('submit', sample('api-post-edits.json'))) as { statusCode: number };
+
+    expect(sqs).toEqual({ batchItemFailures: [] });
+    expect(bus.job).toMatchObject({ status: 'queued', caller_reference: 'order-5678' });
+    expect(http.statusCode).toBe(202);
+  });
+
+  it('answers an invalid direct invoke with the failed job and its field errors', async () => {
+    const result = (await pipeline.invoke('submit', { prompt: 'no images' })) as { job: JobView };
+
+    expect(result.job).toMatchObject({ status: 'failed', error: { code: 'INVALID_REQUEST' } });
+  });
+
+  it('treats a redelivered queue message as the same job, not a second paid one', async () => {
+    const event = sample('submit-sqs.json');
+    event.Records[0].messageId = 'redelivered-message';
+
+    await pipeline.invoke('submit', event);
+    await pipeline.invoke('submit', event);
+    await pipeline.drain();
+
+    expect(sim().jobs().filter((job) => job.input.prompt.startsWith('Change the flowers'))).toHaveLength(1);
+  });
+});
+
+describe('Inputs from S3', () => {
+  it('uploads a local image through POST /uploads and edits it from its s3:// URI', async () => {
+    // Prepare: RunComfy really fetches (and decodes) the presigned input URL
+    sim().setKnobs({ fetch_inputs: true });
+    const png = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#c33' } }).png().toBuffer();
+
+    // Act: ask for an upload, PUT the bytes, submit the s3:// URI
+    const ticketResponse = await fetch(`${pipeline.apiUrl}/uploads`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ content_type: 'image/png', size_bytes: png.length, filename: 'cup.png' }),
+    });
+    const ticket = (await ticketResponse.json()) as { upload_url: string; headers: Record<string, string>; s3_uri: string };
+    const put = await fetch(ticket.upload_url, { method: 'PUT', headers: ticket.headers, body: png });
+    const submitted = await postEdit(pipeline, { prompt: 'edit my upload', image_urls: [ticket.s3_uri] });
+    const job = await waitForJob(pipeline, String(submitted.body.id));
+
+    // Assess
+    expect(ticketResponse.status).toBe(201);
+    expect(ticket.s3_uri).toMatch(new RegExp(`^s3://${pipeline.bucket}/uploads/.+/cup\\.png$`));
+    expect(put.status).toBe(200);
+    expect(job.status).toBe('succeeded');
+    expect(job.input.image_urls).toEqual([ticket.s3_uri]);
+    const upstream = sim().job(job.upstream_request_id!)!;
+    expect(upstream.input.image_urls[0]).toMatch(/X-Amz-Signature=/);
+  });
+
+  it('refuses an upload that is not an image type or is too large', async () => {
+    const response = await fetch(`${pipeline.apiUrl}/uploads`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ content_type: 'text/html', size_bytes: 60 * 1024 * 1024 }),
+    });
+    const body = (await response.json()) as { errors: { path: string }[] };
+
+    expect(response.status).toBe(400);
+    expect(body.errors.map((error) => error.path).sort()).toEqual(['content_type', 'size_bytes']);
+  });
+});

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { JobView } from '#core/jobs/job-view';
@@ -81,10 +81,14 @@ describe('Submission: the submit queue', () => {
     expect(job.status).toBe('failed');
     expect(job.error).toMatchObject({ code: 'INVALID_REQUEST', issues: [{ path: 'image_urls' }] });
     expect(sim().stats().jobs_created).toBe(0);
+    // Acknowledged, not retried into the DLQ: retrying cannot make it valid.
     const dlq = await pipeline.clients.sqs.send(
-      new SendMessageCommand({ QueueUrl: pipeline.queues.submitDlq, MessageBody: 'probe' }),
+      new GetQueueAttributesCommand({
+        QueueUrl: pipeline.queues.submitDlq,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
     );
-    expect(dlq.MessageId).toBeDefined();
+    expect(dlq.Attributes).toMatchObject({ ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0' });
   });
 });
 

@@ -1,8 +1,8 @@
 import { z } from 'zod/mini';
 import { ENV } from '../../infra/definition.ts';
 import { ConfigError } from './errors.ts';
-import { DEFAULT_RETRY_DELAYS_SECONDS, DEFAULT_RETRY_WINDOW_SECONDS } from './webhooks/delivery.ts';
 import { toFieldIssues } from './validation.ts';
+import { DEFAULT_RETRY_DELAYS_SECONDS, DEFAULT_RETRY_WINDOW_SECONDS } from './webhooks/delivery.ts';
 
 const seconds = (fallback: number, max: number) =>
   z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(max)), fallback);

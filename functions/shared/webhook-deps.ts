@@ -14,7 +14,8 @@ const SECRET_CACHE_SECONDS = 300;
 
 /** Builds the webhook function's dependencies from the validated environment, once per container. */
 export function createWebhookDeps(config: Config = loadConfig()): WebhookDeps {
-  if (!config.webhookQueueUrl) throw new ConfigError(`${ENV.webhookQueueUrl} is required by the webhook function`);
+  if (!config.webhookQueueUrl)
+    throw new ConfigError(`${ENV.webhookQueueUrl} is required by the webhook function`);
   return {
     config,
     clock: systemClock,

@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Stack, Validations } from 'aws-cdk-lib';
 import { Key } from 'aws-cdk-lib/aws-kms';
@@ -10,7 +9,7 @@ import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FluxEditPipelineProps } from '../../infra/flux-edit-pipeline.ts';
 import { CFN_LINT, CHECKOV, ensurePythonTools, toolBin, venvPython } from '../../local/python-venv.ts';
-import { PROJECT_ROOT, synthConstruct } from './synth.ts';
+import { PROJECT_ROOT, synthConstruct, temporaryOutdir } from './synth.ts';
 
 /** Every finding the packs report that the construct has not acknowledged, as `rule at path` lines. */
 function nagFindings(scope: IConstruct): string[] {
@@ -86,7 +85,7 @@ describe('cdk synth of the app', () => {
   let template = '';
   beforeAll(() => {
     ensurePythonTools([CFN_LINT, CHECKOV]);
-    const outdir = mkdtempSync(join(tmpdir(), 'flux-app-'));
+    const outdir = temporaryOutdir();
     const synth = spawnSync(
       process.execPath,
       [

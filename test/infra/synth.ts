@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
+import { afterAll } from 'vitest';
 import { FluxEditPipeline, type FluxEditPipelineProps } from '../../infra/flux-edit-pipeline.ts';
 import { FluxEditPipelineStack, type FluxEditPipelineStackProps } from '../../infra/stack.ts';
 
@@ -63,8 +64,20 @@ export function synthConstruct(propsFor: (stack: Stack) => FluxEditPipelineProps
   };
 }
 
-function newApp(bundle: boolean) {
+/** Cloud assemblies (with their bundles) made by the importing test file, removed after it. */
+const outdirs: string[] = [];
+afterAll(() => {
+  for (const outdir of outdirs.splice(0)) rmSync(outdir, { recursive: true, force: true });
+});
+
+export function temporaryOutdir(): string {
   const outdir = mkdtempSync(join(tmpdir(), 'flux-infra-'));
+  outdirs.push(outdir);
+  return outdir;
+}
+
+function newApp(bundle: boolean) {
+  const outdir = temporaryOutdir();
   const context = { ...cdkJsonContext(), ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) };
   return { app: new App({ outdir, context }), outdir };
 }

@@ -8,7 +8,14 @@ import { generateSigningSecret } from '#core/webhooks/sign';
 import { verifyWebhook, WebhookVerificationError } from '#core/webhooks/verify';
 import { EVENTS } from '../../infra/definition.ts';
 import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
-import { getJob, NotificationLog, PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
+import {
+  getJob,
+  NotificationLog,
+  PNG_INPUT,
+  postEdit,
+  waitForJob,
+  waitUntil,
+} from '../support/pipeline-helpers.ts';
 
 const SECRET = generateSigningSecret();
 /** Short retry steps and window, so retries and giving up happen within a test. */
@@ -87,8 +94,9 @@ beforeAll(async () => {
       webhookRetryDelaysSeconds: '1',
       webhookRetryWindowSeconds: RETRY_WINDOW_SECONDS,
     },
-    // Long enough in `running` that the first poll (at 2 s) sees the job started.
-    simulator: { knobs: { queue_delay_s: 0, run_delay_s: 3, workers: 4 } },
+    // Long enough in `running` that the first poll (2 s after submission, plus the local
+    // queue's latency) sees the job started.
+    simulator: { knobs: { queue_delay_s: 0, run_delay_s: 5, workers: 4 } },
     extraEnv: { POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
   });
   notifications = new NotificationLog(pipeline);
@@ -123,8 +131,8 @@ const resend = async (id: string) => {
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 };
 
-describe('Webhooks: delivery', () => {
-  it('POSTs the signed completion event, the same document as on SNS and EventBridge', async () => {
+describe.concurrent('Webhooks: delivery', () => {
+  it('POSTs the signed completion event, the same document as on SNS and EventBridge', async ({ expect }) => {
     // Prepare
     const path = hookPath('ok');
 
@@ -137,7 +145,7 @@ describe('Webhooks: delivery', () => {
     expect(finished.status).toBe('succeeded');
     const [delivery, ...more] = receiver.for(path);
     expect(more).toEqual([]);
-    expect(delivery?.verified).toEqual({ id: `${id}:succeeded`, payload: expect.any(Object) });
+    expect(delivery?.verified).toMatchObject({ id: `${id}:succeeded`, payload: expect.any(Object) });
     expect(delivery?.headers).toMatchObject({
       'content-type': 'application/json',
       'webhook-id': `${id}:succeeded`,
@@ -168,7 +176,9 @@ describe('Webhooks: delivery', () => {
     });
   });
 
-  it('announces Edit Job Submitted and Edit Job Started once each, before the completion', async () => {
+  it('announces Edit Job Submitted and Edit Job Started once each, before the completion', async ({
+    expect,
+  }) => {
     // Act
     const id = await submitWithWebhook(hookPath('ok'));
     await waitForJob(pipeline, id);
@@ -188,7 +198,9 @@ describe('Webhooks: delivery', () => {
     expect(submittedDetail!.occurred_at <= startedDetail!.occurred_at).toBe(true);
   });
 
-  it('retries a failing receiver with growing delays until it answers 2xx, and records each attempt', async () => {
+  it('retries a failing receiver after its delays until it answers 2xx, and records each attempt', async ({
+    expect,
+  }) => {
     // Prepare
     const path = hookPath('flaky');
 
@@ -209,7 +221,7 @@ describe('Webhooks: delivery', () => {
     expect(job.webhook).not.toHaveProperty('last_error');
   });
 
-  it('gives up with `failed` once the retry window is over, keeping the last outcome', async () => {
+  it('gives up with `failed` once the retry window is over, keeping the last outcome', async ({ expect }) => {
     // Prepare
     const path = hookPath('down');
 
@@ -224,8 +236,10 @@ describe('Webhooks: delivery', () => {
   });
 });
 
-describe('Webhooks: resend', () => {
-  it('delivers a finished job’s event again, with the same id, and keeps counting attempts', async () => {
+describe.concurrent('Webhooks: resend', () => {
+  it('delivers a finished job’s event again, with the same id, and keeps counting attempts', async ({
+    expect,
+  }) => {
     // Prepare
     const path = hookPath('ok');
     const id = await submitWithWebhook(path);
@@ -248,7 +262,9 @@ describe('Webhooks: resend', () => {
     expect(job.webhook).toMatchObject({ status: 'delivered', attempts: 2, last_status_code: 204 });
   });
 
-  it('refuses an unknown job (404), an unfinished one (409) and one without a webhook_url (422)', async () => {
+  it('refuses an unknown job (404), an unfinished one (409) and one without a webhook_url (422)', async ({
+    expect,
+  }) => {
     // Prepare
     const running = await submitWithWebhook(hookPath('ok'));
     const plain = await postEdit(pipeline, { prompt: 'make the cup red', image_urls: [PNG_INPUT] });
@@ -268,12 +284,18 @@ describe('Webhooks: resend', () => {
   });
 });
 
-describe('Webhooks: the webhook_url', () => {
-  it('is refused unless https, or http to loopback in the local runtime, and without credentials', async () => {
+describe.concurrent('Webhooks: the webhook_url', () => {
+  it('is refused unless https, or http to loopback in the local runtime, and without credentials', async ({
+    expect,
+  }) => {
     // Act
     const answers = await Promise.all(
-      ['http://hooks.example.com/flux', 'https://user:secret@hooks.example.com/flux', 'ftp://hooks.example.com/'].map(
-        (webhook_url) => postEdit(pipeline, { prompt: 'make the cup red', image_urls: [PNG_INPUT], webhook_url }),
+      [
+        'http://hooks.example.com/flux',
+        'https://user:secret@hooks.example.com/flux',
+        'ftp://hooks.example.com/',
+      ].map((webhook_url) =>
+        postEdit(pipeline, { prompt: 'make the cup red', image_urls: [PNG_INPUT], webhook_url }),
       ),
     );
 
@@ -285,7 +307,7 @@ describe('Webhooks: the webhook_url', () => {
     }
   });
 
-  it('builds, from the stored job, the event the notifier sent', async () => {
+  it('builds, from the stored job, the event the notifier sent', async ({ expect }) => {
     // Prepare: the event as the core builds it for any attempt, from the job as stored now
     const id = await submitWithWebhook(hookPath('ok'));
     await webhookSettles(id, 'delivered');

@@ -4,13 +4,7 @@ import { EVENTS, METRICS } from '../../../infra/definition.ts';
 import { PipelineError } from '../errors.ts';
 import type { Job } from '../jobs/job.ts';
 import type { Log } from '../log.ts';
-import {
-  type CompletionEvent,
-  completionEvent,
-  JOB_EVENTS,
-  type JobEvent,
-  type LifecycleEvent,
-} from './events.ts';
+import { completionEvent, JOB_EVENTS, type JobEvent, type LifecycleEvent } from './events.ts';
 
 export type { CompletionEvent, LifecycleEvent } from './events.ts';
 export { completionEvent } from './events.ts';

@@ -40,7 +40,7 @@ export async function startWebhookDelivery(deps: WebhookStartDeps, job: Job): Pr
   );
   const delivery = created?.webhook ?? (await deps.store.get(job.id))?.webhook;
   // Delivered, given up, or its round already made an attempt (and so queued the next): done.
-  if (!delivery || delivery.status !== 'pending' || delivery.firstAttemptAt) return;
+  if (delivery?.status !== 'pending' || delivery.firstAttemptAt) return;
   await deps.webhooks.schedule({
     jobId: job.id,
     round: delivery.round,

@@ -113,7 +113,10 @@ async function publishThroughNotifier(jobs: { completed: Job[]; submitted: Job[]
       return { FailedEntryCount: 0, Entries: [{ EventId: '1' }] };
     },
   } as unknown as EventBridgeClient;
-  const notifier = new AwsNotifier(sns, events, { topicArn: 'arn:aws:sns:us-east-1:1:t', eventBusName: 'bus' });
+  const notifier = new AwsNotifier(sns, events, {
+    topicArn: 'arn:aws:sns:us-east-1:1:t',
+    eventBusName: 'bus',
+  });
   for (const job of jobs.submitted) await notifier.announce(submittedEvent(job));
   for (const job of jobs.started) await notifier.announce(startedEvent(job));
   for (const job of jobs.completed) await notifier.completed(job);
@@ -179,9 +182,9 @@ describe('Event JSON Schemas (schemas/events)', () => {
     expect(schema.safeParse(event).success).toBe(true);
     expect(schema.safeParse({ ...event, status: 'running' }).success).toBe(false);
     expect(schema.safeParse({ ...event, occurred_at: 'yesterday' }).success).toBe(false);
-    expect(schema.safeParse({ ...event, job: { ...event.job, error: { code: 'NOPE', message: '' } } }).success).toBe(
-      false,
-    );
+    expect(
+      schema.safeParse({ ...event, job: { ...event.job, error: { code: 'NOPE', message: '' } } }).success,
+    ).toBe(false);
     // Open to additions, so that a consumer keeps working when a field is added.
     expect(schema.safeParse({ ...event, added_later: true }).success).toBe(true);
   });
@@ -191,7 +194,11 @@ describe('Function: completionEvent', () => {
   it('is the same document whenever it is built, with the fields to filter on at the top', () => {
     // Act
     const event = completionEvent(succeeded);
-    const later = completionEvent({ ...succeeded, updatedAt: '2026-01-03T00:00:00.000Z', webhook: undefined });
+    const later = completionEvent({
+      ...succeeded,
+      updatedAt: '2026-01-03T00:00:00.000Z',
+      webhook: undefined,
+    });
 
     // Assess
     expect(later).toEqual(event);
@@ -286,7 +293,11 @@ describe('Function: announceBestEffort', () => {
 describe('Class: AwsNotifier', () => {
   it('keeps SNS for completions, with the attributes subscription filters use', async () => {
     // Act
-    const sent = await publishThroughNotifier({ submitted: [submitted], started: [started], completed: [succeeded] });
+    const sent = await publishThroughNotifier({
+      submitted: [submitted],
+      started: [started],
+      completed: [succeeded],
+    });
 
     // Assess
     expect(sent.sns).toHaveLength(1);

@@ -61,7 +61,9 @@ describe('Function: signWebhook', () => {
     // Assess
     const [first, second] = headers['webhook-signature'].split(' ');
     expect(first).toBe(VECTOR.signature);
-    expect(second).toBe(webhookSignature(decodeSigningSecret(next), VECTOR.id, VECTOR.timestamp, VECTOR.body));
+    expect(second).toBe(
+      webhookSignature(decodeSigningSecret(next), VECTOR.id, VECTOR.timestamp, VECTOR.body),
+    );
   });
 
   it('signs the raw bytes of the body the same as its text', () => {
@@ -118,13 +120,16 @@ describe('Function: verifyWebhook', () => {
   it('accepts fetch Headers, raw bytes and capitalised header names', () => {
     // Act & Assess
     expect(
-      verifyWebhook(VECTOR.secret, new Headers(vectorHeaders()), Buffer.from(VECTOR.body), { now: AT_VECTOR_TIME })
-        .id,
+      verifyWebhook(VECTOR.secret, new Headers(vectorHeaders()), Buffer.from(VECTOR.body), {
+        now: AT_VECTOR_TIME,
+      }).id,
     ).toBe(VECTOR.id);
     const capitalised = Object.fromEntries(
       Object.entries(vectorHeaders()).map(([name, value]) => [name.replace(/^w/, 'W'), value]),
     );
-    expect(verifyWebhook(VECTOR.secret, capitalised, VECTOR.body, { now: AT_VECTOR_TIME }).id).toBe(VECTOR.id);
+    expect(verifyWebhook(VECTOR.secret, capitalised, VECTOR.body, { now: AT_VECTOR_TIME }).id).toBe(
+      VECTOR.id,
+    );
   });
 
   it('refuses a tampered body', () => {
@@ -204,9 +209,14 @@ describe('Function: verifyWebhook', () => {
     const signature = `v1a,${VECTOR.signature.slice(3)} ${other} v1,bm90LWEtc2lnbmF0dXJl ${VECTOR.signature}`;
 
     // Act
-    const verified = verifyWebhook(VECTOR.secret, vectorHeaders({ 'webhook-signature': signature }), VECTOR.body, {
-      now: AT_VECTOR_TIME,
-    });
+    const verified = verifyWebhook(
+      VECTOR.secret,
+      vectorHeaders({ 'webhook-signature': signature }),
+      VECTOR.body,
+      {
+        now: AT_VECTOR_TIME,
+      },
+    );
 
     // Assess
     expect(verified.id).toBe(VECTOR.id);

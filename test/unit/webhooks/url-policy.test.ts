@@ -15,7 +15,9 @@ describe('Function: checkWebhookUrl', () => {
     // Act & Assess
     for (const url of ['http://127.0.0.1:4000/hook', 'http://localhost/hook', 'http://[::1]:80/hook']) {
       expect(checkWebhookUrl(url, LOCAL)).toEqual([]);
-      expect(checkWebhookUrl(url, AWS)).toEqual([{ path: 'webhook_url', message: 'must be an https:// URL' }]);
+      expect(checkWebhookUrl(url, AWS)).toEqual([
+        { path: 'webhook_url', message: 'must be an https:// URL' },
+      ]);
     }
     expect(webhookUrlProblem('http://hooks.example.com/hook', LOCAL)).toBe('must be an https:// URL');
     expect(webhookUrlProblem('http://127.0.0.1.nip.io/hook', LOCAL)).toBe('must be an https:// URL');
@@ -26,7 +28,9 @@ describe('Function: checkWebhookUrl', () => {
     expect(webhookUrlProblem('https://user:pass@hooks.example.com/', AWS)).toBe(
       'must not contain a user name or password',
     );
-    expect(webhookUrlProblem('http://user@127.0.0.1/', LOCAL)).toBe('must not contain a user name or password');
+    expect(webhookUrlProblem('http://user@127.0.0.1/', LOCAL)).toBe(
+      'must not contain a user name or password',
+    );
   });
 
   it('refuses other schemes and what is not a URL', () => {

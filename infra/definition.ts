@@ -62,6 +62,7 @@ export const ROUTES: RouteDefinition[] = [
   { method: 'POST', path: '/edits/{id}/cancel', function: 'jobs' },
   { method: 'POST', path: '/uploads', function: 'jobs' },
   { method: 'POST', path: '/edits/{id}/notifications/resend', function: 'jobs' },
+  { method: 'GET', path: '/openapi.json', function: 'jobs' },
 ];
 
 export type QueueName = 'submit' | 'poll' | 'result' | 'webhook';

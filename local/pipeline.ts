@@ -83,6 +83,8 @@ export interface LocalPipeline {
   eventBusName: string;
   queues: LocalQueueUrls;
   runComfy: { baseUrl: string; simulated: boolean };
+  /** This run's webhook signing secret (`whsec_…`), for a local receiver to verify deliveries with. */
+  webhookSigningSecret: string;
   /** Present when the simulator runs (no `runComfy` option): its admin API drives fault injection. */
   simulator?: Simulator;
   /** SDK clients on the emulator, built by the same factory the functions use. */
@@ -247,6 +249,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       eventBusName: resources.eventBusName,
       queues,
       runComfy: { baseUrl: runComfy.baseUrl, simulated: runComfy.simulated },
+      webhookSigningSecret: functionEnv[ENV.webhookSigningSecret] ?? '',
       ...(simulator ? { simulator } : {}),
       clients,
       invoke: (functionName, event) => {

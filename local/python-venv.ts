@@ -27,8 +27,10 @@ export const venvPython = join(VENV_DIR, 'bin', 'python');
 /** Path of a console script in a venv (the main one unless told otherwise, e.g. `venvBin('checkov', CHECKOV.venv)`). */
 export const venvBin = (name: string, venv: string = VENV_DIR) => join(venv, 'bin', name);
 /** Path of the console script that a requirement installs, e.g. `toolBin(CHECKOV)`. */
-export const toolBin = (requirement: PythonRequirement, name: string = requirement.module.split('.')[0] ?? '') =>
-  venvBin(name, requirement.venv);
+export const toolBin = (
+  requirement: PythonRequirement,
+  name: string = requirement.module.split('.')[0] ?? '',
+) => venvBin(name, requirement.venv);
 
 function importable(python: string, module: string): boolean {
   return spawnSync(python, ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0;
@@ -41,7 +43,8 @@ function withLock<T>(lock: string, work: () => T): T {
       mkdirSync(lock);
       break;
     } catch {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}; remove it if no setup is running`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${lock}; remove it if no setup is running`);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
     }
   }
@@ -57,7 +60,10 @@ function withLock<T>(lock: string, work: () => T): T {
  * are taken as they are) and pip-installs only what is missing. Serialised across processes
  * with a lock directory, since test workers may call it at once.
  */
-export function ensurePythonTools(requirements: PythonRequirement[], log: (line: string) => void = () => {}): void {
+export function ensurePythonTools(
+  requirements: PythonRequirement[],
+  log: (line: string) => void = () => {},
+): void {
   const byVenv = new Map<string, PythonRequirement[]>();
   for (const requirement of requirements) {
     byVenv.set(requirement.venv, [...(byVenv.get(requirement.venv) ?? []), requirement]);

@@ -30,7 +30,14 @@ import {
   createSnsClient,
   createSqsClient,
 } from '#core/aws-clients';
-import { EVENTS, QUEUES, type QueueName, SUBMIT_RULE, TABLE, visibilityTimeoutSeconds } from '../infra/definition.ts';
+import {
+  EVENTS,
+  QUEUES,
+  type QueueName,
+  SUBMIT_RULE,
+  TABLE,
+  visibilityTimeoutSeconds,
+} from '../infra/definition.ts';
 
 export const DEFAULT_STACK_NAME = 'flux-edit-local';
 

@@ -67,6 +67,8 @@ function stackDescription(pipeline: LocalPipeline) {
     eventBusName: pipeline.eventBusName,
     queues: pipeline.queues,
     runComfy: pipeline.runComfy,
+    // A throwaway secret of this local run (never a deployed one): verify local webhook deliveries with it.
+    webhookSigningSecret: pipeline.webhookSigningSecret,
     ...(pipeline.simulator ? { simulatorAdminUrl: `${pipeline.simulator.baseUrl}/__sim` } : {}),
   };
 }

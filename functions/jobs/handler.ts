@@ -13,6 +13,7 @@ import { toJobView } from '#core/jobs/job-view';
 import { resendWebhook } from '#core/webhooks/start-delivery';
 import { createJobDeps } from '#shared/job-deps';
 import { logger, publishMetrics } from '#shared/powertools';
+import openApiDocument from '../../openapi.json' with { type: 'json' };
 
 const config = loadConfig();
 const deps = createJobDeps(config);
@@ -33,6 +34,8 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGateway
         if (!job) throw new NotFoundError(`no job with id ${jobId}`);
         return jsonResponse(200, toJobView(job, await presignOutputs(job)));
       }
+      case 'GET /openapi.json':
+        return jsonResponse(200, openApiDocument);
       case 'POST /uploads':
         return jsonResponse(
           201,

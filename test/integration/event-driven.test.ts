@@ -12,7 +12,8 @@ import { NotificationLog, PNG_INPUT, postEdit, waitForJob, waitUntil } from '../
 let pipeline: LocalPipeline;
 let notifications: NotificationLog;
 const sim = () => pipeline.simulator!.admin;
-const sample = (name: string) => JSON.parse(readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8'));
+const sample = (name: string) =>
+  JSON.parse(readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8'));
 
 beforeAll(async () => {
   pipeline = await startLocalPipeline({
@@ -39,7 +40,8 @@ async function completionByReference(reference: string) {
     await notifications.collect(500);
     const event = notifications.events.find(
       (candidate) =>
-        candidate['detail-type'] === EVENTS.jobCompleted && candidate.detail.job?.caller_reference === reference,
+        candidate['detail-type'] === EVENTS.jobCompleted &&
+        candidate.detail.job?.caller_reference === reference,
     );
     return event?.detail.job;
   }, 25_000);
@@ -88,7 +90,10 @@ describe('Submission: the submit queue', () => {
         AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
       }),
     );
-    expect(dlq.Attributes).toMatchObject({ ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0' });
+    expect(dlq.Attributes).toMatchObject({
+      ApproximateNumberOfMessages: '0',
+      ApproximateNumberOfMessagesNotVisible: '0',
+    });
   });
 });
 
@@ -146,7 +151,11 @@ describe('Submission: direct invoke and the console sample events', () => {
     await pipeline.invoke('submit', event);
     await pipeline.drain();
 
-    expect(sim().jobs().filter((job) => job.input.prompt.startsWith('Change the flowers'))).toHaveLength(1);
+    expect(
+      sim()
+        .jobs()
+        .filter((job) => job.input.prompt.startsWith('Change the flowers')),
+    ).toHaveLength(1);
   });
 });
 
@@ -154,7 +163,9 @@ describe('Inputs from S3', () => {
   it('uploads a local image through POST /uploads and edits it from its s3:// URI', async () => {
     // Prepare: RunComfy really fetches (and decodes) the presigned input URL
     sim().setKnobs({ fetch_inputs: true });
-    const png = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#c33' } }).png().toBuffer();
+    const png = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#c33' } })
+      .png()
+      .toBuffer();
 
     // Act: ask for an upload, PUT the bytes, submit the s3:// URI
     const ticketResponse = await fetch(`${pipeline.apiUrl}/uploads`, {
@@ -162,7 +173,11 @@ describe('Inputs from S3', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ content_type: 'image/png', size_bytes: png.length, filename: 'cup.png' }),
     });
-    const ticket = (await ticketResponse.json()) as { upload_url: string; headers: Record<string, string>; s3_uri: string };
+    const ticket = (await ticketResponse.json()) as {
+      upload_url: string;
+      headers: Record<string, string>;
+      s3_uri: string;
+    };
     const put = await fetch(ticket.upload_url, { method: 'PUT', headers: ticket.headers, body: png });
     const submitted = await postEdit(pipeline, { prompt: 'edit my upload', image_urls: [ticket.s3_uri] });
     const job = await waitForJob(pipeline, String(submitted.body.id));

@@ -323,6 +323,15 @@ describe('Pipeline: cancelling', () => {
     expect(job.status).toBe('succeeded');
   });
 
+  it('serves its OpenAPI document', async () => {
+    const response = await fetch(`${pipeline.apiUrl}/openapi.json`);
+    const document = (await response.json()) as { openapi: string; paths: Record<string, unknown> };
+
+    expect(response.status).toBe(200);
+    expect(document.openapi).toBe('3.1.0');
+    expect(Object.keys(document.paths)).toContain('/edits/{id}/cancel');
+  });
+
   it('answers 404 for an unknown job', async () => {
     const response = await cancel(pipeline, 'no-such-job');
     const read = await fetch(`${pipeline.apiUrl}/edits/no-such-job`);

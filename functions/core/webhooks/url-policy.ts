@@ -19,11 +19,17 @@ export function webhookUrlProblem(url: string, policy: WebhookUrlPolicy): string
     return 'must be an absolute https:// URL';
   }
   if (parsed.username !== '' || parsed.password !== '') return 'must not contain a user name or password';
-  if (parsed.protocol === 'https:') return undefined;
   if (parsed.protocol === 'http:' && policy.allowLoopbackHttp && isLoopbackHost(parsed.hostname)) {
     return undefined;
   }
-  return 'must be an https:// URL';
+  if (parsed.protocol !== 'https:') return 'must be an https:// URL';
+  // Outside the local runtime, a caller must not aim the pipeline at its own network (SSRF):
+  // the instance metadata service, VPC-internal hosts, loopback. Names that resolve there later
+  // are not caught by this cheap check; the function has no VPC access to reach them anyway.
+  if (!policy.allowLoopbackHttp && isInternalHost(parsed.hostname)) {
+    return 'must not point to a loopback, private or link-local address';
+  }
+  return undefined;
 }
 
 /**
@@ -38,4 +44,33 @@ export function checkWebhookUrl(url: string | undefined, policy: WebhookUrlPolic
   if (url === undefined) return [];
   const problem = webhookUrlProblem(url, policy);
   return problem ? [{ path: 'webhook_url', message: problem }] : [];
+}
+
+/** IP literals in loopback, private, link-local, CGNAT or unique-local ranges, and `localhost` names. */
+export function isInternalHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal')) return true;
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  if (v4) {
+    const [a = 0, b = 0] = v4.slice(1).map(Number);
+    return (
+      a === 0 ||
+      a === 10 ||
+      a === 127 ||
+      (a === 100 && b >= 64 && b <= 127) ||
+      (a === 169 && b === 254) ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168)
+    );
+  }
+  if (host.includes(':')) {
+    return (
+      host === '::' ||
+      host === '::1' ||
+      /^f[cd]/.test(host) ||
+      /^fe[89ab]/.test(host) ||
+      host.startsWith('::ffff:')
+    );
+  }
+  return false;
 }

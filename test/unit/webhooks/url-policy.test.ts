@@ -45,3 +45,32 @@ describe('Function: checkWebhookUrl', () => {
     expect(checkWebhookUrl(undefined, AWS)).toEqual([]);
   });
 });
+
+describe('Function: isInternalHost (SSRF guard outside the local runtime)', () => {
+  it.each([
+    'https://169.254.169.254/latest/meta-data',
+    'https://10.0.0.8/hook',
+    'https://172.20.1.1/hook',
+    'https://192.168.1.1/hook',
+    'https://127.0.0.1/hook',
+    'https://100.64.0.1/hook',
+    'https://[::1]/hook',
+    'https://[fd00::1]/hook',
+    'https://[::ffff:10.0.0.1]/hook',
+    'https://localhost/hook',
+    'https://db.internal/hook',
+  ])('refuses %s', (url) => {
+    expect(checkWebhookUrl(url, { allowLoopbackHttp: false })).toEqual([
+      { path: 'webhook_url', message: 'must not point to a loopback, private or link-local address' },
+    ]);
+  });
+
+  it.each([
+    'https://hooks.example.com/x',
+    'https://8.8.8.8/x',
+    'https://172.32.0.1/x',
+    'https://[2001:db8::1]/x',
+  ])('accepts the public address %s', (url) => {
+    expect(checkWebhookUrl(url, { allowLoopbackHttp: false })).toEqual([]);
+  });
+});

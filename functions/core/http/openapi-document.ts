@@ -1,0 +1,200 @@
+import { z } from 'zod/mini';
+import { ROUTES, type RouteDefinition } from '../../../infra/definition.ts';
+import { EditRequestSchema } from '../edit-request.ts';
+import { UploadRequestSchema } from '../inputs/create-upload.ts';
+import { EventJobSchema } from '../notify/events.ts';
+
+/*
+ * The HTTP API's OpenAPI 3.1 document, generated from the schemas the functions validate with
+ * (`npm run openapi` writes openapi.json; a test fails when the committed file or the routes
+ * drift). Not bundled into any function: the jobs function serves the committed JSON.
+ */
+
+const ProblemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.int(),
+  code: z.string().check(z.describe('Stable error code: branch on this')),
+  detail: z.optional(z.string()),
+  instance: z.optional(z.string()),
+  errors: z.optional(
+    z.array(z.object({ path: z.string().check(z.describe('e.g. image_urls/0')), message: z.string() })),
+  ),
+});
+
+const WebhookViewSchema = z.object({
+  status: z.enum(['pending', 'delivered', 'failed']),
+  attempts: z.int(),
+  last_attempt_at: z.optional(z.string()),
+  last_status_code: z.optional(z.int()),
+  last_error: z.optional(z.string()),
+  delivered_at: z.optional(z.string()),
+});
+
+/** An output as events describe it (`job.outputs[]`), the one schema of its fields. */
+const EventOutputSchema = EventJobSchema.shape.outputs.def.innerType.def.element;
+
+/** The job as the HTTP API shows it: the events' view plus presigned URLs and webhook delivery. */
+const JobViewSchema = z.extend(EventJobSchema, {
+  outputs: z.optional(
+    z.array(
+      z.extend(EventOutputSchema, {
+        url: z.optional(z.string().check(z.describe('Presigned GET URL, valid for 1 hour'))),
+      }),
+    ),
+  ),
+  webhook: z.optional(WebhookViewSchema.check(z.describe('Delivery of the completion webhook'))),
+});
+
+const UploadTicketSchema = z.object({
+  upload_url: z.string().check(z.describe('Presigned PUT URL, valid for 15 minutes')),
+  method: z.literal('PUT'),
+  headers: z.record(z.string(), z.string()).check(z.describe('Send exactly these headers with the PUT')),
+  s3_uri: z.string().check(z.describe('Submit this in image_urls')),
+  expires_at: z.string(),
+});
+
+const schemas = {
+  EditRequest: EditRequestSchema,
+  Job: JobViewSchema,
+  UploadRequest: UploadRequestSchema,
+  UploadTicket: UploadTicketSchema,
+  Problem: ProblemSchema,
+};
+
+type SchemaName = keyof typeof schemas;
+const ref = (name: SchemaName) => ({ $ref: `#/components/schemas/${name}` });
+const json = (name: SchemaName) => ({ content: { 'application/json': { schema: ref(name) } } });
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: ref('Problem') } },
+});
+const idParameter = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+};
+
+/** What each route does. Every route in infra/definition.ts must have an entry (a test checks). */
+const OPERATIONS: Record<string, Record<string, unknown>> = {
+  'POST /edits': {
+    operationId: 'submitEdit',
+    summary: 'Submit an image edit',
+    description:
+      'Validates the request, records the job and submits it to RunComfy. With an Idempotency-Key, a retried request returns the first job.',
+    parameters: [
+      {
+        name: 'Idempotency-Key',
+        in: 'header',
+        required: false,
+        schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
+      },
+    ],
+    requestBody: { required: true, ...json('EditRequest') },
+    responses: {
+      '202': {
+        description: 'Accepted: the job, queued',
+        headers: { Location: { schema: { type: 'string' } } },
+        ...json('Job'),
+      },
+      '400': problem('Invalid request: `errors` names each bad field'),
+      '415': problem('The body is not JSON'),
+      '422': problem('The Idempotency-Key was used with another body'),
+      '503': problem('The job could not be queued; nothing was recorded, retry'),
+    },
+  },
+  'GET /edits/{id}': {
+    operationId: 'getEdit',
+    summary: 'Read a job, with presigned URLs for its outputs',
+    parameters: [idParameter],
+    responses: { '200': { description: 'The job', ...json('Job') }, '404': problem('No such job') },
+  },
+  'POST /edits/{id}/cancel': {
+    operationId: 'cancelEdit',
+    summary: 'Cancel a job RunComfy has not started',
+    parameters: [idParameter],
+    responses: {
+      '200': { description: 'The cancelled job', ...json('Job') },
+      '404': problem('No such job'),
+      '409': problem('`not_cancellable`: running or already ended'),
+    },
+  },
+  'POST /uploads': {
+    operationId: 'createUpload',
+    summary: 'Get a presigned PUT for an input image',
+    requestBody: { required: true, ...json('UploadRequest') },
+    responses: {
+      '201': { description: 'Where to PUT the image, and its s3:// URI', ...json('UploadTicket') },
+      '400': problem('Invalid request'),
+    },
+  },
+  'POST /edits/{id}/notifications/resend': {
+    operationId: 'resendNotification',
+    summary: 'Send the completion webhook again',
+    parameters: [idParameter],
+    responses: {
+      '202': { description: 'The job, with its webhook delivery pending again', ...json('Job') },
+      '404': problem('No such job'),
+      '409': problem('`JOB_NOT_FINISHED`: the job has not ended yet'),
+      '422': problem('`NO_WEBHOOK_URL`: the job was submitted without a webhook_url'),
+    },
+  },
+  'GET /openapi.json': {
+    operationId: 'getOpenApi',
+    summary: 'This document',
+    responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: {} } } } },
+  },
+};
+
+export const routeKey = (route: Pick<RouteDefinition, 'method' | 'path'>) => `${route.method} ${route.path}`;
+
+/** Builds the document for `routes` (the pipeline's, by default). */
+export function buildOpenApiDocument(routes: readonly RouteDefinition[] = ROUTES) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const operation = OPERATIONS[routeKey(route)];
+    if (!operation) throw new Error(`no OpenAPI operation for ${routeKey(route)}`);
+    paths[route.path] ??= {};
+    paths[route.path]![route.method.toLowerCase()] = operation;
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'flux-edit-pipeline',
+      version: '1.0.0',
+      description:
+        'FLUX.2 [flash] image edits on RunComfy, from your AWS account. Errors are RFC 9457 problem+json.',
+    },
+    servers: [
+      {
+        url: 'https://{apiId}.execute-api.{region}.amazonaws.com',
+        variables: { apiId: { default: 'api' }, region: { default: 'us-east-1' } },
+      },
+    ],
+    security: [{ sigv4: [] }],
+    paths,
+    components: {
+      securitySchemes: {
+        sigv4: {
+          type: 'apiKey',
+          name: 'Authorization',
+          in: 'header',
+          description:
+            'AWS Signature Version 4 (service execute-api), or a JWT if the stack is configured so',
+        },
+      },
+      schemas: Object.fromEntries(
+        Object.entries(schemas).map(([name, schema]) => [
+          name,
+          // Requests are described as callers send them (defaults optional), responses as sent.
+          z.toJSONSchema(schema, {
+            io: name.endsWith('Request') ? 'input' : 'output',
+            target: 'draft-2020-12',
+            unrepresentable: 'any',
+          }),
+        ]),
+      ),
+    },
+  };
+}

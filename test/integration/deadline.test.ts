@@ -1,34 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
-import {
-  getJob,
-  NotificationLog,
-  PNG_INPUT,
-  postEdit,
-  waitForJob,
-  waitUntil,
-} from '../support/pipeline-helpers.ts';
-
+import { afterEach, describe, expect, it } from 'vitest';
 /** A pipeline whose jobs get four seconds, so that expiry is quick to see. */
-let pipeline: LocalPipeline;
-let notifications: NotificationLog;
-const sim = () => pipeline.simulator!.admin;
+import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
+import { getJob, PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
 
-beforeAll(async () => {
-  pipeline = await startLocalPipeline({
-    stackName: 'deadline-test',
-    retryDelaySeconds: 1,
-    waitTimeSeconds: 1,
-    env: { jobDeadlineSeconds: 4 },
-    simulator: { knobs: { queue_delay_s: 0.2, run_delay_s: 0.5 } },
-    extraEnv: { POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
-  });
-  notifications = new NotificationLog(pipeline);
+const fixture = useLocalPipeline({
+  stackName: 'deadline-test',
+  env: { jobDeadlineSeconds: 4 },
+  simulator: { knobs: { queue_delay_s: 0.2, run_delay_s: 0.5 } },
 });
-
-afterAll(async () => {
-  await pipeline?.stop();
-});
+const sim = () => fixture.sim;
 
 afterEach(() => {
   sim().reset();
@@ -40,25 +20,43 @@ describe('Pipeline: deadlines', () => {
     sim().setKnobs({ clock_mode: 'manual' });
 
     // Act
-    const submitted = await postEdit(pipeline, { prompt: 'stuck in the queue', image_urls: [PNG_INPUT] });
+    const submitted = await postEdit(fixture.pipeline, {
+      prompt: 'stuck in the queue',
+      image_urls: [PNG_INPUT],
+    });
     const id = String(submitted.body.id);
-    const job = await waitForJob(pipeline, id, ['expired', 'succeeded', 'failed', 'cancelled'], 20_000);
+    const job = await waitForJob(
+      fixture.pipeline,
+      id,
+      ['expired', 'succeeded', 'failed', 'cancelled'],
+      20_000,
+    );
 
     // Assess
     expect(job.status).toBe('expired');
     expect(job.error).toMatchObject({ code: 'DEADLINE_EXCEEDED', upstream: { cancel_outcome: 'cancelled' } });
     expect(sim().job(job.upstream_request_id!)?.state).toBe('cancelled');
-    const { sns, events } = await notifications.completionOf(id);
+    const { sns, events } = await fixture.notifications.completionOf(id);
     expect(sns).toHaveLength(1);
     expect(events[0]!.detail.event_id).toBe(`${id}:expired`);
   });
 
   it('expires a job that runs past its deadline (RunComfy cannot cancel running jobs)', async () => {
-    const submitted = await postEdit(pipeline, { prompt: 'runs forever __STALL__', image_urls: [PNG_INPUT] });
+    const submitted = await postEdit(fixture.pipeline, {
+      prompt: 'runs forever __STALL__',
+      image_urls: [PNG_INPUT],
+    });
     const id = String(submitted.body.id);
-    await waitUntil(async () => ((await getJob(pipeline, id)).status === 'running' ? true : undefined));
+    await waitUntil(async () =>
+      (await getJob(fixture.pipeline, id)).status === 'running' ? true : undefined,
+    );
 
-    const job = await waitForJob(pipeline, id, ['expired', 'succeeded', 'failed', 'cancelled'], 20_000);
+    const job = await waitForJob(
+      fixture.pipeline,
+      id,
+      ['expired', 'succeeded', 'failed', 'cancelled'],
+      20_000,
+    );
 
     expect(job.status).toBe('expired');
     expect(job.error).toMatchObject({

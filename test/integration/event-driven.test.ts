@@ -2,33 +2,22 @@ import { readFileSync } from 'node:fs';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import sharp from 'sharp';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { JobView } from '#core/jobs/job-view';
 import { EVENTS } from '../../infra/definition.ts';
-import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
-import { NotificationLog, PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
+import { PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
 
 /** Every way in besides HTTP: the submission queue, the EventBridge rule, a direct invoke; and s3:// inputs. */
-let pipeline: LocalPipeline;
-let notifications: NotificationLog;
-const sim = () => pipeline.simulator!.admin;
 const sample = (name: string) =>
   JSON.parse(readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8'));
 
-beforeAll(async () => {
-  pipeline = await startLocalPipeline({
-    stackName: 'event-test',
-    retryDelaySeconds: 1,
-    waitTimeSeconds: 1,
-    simulator: { knobs: { queue_delay_s: 0.2, run_delay_s: 0.3, workers: 4 } },
-    extraEnv: { POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
-  });
-  notifications = new NotificationLog(pipeline);
-});
+import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 
-afterAll(async () => {
-  await pipeline?.stop();
+const fixture = useLocalPipeline({
+  stackName: 'event-test',
+  simulator: { knobs: { queue_delay_s: 0.2, run_delay_s: 0.3, workers: 4 } },
 });
+const sim = () => fixture.sim;
 
 afterEach(() => {
   sim().reset({ knobs: { allow_http_inputs: true } });
@@ -37,8 +26,8 @@ afterEach(() => {
 /** The completion event of the job with this caller reference, once it arrived. */
 async function completionByReference(reference: string) {
   return waitUntil(async () => {
-    await notifications.collect(500);
-    const event = notifications.events.find(
+    await fixture.notifications.collect(500);
+    const event = fixture.notifications.events.find(
       (candidate) =>
         candidate['detail-type'] === EVENTS.jobCompleted &&
         candidate.detail.job?.caller_reference === reference,
@@ -49,9 +38,9 @@ async function completionByReference(reference: string) {
 
 describe('Submission: the submit queue', () => {
   it('runs an edit sent as a queue message, echoing the caller reference and metadata', async () => {
-    await pipeline.clients.sqs.send(
+    await fixture.pipeline.clients.sqs.send(
       new SendMessageCommand({
-        QueueUrl: pipeline.queues.submit,
+        QueueUrl: fixture.pipeline.queues.submit,
         MessageBody: JSON.stringify({
           prompt: 'from the queue',
           image_urls: [PNG_INPUT],
@@ -65,28 +54,28 @@ describe('Submission: the submit queue', () => {
 
     expect(job).toMatchObject({ status: 'succeeded', metadata: { order: '42' } });
     expect(job.outputs).toHaveLength(1);
-    const sns = notifications.snsFor(job.id);
+    const sns = fixture.notifications.snsFor(job.id);
     expect(sns[0]!.attributes?.caller_reference?.Value).toBe('queue-1');
   });
 
   it('turns an invalid queued request into a failed job event, not a retry loop', async () => {
-    await pipeline.clients.sqs.send(
+    await fixture.pipeline.clients.sqs.send(
       new SendMessageCommand({
-        QueueUrl: pipeline.queues.submit,
+        QueueUrl: fixture.pipeline.queues.submit,
         MessageBody: JSON.stringify({ prompt: 'bad', image_urls: [], caller_reference: 'queue-bad' }),
       }),
     );
 
     const job = (await completionByReference('queue-bad')) as JobView;
-    await pipeline.drain();
+    await fixture.pipeline.drain();
 
     expect(job.status).toBe('failed');
     expect(job.error).toMatchObject({ code: 'INVALID_REQUEST', issues: [{ path: 'image_urls' }] });
     expect(sim().stats().jobs_created).toBe(0);
     // Acknowledged, not retried into the DLQ: retrying cannot make it valid.
-    const dlq = await pipeline.clients.sqs.send(
+    const dlq = await fixture.pipeline.clients.sqs.send(
       new GetQueueAttributesCommand({
-        QueueUrl: pipeline.queues.submitDlq,
+        QueueUrl: fixture.pipeline.queues.submitDlq,
         AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
       }),
     );
@@ -100,11 +89,11 @@ describe('Submission: the submit queue', () => {
 describe('Submission: the EventBridge rule', () => {
   it('runs an edit put on the bus as an `Edit Job Requested` event', async () => {
     const event = sample('submit-eventbridge.json');
-    await pipeline.clients.events.send(
+    await fixture.pipeline.clients.events.send(
       new PutEventsCommand({
         Entries: [
           {
-            EventBusName: pipeline.eventBusName,
+            EventBusName: fixture.pipeline.eventBusName,
             Source: 'com.example.orders',
             DetailType: EVENTS.jobRequested,
             Detail: JSON.stringify({ ...event.detail, image_urls: [PNG_INPUT], caller_reference: 'bus-1' }),
@@ -121,16 +110,22 @@ describe('Submission: the EventBridge rule', () => {
 
 describe('Submission: direct invoke and the console sample events', () => {
   it('accepts the direct-invoke sample as it is', async () => {
-    const result = (await pipeline.invoke('submit', sample('submit-direct-invoke.json'))) as { job: JobView };
+    const result = (await fixture.pipeline.invoke('submit', sample('submit-direct-invoke.json'))) as {
+      job: JobView;
+    };
 
     expect(result.job).toMatchObject({ status: 'queued', caller_reference: 'console-test-1' });
-    expect((await waitForJob(pipeline, result.job.id)).status).toBe('succeeded');
+    expect((await waitForJob(fixture.pipeline, result.job.id)).status).toBe('succeeded');
   });
 
   it('accepts the SQS, EventBridge and API Gateway samples', async () => {
-    const sqs = await pipeline.invoke('submit', sample('submit-sqs.json'));
-    const bus = (await pipeline.invoke('submit', sample('submit-eventbridge.json'))) as { job: JobView };
-    const http = (await pipeline.invoke('submit', sample('api-post-edits.json'))) as { statusCode: number };
+    const sqs = await fixture.pipeline.invoke('submit', sample('submit-sqs.json'));
+    const bus = (await fixture.pipeline.invoke('submit', sample('submit-eventbridge.json'))) as {
+      job: JobView;
+    };
+    const http = (await fixture.pipeline.invoke('submit', sample('api-post-edits.json'))) as {
+      statusCode: number;
+    };
 
     expect(sqs).toEqual({ batchItemFailures: [] });
     expect(bus.job).toMatchObject({ status: 'queued', caller_reference: 'order-5678' });
@@ -138,7 +133,7 @@ describe('Submission: direct invoke and the console sample events', () => {
   });
 
   it('answers an invalid direct invoke with the failed job and its field errors', async () => {
-    const result = (await pipeline.invoke('submit', { prompt: 'no images' })) as { job: JobView };
+    const result = (await fixture.pipeline.invoke('submit', { prompt: 'no images' })) as { job: JobView };
 
     expect(result.job).toMatchObject({ status: 'failed', error: { code: 'INVALID_REQUEST' } });
   });
@@ -147,9 +142,9 @@ describe('Submission: direct invoke and the console sample events', () => {
     const event = sample('submit-sqs.json');
     event.Records[0].messageId = 'redelivered-message';
 
-    await pipeline.invoke('submit', event);
-    await pipeline.invoke('submit', event);
-    await pipeline.drain();
+    await fixture.pipeline.invoke('submit', event);
+    await fixture.pipeline.invoke('submit', event);
+    await fixture.pipeline.drain();
 
     expect(
       sim()
@@ -168,7 +163,7 @@ describe('Inputs from S3', () => {
       .toBuffer();
 
     // Act: ask for an upload, PUT the bytes, submit the s3:// URI
-    const ticketResponse = await fetch(`${pipeline.apiUrl}/uploads`, {
+    const ticketResponse = await fetch(`${fixture.pipeline.apiUrl}/uploads`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ content_type: 'image/png', size_bytes: png.length, filename: 'cup.png' }),
@@ -179,12 +174,15 @@ describe('Inputs from S3', () => {
       s3_uri: string;
     };
     const put = await fetch(ticket.upload_url, { method: 'PUT', headers: ticket.headers, body: png });
-    const submitted = await postEdit(pipeline, { prompt: 'edit my upload', image_urls: [ticket.s3_uri] });
-    const job = await waitForJob(pipeline, String(submitted.body.id));
+    const submitted = await postEdit(fixture.pipeline, {
+      prompt: 'edit my upload',
+      image_urls: [ticket.s3_uri],
+    });
+    const job = await waitForJob(fixture.pipeline, String(submitted.body.id));
 
     // Assess
     expect(ticketResponse.status).toBe(201);
-    expect(ticket.s3_uri).toMatch(new RegExp(`^s3://${pipeline.bucket}/uploads/.+/cup\\.png$`));
+    expect(ticket.s3_uri).toMatch(new RegExp(`^s3://${fixture.pipeline.bucket}/uploads/.+/cup\\.png$`));
     expect(put.status).toBe(200);
     expect(job.status).toBe('succeeded');
     expect(job.input.image_urls).toEqual([ticket.s3_uri]);
@@ -193,7 +191,7 @@ describe('Inputs from S3', () => {
   });
 
   it('refuses an upload that is not an image type or is too large', async () => {
-    const response = await fetch(`${pipeline.apiUrl}/uploads`, {
+    const response = await fetch(`${fixture.pipeline.apiUrl}/uploads`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ content_type: 'text/html', size_bytes: 60 * 1024 * 1024 }),

@@ -1,11 +1,10 @@
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { SQSEvent } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 import {
   cancel,
   getJob,
-  NotificationLog,
   PNG_INPUT,
   postEdit,
   s3Bytes,
@@ -14,24 +13,11 @@ import {
   waitUntil,
 } from '../support/pipeline-helpers.ts';
 
-let pipeline: LocalPipeline;
-let notifications: NotificationLog;
-const sim = () => pipeline.simulator!.admin;
-
-beforeAll(async () => {
-  pipeline = await startLocalPipeline({
-    stackName: 'pipeline-test',
-    retryDelaySeconds: 1,
-    waitTimeSeconds: 1,
-    simulator: { knobs: { queue_delay_s: 0.3, run_delay_s: 0.5, workers: 4 } },
-    extraEnv: { POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
-  });
-  notifications = new NotificationLog(pipeline);
+const fixture = useLocalPipeline({
+  stackName: 'pipeline-test',
+  simulator: { knobs: { queue_delay_s: 0.3, run_delay_s: 0.5, workers: 4 } },
 });
-
-afterAll(async () => {
-  await pipeline?.stop();
-});
+const sim = () => fixture.sim;
 
 afterEach(() => {
   sim().reset();
@@ -39,18 +25,18 @@ afterEach(() => {
 
 /** The upstream request id of a job, once RunComfy accepted it. */
 const requestIdOf = (jobId: string) =>
-  waitUntil(async () => (await getJob(pipeline, jobId)).upstream_request_id ?? undefined);
+  waitUntil(async () => (await getJob(fixture.pipeline, jobId)).upstream_request_id ?? undefined);
 
 describe('Pipeline: a successful edit', () => {
   it('copies the one output into the bucket, byte for byte, and notifies SNS and EventBridge', async () => {
     // Act
-    const submitted = await postEdit(pipeline, {
+    const submitted = await postEdit(fixture.pipeline, {
       prompt: 'make the cup red',
       image_urls: [PNG_INPUT],
       seed: 7,
     });
     const id = String(submitted.body.id);
-    const job = await waitForJob(pipeline, id);
+    const job = await waitForJob(fixture.pipeline, id);
 
     // Assess: the HTTP answer
     expect(submitted.status).toBe(202);
@@ -66,18 +52,18 @@ describe('Pipeline: a successful edit', () => {
     const [output] = job.outputs!;
     expect(output).toMatchObject({
       index: 0,
-      bucket: pipeline.bucket,
+      bucket: fixture.pipeline.bucket,
       key: `edits/${id}/0.png`,
-      s3_uri: `s3://${pipeline.bucket}/edits/${id}/0.png`,
+      s3_uri: `s3://${fixture.pipeline.bucket}/edits/${id}/0.png`,
       content_type: 'image/png',
     });
     const upstream = sim().job(job.upstream_request_id!)!;
     const original = Buffer.from(await (await fetch(upstream.output_urls[0]!)).arrayBuffer());
-    const stored = await s3Bytes(pipeline, output!.bucket, output!.key);
+    const stored = await s3Bytes(fixture.pipeline, output!.bucket, output!.key);
     expect(stored.equals(original)).toBe(true);
     expect(output!.sha256).toBe(sha256(original));
     expect(output!.size_bytes).toBe(original.length);
-    const head = await pipeline.clients.s3.send(
+    const head = await fixture.pipeline.clients.s3.send(
       new HeadObjectCommand({ Bucket: output!.bucket, Key: output!.key }),
     );
     expect(head.ContentType).toBe('image/png');
@@ -87,7 +73,7 @@ describe('Pipeline: a successful edit', () => {
     expect(presigned.equals(original)).toBe(true);
 
     // Assess: one notification on each channel, with a stable event id
-    const { sns, events } = await notifications.completionOf(id);
+    const { sns, events } = await fixture.notifications.completionOf(id);
     expect(sns).toHaveLength(1);
     expect(events).toHaveLength(1);
     expect(sns[0]!.body).toMatchObject({ event_id: `${id}:succeeded`, job: { id, status: 'succeeded' } });
@@ -102,13 +88,13 @@ describe('Pipeline: a successful edit', () => {
     const inputs = [1, 2, 3, 4].map((n) => `https://inputs.example.com/${n}.png`);
 
     // Act
-    const submitted = await postEdit(pipeline, {
+    const submitted = await postEdit(fixture.pipeline, {
       prompt: 'merge them',
       image_urls: inputs,
       output_format: 'webp',
       image_size: 'landscape_4_3',
     });
-    const job = await waitForJob(pipeline, String(submitted.body.id));
+    const job = await waitForJob(fixture.pipeline, String(submitted.body.id));
 
     // Assess
     expect(job.status).toBe('succeeded');
@@ -119,7 +105,7 @@ describe('Pipeline: a successful edit', () => {
     );
     for (const [index, output] of job.outputs!.entries()) {
       const original = Buffer.from(await (await fetch(upstream.output_urls[index]!)).arrayBuffer());
-      expect(sha256(await s3Bytes(pipeline, output.bucket, output.key))).toBe(sha256(original));
+      expect(sha256(await s3Bytes(fixture.pipeline, output.bucket, output.key))).toBe(sha256(original));
       expect(output.sha256).toBe(sha256(original));
       expect(output.content_type).toBe('image/webp');
     }
@@ -147,7 +133,7 @@ describe('Pipeline: invalid requests', () => {
   ])('answers %s with 400 problem+json naming the field, and makes no job', async (_name, body, path) => {
     const before = sim().stats().jobs_created;
 
-    const response = await postEdit(pipeline, body);
+    const response = await postEdit(fixture.pipeline, body);
 
     expect(response.status).toBe(400);
     expect(response.headers.get('content-type')).toBe('application/problem+json');
@@ -157,8 +143,10 @@ describe('Pipeline: invalid requests', () => {
   });
 
   it('answers a body that is not JSON with 400, and the wrong media type with 415', async () => {
-    const notJson = await postEdit(pipeline, '{"prompt": ');
-    const wrongType = await postEdit(pipeline, JSON.stringify(valid), { 'content-type': 'text/plain' });
+    const notJson = await postEdit(fixture.pipeline, '{"prompt": ');
+    const wrongType = await postEdit(fixture.pipeline, JSON.stringify(valid), {
+      'content-type': 'text/plain',
+    });
 
     expect(notJson.status).toBe(400);
     expect(notJson.body.code).toBe('INVALID_REQUEST');
@@ -166,7 +154,7 @@ describe('Pipeline: invalid requests', () => {
   });
 
   it('refuses unknown keys, so a misspelt option is not silently ignored', async () => {
-    const response = await postEdit(pipeline, { ...valid, imageSize: 'square' });
+    const response = await postEdit(fixture.pipeline, { ...valid, imageSize: 'square' });
     expect(response.status).toBe(400);
     expect(JSON.stringify(response.body.errors)).toContain('imageSize');
   });
@@ -177,9 +165,13 @@ describe('Pipeline: idempotent submission', () => {
     const key = `key-${Date.now()}`;
     const body = { prompt: 'once only', image_urls: [PNG_INPUT] };
 
-    const first = await postEdit(pipeline, body, { 'idempotency-key': key });
-    const again = await postEdit(pipeline, body, { 'idempotency-key': key });
-    const other = await postEdit(pipeline, { ...body, prompt: 'something else' }, { 'idempotency-key': key });
+    const first = await postEdit(fixture.pipeline, body, { 'idempotency-key': key });
+    const again = await postEdit(fixture.pipeline, body, { 'idempotency-key': key });
+    const other = await postEdit(
+      fixture.pipeline,
+      { ...body, prompt: 'something else' },
+      { 'idempotency-key': key },
+    );
 
     expect(first.status).toBe(202);
     expect(again.status).toBe(202);
@@ -187,7 +179,7 @@ describe('Pipeline: idempotent submission', () => {
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(other.status).toBe(422);
     expect(other.body.code).toBe('IDEMPOTENCY_KEY_REUSED');
-    await waitForJob(pipeline, String(first.body.id));
+    await waitForJob(fixture.pipeline, String(first.body.id));
     expect(
       sim()
         .jobs()
@@ -198,15 +190,18 @@ describe('Pipeline: idempotent submission', () => {
 
 describe('Pipeline: upstream failures', () => {
   it('records a failed upstream job as UPSTREAM_FAILED and notifies', async () => {
-    const submitted = await postEdit(pipeline, { prompt: 'this will __FAIL__', image_urls: [PNG_INPUT] });
+    const submitted = await postEdit(fixture.pipeline, {
+      prompt: 'this will __FAIL__',
+      image_urls: [PNG_INPUT],
+    });
     const id = String(submitted.body.id);
 
-    const job = await waitForJob(pipeline, id);
+    const job = await waitForJob(fixture.pipeline, id);
 
     expect(job.status).toBe('failed');
     expect(job.error).toMatchObject({ code: 'UPSTREAM_FAILED' });
     expect(job.outputs).toBeUndefined();
-    const { sns } = await notifications.completionOf(id);
+    const { sns } = await fixture.notifications.completionOf(id);
     expect(sns).toHaveLength(1);
     expect(sns[0]!.attributes?.status?.Value).toBe('failed');
   });
@@ -218,8 +213,8 @@ describe('Pipeline: upstream failures', () => {
     sim().failNext({ endpoint: 'result', status: 500, times: 1 });
 
     // Act
-    const submitted = await postEdit(pipeline, { prompt: 'flaky upstream', image_urls: [PNG_INPUT] });
-    const job = await waitForJob(pipeline, String(submitted.body.id));
+    const submitted = await postEdit(fixture.pipeline, { prompt: 'flaky upstream', image_urls: [PNG_INPUT] });
+    const job = await waitForJob(fixture.pipeline, String(submitted.body.id));
 
     // Assess
     expect(job.status).toBe('succeeded');
@@ -229,8 +224,11 @@ describe('Pipeline: upstream failures', () => {
   it('answers 202 and retries the submission later when RunComfy refuses it for now', async () => {
     sim().failNext({ endpoint: 'submit', status: 503, times: 1 });
 
-    const submitted = await postEdit(pipeline, { prompt: 'submit again later', image_urls: [PNG_INPUT] });
-    const job = await waitForJob(pipeline, String(submitted.body.id));
+    const submitted = await postEdit(fixture.pipeline, {
+      prompt: 'submit again later',
+      image_urls: [PNG_INPUT],
+    });
+    const job = await waitForJob(fixture.pipeline, String(submitted.body.id));
 
     expect(submitted.status).toBe(202);
     expect(submitted.body).toMatchObject({ status: 'queued', phase: 'submitting' });
@@ -245,8 +243,8 @@ describe('Pipeline: upstream failures', () => {
   it('never resubmits when the submission’s answer is lost, and fails the job UPSTREAM_LOST', async () => {
     sim().failNext({ endpoint: 'submit', drop: 'after', times: 1 });
 
-    const submitted = await postEdit(pipeline, { prompt: 'answer lost', image_urls: [PNG_INPUT] });
-    const job = await waitForJob(pipeline, String(submitted.body.id));
+    const submitted = await postEdit(fixture.pipeline, { prompt: 'answer lost', image_urls: [PNG_INPUT] });
+    const job = await waitForJob(fixture.pipeline, String(submitted.body.id));
 
     expect(job.status).toBe('failed');
     expect(job.error?.code).toBe('UPSTREAM_LOST');
@@ -261,8 +259,8 @@ describe('Pipeline: upstream failures', () => {
   it('fails a job RunComfy rejects as UPSTREAM_REJECTED without retrying', async () => {
     sim().setKnobs({ tokens: { 'another-token': 'u2' } });
 
-    const submitted = await postEdit(pipeline, { prompt: 'bad token', image_urls: [PNG_INPUT] });
-    const job = await waitForJob(pipeline, String(submitted.body.id));
+    const submitted = await postEdit(fixture.pipeline, { prompt: 'bad token', image_urls: [PNG_INPUT] });
+    const job = await waitForJob(fixture.pipeline, String(submitted.body.id));
 
     expect(job.status).toBe('failed');
     expect(job.error?.code).toBe('UPSTREAM_REJECTED');
@@ -274,15 +272,15 @@ describe('Pipeline: outputs that cannot be copied', () => {
   it('fails the job OUTPUT_COPY_FAILED when RunComfy’s output is already gone, and notifies', async () => {
     sim().setKnobs({ output_ttl_s: 0 });
 
-    const submitted = await postEdit(pipeline, { prompt: 'output expired', image_urls: [PNG_INPUT] });
+    const submitted = await postEdit(fixture.pipeline, { prompt: 'output expired', image_urls: [PNG_INPUT] });
     const id = String(submitted.body.id);
-    const job = await waitForJob(pipeline, id);
+    const job = await waitForJob(fixture.pipeline, id);
 
     expect(job.status).toBe('failed');
     expect(job.error).toMatchObject({ code: 'OUTPUT_COPY_FAILED', upstream: { reason: 'download_failed' } });
     expect(job.error?.message).toMatch(/404/);
     expect(job.outputs).toBeUndefined();
-    const { sns } = await notifications.completionOf(id);
+    const { sns } = await fixture.notifications.completionOf(id);
     expect(sns[0]!.body.job.error.code).toBe('OUTPUT_COPY_FAILED');
   });
 });
@@ -291,32 +289,35 @@ describe('Pipeline: cancelling', () => {
   it('cancels a queued job upstream and notifies', async () => {
     // Prepare: RunComfy's queue does not move until the test says so
     sim().setKnobs({ clock_mode: 'manual' });
-    const submitted = await postEdit(pipeline, { prompt: 'cancel me', image_urls: [PNG_INPUT] });
+    const submitted = await postEdit(fixture.pipeline, { prompt: 'cancel me', image_urls: [PNG_INPUT] });
     const id = String(submitted.body.id);
     const requestId = await requestIdOf(id);
 
     // Act
-    const cancelled = await cancel(pipeline, id);
+    const cancelled = await cancel(fixture.pipeline, id);
 
     // Assess
     expect(cancelled.status).toBe(200);
     expect(cancelled.body).toMatchObject({ id, status: 'cancelled' });
     expect(sim().job(requestId)?.state).toBe('cancelled');
-    expect((await getJob(pipeline, id)).status).toBe('cancelled');
-    const { sns } = await notifications.completionOf(id);
+    expect((await getJob(fixture.pipeline, id)).status).toBe('cancelled');
+    const { sns } = await fixture.notifications.completionOf(id);
     expect(sns[0]!.body.event_id).toBe(`${id}:cancelled`);
   });
 
   it('answers 409 not_cancellable for a running job, which then finishes normally', async () => {
     sim().setKnobs({ clock_mode: 'manual' });
-    const submitted = await postEdit(pipeline, { prompt: 'already running', image_urls: [PNG_INPUT] });
+    const submitted = await postEdit(fixture.pipeline, {
+      prompt: 'already running',
+      image_urls: [PNG_INPUT],
+    });
     const id = String(submitted.body.id);
     const requestId = await requestIdOf(id);
     sim().transition(requestId, 'running');
 
-    const refused = await cancel(pipeline, id);
+    const refused = await cancel(fixture.pipeline, id);
     sim().transition(requestId, 'succeeded');
-    const job = await waitForJob(pipeline, id);
+    const job = await waitForJob(fixture.pipeline, id);
 
     expect(refused.status).toBe(409);
     expect(refused.body).toMatchObject({ code: 'not_cancellable', status: 409 });
@@ -324,7 +325,7 @@ describe('Pipeline: cancelling', () => {
   });
 
   it('serves its OpenAPI document', async () => {
-    const response = await fetch(`${pipeline.apiUrl}/openapi.json`);
+    const response = await fetch(`${fixture.pipeline.apiUrl}/openapi.json`);
     const document = (await response.json()) as { openapi: string; paths: Record<string, unknown> };
 
     expect(response.status).toBe(200);
@@ -333,8 +334,8 @@ describe('Pipeline: cancelling', () => {
   });
 
   it('answers 404 for an unknown job', async () => {
-    const response = await cancel(pipeline, 'no-such-job');
-    const read = await fetch(`${pipeline.apiUrl}/edits/no-such-job`);
+    const response = await cancel(fixture.pipeline, 'no-such-job');
+    const read = await fetch(`${fixture.pipeline.apiUrl}/edits/no-such-job`);
 
     expect(response.status).toBe(404);
     expect(read.status).toBe(404);
@@ -346,7 +347,10 @@ describe('Pipeline: duplicate deliveries', () => {
   it('turns the same result message delivered twice into one transition and one notification', async () => {
     // Prepare: a job finished upstream, whose result message is then delivered twice at once
     sim().setKnobs({ clock_mode: 'manual' });
-    const submitted = await postEdit(pipeline, { prompt: 'delivered twice', image_urls: [PNG_INPUT] });
+    const submitted = await postEdit(fixture.pipeline, {
+      prompt: 'delivered twice',
+      image_urls: [PNG_INPUT],
+    });
     const id = String(submitted.body.id);
     const requestId = await requestIdOf(id);
     sim().transition(requestId, 'succeeded');
@@ -370,14 +374,14 @@ describe('Pipeline: duplicate deliveries', () => {
     const event: SQSEvent = { Records: [record('m-1'), record('m-1')] };
 
     // Act: twice at once, then once more after the fact
-    await pipeline.invoke('result', event);
-    await pipeline.invoke('result', { Records: [record('m-1')] });
-    const job = await waitForJob(pipeline, id);
-    await pipeline.drain();
+    await fixture.pipeline.invoke('result', event);
+    await fixture.pipeline.invoke('result', { Records: [record('m-1')] });
+    const job = await waitForJob(fixture.pipeline, id);
+    await fixture.pipeline.drain();
 
     // Assess
     expect(job.status).toBe('succeeded');
-    const { sns, events } = await notifications.completionOf(id);
+    const { sns, events } = await fixture.notifications.completionOf(id);
     expect(sns).toHaveLength(1);
     expect(events).toHaveLength(1);
   });
@@ -385,10 +389,10 @@ describe('Pipeline: duplicate deliveries', () => {
   it('drops stale and duplicated poll messages instead of forking the poll chain', async () => {
     // Prepare: a job whose poll chain has moved past its first heartbeats
     sim().setKnobs({ clock_mode: 'manual' });
-    const submitted = await postEdit(pipeline, { prompt: 'polled twice', image_urls: [PNG_INPUT] });
+    const submitted = await postEdit(fixture.pipeline, { prompt: 'polled twice', image_urls: [PNG_INPUT] });
     const id = String(submitted.body.id);
     const requestId = await requestIdOf(id);
-    // Imported here, after the pipeline set the environment the Lambda modules read at load.
+    // Imported here, after the fixture.pipeline set the environment the Lambda modules read at load.
     const { createJobDeps } = await import('#shared/job-deps');
     const { pollJob } = await import('#core/jobs/poll-job');
     const deps = createJobDeps();
@@ -408,9 +412,9 @@ describe('Pipeline: duplicate deliveries', () => {
     expect([stale, duplicate]).toEqual(['dropped', 'dropped']);
     expect(sim().stats().by_endpoint.status - statusCallsBefore).toBeLessThanOrEqual(1);
     sim().transition(requestId, 'succeeded');
-    const job = await waitForJob(pipeline, id);
+    const job = await waitForJob(fixture.pipeline, id);
     expect(job.status).toBe('succeeded');
-    const { sns } = await notifications.completionOf(id);
+    const { sns } = await fixture.notifications.completionOf(id);
     expect(sns).toHaveLength(1);
   });
 });

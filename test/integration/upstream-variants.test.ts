@@ -1,5 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
+import { describe, expect, it } from 'vitest';
 import type { KnobsInput } from '../../simulator/index.ts';
 import { cancel, getJob, PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
 
@@ -8,8 +7,6 @@ import { cancel, getJob, PNG_INPUT, postEdit, waitForJob, waitUntil } from '../s
  * the simulator's own choice wherever the reference leaves an alternative open (§3.8 knobs): each
  * variant runs a success and a failure end to end.
  */
-let pipeline: LocalPipeline;
-const sim = () => pipeline.simulator!.admin;
 const BASE: Partial<KnobsInput> = {
   queue_delay_s: 0.2,
   run_delay_s: 0.3,
@@ -17,19 +14,13 @@ const BASE: Partial<KnobsInput> = {
   allow_http_inputs: true,
 };
 
-beforeAll(async () => {
-  pipeline = await startLocalPipeline({
-    stackName: 'variants-test',
-    retryDelaySeconds: 1,
-    waitTimeSeconds: 1,
-    simulator: { knobs: BASE },
-    extraEnv: { POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
-  });
-});
+import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 
-afterAll(async () => {
-  await pipeline?.stop();
+const fixture = useLocalPipeline({
+  stackName: 'variants-test',
+  simulator: { knobs: BASE },
 });
+const sim = () => fixture.sim;
 
 const VARIANTS: [string, Partial<KnobsInput>][] = [
   ['the status endpoint saying `failed` for failures', { status_on_failure: 'failed' }],
@@ -48,12 +39,12 @@ describe('Pipeline: RunComfy’s documented alternatives', () => {
     sim().reset({ knobs: { ...BASE, ...knobs } });
 
     const [good, bad] = await Promise.all([
-      postEdit(pipeline, { prompt: 'variant success', image_urls: [PNG_INPUT] }),
-      postEdit(pipeline, { prompt: 'variant __FAIL__', image_urls: [PNG_INPUT] }),
+      postEdit(fixture.pipeline, { prompt: 'variant success', image_urls: [PNG_INPUT] }),
+      postEdit(fixture.pipeline, { prompt: 'variant __FAIL__', image_urls: [PNG_INPUT] }),
     ]);
     const [succeeded, failed] = await Promise.all([
-      waitForJob(pipeline, String(good.body.id)),
-      waitForJob(pipeline, String(bad.body.id)),
+      waitForJob(fixture.pipeline, String(good.body.id)),
+      waitForJob(fixture.pipeline, String(bad.body.id)),
     ]);
 
     expect(succeeded.status).toBe('succeeded');
@@ -65,11 +56,11 @@ describe('Pipeline: RunComfy’s documented alternatives', () => {
 
   it('reads a cancel answer whose `status` says `completed`, keying on `outcome`', async () => {
     sim().reset({ knobs: { ...BASE, cancel_status_field: 'completed', clock_mode: 'manual' } });
-    const submitted = await postEdit(pipeline, { prompt: 'cancel variant', image_urls: [PNG_INPUT] });
+    const submitted = await postEdit(fixture.pipeline, { prompt: 'cancel variant', image_urls: [PNG_INPUT] });
     const id = String(submitted.body.id);
-    await waitUntil(async () => (await getJob(pipeline, id)).upstream_request_id ?? undefined);
+    await waitUntil(async () => (await getJob(fixture.pipeline, id)).upstream_request_id ?? undefined);
 
-    const response = await cancel(pipeline, id);
+    const response = await cancel(fixture.pipeline, id);
 
     expect(response.status).toBe(200);
     expect(response.body.status).toBe('cancelled');
@@ -77,12 +68,12 @@ describe('Pipeline: RunComfy’s documented alternatives', () => {
 
   it('recognises a 401 for a bad token and a 200 that carries an error', async () => {
     sim().reset({ knobs: { ...BASE, auth_error_http: 401, tokens: { other: 'u9' } } });
-    const unauthorised = await postEdit(pipeline, { prompt: '401 variant', image_urls: [PNG_INPUT] });
+    const unauthorised = await postEdit(fixture.pipeline, { prompt: '401 variant', image_urls: [PNG_INPUT] });
     sim().reset({ knobs: { ...BASE, http200_error_quirk: true, tokens: { other: 'u9' } } });
-    const quirk = await postEdit(pipeline, { prompt: '200 error variant', image_urls: [PNG_INPUT] });
+    const quirk = await postEdit(fixture.pipeline, { prompt: '200 error variant', image_urls: [PNG_INPUT] });
 
     for (const submitted of [unauthorised, quirk]) {
-      const job = await waitForJob(pipeline, String(submitted.body.id));
+      const job = await waitForJob(fixture.pipeline, String(submitted.body.id));
       expect(job.status).toBe('failed');
       expect(job.error).toMatchObject({ code: 'UPSTREAM_REJECTED', upstream: { kind: 'auth' } });
     }

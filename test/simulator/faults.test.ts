@@ -1,44 +1,35 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type RunningSimulator, startSimulator } from '../../simulator/index.ts';
-import { apiClient, download, VALID_INPUT } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { download, useManualSimulator, VALID_INPUT } from './helpers.ts';
 
 describe('Class: FaultInjector (via the wire)', () => {
-  let sim: RunningSimulator;
-  let api: ReturnType<typeof apiClient>;
-
-  beforeAll(async () => {
-    sim = await startSimulator({ knobs: { clock_mode: 'manual', queue_delay_s: 0, run_delay_s: 1 } });
-    api = apiClient(sim);
-  });
-  afterAll(() => sim.close());
-  beforeEach(() => sim.admin.reset());
+  const ctx = useManualSimulator();
 
   describe('Method: failNext', () => {
     it('answers the next N matching calls with 429 + Retry-After, then behaves again', async () => {
       // Prepare
-      const id = await api.submitOk();
-      sim.admin.failNext({ method: 'GET', path_prefix: '/v1/requests/', status: 429, times: 2 });
+      const id = await ctx.api.submitOk();
+      ctx.sim.admin.failNext({ method: 'GET', path_prefix: '/v1/requests/', status: 429, times: 2 });
 
       // Act
-      const responses = [await api.status(id), await api.result(id), await api.status(id)];
+      const responses = [await ctx.api.status(id), await ctx.api.result(id), await ctx.api.status(id)];
 
       // Assess
       expect(responses.map((response) => response.status)).toEqual([429, 429, 200]);
       expect(responses[0]!.body).toMatchObject({ error_code: 429001 });
       expect(responses[0]!.headers.get('retry-after')).toBe('1');
-      expect(sim.admin.faults()).toEqual([]);
+      expect(ctx.sim.admin.faults()).toEqual([]);
     });
 
     it('leaves out Retry-After when send_retry_after is off, and uses a rule-specific value otherwise', async () => {
       // Prepare
-      const id = await api.submitOk();
-      sim.admin.setKnobs({ send_retry_after: false });
-      sim.admin.failNext({ endpoint: 'status', status: 429 });
-      sim.admin.failNext({ endpoint: 'status', status: 502, retry_after_s: 7 });
+      const id = await ctx.api.submitOk();
+      ctx.sim.admin.setKnobs({ send_retry_after: false });
+      ctx.sim.admin.failNext({ endpoint: 'status', status: 429 });
+      ctx.sim.admin.failNext({ endpoint: 'status', status: 502, retry_after_s: 7 });
 
       // Act
-      const without = await api.status(id);
-      const withValue = await api.status(id);
+      const without = await ctx.api.status(id);
+      const withValue = await ctx.api.status(id);
 
       // Assess
       expect(without.status).toBe(429);
@@ -49,26 +40,26 @@ describe('Class: FaultInjector (via the wire)', () => {
 
     it('fails a submit before commit: no job is created', async () => {
       // Prepare
-      sim.admin.failNext({ endpoint: 'submit', status: 503 });
+      ctx.sim.admin.failNext({ endpoint: 'submit', status: 503 });
 
       // Act
-      const failed = await api.submit();
-      const retried = await api.submit();
+      const failed = await ctx.api.submit();
+      const retried = await ctx.api.submit();
 
       // Assess
       expect(failed.status).toBe(503);
       expect(retried.status).toBe(200);
-      expect(sim.admin.jobs()).toHaveLength(1);
+      expect(ctx.sim.admin.jobs()).toHaveLength(1);
     });
 
     it('can answer with a non-JSON gateway page', async () => {
       // Prepare
-      const id = await api.submitOk();
-      sim.admin.failNext({ endpoint: 'result', status: 502, body: 'text' });
+      const id = await ctx.api.submitOk();
+      ctx.sim.admin.failNext({ endpoint: 'result', status: 502, body: 'text' });
 
       // Act
-      const response = await fetch(`${sim.baseUrl}/v1/requests/${id}/result`, {
-        headers: { authorization: `Bearer ${sim.token}` },
+      const response = await fetch(`${ctx.sim.baseUrl}/v1/requests/${id}/result`, {
+        headers: { authorization: `Bearer ${ctx.sim.token}` },
       });
 
       // Assess
@@ -79,77 +70,77 @@ describe('Class: FaultInjector (via the wire)', () => {
 
     it('drops the connection before handling: the call fails and no job exists', async () => {
       // Prepare
-      sim.admin.failNext({ endpoint: 'submit', drop: 'before' });
+      ctx.sim.admin.failNext({ endpoint: 'submit', drop: 'before' });
 
       // Act
-      const attempt = api.submit();
+      const attempt = ctx.api.submit();
 
       // Assess
       await expect(attempt).rejects.toThrow();
-      expect(sim.admin.jobs()).toHaveLength(0);
-      expect(sim.admin.stats().by_endpoint_status['submit dropped']).toBe(1);
+      expect(ctx.sim.admin.jobs()).toHaveLength(0);
+      expect(ctx.sim.admin.stats().by_endpoint_status['submit dropped']).toBe(1);
     });
 
     it('drops the connection after commit: the submit response is lost but the job exists and runs', async () => {
       // Prepare
-      sim.admin.failNext({ endpoint: 'submit', drop: 'after' });
+      ctx.sim.admin.failNext({ endpoint: 'submit', drop: 'after' });
 
       // Act
-      const attempt = api.submit();
+      const attempt = ctx.api.submit();
 
       // Assess
       await expect(attempt).rejects.toThrow();
-      const [job] = sim.admin.jobs();
+      const [job] = ctx.sim.admin.jobs();
       expect(job?.state).toBe('running');
-      sim.admin.advance(1_000);
-      expect((await api.result(job!.request_id)).body.status).toBe('succeeded');
+      ctx.sim.admin.advance(1_000);
+      expect((await ctx.api.result(job!.request_id)).body.status).toBe('succeeded');
     });
 
     it('rejects a rule with neither or both of status and drop', () => {
       // Act / Assess
-      expect(() => sim.admin.failNext({ endpoint: 'submit' })).toThrow(/exactly one of status and drop/);
-      expect(() => sim.admin.failNext({ status: 500, drop: 'after' })).toThrow(/exactly one/);
+      expect(() => ctx.sim.admin.failNext({ endpoint: 'submit' })).toThrow(/exactly one of status and drop/);
+      expect(() => ctx.sim.admin.failNext({ status: 500, drop: 'after' })).toThrow(/exactly one/);
     });
   });
 
   it('close_connection_on_submit_after_commit loses every submit response but keeps the jobs', async () => {
     // Prepare
-    sim.admin.setKnobs({ close_connection_on_submit_after_commit: true });
+    ctx.sim.admin.setKnobs({ close_connection_on_submit_after_commit: true });
 
     // Act
-    const attempts = await Promise.allSettled([api.submit(), api.submit()]);
+    const attempts = await Promise.allSettled([ctx.api.submit(), ctx.api.submit()]);
 
     // Assess
     expect(attempts.map((attempt) => attempt.status)).toEqual(['rejected', 'rejected']);
-    expect(sim.admin.jobs()).toHaveLength(2);
-    expect(sim.admin.stats()).toMatchObject({ jobs_created: 2, by_endpoint: { submit: 2 } });
+    expect(ctx.sim.admin.jobs()).toHaveLength(2);
+    expect(ctx.sim.admin.stats()).toMatchObject({ jobs_created: 2, by_endpoint: { submit: 2 } });
   });
 
   it('the drop_response script loses one submit response only', async () => {
     // Act
-    const lost = api.submit(VALID_INPUT, { headers: { 'X-Sim-Script': 'drop_response' } });
+    const lost = ctx.api.submit(VALID_INPUT, { headers: { 'X-Sim-Script': 'drop_response' } });
     await expect(lost).rejects.toThrow();
-    const kept = await api.submit();
+    const kept = await ctx.api.submit();
 
     // Assess
     expect(kept.status).toBe(200);
-    expect(sim.admin.jobs()).toHaveLength(2);
+    expect(ctx.sim.admin.jobs()).toHaveLength(2);
   });
 
   it('p_status_5xx fails GETs with 500/502/503, reproducibly for a given random_seed', async () => {
     // Prepare
-    const id = await api.submitOk();
+    const id = await ctx.api.submitOk();
     const run = async () => {
-      sim.admin.setKnobs({ p_status_5xx: 0.5, random_seed: 42 });
+      ctx.sim.admin.setKnobs({ p_status_5xx: 0.5, random_seed: 42 });
       const statuses: number[] = [];
-      for (let i = 0; i < 20; i++) statuses.push((await api.status(id)).status);
+      for (let i = 0; i < 20; i++) statuses.push((await ctx.api.status(id)).status);
       return statuses;
     };
 
     // Act
     const first = await run();
     const second = await run();
-    const cancel = await api.cancel(id);
+    const cancel = await ctx.api.cancel(id);
 
     // Assess
     expect(first).toEqual(second);
@@ -160,23 +151,23 @@ describe('Class: FaultInjector (via the wire)', () => {
 
   it('p_submit_5xx fails submits before commit', async () => {
     // Prepare
-    sim.admin.setKnobs({ p_submit_5xx: 1 });
+    ctx.sim.admin.setKnobs({ p_submit_5xx: 1 });
 
     // Act
-    const response = await api.submit();
+    const response = await ctx.api.submit();
 
     // Assess
     expect(response.status).toBeGreaterThanOrEqual(500);
-    expect(sim.admin.jobs()).toHaveLength(0);
+    expect(ctx.sim.admin.jobs()).toHaveLength(0);
   });
 
   it('latency_ms delays every API answer', async () => {
     // Prepare
-    sim.admin.setKnobs({ latency_ms: 60 });
+    ctx.sim.admin.setKnobs({ latency_ms: 60 });
     const started = performance.now();
 
     // Act
-    const response = await api.submit();
+    const response = await ctx.api.submit();
 
     // Assess
     expect(response.status).toBe(200);
@@ -186,15 +177,19 @@ describe('Class: FaultInjector (via the wire)', () => {
   describe('stall', () => {
     it('keeps a job in_progress forever without blocking the queue, until an admin transition', async () => {
       // Prepare
-      const stalled = await api.submitOk(VALID_INPUT, { 'X-Sim-Script': 'stall' });
-      const byPrompt = await api.submitOk({ ...VALID_INPUT, prompt: 'edit __STALL__' });
-      const normal = await api.submitOk();
+      const stalled = await ctx.api.submitOk(VALID_INPUT, { 'X-Sim-Script': 'stall' });
+      const byPrompt = await ctx.api.submitOk({ ...VALID_INPUT, prompt: 'edit __STALL__' });
+      const normal = await ctx.api.submitOk();
 
       // Act
-      sim.admin.advance(24 * 3600 * 1000);
-      const statuses = [await api.status(stalled), await api.status(byPrompt), await api.status(normal)];
-      const cancel = await api.cancel(stalled);
-      sim.admin.transition(stalled, 'succeeded');
+      ctx.sim.admin.advance(24 * 3600 * 1000);
+      const statuses = [
+        await ctx.api.status(stalled),
+        await ctx.api.status(byPrompt),
+        await ctx.api.status(normal),
+      ];
+      const cancel = await ctx.api.cancel(stalled);
+      ctx.sim.admin.transition(stalled, 'succeeded');
 
       // Assess
       expect(statuses.map((response) => response.body.status)).toEqual([
@@ -203,21 +198,21 @@ describe('Class: FaultInjector (via the wire)', () => {
         'completed',
       ]);
       expect(cancel.body.outcome).toBe('not_cancellable');
-      expect((await api.result(stalled)).body.status).toBe('succeeded');
+      expect((await ctx.api.result(stalled)).body.status).toBe('succeeded');
     });
   });
 
   describe('expiry', () => {
     it('record_ttl_s makes status, result and cancel answer 404001 after the TTL', async () => {
       // Prepare
-      sim.admin.setKnobs({ record_ttl_s: 60 });
-      const id = await api.submitOk();
-      sim.admin.advance(60_000);
-      const atTtl = await api.status(id);
+      ctx.sim.admin.setKnobs({ record_ttl_s: 60 });
+      const id = await ctx.api.submitOk();
+      ctx.sim.admin.advance(60_000);
+      const atTtl = await ctx.api.status(id);
 
       // Act
-      sim.admin.advance(1);
-      const expired = [await api.status(id), await api.result(id), await api.cancel(id)];
+      ctx.sim.admin.advance(1);
+      const expired = [await ctx.api.status(id), await ctx.api.result(id), await ctx.api.cancel(id)];
 
       // Assess
       expect(atTtl.status).toBe(200);
@@ -225,51 +220,51 @@ describe('Class: FaultInjector (via the wire)', () => {
         expect(response.status).toBe(404);
         expect(response.body.error_code).toBe(404001);
       }
-      expect(sim.admin.job(id)?.record_expired).toBe(true);
+      expect(ctx.sim.admin.job(id)?.record_expired).toBe(true);
     });
 
     it('the expire_after_s script expires one record', async () => {
       // Prepare
-      const short = await api.submitOk(VALID_INPUT, { 'X-Sim-Script': 'expire_after_s=5' });
-      const normal = await api.submitOk();
+      const short = await ctx.api.submitOk(VALID_INPUT, { 'X-Sim-Script': 'expire_after_s=5' });
+      const normal = await ctx.api.submitOk();
 
       // Act
-      sim.admin.advance(5_001);
+      ctx.sim.admin.advance(5_001);
 
       // Assess
-      expect((await api.result(short)).status).toBe(404);
-      expect((await api.result(normal)).status).toBe(200);
+      expect((await ctx.api.result(short)).status).toBe(404);
+      expect((await ctx.api.result(normal)).status).toBe(200);
     });
 
     it('output_ttl_s makes output files 404 (or output_expired_http) after the TTL from finished_at', async () => {
       // Prepare
-      sim.admin.setKnobs({ output_ttl_s: 30 });
-      const id = await api.submitOk();
-      sim.admin.advance(1_000);
-      const url = ((await api.result(id)).body.output as { image: string }).image;
+      ctx.sim.admin.setKnobs({ output_ttl_s: 30 });
+      const id = await ctx.api.submitOk();
+      ctx.sim.admin.advance(1_000);
+      const url = ((await ctx.api.result(id)).body.output as { image: string }).image;
       const fresh = await download(url);
 
       // Act
-      sim.admin.advance(30_001);
+      ctx.sim.admin.advance(30_001);
       const expired = await download(url);
-      sim.admin.setKnobs({ output_expired_http: 403 });
+      ctx.sim.admin.setKnobs({ output_expired_http: 403 });
       const forbidden = await download(url);
 
       // Assess
       expect(fresh.status).toBe(200);
       expect(expired.status).toBe(404);
       expect(forbidden.status).toBe(403);
-      expect((await api.result(id)).body.status).toBe('succeeded');
+      expect((await ctx.api.result(id)).body.status).toBe('succeeded');
     });
 
     it('the output_ttl_s script expires one job outputs', async () => {
       // Prepare
-      const id = await api.submitOk(VALID_INPUT, { 'X-Sim-Script': 'output_ttl_s=2' });
-      sim.admin.advance(1_000);
-      const url = ((await api.result(id)).body.output as { image: string }).image;
+      const id = await ctx.api.submitOk(VALID_INPUT, { 'X-Sim-Script': 'output_ttl_s=2' });
+      ctx.sim.admin.advance(1_000);
+      const url = ((await ctx.api.result(id)).body.output as { image: string }).image;
 
       // Act
-      sim.admin.advance(2_001);
+      ctx.sim.admin.advance(2_001);
 
       // Assess
       expect((await download(url)).status).toBe(404);
@@ -278,16 +273,16 @@ describe('Class: FaultInjector (via the wire)', () => {
 
   it('counts every upstream call per endpoint, including injected failures', async () => {
     // Prepare
-    const id = await api.submitOk();
-    sim.admin.failNext({ endpoint: 'status', status: 503 });
-    await api.status(id);
-    await api.status(id);
-    await api.result(id);
-    await api.cancel(id);
-    await api.raw('GET', '/v1/nowhere');
+    const id = await ctx.api.submitOk();
+    ctx.sim.admin.failNext({ endpoint: 'status', status: 503 });
+    await ctx.api.status(id);
+    await ctx.api.status(id);
+    await ctx.api.result(id);
+    await ctx.api.cancel(id);
+    await ctx.api.raw('GET', '/v1/nowhere');
 
     // Act
-    const stats = sim.admin.stats();
+    const stats = ctx.sim.admin.stats();
 
     // Assess
     expect(stats).toMatchObject({

@@ -1,5 +1,6 @@
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import type { RunningSimulator } from '../../simulator/index.ts';
-import { FLASH_EDIT_MODEL_ID } from '../../simulator/index.ts';
+import { FLASH_EDIT_MODEL_ID, startSimulator } from '../../simulator/index.ts';
 
 /** A raw HTTP answer: the tests assert the wire, not a client library's reading of it. */
 export interface WireResponse {
@@ -85,5 +86,30 @@ export async function download(url: string, method = 'GET') {
     status: response.status,
     headers: response.headers,
     bytes: Buffer.from(await response.arrayBuffer()),
+  };
+}
+
+/**
+ * A simulator on the manual clock (jobs start at once and run for 1 s of simulated time) for the
+ * enclosing describe block, reset before each test.
+ */
+export function useManualSimulator() {
+  let sim: RunningSimulator | undefined;
+  let api: ReturnType<typeof apiClient> | undefined;
+  beforeAll(async () => {
+    sim = await startSimulator({ knobs: { clock_mode: 'manual', queue_delay_s: 0, run_delay_s: 1 } });
+    api = apiClient(sim);
+  });
+  afterAll(() => sim?.close());
+  beforeEach(() => sim?.admin.reset());
+  return {
+    get sim(): RunningSimulator {
+      if (!sim) throw new Error('the simulator starts in beforeAll');
+      return sim;
+    },
+    get api(): ReturnType<typeof apiClient> {
+      if (!api) throw new Error('the simulator starts in beforeAll');
+      return api;
+    },
   };
 }

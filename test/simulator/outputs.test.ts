@@ -1,7 +1,7 @@
 import sharp from 'sharp';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type RunningSimulator, startSimulator } from '../../simulator/index.ts';
-import { apiClient, download, VALID_INPUT } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { startSimulator } from '../../simulator/index.ts';
+import { apiClient, download, useManualSimulator, VALID_INPUT } from './helpers.ts';
 
 const MAGIC = {
   png: (bytes: Buffer) =>
@@ -12,20 +12,12 @@ const MAGIC = {
 };
 
 describe('Class: OutputFiles (output hosting, §3.7)', () => {
-  let sim: RunningSimulator;
-  let api: ReturnType<typeof apiClient>;
-
-  beforeAll(async () => {
-    sim = await startSimulator({ knobs: { clock_mode: 'manual', queue_delay_s: 0, run_delay_s: 1 } });
-    api = apiClient(sim);
-  });
-  afterAll(() => sim.close());
-  beforeEach(() => sim.admin.reset());
+  const ctx = useManualSimulator();
 
   const finishedOutput = async (input: object) => {
-    const id = await api.submitOk(input);
-    sim.admin.advance(1_000);
-    const output = (await api.result(id)).body.output as { image?: string; images?: string[] };
+    const id = await ctx.api.submitOk(input);
+    ctx.sim.admin.advance(1_000);
+    const output = (await ctx.api.result(id)).body.output as { image?: string; images?: string[] };
     return { id, urls: output.images ?? [output.image!] };
   };
 
@@ -56,7 +48,7 @@ describe('Class: OutputFiles (output hosting, §3.7)', () => {
     const meta = await sharp((await download(urls[0]!)).bytes).metadata();
 
     // Assess
-    expect(urls[0]).toBe(`${sim.filesBaseUrl}/outputs/${id}/0.png`);
+    expect(urls[0]).toBe(`${ctx.sim.filesBaseUrl}/outputs/${id}/0.png`);
     expect(meta).toMatchObject({ format: 'png', width: 1024, height: 1024 });
   });
 
@@ -82,7 +74,7 @@ describe('Class: OutputFiles (output hosting, §3.7)', () => {
 
   it('serves output_count files, each a valid image', async () => {
     // Prepare
-    sim.admin.setKnobs({ output_count: 3 });
+    ctx.sim.admin.setKnobs({ output_count: 3 });
 
     // Act
     const { id, urls } = await finishedOutput({
@@ -93,7 +85,7 @@ describe('Class: OutputFiles (output hosting, §3.7)', () => {
     const metas = await Promise.all(urls.map(async (url) => sharp((await download(url)).bytes).metadata()));
 
     // Assess
-    expect(urls).toEqual([0, 1, 2].map((n) => `${sim.filesBaseUrl}/outputs/${id}/${n}.webp`));
+    expect(urls).toEqual([0, 1, 2].map((n) => `${ctx.sim.filesBaseUrl}/outputs/${id}/${n}.webp`));
     for (const meta of metas) expect(meta).toMatchObject({ format: 'webp', width: 512, height: 512 });
   });
 
@@ -102,7 +94,7 @@ describe('Class: OutputFiles (output hosting, §3.7)', () => {
     async (format) => {
       // Prepare
       const minBytes = 25 * 1024 * 1024;
-      sim.admin.setKnobs({ output_min_bytes: minBytes });
+      ctx.sim.admin.setKnobs({ output_min_bytes: minBytes });
       const { urls } = await finishedOutput({ ...VALID_INPUT, output_format: format, image_size: 'square' });
 
       // Act
@@ -114,7 +106,7 @@ describe('Class: OutputFiles (output hosting, §3.7)', () => {
       expect(file.bytes.length).toBeLessThan(minBytes + 64 * 1024);
       expect(MAGIC[format](file.bytes)).toBe(true);
       expect(decoded.info).toMatchObject({ width: 512, height: 512 });
-      expect(sim.admin.stats().file_bytes_served).toBe(file.bytes.length);
+      expect(ctx.sim.admin.stats().file_bytes_served).toBe(file.bytes.length);
     },
   );
 
@@ -135,9 +127,9 @@ describe('Class: OutputFiles (output hosting, §3.7)', () => {
   it('answers 404 for unfinished jobs, wrong extensions, indexes out of range and unknown ids', async () => {
     // Prepare
     const { id, urls } = await finishedOutput(VALID_INPUT);
-    sim.admin.setKnobs({ queue_delay_s: 100 });
-    const queued = await api.submitOk();
-    const base = `${sim.filesBaseUrl}/outputs`;
+    ctx.sim.admin.setKnobs({ queue_delay_s: 100 });
+    const queued = await ctx.api.submitOk();
+    const base = `${ctx.sim.filesBaseUrl}/outputs`;
 
     // Act
     const statuses = await Promise.all(

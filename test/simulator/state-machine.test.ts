@@ -1,48 +1,50 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type JobState, type RunningSimulator, startSimulator } from '../../simulator/index.ts';
-import { apiClient } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import type { JobState } from '../../simulator/index.ts';
+import { useManualSimulator } from './helpers.ts';
 
 const ORDER: Record<string, number> = { in_queue: 0, in_progress: 1, completed: 2, cancelled: 2 };
 
 describe('Class: JobStore (state machine, via the wire)', () => {
-  let sim: RunningSimulator;
-  let api: ReturnType<typeof apiClient>;
-
-  beforeAll(async () => {
-    sim = await startSimulator({ knobs: { clock_mode: 'manual', queue_delay_s: 0, run_delay_s: 1 } });
-    api = apiClient(sim);
-  });
-  afterAll(() => sim.close());
-  beforeEach(() => sim.admin.reset());
+  const ctx = useManualSimulator();
 
   it('runs jobs FIFO on one worker and decrements queue_position as jobs ahead start', async () => {
     // Prepare
-    const ids = [await api.submitOk(), await api.submitOk(), await api.submitOk(), await api.submitOk()];
+    const ids = [
+      await ctx.api.submitOk(),
+      await ctx.api.submitOk(),
+      await ctx.api.submitOk(),
+      await ctx.api.submitOk(),
+    ];
     const positions = async () =>
-      Promise.all(ids.map(async (id) => (await api.status(id)).body.queue_position));
+      Promise.all(ids.map(async (id) => (await ctx.api.status(id)).body.queue_position));
 
     // Act
     const atStart = await positions();
-    sim.admin.advance(1_000);
+    ctx.sim.admin.advance(1_000);
     const afterOne = await positions();
-    sim.admin.advance(1_000);
+    ctx.sim.admin.advance(1_000);
     const afterTwo = await positions();
 
     // Assess
     expect(atStart).toEqual([undefined, 0, 1, 2]);
     expect(afterOne).toEqual([undefined, undefined, 0, 1]);
     expect(afterTwo).toEqual([undefined, undefined, undefined, 0]);
-    expect(sim.admin.jobs().map((job) => job.state)).toEqual(['succeeded', 'succeeded', 'running', 'queued']);
+    expect(ctx.sim.admin.jobs().map((job) => job.state)).toEqual([
+      'succeeded',
+      'succeeded',
+      'running',
+      'queued',
+    ]);
   });
 
   it('applies queue_position_base', async () => {
     // Prepare
-    sim.admin.setKnobs({ queue_position_base: 1, queue_delay_s: 1 });
-    await api.submitOk();
-    const second = await api.submitOk();
+    ctx.sim.admin.setKnobs({ queue_position_base: 1, queue_delay_s: 1 });
+    await ctx.api.submitOk();
+    const second = await ctx.api.submitOk();
 
     // Act
-    const response = await api.status(second);
+    const response = await ctx.api.status(second);
 
     // Assess
     expect(response.body.queue_position).toBe(2);
@@ -50,11 +52,11 @@ describe('Class: JobStore (state machine, via the wire)', () => {
 
   it('runs `workers` jobs at once', async () => {
     // Prepare
-    sim.admin.setKnobs({ workers: 2 });
-    const ids = [await api.submitOk(), await api.submitOk(), await api.submitOk()];
+    ctx.sim.admin.setKnobs({ workers: 2 });
+    const ids = [await ctx.api.submitOk(), await ctx.api.submitOk(), await ctx.api.submitOk()];
 
     // Act
-    const statuses = await Promise.all(ids.map(async (id) => (await api.status(id)).body.status));
+    const statuses = await Promise.all(ids.map(async (id) => (await ctx.api.status(id)).body.status));
 
     // Assess
     expect(statuses).toEqual(['in_progress', 'in_progress', 'in_queue']);
@@ -62,14 +64,14 @@ describe('Class: JobStore (state machine, via the wire)', () => {
 
   it('replays a long advance exactly: timestamps follow queue and run delays per worker', async () => {
     // Prepare
-    sim.admin.setKnobs({ queue_delay_s: 0.5, run_delay_s: 2 });
-    const ids = [await api.submitOk(), await api.submitOk()];
+    ctx.sim.admin.setKnobs({ queue_delay_s: 0.5, run_delay_s: 2 });
+    const ids = [await ctx.api.submitOk(), await ctx.api.submitOk()];
 
     // Act
-    sim.admin.advance(60_000);
+    ctx.sim.admin.advance(60_000);
 
     // Assess
-    const [first, second] = ids.map((id) => sim.admin.job(id)!);
+    const [first, second] = ids.map((id) => ctx.sim.admin.job(id)!);
     const ms = (iso: string | null) => Date.parse(iso!);
     expect(ms(first!.started_at) - ms(first!.created_at)).toBe(500);
     expect(ms(first!.finished_at) - ms(first!.started_at)).toBe(2_000);
@@ -79,18 +81,18 @@ describe('Class: JobStore (state machine, via the wire)', () => {
 
   it('never reports an earlier state after a later one while polled through a whole run', async () => {
     // Prepare
-    sim.admin.setKnobs({ queue_delay_s: 0.3, run_delay_s: 0.7 });
-    const ids = [await api.submitOk(), await api.submitOk(), await api.submitOk()];
+    ctx.sim.admin.setKnobs({ queue_delay_s: 0.3, run_delay_s: 0.7 });
+    const ids = [await ctx.api.submitOk(), await ctx.api.submitOk(), await ctx.api.submitOk()];
     const seen = new Map<string, number[]>(ids.map((id) => [id, []]));
 
     // Act
     for (let step = 0; step < 40; step++) {
       for (const id of ids) {
-        const status = (await api.status(id)).body.status as string;
-        const result = (await api.result(id)).body.status as string;
+        const status = (await ctx.api.status(id)).body.status as string;
+        const result = (await ctx.api.result(id)).body.status as string;
         seen.get(id)!.push(ORDER[status]!, result === 'in_queue' ? 0 : result === 'in_progress' ? 1 : 2);
       }
-      sim.admin.advance(100);
+      ctx.sim.admin.advance(100);
     }
 
     // Assess
@@ -102,13 +104,13 @@ describe('Class: JobStore (state machine, via the wire)', () => {
 
   it('keeps terminal states: forced transitions out of them are refused', async () => {
     // Prepare
-    const id = await api.submitOk();
-    sim.admin.advance(1_000);
+    const id = await ctx.api.submitOk();
+    ctx.sim.admin.advance(1_000);
 
     // Act
     const attempts = (['running', 'failed', 'cancelled'] as JobState[]).map((to) => {
       try {
-        sim.admin.transition(id, to);
+        ctx.sim.admin.transition(id, to);
         return 'allowed';
       } catch (error) {
         return (error as { code: string }).code;
@@ -117,30 +119,30 @@ describe('Class: JobStore (state machine, via the wire)', () => {
 
     // Assess
     expect(attempts).toEqual(['TERMINAL_STATE', 'TERMINAL_STATE', 'TERMINAL_STATE']);
-    expect((await api.result(id)).body.status).toBe('succeeded');
+    expect((await ctx.api.result(id)).body.status).toBe('succeeded');
   });
 
   it('refuses backward forced transitions and applies forward ones at once', async () => {
     // Prepare
-    sim.admin.setKnobs({ queue_delay_s: 100 });
-    const id = await api.submitOk();
+    ctx.sim.admin.setKnobs({ queue_delay_s: 100 });
+    const id = await ctx.api.submitOk();
 
     // Act
-    const running = sim.admin.transition(id, 'running');
+    const running = ctx.sim.admin.transition(id, 'running');
     const backwards = (() => {
       try {
-        sim.admin.transition(id, 'queued');
+        ctx.sim.admin.transition(id, 'queued');
       } catch (error) {
         return (error as { code: string }).code;
       }
     })();
-    const failed = sim.admin.transition(id, 'failed', { error_message: 'GPU on fire' });
+    const failed = ctx.sim.admin.transition(id, 'failed', { error_message: 'GPU on fire' });
 
     // Assess
     expect(running.status).toBe('in_progress');
     expect(backwards).toBe('BACKWARD_TRANSITION');
     expect(failed.state).toBe('failed');
-    expect((await api.result(id)).body).toMatchObject({
+    expect((await ctx.api.result(id)).body).toMatchObject({
       status: 'failed',
       error: { error_message: 'GPU on fire' },
     });
@@ -148,30 +150,30 @@ describe('Class: JobStore (state machine, via the wire)', () => {
 
   it('a cancelled job never runs and frees its place in the queue', async () => {
     // Prepare
-    const [a, b, c] = [await api.submitOk(), await api.submitOk(), await api.submitOk()];
+    const [a, b, c] = [await ctx.api.submitOk(), await ctx.api.submitOk(), await ctx.api.submitOk()];
 
     // Act
-    const outcome = await api.cancel(b);
-    const positionOfC = (await api.status(c)).body.queue_position;
-    sim.admin.advance(5_000);
+    const outcome = await ctx.api.cancel(b);
+    const positionOfC = (await ctx.api.status(c)).body.queue_position;
+    ctx.sim.admin.advance(5_000);
 
     // Assess
     expect(outcome.body.outcome).toBe('cancelled');
     expect(positionOfC).toBe(0);
-    expect(sim.admin.job(a)?.state).toBe('succeeded');
-    expect(sim.admin.job(b)).toMatchObject({ state: 'cancelled', started_at: null, charged_usd: 0 });
-    expect(sim.admin.job(c)?.state).toBe('succeeded');
-    expect((await api.cancel(b)).body.outcome).toBe('cancelled');
+    expect(ctx.sim.admin.job(a)?.state).toBe('succeeded');
+    expect(ctx.sim.admin.job(b)).toMatchObject({ state: 'cancelled', started_at: null, charged_usd: 0 });
+    expect(ctx.sim.admin.job(c)?.state).toBe('succeeded');
+    expect((await ctx.api.cancel(b)).body.outcome).toBe('cancelled');
   });
 
   it('in polls mode moves one state every polls_per_state polls', async () => {
     // Prepare
-    sim.admin.setKnobs({ clock_mode: 'polls', polls_per_state: 2 });
-    const id = await api.submitOk();
+    ctx.sim.admin.setKnobs({ clock_mode: 'polls', polls_per_state: 2 });
+    const id = await ctx.api.submitOk();
 
     // Act
     const statuses: unknown[] = [];
-    for (let poll = 0; poll < 6; poll++) statuses.push((await api.status(id)).body.status);
+    for (let poll = 0; poll < 6; poll++) statuses.push((await ctx.api.status(id)).body.status);
 
     // Assess
     expect(statuses).toEqual([
@@ -186,14 +188,14 @@ describe('Class: JobStore (state machine, via the wire)', () => {
 
   it('in timed mode progresses by the wall clock', async () => {
     // Prepare
-    sim.admin.setKnobs({ clock_mode: 'timed', queue_delay_s: 0, run_delay_s: 0.05 });
-    const id = await api.submitOk();
+    ctx.sim.admin.setKnobs({ clock_mode: 'timed', queue_delay_s: 0, run_delay_s: 0.05 });
+    const id = await ctx.api.submitOk();
 
     // Act
     let status = '';
     for (let attempt = 0; attempt < 100 && status !== 'completed'; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
-      status = (await api.status(id)).body.status as string;
+      status = (await ctx.api.status(id)).body.status as string;
     }
 
     // Assess
@@ -202,17 +204,17 @@ describe('Class: JobStore (state machine, via the wire)', () => {
 
   it('charges the balance on success and refuses submits once it is below the price (400002, or 402)', async () => {
     // Prepare
-    sim.admin.setBalance('u1', 0.015);
-    await api.submitOk();
-    sim.admin.advance(1_000);
+    ctx.sim.admin.setBalance('u1', 0.015);
+    await ctx.api.submitOk();
+    ctx.sim.admin.advance(1_000);
 
     // Act
-    const refused = await api.submit();
-    sim.admin.setKnobs({ insufficient_http: 402 });
-    const refused402 = await api.submit();
+    const refused = await ctx.api.submit();
+    ctx.sim.admin.setKnobs({ insufficient_http: 402 });
+    const refused402 = await ctx.api.submit();
 
     // Assess
-    expect(sim.admin.balance('u1')).toBeCloseTo(0.005);
+    expect(ctx.sim.admin.balance('u1')).toBeCloseTo(0.005);
     expect(refused.status).toBe(400);
     expect(refused.body).toMatchObject({ error_code: 400002, error: 'InsufficientResources' });
     expect(refused402.status).toBe(402);

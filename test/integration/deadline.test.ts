@@ -65,4 +65,30 @@ describe('Pipeline: deadlines', () => {
     });
     expect(sim().job(job.upstream_request_id!)?.state).toBe('running');
   });
+
+  it('still collects a run that ended by the time the deadline check looks (it was paid for)', async () => {
+    // Prepare: RunComfy finishes the job, but its status endpoint fails until the deadline has passed
+    sim().setKnobs({ clock_mode: 'manual' });
+    const submitted = await postEdit(fixture.pipeline, {
+      prompt: 'done just in time',
+      image_urls: [PNG_INPUT],
+    });
+    const id = String(submitted.body.id);
+    const requestId = await waitUntil(async () => (await getJob(fixture.pipeline, id)).upstream_request_id);
+    sim().failNext({ endpoint: 'status', status: 503, times: 3 });
+    sim().transition(requestId, 'succeeded');
+
+    // Act
+    const job = await waitForJob(
+      fixture.pipeline,
+      id,
+      ['expired', 'succeeded', 'failed', 'cancelled'],
+      20_000,
+    );
+
+    // Assess
+    expect(job.status).toBe('succeeded');
+    expect(Date.parse(job.finished_at!)).toBeGreaterThan(Date.parse(job.deadline_at));
+    expect(job.outputs).toHaveLength(1);
+  });
 });

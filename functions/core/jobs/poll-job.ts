@@ -46,18 +46,20 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
   }
 
   const nowMs = deps.clock.now();
-  if (nowMs >= Date.parse(job.deadlineAt)) return expire(deps, job);
-
-  if (!job.requestId) return pollUnsubmitted(deps, job, message, messageId);
+  const pastDeadline = nowMs >= Date.parse(job.deadlineAt);
+  if (!job.requestId)
+    return pastDeadline ? expire(deps, job) : pollUnsubmitted(deps, job, message, messageId);
 
   try {
     const status = await deps.runComfy.status(job.requestId);
     if (status.state === 'finished') {
+      // Even at the deadline: a run that has ended was paid for, and its result is collected.
       const claimed = await claim(deps, job, message, messageId, {});
       if (!claimed) return 'dropped';
       await deps.queues.scheduleResult({ jobId: job.id, attempt: 0 });
       return 'handed_to_result';
     }
+    if (pastDeadline) return expire(deps, job);
     const set: Partial<Job> =
       status.state === 'queued'
         ? { queuePosition: status.queuePosition }
@@ -85,6 +87,7 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
     return reschedule(deps, claimed, status.state === 'queued' ? status.queuePosition : undefined);
   } catch (error) {
     if (!(error instanceof RunComfyError)) throw error;
+    if (pastDeadline) return expire(deps, job);
     return handlePollError(deps, job, message, messageId, error);
   }
 }

@@ -76,7 +76,9 @@ async function main(): Promise<void> {
 }
 
 async function putOnce(s3: S3Client, key: string, body: Buffer): Promise<void> {
-  await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: key, Body: body, ContentType: 'image/png' }));
+  await s3.send(
+    new PutObjectCommand({ Bucket: config.bucket, Key: key, Body: body, ContentType: 'image/png' }),
+  );
 }
 
 /** Wall time and peak RSS growth of one run, from a collected heap and a reset high-water mark. */

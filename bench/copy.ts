@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { startMotoServer } from '../local/moto-server.ts';
 import { startSimulator } from '../simulator/index.ts';
 import type { CopyWorkerConfig, CopyWorkerResult } from './copy-worker.ts';
-import { nodeBinary } from './cold-start.ts';
+import { nodeBinary } from './lib/node-binary.ts';
 import { median, round } from './lib/stats.ts';
 
 /*
@@ -50,7 +50,12 @@ export interface CopyResult {
   rssGoalMet: boolean;
   wallGoalMet: boolean;
   goalMet: boolean;
-  runs: { copyWallMs: number; copyPeakRssGrowthMiB: number; singlePutWallMs: number; parallelPutsWallMs: number }[];
+  runs: {
+    copyWallMs: number;
+    copyPeakRssGrowthMiB: number;
+    singlePutWallMs: number;
+    parallelPutsWallMs: number;
+  }[];
 }
 
 export async function runCopyBenchmark(options: CopyBenchOptions = {}): Promise<CopyResult> {
@@ -136,7 +141,8 @@ async function finishedOutputs(baseUrl: string, token: string): Promise<string[]
     headers,
     body: JSON.stringify({ prompt: 'benchmark copy', image_urls: ['https://inputs.example.com/cup.png'] }),
   });
-  if (!submitted.ok) throw new Error(`simulator submit answered ${submitted.status}: ${await submitted.text()}`);
+  if (!submitted.ok)
+    throw new Error(`simulator submit answered ${submitted.status}: ${await submitted.text()}`);
   const { request_id: id } = (await submitted.json()) as { request_id: string };
   for (let attempt = 0; attempt < 100; attempt++) {
     const result = (await (await fetch(`${baseUrl}/v1/requests/${id}/result`, { headers })).json()) as {
@@ -151,18 +157,22 @@ async function finishedOutputs(baseUrl: string, token: string): Promise<string[]
 
 function runWorker(config: CopyWorkerConfig, endpoint: string): Promise<CopyWorkerResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(nodeBinary(), ['--expose-gc', '--import', 'tsx', resolve(REPO_ROOT, 'bench/copy-worker.ts')], {
-      cwd: REPO_ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        AWS_ENDPOINT_URL: endpoint,
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'bench',
-        AWS_SECRET_ACCESS_KEY: 'bench',
-        BENCH_COPY_CONFIG: JSON.stringify(config),
+    const child = spawn(
+      nodeBinary(),
+      ['--expose-gc', '--import', 'tsx', resolve(REPO_ROOT, 'bench/copy-worker.ts')],
+      {
+        cwd: REPO_ROOT,
+        env: {
+          PATH: process.env.PATH ?? '',
+          AWS_ENDPOINT_URL: endpoint,
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'bench',
+          AWS_SECRET_ACCESS_KEY: 'bench',
+          BENCH_COPY_CONFIG: JSON.stringify(config),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {

@@ -37,7 +37,7 @@ export interface PollBenchOptions {
   workers?: number;
 }
 
-export interface SimulatedJob {
+interface SimulatedJob {
   /** Upstream run start (end of queueing), seconds after submission. */
   startSeconds: number;
   endSeconds: number;
@@ -45,7 +45,7 @@ export interface SimulatedJob {
   queuePositionAt?: (t: number) => number;
 }
 
-export interface PollPolicy {
+interface PollPolicy {
   name: string;
   firstDelaySeconds: number;
   next(elapsedSeconds: number, queuePosition: number | undefined): number;
@@ -83,6 +83,14 @@ export interface PollResult {
   burst: { jobsPerBurst: number; workers: number };
   meanAddedDelayGoalSeconds: number;
   cases: { logNormal: PollCaseResult; queueBurst: PollCaseResult };
+  /** Our schedule on the burst with other upstream worker counts (RunComfy's is unknown). */
+  burstWorkersSensitivity: {
+    workers: number;
+    meanStatusCallsPerJob: number;
+    meanAddedDelaySeconds: number;
+    p95AddedDelaySeconds: number;
+    goalMet: boolean;
+  }[];
   goalMet: boolean;
 }
 
@@ -106,7 +114,9 @@ export function runPollBenchmark(options: PollBenchOptions = {}): PollResult {
   });
   const burstJobs: SimulatedJob[] = [];
   while (burstJobs.length < jobs) {
-    burstJobs.push(...simulateBurst(random, Math.min(burstSize, jobs - burstJobs.length), workers, mu, sigma));
+    burstJobs.push(
+      ...simulateBurst(random, Math.min(burstSize, jobs - burstJobs.length), workers, mu, sigma),
+    );
   }
 
   const deadline = config.jobDeadlineSeconds;
@@ -122,6 +132,22 @@ export function runPollBenchmark(options: PollBenchOptions = {}): PollResult {
     policies,
     deadline,
   );
+  const burstWorkersSensitivity = [1, 2, 5, 10, 25].map((count) => {
+    const sample = new SeededRandom(seed + count);
+    const burst: SimulatedJob[] = [];
+    while (burst.length < jobs) {
+      burst.push(...simulateBurst(sample, Math.min(burstSize, jobs - burst.length), count, mu, sigma));
+    }
+    const result = evaluateCase(`${count} workers`, burst, policies, deadline);
+    const ours = result.policies.find((f) => f.schedule === OURS)!;
+    return {
+      workers: count,
+      meanStatusCallsPerJob: ours.meanStatusCallsPerJob,
+      meanAddedDelaySeconds: ours.meanAddedDelaySeconds,
+      p95AddedDelaySeconds: ours.p95AddedDelaySeconds,
+      goalMet: result.paretoDominant && result.meanAddedDelayGoalMet,
+    };
+  });
   return {
     seed,
     jobsPerCase: jobs,
@@ -132,6 +158,7 @@ export function runPollBenchmark(options: PollBenchOptions = {}): PollResult {
     burst: { jobsPerBurst: burstSize, workers },
     meanAddedDelayGoalSeconds: MEAN_ADDED_DELAY_GOAL_SECONDS,
     cases: { logNormal, queueBurst },
+    burstWorkersSensitivity,
     goalMet:
       logNormal.paretoDominant &&
       logNormal.meanAddedDelayGoalMet &&
@@ -166,11 +193,15 @@ function oursPolicy(deadlineSeconds: number, maxDelaySeconds: number): PollPolic
 }
 
 function fixedPolicy(intervalSeconds: number): PollPolicy {
-  return { name: `fixed ${intervalSeconds} s`, firstDelaySeconds: intervalSeconds, next: () => intervalSeconds };
+  return {
+    name: `fixed ${intervalSeconds} s`,
+    firstDelaySeconds: intervalSeconds,
+    next: () => intervalSeconds,
+  };
 }
 
 /** One burst: all jobs submitted at t = 0 into a FIFO served by `workers` runners. */
-export function simulateBurst(
+function simulateBurst(
   random: SeededRandom,
   size: number,
   workers: number,
@@ -233,7 +264,7 @@ function evaluateCase(
   };
 }
 
-export function evaluatePolicy(policy: PollPolicy, jobs: SimulatedJob[], deadlineSeconds: number): PolicyFigures {
+function evaluatePolicy(policy: PollPolicy, jobs: SimulatedJob[], deadlineSeconds: number): PolicyFigures {
   const calls: number[] = [];
   const delays: number[] = [];
   let expired = 0;
@@ -281,6 +312,7 @@ export function pollCharts(result: PollResult): Record<string, string> {
       {
         name: 'our schedule',
         color: '#d9480f',
+        labels: 'below',
         points: figures
           .filter((f) => f.schedule === OURS)
           .map((f) => ({ x: f.meanStatusCallsPerJob, y: f.p95AddedDelaySeconds, label: OURS })),

@@ -17,6 +17,8 @@ export interface ScatterSeries {
   name: string;
   color: string;
   points: ScatterPoint[];
+  /** Where the point labels go, so that two series' labels at close points do not overlap. @default 'above' */
+  labels?: 'above' | 'below';
 }
 
 export interface ScatterChartOptions {
@@ -54,7 +56,7 @@ export function scatterChart(options: ScatterChartOptions): string {
   parts.push(axes(margin.left, margin.top, plotW, plotH));
   parts.push(text(margin.left + plotW / 2, height - 12, options.xLabel, 'middle', 12));
   parts.push(
-    `<text ${FONT} font-size="12" fill="${AXIS}" text-anchor="middle" transform="translate(16 ${margin.top + plotH / 2}) rotate(-90)">${escape(options.yLabel)}</text>`,
+    `<text ${FONT} font-size="12" fill="${AXIS}" text-anchor="middle" transform="translate(16 ${margin.top + plotH / 2}) rotate(-90)">${escapeXml(options.yLabel)}</text>`,
   );
   for (const series of options.series) {
     for (const point of series.points) {
@@ -63,7 +65,10 @@ export function scatterChart(options: ScatterChartOptions): string {
       parts.push(`<circle cx="${fmt(cx)}" cy="${fmt(cy)}" r="5" fill="${series.color}"/>`);
       const anchor = cx > margin.left + plotW * 0.8 ? 'end' : 'start';
       const dx = anchor === 'end' ? -8 : 8;
-      parts.push(text(cx + dx, cy - 7, point.label, anchor, 11, series.color));
+      const dy = series.labels === 'below' ? 17 : -7;
+      parts.push(
+        text(cx + dx, cy + dy, point.label, anchor, 11, series.color, series.labels === 'below' ? 600 : 400),
+      );
     }
   }
   let legendX = margin.left + 8;
@@ -100,15 +105,18 @@ export interface BarChartOptions {
 }
 
 export function barChart(options: BarChartOptions): string {
-  const width = options.width ?? 640;
+  const width = options.width ?? 720;
   const barH = 24;
   const gap = 10;
-  const margin = { top: 44, right: 90, bottom: 40, left: 150 };
+  const margin = { top: 58, right: 170, bottom: 40, left: 170 };
   const plotH = options.bars.length * (barH + gap) - gap;
   const height = margin.top + plotH + margin.bottom;
   const plotW = width - margin.left - margin.right;
   const goals = options.goals ?? [];
-  const ticks = niceTicks(0, Math.max(...options.bars.map((b) => b.value), ...goals.map((g) => g.value)) * 1.05);
+  const ticks = niceTicks(
+    0,
+    Math.max(...options.bars.map((b) => b.value), ...goals.map((g) => g.value)) * 1.05,
+  );
   const xMax = ticks.at(-1)!;
   const sx = (x: number) => margin.left + (x / xMax) * plotW;
   const digits = options.digits ?? 1;
@@ -129,12 +137,14 @@ export function barChart(options: BarChartOptions): string {
     const note = bar.note ?? `${bar.value.toFixed(digits)} ${options.unit.replace(/^.*\((.*)\)$/, '$1')}`;
     parts.push(text(margin.left + w + 6, y + barH / 2 + 4, note, 'start', 11));
   });
-  for (const goal of goals) {
+  for (const [index, goal] of goals.entries()) {
     const x = sx(goal.value);
+    // Staggered, so that the labels of close goals stay readable.
+    const labelY = margin.top - 10 - (index % 2) * 14;
     parts.push(
-      `<line x1="${fmt(x)}" y1="${margin.top - 6}" x2="${fmt(x)}" y2="${margin.top + plotH + 4}" stroke="#c92a2a" stroke-width="1.5" stroke-dasharray="5 4"/>`,
+      `<line x1="${fmt(x)}" y1="${fmt(labelY + 4)}" x2="${fmt(x)}" y2="${margin.top + plotH + 4}" stroke="#c92a2a" stroke-width="1.5" stroke-dasharray="5 4"/>`,
     );
-    parts.push(text(x, margin.top - 9, goal.label, 'middle', 11, '#c92a2a'));
+    parts.push(text(x, labelY, goal.label, 'middle', 11, '#c92a2a'));
   }
   parts.push(line(margin.left, margin.top, margin.left, margin.top + plotH, AXIS));
   parts.push('</svg>');
@@ -158,7 +168,7 @@ function svgOpen(width: number, height: number): string {
 }
 
 function title(value: string, width: number): string {
-  return `<text ${FONT} x="${width / 2}" y="22" font-size="15" font-weight="600" fill="#222" text-anchor="middle">${escape(value)}</text>`;
+  return `<text ${FONT} x="${width / 2}" y="22" font-size="15" font-weight="600" fill="#222" text-anchor="middle">${escapeXml(value)}</text>`;
 }
 
 function axes(x: number, y: number, w: number, h: number): string {
@@ -169,8 +179,16 @@ function line(x1: number, y1: number, x2: number, y2: number, stroke: string): s
   return `<line x1="${fmt(x1)}" y1="${fmt(y1)}" x2="${fmt(x2)}" y2="${fmt(y2)}" stroke="${stroke}"/>`;
 }
 
-function text(x: number, y: number, value: string, anchor: string, size: number, fill = AXIS): string {
-  return `<text ${FONT} x="${fmt(x)}" y="${fmt(y)}" font-size="${size}" fill="${fill}" text-anchor="${anchor}">${escape(value)}</text>`;
+function text(
+  x: number,
+  y: number,
+  value: string,
+  anchor: string,
+  size: number,
+  fill = AXIS,
+  weight = 400,
+): string {
+  return `<text ${FONT} x="${fmt(x)}" y="${fmt(y)}" font-size="${size}" font-weight="${weight}" fill="${fill}" text-anchor="${anchor}">${escapeXml(value)}</text>`;
 }
 
 function formatTick(value: number): string {
@@ -181,6 +199,6 @@ function fmt(value: number): string {
   return value.toFixed(1);
 }
 
-function escape(value: string): string {
+function escapeXml(value: string): string {
   return value.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }

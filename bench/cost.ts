@@ -1,0 +1,422 @@
+import { FUNCTIONS } from '../infra/definition.ts';
+import { RUNTIME_CALLER } from './lib/aws-request-counter.ts';
+import { round } from './lib/stats.ts';
+import { barChart } from './lib/svg.ts';
+import type { PollResult } from './poll.ts';
+import type { FunctionFigures, ThroughputResult } from './throughput.ts';
+
+/*
+ * Cost model: AWS cost per 1,000 jobs from the request counts and handler durations measured by
+ * the throughput benchmark and public us-east-1 list prices, beside the same work done by a
+ * Step Functions Standard polling loop and by one Lambda that sleeps while it polls.
+ *
+ * The throughput run uses a fast simulator (each job is done at its first status call), so the
+ * poll chain there is one heartbeat per job. The headline figure puts the chain at the number of
+ * status calls the poll benchmark measured on the reference latency distribution, scaling every
+ * per-heartbeat request by the measured per-heartbeat footprint; the as-measured figure is kept.
+ */
+
+export const PRICES_AS_OF =
+  'as of mid-2025 list prices (no free tier), us-east-1; verify before relying on them';
+
+/** USD, us-east-1. Not fetched (no network here): from the pricing pages named, to be verified. */
+export const PRICES = {
+  apiGatewayHttpPerRequest: {
+    usd: 1.0 / 1e6,
+    source: 'Amazon API Gateway pricing (HTTP APIs, first 300 M requests/month)',
+  },
+  lambdaPerRequest: { usd: 0.2 / 1e6, source: 'AWS Lambda pricing (requests)' },
+  lambdaArmPerGbSecond: {
+    usd: 0.0000133334,
+    source: 'AWS Lambda pricing (Arm duration, first 6 B GB-s/month)',
+  },
+  sqsPerRequest: { usd: 0.4 / 1e6, source: 'Amazon SQS pricing (standard queue, per 64 KB request)' },
+  dynamoPerWriteUnit: { usd: 0.625 / 1e6, source: 'Amazon DynamoDB pricing (on-demand write request unit)' },
+  dynamoPerReadUnit: { usd: 0.125 / 1e6, source: 'Amazon DynamoDB pricing (on-demand read request unit)' },
+  snsPerPublish: { usd: 0.5 / 1e6, source: 'Amazon SNS pricing (standard topic publish, per 64 KB)' },
+  eventBridgePerEvent: { usd: 1.0 / 1e6, source: 'Amazon EventBridge pricing (custom events, per 64 KB)' },
+  s3PerPutCopyPostList: { usd: 0.005 / 1e3, source: 'Amazon S3 pricing (S3 Standard PUT, COPY, POST, LIST)' },
+  s3PerGet: { usd: 0.0004 / 1e3, source: 'Amazon S3 pricing (S3 Standard GET, SELECT and other)' },
+  s3PerGbMonth: { usd: 0.023, source: 'Amazon S3 pricing (S3 Standard storage, first 50 TB/month)' },
+  stepFunctionsStandardPerTransition: {
+    usd: 0.025 / 1e3,
+    source: 'AWS Step Functions pricing (Standard workflows, per state transition)',
+  },
+} as const;
+
+export const COST_GOAL_USD_PER_1000 = 0.05;
+export const SFN_RATIO_GOAL = 1 / 5;
+
+/** A typical FLUX.2 [flash] 1 MP PNG, for the storage sensitivity line (the simulator's are tiny). */
+export const TYPICAL_OUTPUT_BYTES = 1.5e6;
+
+export interface CostLine {
+  service: string;
+  /** What was counted, per job. */
+  quantityPerJob: number;
+  unit: string;
+  usdPer1000Jobs: number;
+}
+
+export interface Design {
+  name: string;
+  usdPer1000Jobs: number;
+  lines: CostLine[];
+}
+
+export interface CostResult {
+  pricesAsOf: string;
+  prices: Record<string, { usdPerUnit: number; source: string }>;
+  assumptions: string[];
+  /** Status calls per job the headline assumes (poll benchmark, log-normal case). */
+  statusCallsPerJob: number;
+  statusCallsPerJobMeasured: number;
+  meanJobSecondsForSleepingLambda: number;
+  designs: { pipeline: Design; pipelineAsMeasured: Design; stepFunctions: Design; sleepingLambda: Design };
+  pipelineUsdPer1000Jobs: number;
+  pipelineUsdPer1000JobsWithTypicalOutputs: number;
+  /** With the mean light-load durations instead of the median (the emulator's stalls included). */
+  pipelineUsdPer1000JobsWithMeanDurations: number;
+  stepFunctionsUsdPer1000Jobs: number;
+  sleepingLambdaUsdPer1000Jobs: number;
+  ratioToStepFunctions: number;
+  ratioToSleepingLambda: number;
+  goalUsdPer1000Jobs: number;
+  goalRatioToStepFunctions: number;
+  goalMet: boolean;
+}
+
+/**
+ * Billed ms per record of a function under light load. The median invocation is the default:
+ * locally the slow tail is the emulator stalling (moto serves every call on one core), not
+ * function work; the mean is kept as a sensitivity figure.
+ */
+type DurationStatistic = 'median' | 'mean';
+
+function msPerRecord(figures: FunctionFigures | undefined, statistic: DurationStatistic): number {
+  if (!figures || figures.records === 0) return 0;
+  const perInvocation =
+    statistic === 'median' ? Math.ceil(figures.p50Ms) : figures.billedMs / figures.invocations;
+  return (perInvocation * figures.invocations) / figures.records;
+}
+
+interface Counts {
+  /** Requests by `service operation`, per job. */
+  perJob: Map<string, number>;
+  /** Lambda invocations and GB-seconds per job, by function. */
+  lambda: Map<string, { invocations: number; gbSeconds: number }>;
+  dynamoItems: { transactItemsPerJob: number };
+}
+
+export function runCostModel(throughput: ThroughputResult, poll: PollResult): CostResult {
+  const jobs = throughput.jobs;
+  const pollMessagesPerJob = (throughput.lambda.poller?.records ?? 0) / jobs;
+  const statusCallsMeasured = throughput.upstreamCallsPerJob.status ?? pollMessagesPerJob;
+  const reference = poll.cases.logNormal.policies.find((p) => p.schedule === 'ours')!;
+  const statusCalls = reference.meanStatusCallsPerJob;
+  const wru = Math.max(1, Math.ceil(throughput.meanJobItemBytes / 1024));
+  const rru = Math.max(1, Math.ceil(throughput.meanJobItemBytes / 4096));
+
+  // Per-heartbeat footprint, as measured: what the poller and its queue cost per poll message.
+  const measured = countsFrom(throughput);
+  const heartbeat = heartbeatFootprint(throughput, pollMessagesPerJob);
+  const extraHeartbeats = Math.max(0, statusCalls - pollMessagesPerJob);
+
+  const priced = (
+    name: string,
+    counts: Counts,
+    heartbeats: number,
+    outputBytes = throughput.meanOutputBytes,
+  ) => priceDesign(name, counts, heartbeats, heartbeat, { wru, rru, throughput, outputBytes });
+
+  const pipelineAsMeasured = priced(
+    `pipeline (as measured: ${round(pollMessagesPerJob, 2)} status calls per job)`,
+    measured,
+    0,
+  );
+  const pipeline = priced(`pipeline (${statusCalls} status calls per job)`, measured, extraHeartbeats);
+  const withTypicalOutputs = priced(
+    'pipeline, typical outputs',
+    measured,
+    extraHeartbeats,
+    TYPICAL_OUTPUT_BYTES,
+  );
+  const withMeanDurations = priceDesign(
+    'pipeline, mean durations',
+    countsFrom(throughput, { statistic: 'mean' }),
+    extraHeartbeats,
+    heartbeatFootprint(throughput, pollMessagesPerJob, 'mean'),
+    { wru, rru, throughput, outputBytes: throughput.meanOutputBytes },
+  );
+
+  // Alternatives: the same job minus the SQS/DynamoDB poll chain, plus their own polling cost.
+  const withoutChain = priced('base', countsFrom(throughput, { withoutPollChain: true }), 0);
+  // The Step Functions loop's status check does at most the poller's work.
+  const pollerGbSecondsPerPoll = heartbeat.lambdaGbSeconds;
+  const transitions = 3 * statusCalls + 5;
+  const stepFunctions: Design = {
+    name: 'Step Functions Standard polling loop',
+    lines: [
+      ...withoutChain.lines,
+      line(
+        'Step Functions state transitions',
+        transitions,
+        'transitions',
+        PRICES.stepFunctionsStandardPerTransition.usd,
+      ),
+      line(
+        'Lambda requests (status check per poll)',
+        statusCalls,
+        'invocations',
+        PRICES.lambdaPerRequest.usd,
+      ),
+      line(
+        'Lambda GB-s (status check per poll)',
+        statusCalls * pollerGbSecondsPerPoll,
+        'GB-s',
+        PRICES.lambdaArmPerGbSecond.usd,
+      ),
+    ],
+    usdPer1000Jobs: 0,
+  };
+  const jobSeconds = poll.cases.logNormal.meanUpstreamSeconds + reference.meanAddedDelaySeconds;
+  const sleepingLambda: Design = {
+    name: 'one Lambda sleeping while it polls',
+    lines: [
+      ...withoutChain.lines,
+      line('Lambda requests (the sleeper)', 1, 'invocations', PRICES.lambdaPerRequest.usd),
+      line(
+        `Lambda GB-s (sleeping ${round(jobSeconds, 1)} s at ${FUNCTIONS.poller.memoryMb} MB)`,
+        jobSeconds * (FUNCTIONS.poller.memoryMb / 1024),
+        'GB-s',
+        PRICES.lambdaArmPerGbSecond.usd,
+      ),
+    ],
+    usdPer1000Jobs: 0,
+  };
+  for (const design of [stepFunctions, sleepingLambda]) design.usdPer1000Jobs = total(design.lines);
+
+  const ratio = pipeline.usdPer1000Jobs / stepFunctions.usdPer1000Jobs;
+  return {
+    pricesAsOf: PRICES_AS_OF,
+    prices: Object.fromEntries(
+      Object.entries(PRICES).map(([key, price]) => [key, { usdPerUnit: price.usd, source: price.source }]),
+    ),
+    assumptions: [
+      `DynamoDB: job item ≈ ${throughput.meanJobItemBytes} B, so ${wru} WRU per write (2 per item in a transaction) and ${rru} RRU per strongly consistent read`,
+      `poll chain scaled from ${round(pollMessagesPerJob, 2)} to ${statusCalls} heartbeats per job (poll benchmark, log-normal case); per heartbeat as measured: ${describeHeartbeat(heartbeat)}`,
+      'event source mappings: receives that returned messages and deletes as the local driver made them in the burst (batched), and one receive + one delete for each further heartbeat; empty receives are a fixed cost per queue, not per job (Lambda keeps ~5 long polls of 20 s open: ~650 k requests, ~$0.26 a month per queue)',
+      "Lambda durations: median handler invocation under light load after the burst (the mean, which carries the emulator's stalls, is shown apart), billed rounded up to 1 ms; arm64",
+      `S3 storage: outputs kept one month (the stack's default retention is 30 days); measured outputs average ${throughput.meanOutputBytes} B (simulator images); a typical 1 MP PNG of ${TYPICAL_OUTPUT_BYTES / 1e6} MB is shown apart`,
+      'not included: CloudWatch Logs ingestion and metrics, KMS requests, data transfer out, X-Ray traces, free tiers',
+      `Step Functions loop: Submit task, then Wait + CheckStatus (Lambda) + Choice per status call, then copy, notify, event, succeed: 3 x ${statusCalls} + 5 transitions; the DynamoDB job record, API, submit/result functions, SNS, EventBridge and S3 stay as in the pipeline`,
+      `sleeping Lambda: one invocation at the poller's ${FUNCTIONS.poller.memoryMb} MB for the whole job (${round(jobSeconds, 1)} s = mean upstream latency + added delay of the poll benchmark), then the same result path`,
+    ],
+    statusCallsPerJob: statusCalls,
+    statusCallsPerJobMeasured: round(statusCallsMeasured, 2),
+    meanJobSecondsForSleepingLambda: round(jobSeconds, 2),
+    designs: { pipeline, pipelineAsMeasured, stepFunctions, sleepingLambda },
+    pipelineUsdPer1000Jobs: round(pipeline.usdPer1000Jobs, 4),
+    pipelineUsdPer1000JobsWithTypicalOutputs: round(withTypicalOutputs.usdPer1000Jobs, 4),
+    pipelineUsdPer1000JobsWithMeanDurations: round(withMeanDurations.usdPer1000Jobs, 4),
+    stepFunctionsUsdPer1000Jobs: round(stepFunctions.usdPer1000Jobs, 4),
+    sleepingLambdaUsdPer1000Jobs: round(sleepingLambda.usdPer1000Jobs, 4),
+    ratioToStepFunctions: round(ratio, 3),
+    ratioToSleepingLambda: round(pipeline.usdPer1000Jobs / sleepingLambda.usdPer1000Jobs, 3),
+    goalUsdPer1000Jobs: COST_GOAL_USD_PER_1000,
+    goalRatioToStepFunctions: SFN_RATIO_GOAL,
+    goalMet: pipeline.usdPer1000Jobs <= COST_GOAL_USD_PER_1000 && ratio <= SFN_RATIO_GOAL,
+  };
+}
+
+/**
+ * Requests and Lambda use per job; `withoutPollChain` leaves out the poller, its queue's traffic
+ * and the first poll message, i.e. what a design that polls another way would not do.
+ */
+function countsFrom(
+  throughput: ThroughputResult,
+  options: { withoutPollChain?: boolean; statistic?: DurationStatistic } = {},
+): Counts {
+  const jobs = throughput.jobs;
+  const perJob = new Map<string, number>();
+  let transactItems = 0;
+  for (const tally of throughput.requests) {
+    if (tally.caller === RUNTIME_CALLER && !isEventSourceMapping(tally.service, tally.operation)) continue;
+    const pollChain = tally.caller === 'poller' || (tally.resource?.endsWith('-poll') ?? false);
+    if (options.withoutPollChain && pollChain) continue;
+    const key = `${tally.service} ${tally.operation}`;
+    const count = tally.operation === 'ReceiveMessage' ? tally.count - (tally.empty ?? 0) : tally.count;
+    perJob.set(key, (perJob.get(key) ?? 0) + count / jobs);
+    if (tally.operation === 'TransactWriteItems') transactItems += tally.items ?? 0;
+  }
+  const lambda = new Map<string, { invocations: number; gbSeconds: number }>();
+  for (const [name, burst] of Object.entries(throughput.lambda)) {
+    if (options.withoutPollChain && name === 'poller') continue;
+    // Invocations as the burst made them; duration per record from the light-load timings.
+    const light = throughput.lambdaLightLoad[name] ?? burst;
+    const ms = msPerRecord(light, options.statistic ?? 'median');
+    lambda.set(name, {
+      invocations: burst.invocations / jobs,
+      gbSeconds: ((burst.records / jobs) * ms * (burst.memoryMb / 1024)) / 1000,
+    });
+  }
+  return { perJob, lambda, dynamoItems: { transactItemsPerJob: transactItems / jobs } };
+}
+
+function isEventSourceMapping(service: string, operation: string): boolean {
+  return (
+    service === 'sqs' &&
+    ['ReceiveMessage', 'DeleteMessageBatch', 'DeleteMessage', 'ChangeMessageVisibilityBatch'].includes(
+      operation,
+    )
+  );
+}
+
+interface Heartbeat {
+  /** Requests per poll message, by `service operation` (poller's own, plus the poll queue's send/receive/delete). */
+  requests: Map<string, number>;
+  lambdaInvocations: number;
+  lambdaGbSeconds: number;
+}
+
+/** What one poll heartbeat costs, from the poller's requests and the poll queue's traffic. */
+function heartbeatFootprint(
+  throughput: ThroughputResult,
+  pollMessagesPerJob: number,
+  statistic: DurationStatistic = 'median',
+): Heartbeat {
+  const messages = Math.max(1, pollMessagesPerJob * throughput.jobs);
+  const requests = new Map<string, number>();
+  for (const tally of throughput.requests) {
+    const pollQueue = tally.resource?.endsWith('-poll') ?? false;
+    const byPoller = tally.caller === 'poller' && !(tally.operation === 'SendMessage' && !pollQueue);
+    const pollQueueTraffic =
+      pollQueue &&
+      ((tally.caller === RUNTIME_CALLER && isEventSourceMapping(tally.service, tally.operation)) ||
+        (tally.caller !== 'poller' && tally.operation === 'SendMessage'));
+    if (!byPoller && !pollQueueTraffic) continue;
+    const count = tally.operation === 'ReceiveMessage' ? tally.count - (tally.empty ?? 0) : tally.count;
+    const key = `${tally.service} ${tally.operation}`;
+    requests.set(key, (requests.get(key) ?? 0) + count / messages);
+  }
+  // A quiet queue hands the poller one message per receive: count each further heartbeat's receive
+  // and delete at one each, not at the burst's batched rate. The last heartbeat's send to the
+  // result queue stays with the job, so it is not part of the footprint (the filter above).
+  requests.set('sqs ReceiveMessage', 1);
+  requests.set('sqs DeleteMessageBatch', 1);
+  const ms = msPerRecord(throughput.lambdaLightLoad.poller ?? throughput.lambda.poller, statistic);
+  return {
+    requests,
+    // Conservative: one invocation per heartbeat (a quiet queue delivers batches of one).
+    lambdaInvocations: 1,
+    lambdaGbSeconds: (ms / 1000) * (FUNCTIONS.poller.memoryMb / 1024),
+  };
+}
+
+function describeHeartbeat(heartbeat: Heartbeat): string {
+  const parts = [...heartbeat.requests.entries()].map(([key, value]) => `${round(value, 2)} ${key}`);
+  return `${parts.join(', ')}, 1 poller invocation, ${round(heartbeat.lambdaGbSeconds, 4)} GB-s`;
+}
+
+function priceDesign(
+  name: string,
+  counts: Counts,
+  extraHeartbeats: number,
+  heartbeat: Heartbeat,
+  context: { wru: number; rru: number; throughput: ThroughputResult; outputBytes: number },
+): Design {
+  const requests = new Map(counts.perJob);
+  for (const [key, value] of heartbeat.requests)
+    requests.set(key, (requests.get(key) ?? 0) + extraHeartbeats * value);
+  const get = (service: string, filter: (operation: string) => boolean = () => true) =>
+    [...requests.entries()]
+      .filter(([key]) => key.startsWith(`${service} `) && filter(key.slice(service.length + 1)))
+      .reduce((sum, [, value]) => sum + Math.max(0, value), 0);
+
+  const lambdaInvocations =
+    [...counts.lambda.values()].reduce((sum, l) => sum + l.invocations, 0) +
+    extraHeartbeats * heartbeat.lambdaInvocations;
+  const lambdaGbSeconds =
+    [...counts.lambda.values()].reduce((sum, l) => sum + l.gbSeconds, 0) +
+    extraHeartbeats * heartbeat.lambdaGbSeconds;
+
+  const isRead = (operation: string) => /^(Get|BatchGet|Query|Scan|TransactGet)/.test(operation);
+  const transactItemsPerCall =
+    counts.dynamoItems.transactItemsPerJob /
+    Math.max(1e-9, counts.perJob.get('dynamodb TransactWriteItems') ?? 0);
+  const transactCalls = get('dynamodb', (operation) => operation === 'TransactWriteItems');
+  const plainWrites = get(
+    'dynamodb',
+    (operation) => !isRead(operation) && operation !== 'TransactWriteItems',
+  );
+  const writeUnits = plainWrites * context.wru + transactCalls * transactItemsPerCall * 2 * context.wru;
+  const readUnits = get('dynamodb', isRead) * context.rru;
+
+  const s3Writes = get('s3', (operation) => !/^(Get|Head)/.test(operation));
+  const s3Reads = get('s3', (operation) => /^(Get|Head)/.test(operation));
+  const outputsPerJob = context.throughput.outputsPerJob;
+  const storedGb = (outputsPerJob * context.outputBytes) / 1e9;
+
+  const lines = [
+    line('API Gateway HTTP API', 1, 'requests', PRICES.apiGatewayHttpPerRequest.usd),
+    line('Lambda requests', lambdaInvocations, 'invocations', PRICES.lambdaPerRequest.usd),
+    line('Lambda GB-s (arm64)', lambdaGbSeconds, 'GB-s', PRICES.lambdaArmPerGbSecond.usd),
+    line('SQS', get('sqs'), 'requests', PRICES.sqsPerRequest.usd),
+    line('DynamoDB writes', writeUnits, 'WRU', PRICES.dynamoPerWriteUnit.usd),
+    line('DynamoDB reads', readUnits, 'RRU', PRICES.dynamoPerReadUnit.usd),
+    line('SNS publishes', get('sns'), 'publishes', PRICES.snsPerPublish.usd),
+    line('EventBridge PutEvents', get('events'), 'events', PRICES.eventBridgePerEvent.usd),
+    line('S3 PUT/COPY/POST', s3Writes, 'requests', PRICES.s3PerPutCopyPostList.usd),
+    line('S3 GET/HEAD', s3Reads, 'requests', PRICES.s3PerGet.usd),
+    line('S3 storage (1 month)', storedGb, 'GB-month', PRICES.s3PerGbMonth.usd),
+  ];
+  return { name, lines, usdPer1000Jobs: total(lines) };
+}
+
+function line(service: string, quantityPerJob: number, unit: string, usdPerUnit: number): CostLine {
+  return {
+    service,
+    quantityPerJob: round(quantityPerJob, 6),
+    unit,
+    usdPer1000Jobs: round(quantityPerJob * usdPerUnit * 1000, 6),
+  };
+}
+
+function total(lines: CostLine[]): number {
+  return round(
+    lines.reduce((sum, l) => sum + l.usdPer1000Jobs, 0),
+    6,
+  );
+}
+
+export function costCharts(result: CostResult): Record<string, string> {
+  const { pipeline, stepFunctions, sleepingLambda } = result.designs;
+  return {
+    'cost.svg': barChart({
+      title: 'AWS cost per 1,000 jobs (us-east-1 list prices)',
+      unit: 'USD per 1,000 jobs ($)',
+      digits: 3,
+      bars: [
+        {
+          label: 'this pipeline',
+          value: pipeline.usdPer1000Jobs,
+          color: '#2f9e44',
+          note: `$${pipeline.usdPer1000Jobs.toFixed(4)}`,
+        },
+        {
+          label: 'Step Functions loop',
+          value: stepFunctions.usdPer1000Jobs,
+          color: '#868e96',
+          note: `$${stepFunctions.usdPer1000Jobs.toFixed(4)}`,
+        },
+        {
+          label: 'sleeping Lambda',
+          value: sleepingLambda.usdPer1000Jobs,
+          color: '#868e96',
+          note: `$${sleepingLambda.usdPer1000Jobs.toFixed(4)}`,
+        },
+      ],
+      goals: [{ value: COST_GOAL_USD_PER_1000, label: `goal $${COST_GOAL_USD_PER_1000}` }],
+    }),
+  };
+}

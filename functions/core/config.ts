@@ -1,4 +1,4 @@
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 import { ENV } from '../../infra/definition.ts';
 import { ConfigError } from './errors.ts';
 import { toFieldIssues } from './validation.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 
 /** Pixel sizes of the model's `image_size` presets (RunComfy/fal preset table). */
 export const IMAGE_SIZE_PIXELS = {

@@ -1,4 +1,4 @@
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 import { type EditInput, EditInputSchema } from './edit-input.ts';
 
 /** `s3://bucket/key`: an input the pipeline presigns for RunComfy (see `inputs/s3-inputs.ts`). */

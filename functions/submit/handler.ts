@@ -6,7 +6,7 @@ import type {
   SQSBatchResponse,
   SQSEvent,
 } from 'aws-lambda';
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 import { ValidationError } from '#core/errors';
 import { jsonResponse, problemResponse } from '#core/http/problem';
 import { header, readJsonBody } from '#core/http/request';

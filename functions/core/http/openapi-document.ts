@@ -1,4 +1,4 @@
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 import { ROUTES, type RouteDefinition } from '../../../infra/definition.ts';
 import { EditRequestSchema } from '../edit-request.ts';
 import { UploadRequestSchema } from '../inputs/create-upload.ts';

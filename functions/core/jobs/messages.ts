@@ -1,4 +1,4 @@
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 
 /**
  * The poll queue carries each job's heartbeat: one message at a time per job, numbered by `seq`

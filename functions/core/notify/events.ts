@@ -1,4 +1,4 @@
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 import { EVENTS } from '../../../infra/definition.ts';
 import { IMAGE_SIZES, OUTPUT_FORMATS } from '../edit-input.ts';
 import { isTerminal, JOB_ERROR_CODES, JOB_STATUSES, type Job } from '../jobs/job.ts';

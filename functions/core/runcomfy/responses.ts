@@ -4,7 +4,7 @@
  * lenient optional fields, every status spelling seen in the wild, `error` of any JSON type.
  * What cannot be read becomes a typed {@link RunComfyError}, never a crash.
  */
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 import type { FieldIssue } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { RunComfyError, type RunComfyErrorKind, type RunComfyOperation } from './errors.ts';

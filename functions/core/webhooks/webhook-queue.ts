@@ -1,5 +1,5 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 
 /**
  * One attempt to deliver a job's completion webhook. `round` and `attempt` name the step it

@@ -21,11 +21,19 @@ export async function finishJob(
   outcome: { status: TerminalStatus; error?: JobError; set?: Partial<Job> },
   onlyIf: Omit<WriteCondition, 'statusIn'> = {},
 ): Promise<Job | undefined> {
-  const now = iso(deps.clock.now());
+  const nowMs = deps.clock.now();
+  const now = iso(nowMs);
   const finished = await deps.store.update(
     jobId,
     {
-      set: { ...outcome.set, status: outcome.status, error: outcome.error, finishedAt: now },
+      // The winner takes the notification lease in the same write: one DynamoDB write per job less.
+      set: {
+        ...outcome.set,
+        status: outcome.status,
+        error: outcome.error,
+        finishedAt: now,
+        notifyLeaseUntil: iso(nowMs + NOTIFY_LEASE_MS),
+      },
       remove: ['queuePosition'],
     },
     { ...onlyIf, statusIn: ACTIVE_STATUSES },
@@ -33,11 +41,13 @@ export async function finishJob(
   );
   const job = finished ?? (await deps.store.get(jobId));
   if (!job) return undefined;
-  if (finished) {
-    deps.log.info('job finished', { jobId, status: job.status, errorCode: job.error?.code });
-    deps.metrics.count(job.status === 'succeeded' ? 'JobsSucceeded' : 'JobsFailed');
+  if (!finished) {
+    await ensureNotified(deps, job);
+    return job;
   }
-  await ensureNotified(deps, job);
+  deps.log.info('job finished', { jobId, status: job.status, errorCode: job.error?.code });
+  deps.metrics.count(job.status === 'succeeded' ? 'JobsSucceeded' : 'JobsFailed');
+  await sendUnderLease(deps, finished);
   return job;
 }
 
@@ -71,9 +81,14 @@ export async function ensureNotified(deps: JobDeps, job: Job): Promise<void> {
     // Another handler is sending it right now: fail this delivery so that it is retried later.
     throw new NotificationBusyError(`notification of job ${job.id} is being sent by another handler`);
   }
+  await sendUnderLease(deps, leased);
+}
+
+/** Sends the notification of a job whose lease this handler holds, then records it as sent. */
+async function sendUnderLease(deps: JobDeps, job: Job): Promise<void> {
   try {
-    await deps.notifier.completed(leased);
-    await startWebhookDelivery(deps, leased);
+    await deps.notifier.completed(job);
+    await startWebhookDelivery(deps, job);
   } catch (error) {
     await deps.store
       .update(

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -14,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createS3Client } from '#core/aws-clients';
 import { copyOutputs, type DownloadPolicy, OutputCopyError, PART_SIZE } from '#core/outputs/index';
 import { type MotoServer, startMotoServer } from '../../local/moto-server.ts';
+import { closeServer, listenOnLoopback } from '../support/loopback-server.ts';
 
 const BUCKET = 'flux-edit-outputs';
 const CHUNK = 64 * 1024;
@@ -31,15 +31,11 @@ class FileServer {
   origin = '';
 
   async start(): Promise<void> {
-    this.#server.listen(0, '127.0.0.1');
-    await once(this.#server, 'listening');
-    this.origin = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    this.origin = await listenOnLoopback(this.#server);
   }
 
-  async stop(): Promise<void> {
-    this.#server.closeAllConnections();
-    this.#server.close();
-    await once(this.#server, 'close');
+  stop(): Promise<void> {
+    return closeServer(this.#server);
   }
 
   url(path: string): string {

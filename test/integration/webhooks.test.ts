@@ -1,6 +1,4 @@
-import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobView } from '#core/jobs/job-view';
 import { completionEvent } from '#core/notify/events';
@@ -8,6 +6,7 @@ import { generateSigningSecret } from '#core/webhooks/sign';
 import { verifyWebhook, WebhookVerificationError } from '#core/webhooks/verify';
 import { EVENTS } from '../../infra/definition.ts';
 import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
+import { closeServer, listenOnLoopback } from '../support/loopback-server.ts';
 import {
   getJob,
   NotificationLog,
@@ -60,15 +59,11 @@ class Receiver {
   origin = '';
 
   async start(): Promise<void> {
-    this.#server.listen(0, '127.0.0.1');
-    await once(this.#server, 'listening');
-    this.origin = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    this.origin = await listenOnLoopback(this.#server);
   }
 
-  async stop(): Promise<void> {
-    this.#server.closeAllConnections();
-    this.#server.close();
-    await once(this.#server, 'close');
+  stop(): Promise<void> {
+    return closeServer(this.#server);
   }
 
   for(path: string): Received[] {

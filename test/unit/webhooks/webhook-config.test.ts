@@ -2,16 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '#core/config';
 import { decodeSigningSecret, generateSigningSecret } from '#core/webhooks/sign';
 import { webhookSigningKeys } from '#shared/webhook-deps';
+import { MINIMAL_FUNCTION_ENV } from '../../support/function-env.ts';
 
-const minimal = {
-  JOBS_TABLE: 'jobs',
-  POLL_QUEUE_URL: 'https://sqs/poll',
-  RESULT_QUEUE_URL: 'https://sqs/result',
-  OUTPUT_BUCKET: 'bucket',
-  TOPIC_ARN: 'arn:aws:sns:us-east-1:1:topic',
-  EVENT_BUS_NAME: 'bus',
-  RUNCOMFY_TOKEN_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:1:secret:runcomfy',
-};
+const minimal = MINIMAL_FUNCTION_ENV;
 
 describe('Function: loadConfig (webhooks)', () => {
   it('leaves webhooks off without a queue, and retries 5 s … 15 min for a day by default', () => {

@@ -5,7 +5,7 @@
  * function. Pure data: no CDK and no AWS SDK imports, so the local runtime stays light.
  */
 
-export type FunctionName = 'submit' | 'jobs' | 'poller' | 'result' | 'webhook';
+export type FunctionName = 'submit' | 'jobs' | 'poller' | 'result' | 'webhook' | 'sweeper';
 
 export interface FunctionDefinition {
   /** Handler module, relative to the repository root; it exports `handler`. */
@@ -46,6 +46,12 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
     memoryMb: 256,
     // A batch's POSTs run in parallel, each cut off after 10 s.
     timeoutSeconds: 30,
+  },
+  sweeper: {
+    entry: 'functions/sweeper/handler.ts',
+    description: 'On a schedule, ends active jobs well past their deadline whose poll chain has stopped',
+    memoryMb: 256,
+    timeoutSeconds: 120,
   },
 };
 
@@ -147,6 +153,7 @@ export const ENV = {
   jobRetentionDays: 'JOB_RETENTION_DAYS',
   uploadPrefix: 'UPLOAD_PREFIX',
   inputS3Allowlist: 'INPUT_S3_ALLOWLIST',
+  sweepGraceSeconds: 'SWEEP_GRACE_SECONDS',
   /** Unset: webhooks are off and a request with a `webhook_url` is refused. */
   webhookQueueUrl: 'WEBHOOK_QUEUE_URL',
   /** The webhook function's signing secret: the ARN in AWS, the `whsec_` value in the local runtime. */
@@ -160,6 +167,24 @@ export const ENV = {
 export const TABLE = {
   partitionKey: 'pk',
   ttlAttribute: 'expiresAt',
+  /**
+   * A sparse index of the jobs still active, by deadline: only active jobs carry `activeShard`
+   * (the store removes it with the terminal transition), so the sweeper reads just those.
+   */
+  activeIndex: { name: 'active-by-deadline', partitionKey: 'activeShard', sortKey: 'deadlineAt' },
+} as const;
+
+/**
+ * The safety net behind the poll chains. A job's chain drives it to a terminal state; if the
+ * chain stops (its message went to a DLQ after repeated handler failures), the sweeper ends the
+ * job once it is `graceSeconds` past its deadline: it collects a run that has ended, or cancels
+ * it upstream and marks it `expired`, and notifies. Runs every `scheduleMinutes`.
+ */
+export const SWEEPER = {
+  scheduleMinutes: 5,
+  graceSeconds: 300,
+  /** Jobs ended per run at most; the next run takes the rest. */
+  batchLimit: 200,
 } as const;
 
 /** Source and detail types of the events the pipeline puts on its EventBridge bus. */

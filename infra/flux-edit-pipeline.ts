@@ -22,8 +22,11 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Table } from 'aws-cdk-lib/aws-dynamodb';
-import { EventBus, type IEventBus, Rule } from 'aws-cdk-lib/aws-events';
-import { SqsQueue as SqsQueueTarget } from 'aws-cdk-lib/aws-events-targets';
+import { EventBus, type IEventBus, Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import {
+  LambdaFunction as LambdaFunctionTarget,
+  SqsQueue as SqsQueueTarget,
+} from 'aws-cdk-lib/aws-events-targets';
 import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Alias, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -37,7 +40,7 @@ import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { acknowledgeFindings } from './defaults/acknowledgements.ts';
 import { apiAccessLogFormat } from './defaults/apigateway-defaults.ts';
-import { jobsTableDefaults } from './defaults/dynamodb-table-defaults.ts';
+import { activeJobsIndex, jobsTableDefaults } from './defaults/dynamodb-table-defaults.ts';
 import { CUSTOMER_KEY_ACTIONS, FUNCTION_ACCESS } from './defaults/function-access.ts';
 import {
   LAMBDA_ARCHITECTURE,
@@ -58,6 +61,8 @@ import {
   type QueueName,
   ROUTES,
   SUBMIT_RULE,
+  SWEEPER,
+  TABLE,
   visibilityTimeoutSeconds,
 } from './definition.ts';
 
@@ -93,15 +98,18 @@ export interface FluxEditPipelineAlarms {
   readonly jobsFailed: Alarm;
   /** Webhook deliveries given up (retry window over, or a refused URL). */
   readonly webhooksFailed: Alarm;
+  /** The sweeper's schedule could not invoke it (e.g. a lost permission): the safety net is down. */
+  readonly sweeperScheduleFailed: Alarm;
 }
 
 /**
  * The whole FLUX.2 [flash] edit pipeline: an HTTP API (IAM or JWT) in front of the submit and
  * jobs functions, a DynamoDB job table, the poll and result queues (each with a DLQ) driving the
- * poller and result functions, an S3 bucket for the outputs, an SNS topic and an EventBridge bus
- * for completions, the RunComfy token secret, and the alarms and dashboard to run it.
- * Resource sizes, routes and queue settings come from `definition.ts`, which the local runtime
- * reads too.
+ * poller and result functions, a scheduled sweeper that ends jobs whose poll chain stopped, an
+ * S3 bucket for the outputs, an SNS topic and an EventBridge bus for completions, the RunComfy
+ * token secret, and the alarms and dashboard to run it.
+ * Resource sizes, routes, queue settings, the active-jobs index and the sweep interval come from
+ * `definition.ts`, which the local runtime reads too.
  *
  * @example
  * const pipeline = new FluxEditPipeline(this, 'Pipeline', { alarmTopic: opsTopic });
@@ -126,6 +134,11 @@ export class FluxEditPipeline extends Construct {
   readonly inputS3Allowlist: string[];
   /** Forwards `Edit Job Requested` events on the bus to the submit queue. */
   readonly submitRule: Rule;
+  /**
+   * Invokes the sweeper function every `SWEEPER.scheduleMinutes`, on the account's default bus
+   * (EventBridge runs scheduled rules only there).
+   */
+  readonly sweeperSchedule: Rule;
   /** The new output bucket's access-log target; undefined when the output bucket is existing. */
   readonly accessLogsBucket?: IBucket;
   readonly notificationTopic: ITopic;
@@ -150,6 +163,7 @@ export class FluxEditPipeline extends Construct {
     this.uploadPrefix = config.uploadPrefix;
 
     this.table = new Table(this, 'JobsTable', jobsTableDefaults(config.removalPolicy, key));
+    this.table.addGlobalSecondaryIndex(activeJobsIndex());
     const { queues, deadLetterQueues } = this.createQueues(key);
     this.queues = queues;
     this.deadLetterQueues = deadLetterQueues;
@@ -256,6 +270,7 @@ export class FluxEditPipeline extends Construct {
       // Events EventBridge cannot deliver land in the submit DLQ, under the same alarm.
       targets: [new SqsQueueTarget(queues.submit, { deadLetterQueue: deadLetterQueues.submit })],
     });
+    this.sweeperSchedule = this.createSweeperSchedule(functions.sweeper);
 
     this.apiAccessLogGroup = new LogGroup(this, 'ApiAccessLogs', {
       retention: config.logRetention,
@@ -315,6 +330,21 @@ export class FluxEditPipeline extends Construct {
       });
     }
     return { queues, deadLetterQueues };
+  }
+
+  /**
+   * One sweep per tick. The tick carries no data and each sweep queries the index afresh, so the
+   * next tick is the retry: Lambda does not retry a failed sweep (its retries would overlap the
+   * next one), and a tick not delivered within one interval is dropped as superseded.
+   */
+  private createSweeperSchedule(sweeper: NodejsFunction): Rule {
+    const interval = Duration.minutes(SWEEPER.scheduleMinutes);
+    sweeper.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: interval });
+    return new Rule(this, 'SweeperSchedule', {
+      description: `Runs the sweeper every ${SWEEPER.scheduleMinutes} minutes`,
+      schedule: Schedule.rate(interval),
+      targets: [new LambdaFunctionTarget(sweeper, { maxEventAge: interval })],
+    });
   }
 
   /** The same configuration for every function: `loadConfig` requires all of it in each. */
@@ -416,6 +446,9 @@ export class FluxEditPipeline extends Construct {
     };
 
     allow(access.table, [this.table.tableArn]);
+    if (access.queriesActiveIndex) {
+      allow(['dynamodb:Query'], [`${this.table.tableArn}/index/${TABLE.activeIndex.name}`]);
+    }
     for (const queue of access.sendsTo) allow(['sqs:SendMessage'], [this.queues[queue].queueArn]);
     if (access.outputs)
       allowObjects(access.outputs, [this.outputBucket.arnForObjects(`${this.outputPrefix}*`)]);
@@ -503,7 +536,26 @@ export class FluxEditPipeline extends Construct {
       1,
       'Webhook deliveries were given up: a receiver refused or stayed unreachable for the whole retry window.',
     );
-    return { deadLetterQueues, functionErrors, pollQueueAge, jobsFailed, webhooksFailed };
+    const sweeperScheduleFailed = alarm(
+      'SweeperScheduleFailedAlarm',
+      new Metric({
+        namespace: 'AWS/Events',
+        metricName: 'FailedInvocations',
+        dimensionsMap: { RuleName: this.sweeperSchedule.ruleName },
+        period: FIVE_MINUTES,
+        statistic: 'Sum',
+      }),
+      1,
+      'EventBridge could not invoke the sweeper: stranded jobs past their deadline are not being ended.',
+    );
+    return {
+      deadLetterQueues,
+      functionErrors,
+      pollQueueAge,
+      jobsFailed,
+      webhooksFailed,
+      sweeperScheduleFailed,
+    };
   }
 
   private createDashboard(config: ResolvedProps): Dashboard {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Log } from '#core/log';
 import { generateSigningSecret } from '#core/webhooks/sign';
@@ -9,6 +10,7 @@ import {
   QUEUES,
   type QueueName,
   ROUTES,
+  SWEEPER,
 } from '../infra/definition.ts';
 import type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
 import { LocalRuntimeError } from './errors.ts';
@@ -58,6 +60,8 @@ export interface LocalPipelineOptions {
   port?: number;
   /** @default 1 MiB */
   maxBodyBytes?: number;
+  /** How often the sweeper runs, like its EventBridge schedule. @default SWEEPER.scheduleMinutes */
+  sweepIntervalSeconds?: number;
   /** Where moto logs. @default '.local/moto.log' */
   motoLogFile?: string;
   /** The runtime's own log (handler failures, driver trouble). @default warnings and errors to stderr */
@@ -217,6 +221,21 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     driver.start();
     cleanups.push(() => driver.stop());
 
+    // The sweeper's EventBridge schedule: the same handler on a timer (an overlapping run is skipped).
+    const sweepEverySeconds = options.sweepIntervalSeconds ?? SWEEPER.scheduleMinutes * 60;
+    let sweeping = false;
+    const sweepTimer = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      invokeHandler(targetOf('sweeper'), scheduledEvent(resources.accountId))
+        .catch((error) => log.error('sweeper run failed', { error: String(error) }))
+        .finally(() => {
+          sweeping = false;
+        });
+    }, sweepEverySeconds * 1000);
+    sweepTimer.unref();
+    cleanups.push(() => clearInterval(sweepTimer));
+
     const api = await startHttpApi({
       routes: ROUTES,
       invoke: (functionName, event) => invokeHandler(targetOf(functionName), event),
@@ -355,4 +374,19 @@ async function receiveObserved(
     );
   }
   return received;
+}
+
+/** The event an EventBridge schedule delivers to its target. */
+function scheduledEvent(accountId: string) {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: accountId,
+    time: new Date().toISOString(),
+    region: LOCAL_REGION,
+    resources: [`arn:aws:events:${LOCAL_REGION}:${accountId}:rule/sweeper-schedule`],
+    detail: {},
+  };
 }

@@ -185,8 +185,22 @@ async function createTable(clients: LocalClients, tableName: string): Promise<st
     await clients.dynamo.send(
       new CreateTableCommand({
         TableName: tableName,
-        AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }],
+        AttributeDefinitions: [
+          { AttributeName: TABLE.partitionKey, AttributeType: 'S' },
+          { AttributeName: TABLE.activeIndex.partitionKey, AttributeType: 'S' },
+          { AttributeName: TABLE.activeIndex.sortKey, AttributeType: 'S' },
+        ],
         KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: TABLE.activeIndex.name,
+            KeySchema: [
+              { AttributeName: TABLE.activeIndex.partitionKey, KeyType: 'HASH' },
+              { AttributeName: TABLE.activeIndex.sortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );

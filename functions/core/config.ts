@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { ENV } from '../../infra/definition.ts';
+import { ENV, SWEEPER } from '../../infra/definition.ts';
 import { ConfigError } from './errors.ts';
 import { toFieldIssues } from './validation.ts';
 import { DEFAULT_RETRY_DELAYS_SECONDS, DEFAULT_RETRY_WINDOW_SECONDS } from './webhooks/delivery.ts';
@@ -44,6 +44,8 @@ const ConfigSchema = z.object({
   uploadPrefix: z._default(z.string(), 'uploads/'),
   /** `bucket/prefix` entries that `s3://` inputs may name; empty means the stack's own uploads. */
   inputS3Allowlist: csv(''),
+  /** How long past its deadline an active job waits before the sweeper ends it. */
+  sweepGraceSeconds: seconds(SWEEPER.graceSeconds, 86_400),
   /** Absent: webhooks are off (a request with a `webhook_url` is refused). */
   webhookQueueUrl: z.optional(required()),
   /** The webhook function's signing secret: at most one of these (the secret in AWS, the value locally). */

@@ -23,6 +23,10 @@ export const REASONS = {
     'This queue is itself the dead-letter queue; messages leave it only by an operator redrive after inspection (an alarm fires on the first message).',
   noAsyncInvocations:
     'The function is only invoked synchronously (API Gateway) or by an SQS event source mapping; neither uses a function DLQ. Failed SQS messages go to the queue’s redrive DLQ.',
+  scheduledSweepCarriesNothing:
+    'The sweeper is invoked only by its schedule rule, with an event that carries no data: a failed sweep loses nothing, because the next tick queries the active-jobs index afresh (it is the retry). A DLQ or failure destination would collect empty events; a failed sweep raises the sweeper’s error alarm.',
+  scheduleDeliveryIsLocal:
+    'The schedule rule hands a data-free tick to Lambda’s asynchronous queue, which refuses it only when the function or its permission is missing (a deploy fault, not a transient one); an undelivered tick is superseded by the next. A DLQ would hold empty events.',
   sqsMappingUsesQueueDlq:
     'SQS event source mappings take no on-failure destination; failed messages move to the source queue’s DLQ through its redrive policy (maxReceiveCount from definition.ts).',
   sqsManagedSse:
@@ -30,7 +34,7 @@ export const REASONS = {
   noVpcNeeded:
     'The function reaches only public endpoints (RunComfy and AWS APIs over TLS) and no private resources; a VPC would add a NAT gateway and nothing to protect.',
   concurrencyBoundedElsewhere:
-    'Concurrency is bounded by the API stage throttle and the SQS mappings’ maxConcurrency; reserving it would carve capacity out of the account pool, so it is the reservedConcurrency prop.',
+    'Concurrency is bounded by the API stage throttle, the SQS mappings’ maxConcurrency and the sweeper’s schedule (one run per tick); reserving it would carve capacity out of the account pool, so it is the reservedConcurrency prop.',
   awsManagedKey:
     'Encrypted with an AWS-managed KMS key; pass encryptionKey to use a customer-managed key instead.',
   lambdaEnvironmentHasNoSecrets:
@@ -91,9 +95,11 @@ export function acknowledgeFindings(
 
   for (const name of Object.keys(pipeline.functions) as FunctionName[]) {
     const fn = pipeline.functions[name];
+    const noDlqReason =
+      name === 'sweeper' ? REASONS.scheduledSweepCarriesNothing : REASONS.noAsyncInvocations;
     acknowledge(pipeline.functionRoles[name], 'AwsSolutions-IAM5[Resource::*]', REASONS.xrayNoResourceScope);
-    acknowledge(fn, 'Serverless-LambdaDLQ', REASONS.noAsyncInvocations);
-    skipCheckov(fn, 'CKV_AWS_116', REASONS.noAsyncInvocations);
+    acknowledge(fn, 'Serverless-LambdaDLQ', noDlqReason);
+    skipCheckov(fn, 'CKV_AWS_116', noDlqReason);
     skipCheckov(fn, 'CKV_AWS_117', REASONS.noVpcNeeded);
     if (props.reservedConcurrency?.[name] === undefined) {
       skipCheckov(fn, 'CKV_AWS_115', REASONS.concurrencyBoundedElsewhere);
@@ -126,6 +132,13 @@ export function acknowledgeFindings(
       skipCheckov(pipeline.deadLetterQueues[queue], 'CKV_AWS_27', REASONS.sqsManagedSse);
     }
   }
+  // The sweeper's asynchronous invoke config (no retries) has no failure destination, by design.
+  acknowledge(
+    pipeline.functions.sweeper,
+    'Serverless-LambdaAsyncFailureDestination',
+    REASONS.scheduledSweepCarriesNothing,
+  );
+  acknowledge(pipeline.sweeperSchedule, 'Serverless-EventBusDLQ', REASONS.scheduleDeliveryIsLocal);
   skipCheckov(pipeline.apiAccessLogGroup, 'CKV_AWS_158', REASONS.logGroupServiceEncryption);
   if (!key) skipCheckov(pipeline.table, 'CKV_AWS_119', REASONS.awsManagedKey);
 

@@ -1,5 +1,12 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, TableEncryption, type TableProps } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AttributeType,
+  BillingMode,
+  type GlobalSecondaryIndexProps,
+  ProjectionType,
+  TableEncryption,
+  type TableProps,
+} from 'aws-cdk-lib/aws-dynamodb';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { TABLE } from '../definition.ts';
 
@@ -19,5 +26,19 @@ export function jobsTableDefaults(removalPolicy: RemovalPolicy, encryptionKey?: 
       : { encryption: TableEncryption.AWS_MANAGED }),
     removalPolicy,
     deletionProtection: removalPolicy !== RemovalPolicy.DESTROY,
+  };
+}
+
+/**
+ * The sparse index of active jobs by deadline the sweeper queries (`TABLE.activeIndex`): only
+ * items carrying the partition attribute are in it, so it holds the active jobs alone. It
+ * projects whole items, so a sweep reads each overdue job from the index without a GetItem.
+ */
+export function activeJobsIndex(): GlobalSecondaryIndexProps {
+  return {
+    indexName: TABLE.activeIndex.name,
+    partitionKey: { name: TABLE.activeIndex.partitionKey, type: AttributeType.STRING },
+    sortKey: { name: TABLE.activeIndex.sortKey, type: AttributeType.STRING },
+    projectionType: ProjectionType.ALL,
   };
 }

@@ -7,7 +7,8 @@ import type { FunctionName, QueueName } from '../definition.ts';
  *
  * Not listed because the construct grants them by other means: writing to the function's own log
  * group, X-Ray segments (`Tracing.ACTIVE`), consuming its event-source queue (the mapping), and
- * the customer KMS key when one is configured.
+ * the customer KMS key when one is configured. Being invoked (by the API, or the sweeper by its
+ * schedule rule) is the function's resource policy, not its role.
  */
 export interface FunctionAccess {
   /**
@@ -16,6 +17,11 @@ export interface FunctionAccess {
    * Put, its rollback a transactional Delete).
    */
   readonly table: readonly TableAction[];
+  /**
+   * `dynamodb:Query` on the table's sparse active-jobs index (`TABLE.activeIndex`), granted on
+   * the index ARN only: the function can list active jobs but never scan or query the table.
+   */
+  readonly queriesActiveIndex: boolean;
   /** Queues the function sends messages to. */
   readonly sendsTo: readonly QueueName[];
   /** Object actions under the output prefix of the output bucket. */
@@ -48,6 +54,7 @@ export type ObjectAction = 's3:GetObject' | 's3:PutObject' | 's3:AbortMultipartU
 export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   submit: {
     table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+    queriesActiveIndex: false,
     // Every function that can end a job starts its webhook delivery (see `ensureNotified`).
     sendsTo: ['poll', 'webhook'],
     readsInputs: true,
@@ -58,6 +65,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   },
   jobs: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+    queriesActiveIndex: false,
     sendsTo: ['poll', 'webhook'],
     // Presigned GETs of a job's outputs; presigned PUTs of input uploads.
     outputs: ['s3:GetObject'],
@@ -70,6 +78,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   },
   poller: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+    queriesActiveIndex: false,
     sendsTo: ['poll', 'result', 'webhook'],
     readsInputs: true,
     readsRunComfyToken: true,
@@ -79,6 +88,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   },
   result: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+    queriesActiveIndex: false,
     sendsTo: ['webhook'],
     // Upload (multipart, aborted on failure), an in-place CopyObject to set checksummed
     // metadata (Get + Put on the same key), and DeleteObjects of partial outputs.
@@ -91,6 +101,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   },
   webhook: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+    queriesActiveIndex: false,
     // A failed attempt queues the next one, with a delay.
     sendsTo: ['webhook'],
     readsInputs: false,
@@ -98,6 +109,19 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     readsWebhookSecret: true,
     publishesNotifications: false,
     putsEvents: false,
+  },
+  sweeper: {
+    // Lists overdue active jobs from the index, then ends each with conditional item updates.
+    table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+    queriesActiveIndex: true,
+    // A run that has ended goes to the result function; an expired job starts its webhook.
+    sendsTo: ['result', 'webhook'],
+    readsInputs: false,
+    // Checks the run's status upstream, and cancels it before expiring the job.
+    readsRunComfyToken: true,
+    readsWebhookSecret: false,
+    publishesNotifications: true,
+    putsEvents: true,
   },
 };
 

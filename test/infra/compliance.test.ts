@@ -7,6 +7,7 @@ import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { REASONS } from '../../infra/defaults/acknowledgements.ts';
 import type { FluxEditPipelineProps } from '../../infra/flux-edit-pipeline.ts';
 import { CFN_LINT, CHECKOV, ensurePythonTools, toolBin, venvPython } from '../../local/python-venv.ts';
 import { PROJECT_ROOT, synthConstruct, temporaryOutdir } from './synth.ts';
@@ -73,6 +74,25 @@ describe('cdk-nag (AwsSolutions and Serverless packs)', () => {
       expect(rule).toMatch(/(AwsSolutions|Serverless)-[A-Za-z0-9]+/);
       expect(reason.length, rule).toBeGreaterThan(60);
     }
+  });
+
+  it('accepts the sweeper’s missing DLQs for its schedule’s reason, not the queue consumers’ one', () => {
+    // Prepare
+    const { pipeline } = synthConstruct(() => ({}));
+    // Recorded ids carry the validation namespace (`Annotation::`); cdk-nag strips it likewise.
+    const on = (scope: IConstruct) =>
+      new Map(acknowledgements(scope).map(([rule, reason]) => [rule.replace(/^annotation::/i, ''), reason]));
+    const sweeper = on(pipeline.functions.sweeper);
+    const poller = on(pipeline.functions.poller);
+
+    // Assess: the sweeper is invoked asynchronously, so "only synchronous or SQS" would be false.
+    expect(sweeper.get('Serverless-LambdaDLQ')).toBe(REASONS.scheduledSweepCarriesNothing);
+    expect(sweeper.get('Serverless-LambdaAsyncFailureDestination')).toBe(
+      REASONS.scheduledSweepCarriesNothing,
+    );
+    expect(poller.get('Serverless-LambdaDLQ')).toBe(REASONS.noAsyncInvocations);
+    expect(poller.has('Serverless-LambdaAsyncFailureDestination')).toBe(false);
+    expect(on(pipeline.sweeperSchedule).get('Serverless-EventBusDLQ')).toBe(REASONS.scheduleDeliveryIsLocal);
   });
 });
 

@@ -7,6 +7,7 @@ import {
   QUEUES,
   type QueueName,
   ROUTES,
+  SWEEPER,
   TABLE,
   visibilityTimeoutSeconds,
 } from '../../infra/definition.ts';
@@ -66,6 +67,30 @@ describe('Shared definition: stack and local runtime', () => {
       KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
       TimeToLiveSpecification: { AttributeName: TABLE.ttlAttribute, Enabled: true },
     });
+  });
+
+  it('indexes active jobs under the definition’s index name and keys, which the store queries', () => {
+    synthesized.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: TABLE.activeIndex.name,
+          KeySchema: [
+            { AttributeName: TABLE.activeIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: TABLE.activeIndex.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    });
+  });
+
+  it('runs the sweeper at the definition’s interval', () => {
+    const { template, pipeline, logicalId } = synthesized;
+    // Widened from the literal: the expression's unit is singular for one minute.
+    const minutes: number = SWEEPER.scheduleMinutes;
+    expect(resourceOf(template, logicalId(pipeline.sweeperSchedule)).Properties.ScheduleExpression).toBe(
+      `rate(${minutes} ${minutes === 1 ? 'minute' : 'minutes'})`,
+    );
   });
 
   it.each(Object.keys(FUNCTIONS) as FunctionName[])(

@@ -18,6 +18,7 @@ import {
   QUEUES,
   type QueueName,
   ROUTES,
+  SWEEPER,
   TABLE,
   visibilityTimeoutSeconds,
 } from '../../infra/definition.ts';
@@ -191,13 +192,34 @@ describe('Class: FluxEditPipeline', () => {
         UpdateReplacePolicy: 'Retain',
         Properties: {
           KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
-          AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }],
+          AttributeDefinitions: [
+            { AttributeName: TABLE.partitionKey, AttributeType: 'S' },
+            { AttributeName: TABLE.activeIndex.partitionKey, AttributeType: 'S' },
+            { AttributeName: TABLE.activeIndex.sortKey, AttributeType: 'S' },
+          ],
           BillingMode: 'PAY_PER_REQUEST',
           PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
           TimeToLiveSpecification: { AttributeName: TABLE.ttlAttribute, Enabled: true },
           SSESpecification: { SSEEnabled: true },
           DeletionProtectionEnabled: true,
         },
+      });
+    });
+
+    it('indexes the active jobs by deadline in one sparse index projecting whole items', () => {
+      const { template } = synthesized;
+      template.hasResourceProperties('AWS::DynamoDB::Table', {
+        // Exactly one index: every GSI is paid for on every write of an item it holds.
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: TABLE.activeIndex.name,
+            KeySchema: [
+              { AttributeName: TABLE.activeIndex.partitionKey, KeyType: 'HASH' },
+              { AttributeName: TABLE.activeIndex.sortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
       });
     });
 
@@ -332,10 +354,65 @@ describe('Class: FluxEditPipeline', () => {
     });
   });
 
-  describe('Operations', () => {
-    it('alarms on DLQ messages, function errors, poll queue age and failed jobs', () => {
+  describe('Sweeper', () => {
+    it('invokes the sweeper on the definition’s rate from a rule on the default bus', () => {
       const { template, pipeline, logicalId } = synthesized;
-      template.resourceCountIs('AWS::CloudWatch::Alarm', queueNames.length + functionNames.length + 3);
+      const rule = resourceOf(template, logicalId(pipeline.sweeperSchedule)).Properties;
+
+      expect(rule).toMatchObject({
+        ScheduleExpression: expect.stringMatching(/^rate\(\d+ minutes?\)$/),
+        State: 'ENABLED',
+        Targets: [
+          {
+            Arn: arnOf(logicalId(pipeline.functions.sweeper)),
+            // A tick not delivered within one interval is superseded by the next.
+            RetryPolicy: { MaximumEventAgeInSeconds: SWEEPER.scheduleMinutes * 60 },
+          },
+        ],
+      });
+      // Scheduled rules run on the default bus only: no bus named, not the pipeline's bus.
+      expect(rule.EventBusName).toBeUndefined();
+      expect(rule.EventPattern).toBeUndefined();
+      expect(rule.Targets[0].Input).toBeUndefined();
+    });
+
+    it('lets only the schedule rule invoke the sweeper, once per tick without Lambda retries', () => {
+      const { template, pipeline, logicalId } = synthesized;
+      const sweeper = logicalId(pipeline.functions.sweeper);
+      const invokers = resourcesOfType(template, 'AWS::Lambda::Permission').filter(([, permission]) =>
+        JSON.stringify(permission.Properties.FunctionName).includes(`"${sweeper}"`),
+      );
+      expect(invokers.map(([, permission]) => permission.Properties)).toEqual([
+        {
+          Action: 'lambda:InvokeFunction',
+          FunctionName: arnOf(sweeper),
+          Principal: 'events.amazonaws.com',
+          SourceArn: arnOf(logicalId(pipeline.sweeperSchedule)),
+        },
+      ]);
+      const invokeConfigs = resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig');
+      expect(invokeConfigs.map(([, config]) => config.Properties)).toEqual([
+        {
+          FunctionName: { Ref: sweeper },
+          Qualifier: '$LATEST',
+          MaximumRetryAttempts: 0,
+          MaximumEventAgeInSeconds: SWEEPER.scheduleMinutes * 60,
+        },
+      ]);
+    });
+
+    it('consumes no queue: its only trigger is the schedule', () => {
+      const { template, pipeline, logicalId } = synthesized;
+      const sweeper = logicalId(pipeline.functions.sweeper);
+      const mappings = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping');
+      expect(mappings.filter(([, mapping]) => mapping.Properties.FunctionName.Ref === sweeper)).toEqual([]);
+    });
+  });
+
+  describe('Operations', () => {
+    it('alarms on DLQ messages, function errors, poll queue age, failed jobs and a failing sweeper schedule', () => {
+      const { template, pipeline, logicalId } = synthesized;
+      template.resourceCountIs('AWS::CloudWatch::Alarm', queueNames.length + functionNames.length + 4);
       for (const queue of queueNames) {
         template.hasResourceProperties('AWS::CloudWatch::Alarm', {
           MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -379,6 +456,12 @@ describe('Class: FluxEditPipeline', () => {
         MetricName: METRICS.webhooksFailed,
         Unit: 'Count',
         Dimensions: [{ Name: 'service', Value: METRICS.serviceName }],
+        Threshold: 1,
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Events',
+        MetricName: 'FailedInvocations',
+        Dimensions: [{ Name: 'RuleName', Value: { Ref: logicalId(pipeline.sweeperSchedule) } }],
         Threshold: 1,
       });
       template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
@@ -522,7 +605,7 @@ describe('Class: FluxEditPipeline', () => {
         [ENV.webhookRetryWindowSeconds]: '21600',
       });
       const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm');
-      expect(alarms).toHaveLength(queueNames.length + functionNames.length + 3);
+      expect(alarms).toHaveLength(queueNames.length + functionNames.length + 4);
       for (const [, alarm] of alarms) {
         expect(alarm.Properties.AlarmActions).toEqual([{ Ref: logicalId(alarmTopic!) }]);
         expect(alarm.Properties.OKActions).toEqual([{ Ref: logicalId(alarmTopic!) }]);

@@ -3,7 +3,7 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FUNCTIONS, type FunctionName } from '../../infra/definition.ts';
+import { FUNCTIONS, type FunctionName, TABLE } from '../../infra/definition.ts';
 import { resourceOf, resourcesOfType, type Synthesized, synth, synthConstruct } from './synth.ts';
 
 const functionNames = Object.keys(FUNCTIONS) as FunctionName[];
@@ -131,6 +131,15 @@ const EXPECTED: Record<FunctionName, string[]> = {
     'secretsmanager:GetSecretValue webhookSecret',
     'secretsmanager:DescribeSecret webhookSecret',
     ...consumes('webhookQueue'),
+  ],
+  // Not a queue consumer: invoked by its schedule rule (a resource policy, not a role grant).
+  sweeper: [
+    ...jobFunction('sweeper'),
+    'dynamodb:GetItem table',
+    'dynamodb:UpdateItem table',
+    // Query on the sparse index only: never on the table itself.
+    `dynamodb:Query table/index/${TABLE.activeIndex.name}`,
+    'sqs:SendMessage resultQueue',
   ],
 };
 

@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-/** A pipeline whose jobs get four seconds, so that expiry is quick to see. */
 import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 import { getJob, PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
 
+/** A pipeline whose jobs get four seconds, and whose sweeper takes over one second after that. */
 const fixture = useLocalPipeline({
   stackName: 'deadline-test',
-  env: { jobDeadlineSeconds: 4 },
+  env: { jobDeadlineSeconds: 4, sweepGraceSeconds: 1 },
   simulator: { knobs: { queue_delay_s: 0.2, run_delay_s: 0.5 } },
 });
 const sim = () => fixture.sim;
@@ -90,5 +90,94 @@ describe('Pipeline: deadlines', () => {
     expect(job.status).toBe('succeeded');
     expect(Date.parse(job.finished_at!)).toBeGreaterThan(Date.parse(job.deadline_at));
     expect(job.outputs).toHaveLength(1);
+  });
+});
+
+describe('Sweeper: jobs whose poll chain stopped', () => {
+  /** A job RunComfy accepted, recorded as active with its deadline passed and no poll message left. */
+  async function strandedJob(prompt: string, extra: { sweptAt?: string } = {}) {
+    const { createJobDeps } = await import('#shared/job-deps');
+    const deps = createJobDeps();
+    const { requestId } = await deps.runComfy.submit({
+      prompt,
+      image_urls: [PNG_INPUT],
+      guidance_scale: 2.5,
+      image_size: 'square_hd',
+      output_format: 'png',
+    });
+    const now = Date.now();
+    const job = {
+      id: `stranded-${now}`,
+      status: 'queued' as const,
+      input: {
+        prompt,
+        image_urls: [PNG_INPUT],
+        guidance_scale: 2.5,
+        image_size: 'square_hd' as const,
+        output_format: 'png' as const,
+      },
+      requestId,
+      createdAt: new Date(now - 60_000).toISOString(),
+      updatedAt: new Date(now - 60_000).toISOString(),
+      deadlineAt: new Date(now - 5_000).toISOString(),
+      submitAttempts: 1,
+      pollCount: 3,
+      ...extra,
+    };
+    await deps.store.create(job);
+    return { job, requestId };
+  }
+
+  it('cancels and expires a stranded queued job, and notifies', async () => {
+    sim().setKnobs({ clock_mode: 'manual' });
+    const { job, requestId } = await strandedJob('stranded in the queue');
+
+    const summary = await fixture.pipeline.invoke('sweeper', {});
+    const swept = await getJob(fixture.pipeline, job.id);
+
+    expect(summary).toMatchObject({ expired: 1, collected: 0 });
+    expect(swept.status).toBe('expired');
+    expect(swept.error).toMatchObject({
+      code: 'DEADLINE_EXCEEDED',
+      upstream: { cancel_outcome: 'cancelled' },
+    });
+    expect(swept.error?.message).toMatch(/sweeper/);
+    expect(sim().job(requestId)?.state).toBe('cancelled');
+    const { sns } = await fixture.notifications.completionOf(job.id);
+    expect(sns).toHaveLength(1);
+  });
+
+  it('collects a stranded job whose run had ended upstream (it was paid for)', async () => {
+    sim().setKnobs({ clock_mode: 'manual' });
+    const { job, requestId } = await strandedJob('stranded but done');
+    sim().transition(requestId, 'succeeded');
+
+    const summary = await fixture.pipeline.invoke('sweeper', {});
+    const collected = await waitForJob(fixture.pipeline, job.id);
+
+    expect(summary).toMatchObject({ collected: 1, expired: 0 });
+    expect(collected.status).toBe('succeeded');
+    expect(collected.outputs).toHaveLength(1);
+  });
+
+  it('expires a stranded job it already handed over once, instead of holding it open', async () => {
+    sim().setKnobs({ clock_mode: 'manual' });
+    const { job, requestId } = await strandedJob('handed over before', { sweptAt: new Date().toISOString() });
+    sim().transition(requestId, 'succeeded');
+
+    const summary = await fixture.pipeline.invoke('sweeper', {});
+
+    expect(summary).toMatchObject({ collected: 0, expired: 1 });
+    expect((await getJob(fixture.pipeline, job.id)).status).toBe('expired');
+  });
+
+  it('leaves active jobs within their deadline alone', async () => {
+    sim().setKnobs({ clock_mode: 'manual' });
+    const submitted = await postEdit(fixture.pipeline, { prompt: 'on time', image_urls: [PNG_INPUT] });
+
+    const summary = await fixture.pipeline.invoke('sweeper', {});
+
+    expect(summary).toMatchObject({ overdue: 0 });
+    expect((await getJob(fixture.pipeline, String(submitted.body.id))).status).toBe('queued');
   });
 });

@@ -5,14 +5,13 @@ import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobView } from '#core/jobs/job-view';
 import { EVENTS } from '../../infra/definition.ts';
+import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 import { PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
 
-/** Every way in besides HTTP: the submission queue, the EventBridge rule, a direct invoke; and s3:// inputs. */
 const sample = (name: string) =>
   JSON.parse(readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8'));
 
-import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
-
+/** Every way in besides HTTP: the submission queue, the EventBridge rule, a direct invoke; and s3:// inputs. */
 const fixture = useLocalPipeline({
   stackName: 'event-test',
   simulator: { knobs: { queue_delay_s: 0.2, run_delay_s: 0.3, workers: 4 } },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KnobsInput } from '../../simulator/index.ts';
+import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 import { cancel, getJob, PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
 
 /**
@@ -13,8 +14,6 @@ const BASE: Partial<KnobsInput> = {
   workers: 8,
   allow_http_inputs: true,
 };
-
-import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 
 const fixture = useLocalPipeline({
   stackName: 'variants-test',

@@ -2,11 +2,12 @@ import { ConditionalCheckFailedException, TransactionCanceledException } from '@
 import {
   type DynamoDBDocumentClient,
   GetCommand,
+  QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { TABLE } from '../../../infra/definition.ts';
-import type { Job, JobStatus } from './job.ts';
+import { isTerminal, type Job, type JobStatus } from './job.ts';
 
 /** What must hold for a conditional write to go through. All parts must hold. */
 export interface WriteCondition {
@@ -50,7 +51,7 @@ export class JobStore {
     const putJob = {
       Put: {
         TableName: this.tableName,
-        Item: { ...jobKey(job.id), ...job, expiresAt },
+        Item: { ...jobKey(job.id), ...job, ...activeMarker(job.status), expiresAt },
         ConditionExpression: 'attribute_not_exists(#pk)',
         ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
       },
@@ -143,6 +144,10 @@ export class JobStore {
       .filter(([, raw]) => raw !== undefined)
       .map(([attribute, raw]) => `${name(attribute)} = ${value(raw)}`);
     const removes = (changes.remove ?? []).map((attribute) => name(attribute));
+    // Leaving the active states also leaves the sweeper's sparse index.
+    if (changes.set.status !== undefined && isTerminal(changes.set.status)) {
+      removes.push(name(TABLE.activeIndex.partitionKey));
+    }
 
     const conditions = ['attribute_exists(#pk)'];
     if (condition.statusIn) {
@@ -180,12 +185,45 @@ export class JobStore {
     }
   }
 
+  /**
+   * Active jobs whose deadline is before `cutoff`, oldest deadline first, from the sparse
+   * `activeIndex` (only active jobs are in it). At most `limit`.
+   */
+  async listOverdue(cutoff: string, limit: number): Promise<Job[]> {
+    const { Items = [] } = await this.dynamo.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: TABLE.activeIndex.name,
+        KeyConditionExpression: '#shard = :active AND #deadline < :cutoff',
+        ExpressionAttributeNames: {
+          '#shard': TABLE.activeIndex.partitionKey,
+          '#deadline': TABLE.activeIndex.sortKey,
+        },
+        ExpressionAttributeValues: { ':active': ACTIVE_SHARD, ':cutoff': cutoff },
+        Limit: limit,
+      }),
+    );
+    return Items.map(toJob);
+  }
+
   private expiry(createdAt: string): number {
     return Math.floor(Date.parse(createdAt) / 1000) + this.retentionDays * 86_400;
   }
 }
 
+/** One partition for all active jobs: their number is bounded by RunComfy's throughput and the deadline. */
+const ACTIVE_SHARD = 'active';
+
+function activeMarker(status: JobStatus) {
+  return isTerminal(status) ? {} : { [TABLE.activeIndex.partitionKey]: ACTIVE_SHARD };
+}
+
 function toJob(item: Record<string, unknown>): Job {
-  const { [TABLE.partitionKey]: _key, expiresAt: _ttl, ...job } = item;
+  const {
+    [TABLE.partitionKey]: _key,
+    [TABLE.activeIndex.partitionKey]: _shard,
+    expiresAt: _ttl,
+    ...job
+  } = item;
   return job as unknown as Job;
 }

@@ -74,6 +74,8 @@ export interface Job {
   /** Sequence number of the job's poll chain: a stale or duplicate poll message carries an older one. */
   pollCount: number;
   lastPollMessageId?: string;
+  /** Set when the sweeper handed a stranded job's finished run to the result handler (once only). */
+  sweptAt?: string;
   /** Set once the completion notification went out. */
   notifiedAt?: string;
   notifyLeaseUntil?: string;

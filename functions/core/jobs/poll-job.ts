@@ -2,6 +2,7 @@ import { startedEvent } from '../notify/events.ts';
 import { announceBestEffort } from '../notify/notifier.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
 import type { JobDeps } from './deps.ts';
+import { expireJob } from './expire-job.ts';
 import { ensureNotified, finishJob } from './finish-job.ts';
 import { iso, isTerminal, type Job } from './job.ts';
 import type { PollMessage } from './messages.ts';
@@ -48,7 +49,7 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
   const nowMs = deps.clock.now();
   const pastDeadline = nowMs >= Date.parse(job.deadlineAt);
   if (!job.requestId)
-    return pastDeadline ? expire(deps, job) : pollUnsubmitted(deps, job, message, messageId);
+    return pastDeadline ? expireJob(deps, job) : pollUnsubmitted(deps, job, message, messageId);
 
   try {
     const status = await deps.runComfy.status(job.requestId);
@@ -59,7 +60,7 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
       await deps.queues.scheduleResult({ jobId: job.id, attempt: 0 });
       return 'handed_to_result';
     }
-    if (pastDeadline) return expire(deps, job);
+    if (pastDeadline) return expireJob(deps, job);
     const set: Partial<Job> =
       status.state === 'queued'
         ? { queuePosition: status.queuePosition }
@@ -87,7 +88,7 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
     return reschedule(deps, claimed, status.state === 'queued' ? status.queuePosition : undefined);
   } catch (error) {
     if (!(error instanceof RunComfyError)) throw error;
-    if (pastDeadline) return expire(deps, job);
+    if (pastDeadline) return expireJob(deps, job);
     return handlePollError(deps, job, message, messageId, error);
   }
 }
@@ -198,26 +199,4 @@ async function reschedule(
   const delay = Math.max(scheduled, Math.min(minimumDelaySeconds, Math.ceil(Math.max(secondsToDeadline, 1))));
   await deps.queues.schedulePoll({ jobId: job.id, seq: job.pollCount }, delay);
   return 'rescheduled';
-}
-
-/** The deadline passed: cancel upstream while that still helps, and end the job `expired`. */
-async function expire(deps: JobDeps, job: Job): Promise<PollOutcome> {
-  let upstream: Record<string, unknown> | undefined;
-  if (job.requestId) {
-    try {
-      const cancelled = await deps.runComfy.cancel(job.requestId);
-      upstream = { cancel_outcome: cancelled.outcome };
-    } catch (error) {
-      upstream = { cancel_error: error instanceof Error ? error.message : String(error) };
-    }
-  }
-  await finishJob(deps, job.id, {
-    status: 'expired',
-    error: {
-      code: 'DEADLINE_EXCEEDED',
-      message: `the job did not finish before its deadline (${job.deadlineAt})`,
-      upstream,
-    },
-  });
-  return 'expired';
 }

@@ -69,21 +69,6 @@ describe('Shared definition: stack and local runtime', () => {
     });
   });
 
-  it('indexes active jobs under the definition’s index name and keys, which the store queries', () => {
-    synthesized.template.hasResourceProperties('AWS::DynamoDB::Table', {
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: TABLE.activeIndex.name,
-          KeySchema: [
-            { AttributeName: TABLE.activeIndex.partitionKey, KeyType: 'HASH' },
-            { AttributeName: TABLE.activeIndex.sortKey, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-    });
-  });
-
   it('runs the sweeper at the definition’s interval', () => {
     const { template, pipeline, logicalId } = synthesized;
     // Widened from the literal: the expression's unit is singular for one minute.

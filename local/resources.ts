@@ -198,7 +198,7 @@ async function createTable(clients: LocalClients, tableName: string): Promise<st
               { AttributeName: TABLE.activeIndex.partitionKey, KeyType: 'HASH' },
               { AttributeName: TABLE.activeIndex.sortKey, KeyType: 'RANGE' },
             ],
-            Projection: { ProjectionType: 'ALL' },
+            Projection: { ProjectionType: 'KEYS_ONLY' },
           },
         ],
         BillingMode: 'PAY_PER_REQUEST',

@@ -32,13 +32,15 @@ export function jobsTableDefaults(removalPolicy: RemovalPolicy, encryptionKey?: 
 /**
  * The sparse index of active jobs by deadline the sweeper queries (`TABLE.activeIndex`): only
  * items carrying the partition attribute are in it, so it holds the active jobs alone. It
- * projects whole items, so a sweep reads each overdue job from the index without a GetItem.
+ * projects keys only: DynamoDB then writes the index only when a job enters or leaves it (its
+ * keys change), not on every state update, so it costs almost nothing per job. The sweeper
+ * reads each overdue job with a consistent GetItem anyway.
  */
 export function activeJobsIndex(): GlobalSecondaryIndexProps {
   return {
     indexName: TABLE.activeIndex.name,
     partitionKey: { name: TABLE.activeIndex.partitionKey, type: AttributeType.STRING },
     sortKey: { name: TABLE.activeIndex.sortKey, type: AttributeType.STRING },
-    projectionType: ProjectionType.ALL,
+    projectionType: ProjectionType.KEYS_ONLY,
   };
 }

@@ -206,7 +206,7 @@ describe('Class: FluxEditPipeline', () => {
       });
     });
 
-    it('indexes the active jobs by deadline in one sparse index projecting whole items', () => {
+    it('indexes the active jobs by deadline in one sparse, keys-only index', () => {
       const { template } = synthesized;
       template.hasResourceProperties('AWS::DynamoDB::Table', {
         // Exactly one index: every GSI is paid for on every write of an item it holds.
@@ -217,7 +217,7 @@ describe('Class: FluxEditPipeline', () => {
               { AttributeName: TABLE.activeIndex.partitionKey, KeyType: 'HASH' },
               { AttributeName: TABLE.activeIndex.sortKey, KeyType: 'RANGE' },
             ],
-            Projection: { ProjectionType: 'ALL' },
+            Projection: { ProjectionType: 'KEYS_ONLY' },
           },
         ],
       });

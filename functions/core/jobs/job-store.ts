@@ -30,7 +30,8 @@ export type CreateResult =
   | { created: true; job: Job }
   | { created: false; existingJobId: string; fingerprintMatches: boolean };
 
-const jobKey = (id: string) => ({ [TABLE.partitionKey]: `job#${id}` });
+const JOB_KEY_PREFIX = 'job#';
+const jobKey = (id: string) => ({ [TABLE.partitionKey]: `${JOB_KEY_PREFIX}${id}` });
 const idempotencyKey = (key: string) => ({ [TABLE.partitionKey]: `idem#${key}` });
 
 /**
@@ -186,10 +187,10 @@ export class JobStore {
   }
 
   /**
-   * Active jobs whose deadline is before `cutoff`, oldest deadline first, from the sparse
-   * `activeIndex` (only active jobs are in it). At most `limit`.
+   * Ids of the active jobs whose deadline is before `cutoff`, oldest deadline first, from the
+   * sparse, keys-only `activeIndex` (only active jobs are in it). At most `limit`.
    */
-  async listOverdue(cutoff: string, limit: number): Promise<Job[]> {
+  async listOverdue(cutoff: string, limit: number): Promise<string[]> {
     const { Items = [] } = await this.dynamo.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -203,7 +204,7 @@ export class JobStore {
         Limit: limit,
       }),
     );
-    return Items.map(toJob);
+    return Items.map((item) => String(item[TABLE.partitionKey]).slice(JOB_KEY_PREFIX.length));
   }
 
   private expiry(createdAt: string): number {

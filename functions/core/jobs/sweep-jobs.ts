@@ -27,9 +27,9 @@ export async function sweepOverdueJobs(deps: JobDeps, options: SweepOptions): Pr
   const nowMs = deps.clock.now();
   const overdue = await deps.store.listOverdue(iso(nowMs - options.graceSeconds * 1000), options.limit);
   const summary: SweepSummary = { overdue: overdue.length, collected: 0, expired: 0 };
-  for (const listed of overdue) {
+  for (const jobId of overdue) {
     // The index is eventually consistent: decide on the job as it is now.
-    const job = await deps.store.get(listed.id);
+    const job = await deps.store.get(jobId);
     if (!job || isTerminal(job.status)) continue;
     const outcome = await sweepJob(deps, job, nowMs);
     summary[outcome] += 1;

@@ -24,6 +24,9 @@ export type PollOutcome =
  * Each heartbeat claims the next sequence number with a conditional write before it sends the
  * next message, so a duplicate delivery or a stale copy of a message is dropped instead of
  * forking the chain; a redelivery of the very message that claimed (its send failed) passes.
+ * That exception lets two copies of one message both send a next heartbeat if they run at the
+ * same moment; the two then carry the same sequence number, one claims it and the other is
+ * dropped, so the chain is single again one step later.
  */
 export async function pollJob(deps: JobDeps, message: PollMessage, messageId: string): Promise<PollOutcome> {
   const job = await deps.store.get(message.jobId);

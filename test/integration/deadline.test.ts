@@ -16,6 +16,39 @@ afterEach(() => {
   sim().reset();
 });
 
+/** A job RunComfy accepted, recorded as active with its deadline passed and no poll message left. */
+async function strandedJob(prompt: string, extra: { sweptAt?: string } = {}) {
+  const { createJobDeps } = await import('#shared/job-deps');
+  const deps = createJobDeps();
+  const { requestId } = await deps.runComfy.submit({
+    prompt,
+    image_urls: [PNG_INPUT],
+    guidance_scale: 2.5,
+    image_size: 'square_hd',
+    output_format: 'png',
+  });
+  const now = Date.now();
+  const job = {
+    id: `stranded-${now}`,
+    status: 'queued' as const,
+    input: {
+      prompt,
+      image_urls: [PNG_INPUT],
+      guidance_scale: 2.5,
+      image_size: 'square_hd' as const,
+      output_format: 'png' as const,
+    },
+    requestId,
+    createdAt: new Date(now - 60_000).toISOString(),
+    updatedAt: new Date(now - 60_000).toISOString(),
+    deadlineAt: new Date(now - 5_000).toISOString(),
+    submitAttempts: 1,
+    pollCount: 3,
+    ...extra,
+  };
+  await deps.store.create(job);
+  return { job, requestId };
+}
 describe('Pipeline: deadlines', () => {
   it('expires a job still queued upstream, cancels it there, and notifies', async () => {
     // Prepare: RunComfy's queue never moves
@@ -59,62 +92,26 @@ describe('Pipeline: deadlines', () => {
   });
 
   it('still collects a run that ended by the time the deadline check looks (it was paid for)', async () => {
-    // Prepare: RunComfy finishes the job, but its status endpoint fails until the deadline has passed
+    // Prepare: a job past its deadline whose run has ended upstream, and its next heartbeat
     sim().setKnobs({ clock_mode: 'manual' });
-    const submitted = await postEdit(fixture.pipeline, {
-      prompt: 'done just in time',
-      image_urls: [PNG_INPUT],
-    });
-    const id = String(submitted.body.id);
-    const requestId = await waitUntil(async () => (await getJob(fixture.pipeline, id)).upstream_request_id);
-    sim().failNext({ endpoint: 'status', status: 503, times: 3 });
+    const { job, requestId } = await strandedJob('done just in time');
     sim().transition(requestId, 'succeeded');
+    const { createJobDeps } = await import('#shared/job-deps');
+    const { pollJob } = await import('#core/jobs/poll-job');
 
     // Act
-    const job = await ended(id);
+    const outcome = await pollJob(createJobDeps(), { jobId: job.id, seq: job.pollCount }, 'late-heartbeat');
+    const collected = await ended(job.id);
 
     // Assess
-    expect(job.status).toBe('succeeded');
-    expect(Date.parse(job.finished_at!)).toBeGreaterThan(Date.parse(job.deadline_at));
-    expect(job.outputs).toHaveLength(1);
+    expect(outcome).toBe('handed_to_result');
+    expect(collected.status).toBe('succeeded');
+    expect(Date.parse(collected.finished_at!)).toBeGreaterThan(Date.parse(collected.deadline_at));
+    expect(collected.outputs).toHaveLength(1);
   });
 });
 
 describe('Sweeper: jobs whose poll chain stopped', () => {
-  /** A job RunComfy accepted, recorded as active with its deadline passed and no poll message left. */
-  async function strandedJob(prompt: string, extra: { sweptAt?: string } = {}) {
-    const { createJobDeps } = await import('#shared/job-deps');
-    const deps = createJobDeps();
-    const { requestId } = await deps.runComfy.submit({
-      prompt,
-      image_urls: [PNG_INPUT],
-      guidance_scale: 2.5,
-      image_size: 'square_hd',
-      output_format: 'png',
-    });
-    const now = Date.now();
-    const job = {
-      id: `stranded-${now}`,
-      status: 'queued' as const,
-      input: {
-        prompt,
-        image_urls: [PNG_INPUT],
-        guidance_scale: 2.5,
-        image_size: 'square_hd' as const,
-        output_format: 'png' as const,
-      },
-      requestId,
-      createdAt: new Date(now - 60_000).toISOString(),
-      updatedAt: new Date(now - 60_000).toISOString(),
-      deadlineAt: new Date(now - 5_000).toISOString(),
-      submitAttempts: 1,
-      pollCount: 3,
-      ...extra,
-    };
-    await deps.store.create(job);
-    return { job, requestId };
-  }
-
   it('cancels and expires a stranded queued job, and notifies', async () => {
     sim().setKnobs({ clock_mode: 'manual' });
     const { job, requestId } = await strandedJob('stranded in the queue');

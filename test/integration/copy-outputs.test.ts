@@ -11,9 +11,10 @@ import {
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createS3Client } from '#core/aws-clients';
-import { copyOutputs, type DownloadPolicy, OutputCopyError, PART_SIZE } from '#core/outputs/index';
+import { copyOutputs, type DownloadPolicy, PART_SIZE } from '#core/outputs/index';
 import { type MotoServer, startMotoServer } from '../../local/moto-server.ts';
 import { closeServer, listenOnLoopback } from '../support/loopback-server.ts';
+import { failureOf } from '../support/output-copy-failure.ts';
 
 const BUCKET = 'flux-edit-outputs';
 const CHUNK = 64 * 1024;
@@ -115,15 +116,6 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
   const readObject = async (key: string) => {
     const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
     return { ...object, bytes: Buffer.from(await object.Body!.transformToByteArray()) };
-  };
-  const failureOf = async (promise: Promise<unknown>): Promise<OutputCopyError> => {
-    const error = await promise.then(
-      () => undefined,
-      (caught: unknown) => caught,
-    );
-    if (!(error instanceof OutputCopyError))
-      throw new Error(`expected an OutputCopyError, got ${String(error)}`);
-    return error;
   };
   const copy = (jobId: string, urls: string[], overrides: Partial<Parameters<typeof copyOutputs>[0]> = {}) =>
     copyOutputs({

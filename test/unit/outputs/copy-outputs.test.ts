@@ -1,13 +1,8 @@
 import { createHash } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it, vi } from 'vitest';
-import {
-  copyOutputs,
-  type DownloadPolicy,
-  OutputCopyError,
-  PART_SIZE,
-  PARTS_IN_FLIGHT,
-} from '#core/outputs/index';
+import { copyOutputs, type DownloadPolicy, PART_SIZE, PARTS_IN_FLIGHT } from '#core/outputs/index';
+import { failureOf } from '../../support/output-copy-failure.ts';
 
 const PNG_HEAD = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]);
 const JPEG_HEAD = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1]);
@@ -114,16 +109,6 @@ function fakeS3(
   s3.send = send as unknown as S3Client['send'];
   return { s3, calls, objects, bytesHandedOver: () => bytesHandedOver };
 }
-
-const failureOf = async (promise: Promise<unknown>): Promise<OutputCopyError> => {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!(error instanceof OutputCopyError))
-    throw new Error(`expected an OutputCopyError, got ${String(error)}`);
-  return error;
-};
 
 const base = { bucket: 'outputs', prefix: 'edits/', jobId: 'job-1', policy };
 

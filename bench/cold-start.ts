@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type BuildOptions, build, type Metafile } from 'esbuild';
+import { ENV, FUNCTIONS, type FunctionName, METRIC_IDENTITY } from '../contract/index.ts';
 import { nodejsBundling, SOURCE_MAP_ENVIRONMENT } from '../infra/defaults/lambda-defaults.ts';
-import { ENV, FUNCTIONS, type FunctionName, METRICS } from '../infra/definition.ts';
 import { nodeBinary } from './lib/node-binary.ts';
 import { median, round } from './lib/stats.ts';
 import { barChart } from './lib/svg.ts';
@@ -130,7 +130,7 @@ function sourceMapOption(props: ReturnType<typeof nodejsBundling>): BuildOptions
 }
 
 /**
- * What the deployed functions find in their environment (names from infra/definition.ts), with
+ * What the deployed functions find in their environment (names from contract/), with
  * dummy values: enough for every handler's top-level code to succeed without a network.
  */
 export function deployedLikeEnvironment(): Record<string, string> {
@@ -149,8 +149,8 @@ export function deployedLikeEnvironment(): Record<string, string> {
     [ENV.eventBusName]: 'bench',
     [ENV.runComfyTokenSecretArn]: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:bench-token',
     [ENV.webhookSecretArn]: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:bench-webhook',
-    POWERTOOLS_SERVICE_NAME: METRICS.serviceName,
-    POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
+    POWERTOOLS_SERVICE_NAME: METRIC_IDENTITY.serviceName,
+    POWERTOOLS_METRICS_NAMESPACE: METRIC_IDENTITY.namespace,
     POWERTOOLS_LOG_LEVEL: 'INFO',
   };
 }

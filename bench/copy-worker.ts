@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '#core/aws-clients';
+import { createS3Client } from '#adapters/aws/clients';
 import { copyOutputs, type DownloadPolicy, PART_SIZE, PARTS_IN_FLIGHT } from '#core/outputs/index';
 
 export interface CopyWorkerConfig {

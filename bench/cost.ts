@@ -1,4 +1,4 @@
-import { FUNCTIONS } from '../infra/definition.ts';
+import { FUNCTIONS } from '../contract/index.ts';
 import { RUNTIME_CALLER } from './lib/aws-request-counter.ts';
 import { round } from './lib/stats.ts';
 import { barChart } from './lib/svg.ts';

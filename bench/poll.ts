@@ -1,4 +1,4 @@
-import { loadConfig } from '#core/config';
+import { loadConfig } from '#contract/config';
 import { FIRST_POLL_DELAY_SECONDS, nextPollDelaySeconds } from '#core/jobs/poll-schedule';
 import { logNormalFromPercentiles, SeededRandom } from './lib/random.ts';
 import { mean, percentile, round } from './lib/stats.ts';

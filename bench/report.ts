@@ -285,7 +285,7 @@ function coldStartCauses(cold: ColdStartResult): string {
   if (zod.length > 0) {
     const bytes = zod[0]!.largestPackages!.find((p) => p.package === 'zod')!.bytes;
     lines.push(
-      `- **Classic zod in every bundle** (${fmt(bytes / 1000, 0)} KB of ${zod.map((f) => f.function).join(', ')}), although the code imports \`zod/mini\`: \`import { z } from 'zod/mini'\` takes the namespace object \`z\`, which holds every export (locales, JSON Schema, the JIT), so nothing can be tree-shaken. \`import * as z from 'zod/mini'\` bundles ~35–45 KB instead: an import-line change in functions/core (config, edit-input, edit-request, jobs/messages, notify/events, runcomfy/responses, webhooks/webhook-queue) and functions/submit/handler.ts. Tried on these bundles: ~390 KB less each and ~15–35 ms less init here.`,
+      `- **Classic zod in every bundle** (${fmt(bytes / 1000, 0)} KB of ${zod.map((f) => f.function).join(', ')}), although the code imports \`zod/mini\`: \`import { z } from 'zod/mini'\` takes the namespace object \`z\`, which holds every export (locales, JSON Schema, the JIT), so nothing can be tree-shaken. \`import * as z from 'zod/mini'\` bundles ~35–45 KB instead: an import-line change in functions/core (config, edit-input, edit-request, jobs/messages, notify/events, runcomfy/responses, webhooks/webhook-message) and functions/submit/handler.ts. Tried on these bundles: ~390 KB less each and ~15–35 ms less init here.`,
     );
   }
   const s3 = measured.filter(

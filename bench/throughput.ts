@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
-import { FUNCTIONS, type FunctionName, QUEUES, type QueueName, TABLE } from '../infra/definition.ts';
+import { FUNCTIONS, type FunctionName, QUEUES, type QueueName, TABLE } from '../contract/index.ts';
 import type { LambdaHandler } from '../local/lambda-context.ts';
 import { startMotoServer } from '../local/moto-server.ts';
 import { type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';

@@ -5,8 +5,8 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic, TopicProps } from 'aws-cdk-lib/aws-sns';
+import { DEFAULTS, type FunctionName, METRIC_IDENTITY, QUEUES } from '../contract/index.ts';
 import { DEFAULT_API_THROTTLE } from './defaults/apigateway-defaults.ts';
-import { type FunctionName, METRICS, QUEUES } from './definition.ts';
 
 /*
  * The props of FluxEditPipeline, their defaults, and the checks that run before anything is
@@ -223,6 +223,20 @@ export interface FluxEditPipelineProps {
    */
   readonly pollQueueAgeAlarmThreshold?: Duration;
   /**
+   * Alarm when a finished run's result has waited this long in the result queue: RunComfy has
+   * finished (and charged) the run, and the pipeline is slow to collect it.
+   * @default Duration.minutes(10)
+   */
+  readonly resultQueueAgeAlarmThreshold?: Duration;
+  /**
+   * How long a finished run's collection is retried (the result not readable yet, an output that
+   * answers 404/403 while the file host catches up, resets) before the job ends
+   * `OUTPUT_COPY_FAILED` or `RESULT_HANDOVER_FAILED`. Counted from the first attempt; waiting in
+   * the pipeline's own queue does not count as a failed attempt.
+   * @default Duration.minutes(15)
+   */
+  readonly resultRetryWindow?: Duration;
+  /**
    * Alarm when at least this many jobs fail within five minutes.
    * @default 1
    */
@@ -248,9 +262,6 @@ export class FluxEditPipelinePropsError extends Error {
   }
 }
 
-const DEFAULT_RUNCOMFY_BASE_URL = 'https://model-api.runcomfy.net';
-const DEFAULT_OUTPUT_MAX_BYTES = 50 * 1024 * 1024;
-
 /** The props with every default applied and every value checked. */
 export interface ResolvedProps {
   runComfyBaseUrl: string;
@@ -271,6 +282,8 @@ export interface ResolvedProps {
   apiThrottle: ApiThrottle;
   apiAuthorization: ApiAuthorization;
   pollQueueAgeAlarmSeconds: number;
+  resultQueueAgeAlarmSeconds: number;
+  resultRetryWindowSeconds: number;
   failedJobsAlarmThreshold: number;
   serviceName: string;
   metricsNamespace: string;
@@ -335,19 +348,19 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
 
   const jobDeadlineSeconds = wholeSeconds(
     'jobDeadline',
-    props.jobDeadline ?? Duration.minutes(15),
+    props.jobDeadline ?? Duration.seconds(DEFAULTS.jobDeadlineSeconds),
     1,
     86_400,
   );
   const maxPollDelaySeconds = wholeSeconds(
     'maxPollDelay',
-    props.maxPollDelay ?? Duration.seconds(30),
+    props.maxPollDelay ?? Duration.seconds(DEFAULTS.maxPollDelaySeconds),
     1,
     900,
   );
   const jobRetentionSeconds = wholeSeconds(
     'jobRetention',
-    props.jobRetention ?? Duration.days(30),
+    props.jobRetention ?? Duration.days(DEFAULTS.jobRetentionDays),
     86_400,
     3650 * 86_400,
   );
@@ -361,8 +374,20 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
   if (pollQueueAgeAlarmSeconds <= maxPollDelaySeconds) {
     fail('pollQueueAgeAlarmThreshold must be longer than maxPollDelay, or every delayed poll would alarm');
   }
+  const resultQueueAgeAlarmSeconds = wholeSeconds(
+    'resultQueueAgeAlarmThreshold',
+    props.resultQueueAgeAlarmThreshold ?? Duration.minutes(10),
+    60,
+    QUEUES.result.retentionDays * 86_400,
+  );
+  const resultRetryWindowSeconds = wholeSeconds(
+    'resultRetryWindow',
+    props.resultRetryWindow ?? Duration.seconds(DEFAULTS.resultRetryWindowSeconds),
+    60,
+    86_400,
+  );
 
-  const outputHostAllowlist = props.outputHostAllowlist ?? ['*.runcomfy.net'];
+  const outputHostAllowlist = props.outputHostAllowlist ?? [...DEFAULTS.outputHostAllowlist];
   if (outputHostAllowlist.length === 0) fail('outputHostAllowlist must name at least one host');
   for (const host of outputHostAllowlist) {
     if (!/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(host)) {
@@ -370,8 +395,8 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
     }
   }
 
-  const outputPrefix = keyPrefix('outputPrefix', props.outputPrefix ?? 'edits/');
-  const uploadPrefix = keyPrefix('uploadPrefix', props.uploadPrefix ?? 'uploads/');
+  const outputPrefix = keyPrefix('outputPrefix', props.outputPrefix ?? DEFAULTS.outputPrefix);
+  const uploadPrefix = keyPrefix('uploadPrefix', props.uploadPrefix ?? DEFAULTS.uploadPrefix);
   if (outputPrefix.startsWith(uploadPrefix) || uploadPrefix.startsWith(outputPrefix)) {
     fail(
       `outputPrefix '${outputPrefix}' and uploadPrefix '${uploadPrefix}' must not overlap: their grants and expiry differ`,
@@ -379,7 +404,7 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
   }
   const uploadRetentionSeconds = wholeSeconds(
     'uploadRetention',
-    props.uploadRetention ?? Duration.days(7),
+    props.uploadRetention ?? Duration.days(DEFAULTS.uploadRetentionDays),
     86_400,
     3650 * 86_400,
   );
@@ -428,11 +453,11 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
   }
 
   return {
-    runComfyBaseUrl: httpsUrl('runComfyBaseUrl', props.runComfyBaseUrl ?? DEFAULT_RUNCOMFY_BASE_URL),
+    runComfyBaseUrl: httpsUrl('runComfyBaseUrl', props.runComfyBaseUrl ?? DEFAULTS.runComfyBaseUrl),
     jobDeadlineSeconds,
     maxPollDelaySeconds,
     outputHostAllowlist,
-    outputMaxBytes: positiveInteger('outputMaxBytes', props.outputMaxBytes ?? DEFAULT_OUTPUT_MAX_BYTES),
+    outputMaxBytes: positiveInteger('outputMaxBytes', props.outputMaxBytes ?? DEFAULTS.outputMaxBytes),
     outputPrefix,
     uploadPrefix,
     uploadRetentionDays: uploadRetentionSeconds / 86_400,
@@ -446,11 +471,13 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
     apiThrottle,
     apiAuthorization,
     pollQueueAgeAlarmSeconds,
+    resultQueueAgeAlarmSeconds,
+    resultRetryWindowSeconds,
     failedJobsAlarmThreshold: positiveInteger(
       'failedJobsAlarmThreshold',
       props.failedJobsAlarmThreshold ?? 1,
     ),
-    serviceName: props.serviceName ?? METRICS.serviceName,
-    metricsNamespace: props.metricsNamespace ?? METRICS.namespace,
+    serviceName: props.serviceName ?? METRIC_IDENTITY.serviceName,
+    metricsNamespace: props.metricsNamespace ?? METRIC_IDENTITY.namespace,
   };
 }

@@ -38,9 +38,24 @@ import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import {
+  EVENTS,
+  FUNCTIONS,
+  type FunctionName,
+  METRIC,
+  type MetricName,
+  QUEUES,
+  type QueueName,
+  ROUTES,
+  SUBMIT_RULE,
+  SWEEPER,
+  TABLE,
+  toEnvironment,
+  visibilityTimeoutSeconds,
+} from '../contract/index.ts';
 import { acknowledgeFindings } from './defaults/acknowledgements.ts';
 import { apiAccessLogFormat } from './defaults/apigateway-defaults.ts';
-import { activeJobsIndex, jobsTableDefaults } from './defaults/dynamodb-table-defaults.ts';
+import { jobsTableDefaults, sweepIndex } from './defaults/dynamodb-table-defaults.ts';
 import { CUSTOMER_KEY_ACTIONS, FUNCTION_ACCESS } from './defaults/function-access.ts';
 import {
   LAMBDA_ARCHITECTURE,
@@ -51,20 +66,6 @@ import {
 import { accessLogsBucketDefaults, outputBucketDefaults } from './defaults/s3-bucket-defaults.ts';
 import { notificationTopicDefaults, SNS_MANAGED_KEY_ALIAS } from './defaults/sns-topic-defaults.ts';
 import { queueDefaults } from './defaults/sqs-defaults.ts';
-import {
-  ENV,
-  EVENTS,
-  FUNCTIONS,
-  type FunctionName,
-  METRICS,
-  QUEUES,
-  type QueueName,
-  ROUTES,
-  SUBMIT_RULE,
-  SWEEPER,
-  TABLE,
-  visibilityTimeoutSeconds,
-} from './definition.ts';
 
 import {
   type ApiAuthorization,
@@ -94,6 +95,8 @@ export interface FluxEditPipelineAlarms {
   readonly functionErrors: Record<FunctionName, Alarm>;
   /** The poll queue's oldest message is older than the threshold: polling is falling behind. */
   readonly pollQueueAge: Alarm;
+  /** A finished (paid) run has waited too long in the result queue: collection is falling behind. */
+  readonly resultQueueAge: Alarm;
   /** Jobs ending `failed` (the core's `JobsFailed` metric). */
   readonly jobsFailed: Alarm;
   /** Webhook deliveries given up (retry window over, or a refused URL). */
@@ -109,7 +112,7 @@ export interface FluxEditPipelineAlarms {
  * S3 bucket for the outputs, an SNS topic and an EventBridge bus for completions, the RunComfy
  * token secret, and the alarms and dashboard to run it.
  * Resource sizes, routes, queue settings, the active-jobs index and the sweep interval come from
- * `definition.ts`, which the local runtime reads too.
+ * the neutral `contract/` module, which the functions and the local runtime read too.
  *
  * @example
  * const pipeline = new FluxEditPipeline(this, 'Pipeline', { alarmTopic: opsTopic });
@@ -163,7 +166,7 @@ export class FluxEditPipeline extends Construct {
     this.uploadPrefix = config.uploadPrefix;
 
     this.table = new Table(this, 'JobsTable', jobsTableDefaults(config.removalPolicy, key));
-    this.table.addGlobalSecondaryIndex(activeJobsIndex());
+    this.table.addGlobalSecondaryIndex(sweepIndex());
     const { queues, deadLetterQueues } = this.createQueues(key);
     this.queues = queues;
     this.deadLetterQueues = deadLetterQueues;
@@ -306,7 +309,7 @@ export class FluxEditPipeline extends Construct {
       this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration });
     }
 
-    this.jobsFailedMetric = this.coreMetric(config, METRICS.jobsFailed);
+    this.jobsFailedMetric = this.coreMetric(config, 'JobsFailed');
     this.alarms = this.createAlarms(config, props.alarmTopic);
     this.dashboard = this.createDashboard(config);
 
@@ -350,31 +353,30 @@ export class FluxEditPipeline extends Construct {
   /** The same configuration for every function: `loadConfig` requires all of it in each. */
   private functionEnvironment(config: ResolvedProps): Record<string, string> {
     return {
-      [ENV.jobsTable]: this.table.tableName,
-      [ENV.pollQueueUrl]: this.queues.poll.queueUrl,
-      [ENV.resultQueueUrl]: this.queues.result.queueUrl,
-      [ENV.outputBucket]: this.outputBucket.bucketName,
-      [ENV.outputPrefix]: config.outputPrefix,
-      [ENV.uploadPrefix]: config.uploadPrefix,
-      [ENV.inputS3Allowlist]: this.inputS3Allowlist.join(','),
-      [ENV.topicArn]: this.notificationTopic.topicArn,
-      [ENV.eventBusName]: this.eventBus.eventBusName,
-      [ENV.runComfyBaseUrl]: config.runComfyBaseUrl,
-      // ARNs only: secret values never enter the template or the function configuration.
-      [ENV.runComfyTokenSecretArn]: this.runComfyTokenSecret.secretArn,
-      [ENV.webhookSecretArn]: this.webhookSigningSecret.secretArn,
-      [ENV.webhookQueueUrl]: this.queues.webhook.queueUrl,
-      ...(config.webhookRetryDelaysSeconds && {
-        [ENV.webhookRetryDelaysSeconds]: config.webhookRetryDelaysSeconds.join(','),
+      ...toEnvironment({
+        jobsTable: this.table.tableName,
+        pollQueueUrl: this.queues.poll.queueUrl,
+        resultQueueUrl: this.queues.result.queueUrl,
+        outputBucket: this.outputBucket.bucketName,
+        outputPrefix: config.outputPrefix,
+        uploadPrefix: config.uploadPrefix,
+        inputS3Allowlist: this.inputS3Allowlist,
+        topicArn: this.notificationTopic.topicArn,
+        eventBusName: this.eventBus.eventBusName,
+        runComfyBaseUrl: config.runComfyBaseUrl,
+        // ARNs only: secret values never enter the template or the function configuration.
+        runComfyTokenSecretArn: this.runComfyTokenSecret.secretArn,
+        webhookSecretArn: this.webhookSigningSecret.secretArn,
+        webhookQueueUrl: this.queues.webhook.queueUrl,
+        webhookRetryDelaysSeconds: config.webhookRetryDelaysSeconds,
+        webhookRetryWindowSeconds: config.webhookRetryWindowSeconds,
+        jobDeadlineSeconds: config.jobDeadlineSeconds,
+        maxPollDelaySeconds: config.maxPollDelaySeconds,
+        outputHostAllowlist: config.outputHostAllowlist,
+        outputMaxBytes: config.outputMaxBytes,
+        resultRetryWindowSeconds: config.resultRetryWindowSeconds,
+        jobRetentionDays: config.jobRetentionDays,
       }),
-      ...(config.webhookRetryWindowSeconds && {
-        [ENV.webhookRetryWindowSeconds]: String(config.webhookRetryWindowSeconds),
-      }),
-      [ENV.jobDeadlineSeconds]: String(config.jobDeadlineSeconds),
-      [ENV.maxPollDelaySeconds]: String(config.maxPollDelaySeconds),
-      [ENV.outputHostAllowlist]: config.outputHostAllowlist.join(','),
-      [ENV.outputMaxBytes]: String(config.outputMaxBytes),
-      [ENV.jobRetentionDays]: String(config.jobRetentionDays),
       POWERTOOLS_SERVICE_NAME: config.serviceName,
       POWERTOOLS_METRICS_NAMESPACE: config.metricsNamespace,
       POWERTOOLS_LOG_LEVEL: config.logLevel,
@@ -446,12 +448,21 @@ export class FluxEditPipeline extends Construct {
     };
 
     allow(access.table, [this.table.tableArn]);
-    if (access.queriesActiveIndex) {
-      allow(['dynamodb:Query'], [`${this.table.tableArn}/index/${TABLE.activeIndex.name}`]);
+    if (access.queriesSweepIndex) {
+      allow(['dynamodb:Query'], [`${this.table.tableArn}/index/${TABLE.sweepIndex.name}`]);
     }
     for (const queue of access.sendsTo) allow(['sqs:SendMessage'], [this.queues[queue].queueArn]);
     if (access.outputs)
       allowObjects(access.outputs, [this.outputBucket.arnForObjects(`${this.outputPrefix}*`)]);
+    if (access.listsOutputs) {
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['s3:ListBucket'],
+          resources: [this.outputBucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': [`${this.outputPrefix}*`] } },
+        }),
+      );
+    }
     if (access.uploads)
       allowObjects(access.uploads, [this.outputBucket.arnForObjects(`${this.uploadPrefix}*`)]);
     if (access.readsInputs) allowObjects(['s3:GetObject'], inputObjects);
@@ -524,6 +535,15 @@ export class FluxEditPipeline extends Construct {
       config.pollQueueAgeAlarmSeconds,
       'The poll queue is backing up: the poller is failing, throttled or short of concurrency.',
     );
+    const resultQueueAge = alarm(
+      'ResultQueueAgeAlarm',
+      this.queues.result.metricApproximateAgeOfOldestMessage({
+        period: Duration.minutes(1),
+        statistic: 'Maximum',
+      }),
+      config.resultQueueAgeAlarmSeconds,
+      'Finished (paid) runs are waiting to be collected: the result function is failing, throttled or short of concurrency. Nothing is lost: no deadline applies once RunComfy has finished.',
+    );
     const jobsFailed = alarm(
       'JobsFailedAlarm',
       this.jobsFailedMetric,
@@ -532,7 +552,7 @@ export class FluxEditPipeline extends Construct {
     );
     const webhooksFailed = alarm(
       'WebhooksFailedAlarm',
-      this.coreMetric(config, METRICS.webhooksFailed),
+      this.coreMetric(config, 'WebhooksFailed'),
       1,
       'Webhook deliveries were given up: a receiver refused or stayed unreachable for the whole retry window.',
     );
@@ -546,12 +566,13 @@ export class FluxEditPipeline extends Construct {
         statistic: 'Sum',
       }),
       1,
-      'EventBridge could not invoke the sweeper: stranded jobs past their deadline are not being ended.',
+      'EventBridge could not invoke the sweeper: stopped jobs, stalled collections and unsent notifications are not being looked after.',
     );
     return {
       deadLetterQueues,
       functionErrors,
       pollQueueAge,
+      resultQueueAge,
       jobsFailed,
       webhooksFailed,
       sweeperScheduleFailed,
@@ -563,23 +584,34 @@ export class FluxEditPipeline extends Construct {
     const queueNames = Object.keys(QUEUES) as QueueName[];
     const perFunction = (metric: (fn: NodejsFunction) => IMetric) =>
       names.map((name) => metric(this.functions[name]));
-    const core = (metricName: string) => this.coreMetric(config, metricName).with({ label: metricName });
+    const core = (metricName: MetricName) => this.coreMetric(config, metricName).with({ label: metricName });
     const dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
     dashboard.addWidgets(
       new TextWidget({ markdown: '# FLUX edit pipeline', width: 24, height: 1 }),
       new GraphWidget({
         title: 'Jobs',
-        left: [core(METRICS.jobsAccepted), core(METRICS.jobsSucceeded), core(METRICS.jobsFailed)],
+        left: [core('JobsAccepted'), core('JobsSucceeded'), core('JobsFailed'), core('JobsSwept')],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Collection of finished runs',
+        left: [core('ResultsCollected'), core('ResultAttemptsFailed'), core('OrphanOutputsDeleted')],
+        right: [
+          this.coreMetric(config, 'ResultCollectionLatency').with({
+            statistic: 'p95',
+            label: 'upstream finished → job ended (p95)',
+          }),
+        ],
         width: 12,
       }),
       new GraphWidget({
         title: 'Notifications',
         left: [
-          core(METRICS.webhooksDelivered),
-          core(METRICS.webhookAttemptsFailed),
-          core(METRICS.webhooksFailed),
-          core(METRICS.webhooksResent),
-          core(METRICS.lifecycleEventsFailed),
+          core('WebhooksDelivered'),
+          core('WebhookAttemptsFailed'),
+          core('WebhooksFailed'),
+          core('WebhooksResent'),
+          core('LifecycleEventsFailed'),
         ],
         width: 12,
       }),
@@ -621,17 +653,18 @@ export class FluxEditPipeline extends Construct {
   }
 
   /**
-   * A counter the core emits through Powertools Metrics (unit Count, the shared `service`
-   * dimension only), summed over five minutes.
+   * A metric the core emits through Powertools Metrics (the shared `service` dimension only),
+   * from the contract's catalogue: counts summed, durations averaged, over five minutes.
    */
-  private coreMetric(config: ResolvedProps, metricName: string): Metric {
+  private coreMetric(config: ResolvedProps, metricName: MetricName): Metric {
+    const timing = METRIC[metricName].unit === 'Milliseconds';
     return new Metric({
       namespace: config.metricsNamespace,
       metricName,
       dimensionsMap: { service: config.serviceName },
-      statistic: 'Sum',
+      statistic: timing ? 'Average' : 'Sum',
       period: FIVE_MINUTES,
-      unit: Unit.COUNT,
+      unit: timing ? Unit.MILLISECONDS : Unit.COUNT,
     });
   }
 

@@ -1,4 +1,4 @@
-export type { FunctionName, QueueName } from './definition.ts';
+export type { FunctionName, QueueName } from '../contract/index.ts';
 export {
   type ApiAuthorization,
   type ApiThrottle,

@@ -1,6 +1,6 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { EVENTS, QUEUES, type QueueName, ROUTES } from './definition.ts';
+import { EVENTS, QUEUES, type QueueName, ROUTES } from '../contract/index.ts';
 import { FluxEditPipeline, type FluxEditPipelineProps } from './flux-edit-pipeline.ts';
 
 export interface FluxEditPipelineStackProps extends StackProps {

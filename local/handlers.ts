@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FUNCTIONS, type FunctionName } from '../infra/definition.ts';
+import { FUNCTIONS, type FunctionName } from '../contract/index.ts';
 import { LocalRuntimeError } from './errors.ts';
 import type { LambdaHandler } from './lambda-context.ts';
 

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { Log } from '#core/log';
 import { silentLog } from '#core/log';
-import type { FunctionName, RouteDefinition } from '../infra/definition.ts';
+import type { FunctionName, RouteDefinition } from '../contract/index.ts';
 
 export interface HttpApiOptions {
   routes: RouteDefinition[];

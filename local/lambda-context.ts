@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { FUNCTIONS, type FunctionName } from '../infra/definition.ts';
+import { FUNCTIONS, type FunctionName } from '../contract/index.ts';
 import { LocalRuntimeError } from './errors.ts';
 
 /** A Lambda handler as the Node.js 24 runtime calls it: async, no callback. */

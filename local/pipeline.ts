@@ -6,12 +6,12 @@ import {
   ENV,
   FUNCTIONS,
   type FunctionName,
-  METRICS,
+  METRIC_IDENTITY,
   QUEUES,
   type QueueName,
   ROUTES,
   SWEEPER,
-} from '../infra/definition.ts';
+} from '../contract/index.ts';
 import type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
 import { LocalRuntimeError } from './errors.ts';
 import { type HandlerOverrides, loadHandlers } from './handlers.ts';
@@ -187,8 +187,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       [ENV.webhookQueueUrl]: resources.queues.webhook.url,
       // A fresh secret per run; read it from the environment (or pass `env.webhookSigningSecret`).
       [ENV.webhookSigningSecret]: generateSigningSecret(),
-      POWERTOOLS_SERVICE_NAME: METRICS.serviceName,
-      POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
+      POWERTOOLS_SERVICE_NAME: METRIC_IDENTITY.serviceName,
+      POWERTOOLS_METRICS_NAMESPACE: METRIC_IDENTITY.namespace,
     };
     for (const [key, value] of Object.entries(options.env ?? {})) {
       if (value !== undefined) functionEnv[ENV[key as keyof typeof ENV]] = String(value);

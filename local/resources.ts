@@ -29,7 +29,7 @@ import {
   createS3Client,
   createSnsClient,
   createSqsClient,
-} from '#core/aws-clients';
+} from '#adapters/aws/clients';
 import {
   EVENTS,
   QUEUES,
@@ -37,7 +37,7 @@ import {
   SUBMIT_RULE,
   TABLE,
   visibilityTimeoutSeconds,
-} from '../infra/definition.ts';
+} from '../contract/index.ts';
 
 export const DEFAULT_STACK_NAME = 'flux-edit-local';
 
@@ -187,16 +187,16 @@ async function createTable(clients: LocalClients, tableName: string): Promise<st
         TableName: tableName,
         AttributeDefinitions: [
           { AttributeName: TABLE.partitionKey, AttributeType: 'S' },
-          { AttributeName: TABLE.activeIndex.partitionKey, AttributeType: 'S' },
-          { AttributeName: TABLE.activeIndex.sortKey, AttributeType: 'S' },
+          { AttributeName: TABLE.sweepIndex.partitionKey, AttributeType: 'S' },
+          { AttributeName: TABLE.sweepIndex.sortKey, AttributeType: 'S' },
         ],
         KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
         GlobalSecondaryIndexes: [
           {
-            IndexName: TABLE.activeIndex.name,
+            IndexName: TABLE.sweepIndex.name,
             KeySchema: [
-              { AttributeName: TABLE.activeIndex.partitionKey, KeyType: 'HASH' },
-              { AttributeName: TABLE.activeIndex.sortKey, KeyType: 'RANGE' },
+              { AttributeName: TABLE.sweepIndex.partitionKey, KeyType: 'HASH' },
+              { AttributeName: TABLE.sweepIndex.sortKey, KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'KEYS_ONLY' },
           },

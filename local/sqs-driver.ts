@@ -9,7 +9,7 @@ import {
 import type { SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
 import type { Log } from '#core/log';
 import { silentLog } from '#core/log';
-import { QUEUES, type QueueName } from '../infra/definition.ts';
+import { QUEUES, type QueueName } from '../contract/index.ts';
 import { LocalRuntimeError } from './errors.ts';
 import { type InvocationTarget, invokeHandler } from './lambda-context.ts';
 

@@ -11,7 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import { ENV, EVENTS } from '../infra/definition.ts';
+import { ENV, EVENTS } from '../contract/index.ts';
 import { type LocalPipeline, type LocalPipelineOptions, startLocalPipeline } from './pipeline.ts';
 
 const STACK_FILE = resolve(import.meta.dirname, '..', '.local', 'stack.json');

@@ -52,9 +52,4 @@ export class ConflictError extends PipelineError {
 }
 
 /** Configuration the function was deployed with is unusable: an operator problem, never shown. */
-export class ConfigError extends PipelineError {
-  override readonly name: string = 'ConfigError';
-  constructor(message: string) {
-    super('CONFIG_INVALID', message, { status: 500, expose: false });
-  }
-}
+export { ConfigError } from '#contract/config';

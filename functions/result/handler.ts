@@ -1,15 +1,18 @@
-import { createS3Client } from '#core/aws-clients';
-import { loadConfig } from '#core/config';
+import { createS3Client } from '#adapters/aws/clients';
+import { S3OutputStore } from '#adapters/aws/s3-output-store';
+import { S3Presigner } from '#adapters/aws/s3-presigner';
+import { loadConfig } from '#contract/config';
 import { collectResult } from '#core/jobs/collect-result';
 import { ResultMessageSchema } from '#core/jobs/messages';
+import { makeSqsHandler } from '#shared/handler';
 import { createJobDeps } from '#shared/job-deps';
-import { sqsBatchHandler } from '#shared/sqs-batch';
+import { logger } from '#shared/powertools';
 
 const config = loadConfig();
+const s3 = createS3Client();
 const deps = {
-  ...createJobDeps(config),
-  s3: createS3Client(),
-  output: {
+  ...createJobDeps(config, 'result'),
+  outputs: new S3OutputStore(s3, new S3Presigner(s3), {
     bucket: config.outputBucket,
     prefix: config.outputPrefix,
     policy: {
@@ -17,10 +20,11 @@ const deps = {
       maxBytes: config.outputMaxBytes,
       allowLoopbackHttp: config.allowLoopbackHttp,
     },
-  },
+    log: logger,
+  }),
 };
 
-/** SQS result queue → copy a finished job's outputs into S3, record its end, notify. */
-export const handler = sqsBatchHandler(ResultMessageSchema, (message, _record, log) =>
+/** SQS result queue → collect a finished run into S3, record the job's end, notify. */
+export const handler = makeSqsHandler(ResultMessageSchema, (message, _record, { log }) =>
   collectResult({ ...deps, log }, message),
 );

@@ -1,55 +1,51 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import { AwsNotifier } from '#adapters/aws/aws-notifier';
 import {
   createDynamoDocumentClient,
   createEventBridgeClient,
   createS3Client,
   createSnsClient,
   createSqsClient,
-} from '#core/aws-clients';
+} from '#adapters/aws/clients';
+import { DynamoJobStore } from '#adapters/aws/dynamo-job-store';
+import { SqsJobQueues } from '#adapters/aws/sqs-job-queues';
+import { RUNCOMFY_TIMING } from '#contract/budgets';
+import type { Config } from '#contract/config';
+import type { FunctionName } from '#contract/resources';
 import { systemClock } from '#core/clock';
-import { type Config, loadConfig } from '#core/config';
 import { parseS3Allowlist, resolveImageUrls } from '#core/inputs/s3-inputs';
 import type { JobDeps } from '#core/jobs/deps';
-import { JobQueues } from '#core/jobs/job-queues';
-import { JobStore } from '#core/jobs/job-store';
-import { AwsNotifier } from '#core/notify/notifier';
+import type { Presigner, RunComfy } from '#core/ports';
 import { RunComfyClient } from '#core/runcomfy/index';
-import { WebhookQueue } from '#core/webhooks/webhook-queue';
 import { logger, metricSink } from './powertools.ts';
 import { runComfyTokenSource } from './runcomfy-token.ts';
 
 /**
- * Builds the job core's dependencies from the validated environment, once per container.
- * The local runtime runs the same handlers, so it builds them the same way.
+ * Builds the job core's dependencies for one function from the validated settings, once per
+ * container: the AWS adapters, and a RunComfy client timed by the function's budget. The local
+ * runtime runs the same handlers, so it builds them the same way.
  */
-export function createJobDeps(config: Config = loadConfig()): JobDeps {
-  let s3: S3Client | undefined;
+export function createJobDeps(config: Config, fn: FunctionName): JobDeps {
   const sqs = createSqsClient();
+  let presigner: Promise<Presigner> | undefined;
   return {
     config,
     clock: systemClock,
     log: logger,
     metrics: metricSink,
-    store: new JobStore(createDynamoDocumentClient(), config.jobsTable, config.jobRetentionDays),
-    queues: new JobQueues(sqs, { poll: config.pollQueueUrl, result: config.resultQueueUrl }),
-    webhooks: config.webhookQueueUrl ? new WebhookQueue(sqs, config.webhookQueueUrl) : undefined,
-    runComfy: new RunComfyClient({
-      baseUrl: config.runComfyBaseUrl,
-      token: runComfyTokenSource(config),
-      log: logger,
-      // Inside the functions' timeouts (submit 29 s, poller 30 s): the client must be able to
-      // report "outcome unknown" or "retry later" before Lambda ends the invocation.
-      submitTimeoutMs: 20_000,
-      getTimeoutMs: 5_000,
-      maxGetAttempts: 3,
-      maxBackoffMs: 4_000,
+    store: new DynamoJobStore(createDynamoDocumentClient(), config.jobsTable, config.jobRetentionDays),
+    queues: new SqsJobQueues(sqs, {
+      poll: config.pollQueueUrl,
+      result: config.resultQueueUrl,
+      webhook: config.webhookQueueUrl,
     }),
+    runComfy: runComfyFor(config, fn),
     inputs: {
       policy: parseS3Allowlist(config.inputS3Allowlist),
       resolve: async (imageUrls) => {
         if (!imageUrls.some((url) => url.startsWith('s3://'))) return [...imageUrls];
-        s3 ??= createS3Client();
-        return resolveImageUrls(imageUrls, s3);
+        // Only jobs with `s3://` inputs need it: the S3 client stays unloaded otherwise.
+        presigner ??= createPresigner();
+        return resolveImageUrls(imageUrls, await presigner);
       },
     },
     notifier: new AwsNotifier(createSnsClient(), createEventBridgeClient(), {
@@ -57,4 +53,27 @@ export function createJobDeps(config: Config = loadConfig()): JobDeps {
       eventBusName: config.eventBusName,
     }),
   };
+}
+
+/** The presigner, loaded on first use. */
+export async function createPresigner(): Promise<Presigner> {
+  const { S3Presigner } = await import('#adapters/aws/s3-presigner');
+  return new S3Presigner(createS3Client());
+}
+
+/** RunComfy for `fn`, timed by its budget; a function without one never calls RunComfy. */
+function runComfyFor(config: Config, fn: FunctionName): RunComfy {
+  const timing = RUNCOMFY_TIMING[fn];
+  if (!timing) {
+    const refuse = async (): Promise<never> => {
+      throw new Error(`the ${fn} function does not call RunComfy`);
+    };
+    return { submit: refuse, status: refuse, result: refuse, cancel: refuse };
+  }
+  return new RunComfyClient({
+    baseUrl: config.runComfyBaseUrl,
+    token: runComfyTokenSource(config),
+    log: logger,
+    ...timing,
+  });
 }

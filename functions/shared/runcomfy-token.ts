@@ -1,5 +1,5 @@
-import type { Config } from '#core/config';
-import { ConfigError } from '#core/errors';
+import type { Config } from '#contract/config';
+import { ConfigError } from '#contract/config';
 
 const TOKEN_CACHE_SECONDS = 300;
 

@@ -1,28 +1,29 @@
-import { createDynamoDocumentClient, createSqsClient } from '#core/aws-clients';
+import { createDynamoDocumentClient, createSqsClient } from '#adapters/aws/clients';
+import { DynamoJobStore } from '#adapters/aws/dynamo-job-store';
+import { SqsJobQueues } from '#adapters/aws/sqs-job-queues';
+import { type Config, ConfigError, ENV } from '#contract/config';
 import { systemClock } from '#core/clock';
-import { type Config, loadConfig } from '#core/config';
-import { ConfigError } from '#core/errors';
-import { JobStore } from '#core/jobs/job-store';
 import type { WebhookDeps } from '#core/webhooks/deliver-webhook';
 import { WebhookSecretError } from '#core/webhooks/errors';
 import { decodeSigningSecrets } from '#core/webhooks/sign';
-import { WebhookQueue } from '#core/webhooks/webhook-queue';
-import { ENV } from '../../infra/definition.ts';
 import { logger, metricSink } from './powertools.ts';
 
 const SECRET_CACHE_SECONDS = 300;
 
 /** Builds the webhook function's dependencies from the validated environment, once per container. */
-export function createWebhookDeps(config: Config = loadConfig()): WebhookDeps {
+export function createWebhookDeps(config: Config): WebhookDeps {
   if (!config.webhookQueueUrl)
+    throw new ConfigError(`${ENV.webhookQueueUrl} is required by the webhook function`);
+  const queues = new SqsJobQueues(createSqsClient(), { webhook: config.webhookQueueUrl });
+  if (!queues.scheduleWebhook)
     throw new ConfigError(`${ENV.webhookQueueUrl} is required by the webhook function`);
   return {
     config,
     clock: systemClock,
     log: logger,
     metrics: metricSink,
-    store: new JobStore(createDynamoDocumentClient(), config.jobsTable, config.jobRetentionDays),
-    webhooks: new WebhookQueue(createSqsClient(), config.webhookQueueUrl),
+    store: new DynamoJobStore(createDynamoDocumentClient(), config.jobsTable, config.jobRetentionDays),
+    queues: { scheduleWebhook: queues.scheduleWebhook },
     signingKeys: webhookSigningKeys(config),
   };
 }

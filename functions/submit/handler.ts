@@ -1,24 +1,17 @@
-import type {
-  APIGatewayProxyEventV2,
-  APIGatewayProxyStructuredResultV2,
-  Context,
-  EventBridgeEvent,
-  SQSBatchResponse,
-  SQSEvent,
-} from 'aws-lambda';
+import type { Context, EventBridgeEvent, SQSEvent } from 'aws-lambda';
 import * as z from 'zod/mini';
+import { loadConfig } from '#contract/config';
 import { ValidationError } from '#core/errors';
-import { jsonResponse, problemResponse } from '#core/http/problem';
+import { jsonResponse } from '#core/http/problem';
 import { header, readJsonBody } from '#core/http/request';
 import { type JobView, toJobView } from '#core/jobs/job-view';
 import { rejectSubmission } from '#core/jobs/reject-submission';
 import { submitEdit } from '#core/jobs/submit-edit';
 import type { Log } from '#core/log';
+import { type APIGatewayProxyEventV2, makeHandler, makeHttpHandler, makeSqsHandler } from '#shared/handler';
 import { createJobDeps } from '#shared/job-deps';
-import { logger, publishMetrics } from '#shared/powertools';
-import { sqsBatchHandler } from '#shared/sqs-batch';
 
-const deps = createJobDeps();
+const deps = createJobDeps(loadConfig(), 'submit');
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /**
@@ -29,52 +22,42 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
  * - a direct invoke (e.g. the console's Test button) with the edit request as the event.
  */
 export const handler = async (event: unknown, context: Context) => {
-  if (isHttpEvent(event)) return handleHttp(event);
+  if (isHttpEvent(event)) return handleHttp(event, context);
   if (isSqsEvent(event)) return handleQueue(event, context);
-  logger.addContext(context);
-  try {
-    if (isEventBridgeEvent(event)) return await submitMessage(event.detail, `event:${event.id}`, logger);
-    return await submitMessage(event, `invoke:${context.awsRequestId}`, logger);
-  } finally {
-    publishMetrics();
-  }
+  return handleDirect(event, context);
 };
 
-async function handleHttp(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
-  const log = logger.createChild({ persistentKeys: { requestId: event.requestContext?.requestId } });
-  try {
-    const idempotencyKey = header(event, 'idempotency-key');
-    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new ValidationError('the Idempotency-Key header is invalid', [
-        { path: 'headers/Idempotency-Key', message: 'must be 1–255 visible ASCII characters' },
-      ]);
-    }
-    const { job, created } = await submitEdit(
-      { ...deps, log },
-      { input: readJsonBody(event), idempotencyKey },
-    );
-    log.info(created ? 'job accepted' : 'idempotent replay', { jobId: job.id, status: job.status });
-    return jsonResponse(202, toJobView(job), {
-      location: `/edits/${job.id}`,
-      ...(created ? {} : { 'idempotent-replayed': 'true' }),
-    });
-  } catch (error) {
-    return problemResponse(error, event.rawPath ?? '/edits', log);
-  } finally {
-    publishMetrics();
+const handleHttp = makeHttpHandler(async (event, { log }) => {
+  const idempotencyKey = header(event, 'idempotency-key');
+  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    throw new ValidationError('the Idempotency-Key header is invalid', [
+      { path: 'headers/Idempotency-Key', message: 'must be 1–255 visible ASCII characters' },
+    ]);
   }
-}
+  const { job, created } = await submitEdit({ ...deps, log }, { input: readJsonBody(event), idempotencyKey });
+  log.info(created ? 'job accepted' : 'idempotent replay', { jobId: job.id, status: job.status });
+  return jsonResponse(202, toJobView(job), {
+    location: `/edits/${job.id}`,
+    ...(created ? {} : { 'idempotent-replayed': 'true' }),
+  });
+});
 
 /** A submission-queue body is the edit request itself, or the EventBridge event the rule forwarded. */
-const QueueBodySchema = z.unknown();
-
-const handleQueue = sqsBatchHandler(QueueBodySchema, async (body, record, log) => {
+const handleQueue = makeSqsHandler(z.unknown(), async (body, record, { log }) => {
   const forwarded = isEventBridgeEvent(body);
   const request = forwarded ? body.detail : body;
   // Redeliveries of one message (or one event) carry the same id: they find the job already made.
   const dedupeKey = forwarded ? `event:${body.id}` : `sqs:${record.messageId}`;
   return submitMessage(request, dedupeKey, log);
 });
+
+const handleDirect = makeHandler<unknown, { job: JobView }>(
+  (event, { log, context }) =>
+    isEventBridgeEvent(event)
+      ? submitMessage(event.detail, `event:${event.id}`, log)
+      : submitMessage(event, `invoke:${context.awsRequestId}`, log),
+  (event) => (isEventBridgeEvent(event) ? { eventId: event.id } : {}),
+);
 
 /**
  * Submits an event-driven request. An invalid one becomes a `failed` job with its field errors
@@ -109,5 +92,3 @@ function isEventBridgeEvent(event: unknown): event is EventBridgeEvent<string, u
     'id' in event
   );
 }
-
-export type SubmitHandlerResult = APIGatewayProxyStructuredResultV2 | SQSBatchResponse | { job: JobView };

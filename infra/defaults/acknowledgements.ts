@@ -1,7 +1,7 @@
 import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import type { FunctionName, QueueName } from '../definition.ts';
-import { QUEUES } from '../definition.ts';
+import type { FunctionName, QueueName } from '../../contract/resources.ts';
+import { QUEUES } from '../../contract/resources.ts';
 import type { FluxEditPipeline, FluxEditPipelineProps } from '../flux-edit-pipeline.ts';
 
 /**
@@ -28,7 +28,7 @@ export const REASONS = {
   scheduleDeliveryIsLocal:
     'The schedule rule hands a data-free tick to Lambda’s asynchronous queue, which refuses it only when the function or its permission is missing (a deploy fault, not a transient one); an undelivered tick is superseded by the next. A DLQ would hold empty events.',
   sqsMappingUsesQueueDlq:
-    'SQS event source mappings take no on-failure destination; failed messages move to the source queue’s DLQ through its redrive policy (maxReceiveCount from definition.ts).',
+    'SQS event source mappings take no on-failure destination; failed messages move to the source queue’s DLQ through its redrive policy (maxReceiveCount from contract/resources.ts).',
   sqsManagedSse:
     'Encrypted at rest with SQS-managed SSE (SqsManagedSseEnabled: true); this check only recognises KmsMasterKeyId. Pass encryptionKey for a customer key.',
   noVpcNeeded:

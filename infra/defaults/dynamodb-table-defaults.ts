@@ -8,7 +8,7 @@ import {
   type TableProps,
 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import { TABLE } from '../definition.ts';
+import { TABLE } from '../../contract/table.ts';
 
 /**
  * The jobs table: the key layout from the definition, on-demand, point-in-time recovery, TTL on
@@ -30,17 +30,17 @@ export function jobsTableDefaults(removalPolicy: RemovalPolicy, encryptionKey?: 
 }
 
 /**
- * The sparse index of active jobs by deadline the sweeper queries (`TABLE.activeIndex`): only
- * items carrying the partition attribute are in it, so it holds the active jobs alone. It
- * projects keys only: DynamoDB then writes the index only when a job enters or leaves it (its
- * keys change), not on every state update, so it costs almost nothing per job. The sweeper
- * reads each overdue job with a consistent GetItem anyway.
+ * The sparse index the sweeper queries (`TABLE.sweepIndex`): only jobs with something left that
+ * the sweeper may have to do carry its partition attribute, keyed by when it is due. It projects
+ * keys only: DynamoDB writes the index only when a job's due time changes (entering, a hand-over,
+ * a finish, leaving once notified), not on every state update. The sweeper reads each due job
+ * with a consistent GetItem anyway.
  */
-export function activeJobsIndex(): GlobalSecondaryIndexProps {
+export function sweepIndex(): GlobalSecondaryIndexProps {
   return {
-    indexName: TABLE.activeIndex.name,
-    partitionKey: { name: TABLE.activeIndex.partitionKey, type: AttributeType.STRING },
-    sortKey: { name: TABLE.activeIndex.sortKey, type: AttributeType.STRING },
+    indexName: TABLE.sweepIndex.name,
+    partitionKey: { name: TABLE.sweepIndex.partitionKey, type: AttributeType.STRING },
+    sortKey: { name: TABLE.sweepIndex.sortKey, type: AttributeType.STRING },
     projectionType: ProjectionType.KEYS_ONLY,
   };
 }

@@ -1,4 +1,4 @@
-import type { FunctionName, QueueName } from '../definition.ts';
+import type { FunctionName, QueueName } from '../../contract/resources.ts';
 
 /**
  * What each function may do, in one table: the least privilege the core needs, read straight off
@@ -18,20 +18,21 @@ export interface FunctionAccess {
    */
   readonly table: readonly TableAction[];
   /**
-   * `dynamodb:Query` on the table's sparse active-jobs index (`TABLE.activeIndex`), granted on
-   * the index ARN only: the function can list active jobs but never scan or query the table.
+   * `dynamodb:Query` on the table's sparse sweep index (`TABLE.sweepIndex`), granted on the index
+   * ARN only: the function can list the due jobs but never scan or query the table.
    */
-  readonly queriesActiveIndex: boolean;
+  readonly queriesSweepIndex: boolean;
   /** Queues the function sends messages to. */
   readonly sendsTo: readonly QueueName[];
   /** Object actions under the output prefix of the output bucket. */
   readonly outputs?: readonly ObjectAction[];
+  /** `s3:ListBucket` limited to the output prefix: finding what a failed collection left behind. */
+  readonly listsOutputs?: boolean;
   /** Object actions under the upload prefix of the output bucket (presigned upload PUTs). */
   readonly uploads?: readonly ObjectAction[];
   /**
    * Reads `s3://` inputs on the input allowlist: it presigns GETs that RunComfy fetches, and a
-   * presigned URL works only while its signer may read the object. The poller too, since it
-   * retries submissions whose outcome was unknown.
+   * presigned URL works only while its signer may read the object (the poller submits).
    */
   readonly readsInputs: boolean;
   /** Reads the RunComfy token secret (every function that calls RunComfy). */
@@ -53,33 +54,36 @@ export type ObjectAction = 's3:GetObject' | 's3:PutObject' | 's3:AbortMultipartU
 
 export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   submit: {
+    // A transactional Put of the job and its idempotency key; a Delete of both if the first
+    // heartbeat cannot be queued. Refused event-driven requests are failed jobs, announced here.
     table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
-    queriesActiveIndex: false,
-    // Every function that can end a job starts its webhook delivery (see `ensureNotified`).
+    queriesSweepIndex: false,
     sendsTo: ['poll', 'webhook'],
-    readsInputs: true,
-    readsRunComfyToken: true,
+    readsInputs: false,
+    readsRunComfyToken: false,
     readsWebhookSecret: false,
     publishesNotifications: true,
     putsEvents: true,
   },
   jobs: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    queriesActiveIndex: false,
-    sendsTo: ['poll', 'webhook'],
+    queriesSweepIndex: false,
+    // A cancel queues its notification on the result queue; a resend queues the webhook.
+    sendsTo: ['result', 'webhook'],
     // Presigned GETs of a job's outputs; presigned PUTs of input uploads.
     outputs: ['s3:GetObject'],
     uploads: ['s3:PutObject'],
     readsInputs: false,
     readsRunComfyToken: true,
     readsWebhookSecret: false,
-    publishesNotifications: true,
-    putsEvents: true,
+    publishesNotifications: false,
+    putsEvents: false,
   },
   poller: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    queriesActiveIndex: false,
+    queriesSweepIndex: false,
     sendsTo: ['poll', 'result', 'webhook'],
+    // It submits: `s3://` inputs are presigned for RunComfy at each attempt.
     readsInputs: true,
     readsRunComfyToken: true,
     readsWebhookSecret: false,
@@ -88,11 +92,12 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   },
   result: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    queriesActiveIndex: false,
-    sendsTo: ['webhook'],
-    // Upload (multipart, aborted on failure), an in-place CopyObject to set checksummed
-    // metadata (Get + Put on the same key), and DeleteObjects of partial outputs.
+    queriesSweepIndex: false,
+    // A failed attempt queues the next one, with a delay.
+    sendsTo: ['result', 'webhook'],
+    // Upload (multipart, aborted on failure), and deleting what a failed collection left.
     outputs: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
+    listsOutputs: true,
     readsInputs: false,
     readsRunComfyToken: true,
     readsWebhookSecret: false,
@@ -101,7 +106,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   },
   webhook: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    queriesActiveIndex: false,
+    queriesSweepIndex: false,
     // A failed attempt queues the next one, with a delay.
     sendsTo: ['webhook'],
     readsInputs: false,
@@ -111,11 +116,14 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     putsEvents: false,
   },
   sweeper: {
-    // Lists overdue active jobs from the index, then ends each with conditional item updates.
+    // Lists the due jobs from the index, then acts on each with conditional item updates.
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    queriesActiveIndex: true,
-    // A run that has ended goes to the result function; an expired job starts its webhook.
+    queriesSweepIndex: true,
+    // A finished run goes (again) to the result function; an ended job starts its webhook.
     sendsTo: ['result', 'webhook'],
+    // Deleting what a collection left behind when a job ends without succeeding.
+    outputs: ['s3:DeleteObject'],
+    listsOutputs: true,
     readsInputs: false,
     // Checks the run's status upstream, and cancels it before expiring the job.
     readsRunComfyToken: true,

@@ -8,20 +8,20 @@ import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ESM_REQUIRE_BANNER } from '../../infra/defaults/lambda-defaults.ts';
 import {
   ENV,
   EVENTS,
   FUNCTIONS,
   type FunctionName,
-  METRICS,
+  METRIC_IDENTITY,
   QUEUES,
   type QueueName,
   ROUTES,
   SWEEPER,
   TABLE,
   visibilityTimeoutSeconds,
-} from '../../infra/definition.ts';
+} from '../../contract/index.ts';
+import { ESM_REQUIRE_BANNER } from '../../infra/defaults/lambda-defaults.ts';
 import { resourceOf, resourcesOfType, type Synthesized, synth, synthConstruct } from './synth.ts';
 
 const functionNames = Object.keys(FUNCTIONS) as FunctionName[];
@@ -137,8 +137,8 @@ describe('Class: FluxEditPipeline', () => {
           [ENV.outputHostAllowlist]: '*.runcomfy.net',
           [ENV.outputMaxBytes]: String(50 * 1024 * 1024),
           [ENV.jobRetentionDays]: '30',
-          POWERTOOLS_SERVICE_NAME: METRICS.serviceName,
-          POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
+          POWERTOOLS_SERVICE_NAME: METRIC_IDENTITY.serviceName,
+          POWERTOOLS_METRICS_NAMESPACE: METRIC_IDENTITY.namespace,
           POWERTOOLS_LOG_LEVEL: 'INFO',
           NODE_OPTIONS: '--enable-source-maps',
         });
@@ -194,8 +194,8 @@ describe('Class: FluxEditPipeline', () => {
           KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
           AttributeDefinitions: [
             { AttributeName: TABLE.partitionKey, AttributeType: 'S' },
-            { AttributeName: TABLE.activeIndex.partitionKey, AttributeType: 'S' },
-            { AttributeName: TABLE.activeIndex.sortKey, AttributeType: 'S' },
+            { AttributeName: TABLE.sweepIndex.partitionKey, AttributeType: 'S' },
+            { AttributeName: TABLE.sweepIndex.sortKey, AttributeType: 'S' },
           ],
           BillingMode: 'PAY_PER_REQUEST',
           PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -206,16 +206,16 @@ describe('Class: FluxEditPipeline', () => {
       });
     });
 
-    it('indexes the active jobs by deadline in one sparse, keys-only index', () => {
+    it('indexes the jobs the sweeper must look after by due time in one sparse, keys-only index', () => {
       const { template } = synthesized;
       template.hasResourceProperties('AWS::DynamoDB::Table', {
         // Exactly one index: every GSI is paid for on every write of an item it holds.
         GlobalSecondaryIndexes: [
           {
-            IndexName: TABLE.activeIndex.name,
+            IndexName: TABLE.sweepIndex.name,
             KeySchema: [
-              { AttributeName: TABLE.activeIndex.partitionKey, KeyType: 'HASH' },
-              { AttributeName: TABLE.activeIndex.sortKey, KeyType: 'RANGE' },
+              { AttributeName: TABLE.sweepIndex.partitionKey, KeyType: 'HASH' },
+              { AttributeName: TABLE.sweepIndex.sortKey, KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'KEYS_ONLY' },
           },
@@ -410,9 +410,9 @@ describe('Class: FluxEditPipeline', () => {
   });
 
   describe('Operations', () => {
-    it('alarms on DLQ messages, function errors, poll queue age, failed jobs and a failing sweeper schedule', () => {
+    it('alarms on DLQ messages, function errors, poll and result queue age, failed jobs and a failing sweeper schedule', () => {
       const { template, pipeline, logicalId } = synthesized;
-      template.resourceCountIs('AWS::CloudWatch::Alarm', queueNames.length + functionNames.length + 4);
+      template.resourceCountIs('AWS::CloudWatch::Alarm', queueNames.length + functionNames.length + 5);
       for (const queue of queueNames) {
         template.hasResourceProperties('AWS::CloudWatch::Alarm', {
           MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -442,20 +442,29 @@ describe('Class: FluxEditPipeline', () => {
         ],
         Threshold: 300,
       });
+      // A finished (paid) run waiting to be collected.
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: METRICS.namespace,
-        MetricName: METRICS.jobsFailed,
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [
+          { Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(pipeline.queues.result), 'QueueName'] } },
+        ],
+        Threshold: 600,
+      });
+      expect(pipeline.alarms.resultQueueAge).toBeDefined();
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: METRIC_IDENTITY.namespace,
+        MetricName: 'JobsFailed',
         Unit: 'Count',
         Statistic: 'Sum',
-        Dimensions: [{ Name: 'service', Value: METRICS.serviceName }],
+        Dimensions: [{ Name: 'service', Value: METRIC_IDENTITY.serviceName }],
         Threshold: 1,
         AlarmActions: Match.absent(),
       });
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: METRICS.namespace,
-        MetricName: METRICS.webhooksFailed,
+        Namespace: METRIC_IDENTITY.namespace,
+        MetricName: 'WebhooksFailed',
         Unit: 'Count',
-        Dimensions: [{ Name: 'service', Value: METRICS.serviceName }],
+        Dimensions: [{ Name: 'service', Value: METRIC_IDENTITY.serviceName }],
         Threshold: 1,
       });
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -605,7 +614,7 @@ describe('Class: FluxEditPipeline', () => {
         [ENV.webhookRetryWindowSeconds]: '21600',
       });
       const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm');
-      expect(alarms).toHaveLength(queueNames.length + functionNames.length + 4);
+      expect(alarms).toHaveLength(queueNames.length + functionNames.length + 5);
       for (const [, alarm] of alarms) {
         expect(alarm.Properties.AlarmActions).toEqual([{ Ref: logicalId(alarmTopic!) }]);
         expect(alarm.Properties.OKActions).toEqual([{ Ref: logicalId(alarmTopic!) }]);

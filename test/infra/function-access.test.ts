@@ -3,7 +3,7 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FUNCTIONS, type FunctionName, TABLE } from '../../infra/definition.ts';
+import { FUNCTIONS, type FunctionName, TABLE } from '../../contract/index.ts';
 import { resourceOf, resourcesOfType, type Synthesized, synth, synthConstruct } from './synth.ts';
 
 const functionNames = Object.keys(FUNCTIONS) as FunctionName[];
@@ -69,43 +69,48 @@ const observability = (name: FunctionName) => [
   'xray:PutTraceSegments *',
 ];
 
-/** What every function that works on RunComfy jobs may do: the token, notifications, webhooks. */
-const jobFunction = (name: FunctionName) => [
-  ...observability(name),
-  'sqs:SendMessage webhookQueue',
-  'secretsmanager:GetSecretValue secret',
-  'secretsmanager:DescribeSecret secret',
-  'sns:Publish topic',
-  'events:PutEvents eventBus',
-];
+/** What every function that can end a job may do: announce it and start its webhook. */
+const announces = ['sqs:SendMessage webhookQueue', 'sns:Publish topic', 'events:PutEvents eventBus'];
+
+/** What every function that calls RunComfy may do: read its token. */
+const callsRunComfy = ['secretsmanager:GetSecretValue secret', 'secretsmanager:DescribeSecret secret'];
 
 const consumes = (queue: string) =>
   ['ReceiveMessage', 'ChangeMessageVisibility', 'DeleteMessage', 'GetQueueAttributes', 'GetQueueUrl'].map(
     (action) => `sqs:${action} ${queue}`,
   );
 
+/** ListBucket, only under the output prefix (a condition the pairs do not show). */
+const listsOutputs = 's3:ListBucket outputBucket';
+
 /** The specification, written out independently of infra/defaults/function-access.ts. */
 const EXPECTED: Record<FunctionName, string[]> = {
+  // Records jobs and starts their chains; never calls RunComfy (the poller submits).
   submit: [
-    ...jobFunction('submit'),
+    ...observability('submit'),
+    ...announces,
     'dynamodb:GetItem table',
     'dynamodb:PutItem table',
     'dynamodb:UpdateItem table',
     'dynamodb:DeleteItem table',
     'sqs:SendMessage pollQueue',
-    's3:GetObject outputBucket/uploads/*',
     ...consumes('submitQueue'),
   ],
+  // Cancels queue their notification on the result queue rather than sending it.
   jobs: [
-    ...jobFunction('jobs'),
+    ...observability('jobs'),
+    ...callsRunComfy,
     'dynamodb:GetItem table',
     'dynamodb:UpdateItem table',
-    'sqs:SendMessage pollQueue',
+    'sqs:SendMessage resultQueue',
+    'sqs:SendMessage webhookQueue',
     's3:GetObject outputBucket/edits/*',
     's3:PutObject outputBucket/uploads/*',
   ],
   poller: [
-    ...jobFunction('poller'),
+    ...observability('poller'),
+    ...announces,
+    ...callsRunComfy,
     'dynamodb:GetItem table',
     'dynamodb:UpdateItem table',
     'sqs:SendMessage pollQueue',
@@ -114,13 +119,17 @@ const EXPECTED: Record<FunctionName, string[]> = {
     ...consumes('pollQueue'),
   ],
   result: [
-    ...jobFunction('result'),
+    ...observability('result'),
+    ...announces,
+    ...callsRunComfy,
     'dynamodb:GetItem table',
     'dynamodb:UpdateItem table',
+    'sqs:SendMessage resultQueue',
     's3:GetObject outputBucket/edits/*',
     's3:PutObject outputBucket/edits/*',
     's3:AbortMultipartUpload outputBucket/edits/*',
     's3:DeleteObject outputBucket/edits/*',
+    listsOutputs,
     ...consumes('resultQueue'),
   ],
   webhook: [
@@ -134,12 +143,16 @@ const EXPECTED: Record<FunctionName, string[]> = {
   ],
   // Not a queue consumer: invoked by its schedule rule (a resource policy, not a role grant).
   sweeper: [
-    ...jobFunction('sweeper'),
+    ...observability('sweeper'),
+    ...announces,
+    ...callsRunComfy,
     'dynamodb:GetItem table',
     'dynamodb:UpdateItem table',
     // Query on the sparse index only: never on the table itself.
-    `dynamodb:Query table/index/${TABLE.activeIndex.name}`,
+    `dynamodb:Query table/index/${TABLE.sweepIndex.name}`,
     'sqs:SendMessage resultQueue',
+    's3:DeleteObject outputBucket/edits/*',
+    listsOutputs,
   ],
 };
 
@@ -177,11 +190,12 @@ describe('Function access (IAM)', () => {
     // Assess
     const objects = (prefix: string) => `arn:<AWS::Partition>:s3:::${prefix}*`;
     const withoutObjects = (name: FunctionName) => EXPECTED[name].filter((pair) => !pair.startsWith('s3:'));
+    const s3Pairs = (pairs: string[]) => pairs.filter((pair) => pair.startsWith('s3:'));
     const inputReads = [
       `s3:GetObject ${objects('other-bucket/in/')}`,
       `s3:GetObject ${objects('whole-bucket/')}`,
     ];
-    expect(allowedPairs(existing, 'submit')).toEqual([...withoutObjects('submit'), ...inputReads].sort());
+    expect(allowedPairs(existing, 'submit')).toEqual([...withoutObjects('submit')].sort());
     expect(allowedPairs(existing, 'poller')).toEqual([...withoutObjects('poller'), ...inputReads].sort());
     expect(allowedPairs(existing, 'jobs')).toEqual(
       [
@@ -196,6 +210,7 @@ describe('Function access (IAM)', () => {
         ...['GetObject', 'PutObject', 'AbortMultipartUpload', 'DeleteObject'].map(
           (action) => `s3:${action} ${objects('existing-outputs/flux/out/')}`,
         ),
+        's3:ListBucket arn:<AWS::Partition>:s3:::existing-outputs',
       ].sort(),
     );
   });

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createS3Client } from '#core/aws-clients';
+import { createS3Client } from '#adapters/aws/clients';
 import { copyOutputs, type DownloadPolicy, PART_SIZE } from '#core/outputs/index';
 import { type MotoServer, startMotoServer } from '../../local/moto-server.ts';
 import { closeServer, listenOnLoopback } from '../support/loopback-server.ts';

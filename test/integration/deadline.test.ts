@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '#contract/config';
 import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 import { getJob, PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
 
@@ -19,7 +20,7 @@ afterEach(() => {
 /** A job RunComfy accepted, recorded as active with its deadline passed and no poll message left. */
 async function strandedJob(prompt: string, extra: { sweptAt?: string } = {}) {
   const { createJobDeps } = await import('#shared/job-deps');
-  const deps = createJobDeps();
+  const deps = createJobDeps(loadConfig(), 'poller');
   const { requestId } = await deps.runComfy.submit({
     prompt,
     image_urls: [PNG_INPUT],
@@ -100,7 +101,11 @@ describe('Pipeline: deadlines', () => {
     const { pollJob } = await import('#core/jobs/poll-job');
 
     // Act
-    const outcome = await pollJob(createJobDeps(), { jobId: job.id, seq: job.pollCount }, 'late-heartbeat');
+    const outcome = await pollJob(
+      createJobDeps(loadConfig(), 'poller'),
+      { jobId: job.id, seq: job.pollCount },
+      'late-heartbeat',
+    );
     const collected = await ended(job.id);
 
     // Assess

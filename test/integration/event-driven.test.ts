@@ -4,7 +4,7 @@ import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-s
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobView } from '#core/jobs/job-view';
-import { EVENTS } from '../../infra/definition.ts';
+import { EVENTS } from '../../contract/index.ts';
 import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 import { PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
 

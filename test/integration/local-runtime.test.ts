@@ -5,7 +5,7 @@ import { ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand } fr
 import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Log } from '#core/log';
-import { ENV, EVENTS, FUNCTIONS, QUEUES } from '../../infra/definition.ts';
+import { ENV, EVENTS, FUNCTIONS, QUEUES } from '../../contract/index.ts';
 import { loadHandlers } from '../../local/handlers.ts';
 import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
 import { failedMessageIds } from '../../local/sqs-driver.ts';

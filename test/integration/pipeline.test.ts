@@ -1,6 +1,7 @@
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { SQSEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '#contract/config';
 import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 import {
   cancel,
@@ -395,7 +396,7 @@ describe('Pipeline: duplicate deliveries', () => {
     // Imported here, after the fixture.pipeline set the environment the Lambda modules read at load.
     const { createJobDeps } = await import('#shared/job-deps');
     const { pollJob } = await import('#core/jobs/poll-job');
-    const deps = createJobDeps();
+    const deps = createJobDeps(loadConfig(), 'poller');
     const moved = await waitUntil(async () => {
       const job = await deps.store.get(id);
       return job && job.pollCount >= 2 ? job : undefined;

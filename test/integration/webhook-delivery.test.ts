@@ -3,10 +3,10 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createDynamoDocumentClient } from '#core/aws-clients';
+import { createDynamoDocumentClient } from '#adapters/aws/clients';
+import { DynamoJobStore } from '#adapters/aws/dynamo-job-store';
 import type { Clock } from '#core/clock';
 import type { Job } from '#core/jobs/job';
-import { JobStore } from '#core/jobs/job-store';
 import { toJobView } from '#core/jobs/job-view';
 import { silentLog } from '#core/log';
 import { deliverWebhook, type WebhookDeps } from '#core/webhooks/deliver-webhook';
@@ -14,8 +14,8 @@ import { postWebhook } from '#core/webhooks/post-webhook';
 import { decodeSigningSecret, generateSigningSecret } from '#core/webhooks/sign';
 import { resendWebhook, startWebhookDelivery } from '#core/webhooks/start-delivery';
 import { verifyWebhook } from '#core/webhooks/verify';
-import type { WebhookMessage, WebhookQueue } from '#core/webhooks/webhook-queue';
-import { TABLE } from '../../infra/definition.ts';
+import type { WebhookMessage } from '#core/webhooks/webhook-message';
+import { TABLE } from '../../contract/index.ts';
 import { type MotoServer, startMotoServer } from '../../local/moto-server.ts';
 
 const TABLE_NAME = 'webhook-delivery-jobs';
@@ -65,7 +65,7 @@ class QueueRecorder {
 }
 
 let moto: MotoServer;
-let store: JobStore;
+let store: DynamoJobStore;
 const receiver = new Receiver();
 let queue: QueueRecorder;
 let nowMs = T0;
@@ -83,7 +83,7 @@ function deps(overrides: Partial<WebhookDeps> = {}): WebhookDeps {
     log: silentLog,
     metrics: { count() {} },
     store,
-    webhooks: queue as unknown as WebhookQueue,
+    queues: { scheduleWebhook: (message, delaySeconds) => queue.schedule(message, delaySeconds) },
     signingKeys: async () => [decodeSigningSecret(SECRET)],
     ...overrides,
   };
@@ -132,7 +132,7 @@ beforeAll(async () => {
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
-  store = new JobStore(dynamo, TABLE_NAME, 30);
+  store = new DynamoJobStore(dynamo, TABLE_NAME, 30, clock);
 });
 
 afterAll(async () => {

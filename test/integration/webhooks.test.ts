@@ -4,7 +4,7 @@ import type { JobView } from '#core/jobs/job-view';
 import { completionEvent } from '#core/notify/events';
 import { generateSigningSecret } from '#core/webhooks/sign';
 import { verifyWebhook, WebhookVerificationError } from '#core/webhooks/verify';
-import { EVENTS } from '../../infra/definition.ts';
+import { EVENTS } from '../../contract/index.ts';
 import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
 import { closeServer, listenOnLoopback } from '../support/loopback-server.ts';
 import {

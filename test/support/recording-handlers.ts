@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import type { FunctionName } from '../../infra/definition.ts';
+import type { FunctionName } from '../../contract/index.ts';
 import type { HandlerOverrides } from '../../local/handlers.ts';
 
 export interface RecordedInvocation {

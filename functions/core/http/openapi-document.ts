@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { ROUTES, type RouteDefinition } from '../../../infra/definition.ts';
+import { ROUTES, type RouteDefinition } from '#contract/resources';
 import { EditRequestSchema } from '../edit-request.ts';
 import { UploadRequestSchema } from '../inputs/create-upload.ts';
 import { EventJobSchema } from '../notify/events.ts';

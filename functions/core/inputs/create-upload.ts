@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import * as z from 'zod/mini';
+import type { Presigner } from '../ports.ts';
 import { parseOrThrow } from '../validation.ts';
 
 const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as const;
@@ -36,7 +35,7 @@ export interface UploadTicket {
  * the upload can be neither another kind of file nor larger than declared.
  */
 export async function createUpload(
-  deps: { s3: S3Client; bucket: string; prefix: string; now: () => number },
+  deps: { presigner: Pick<Presigner, 'put'>; bucket: string; prefix: string; now: () => number },
   body: unknown,
 ): Promise<UploadTicket> {
   const request = parseOrThrow(UploadRequestSchema, body, 'upload request');
@@ -45,15 +44,11 @@ export async function createUpload(
     .replace(/[^A-Za-z0-9._-]/g, '_')
     .replace(/^\.+/, '');
   const key = `${deps.prefix}${randomUUID()}/${base || `image.${extension}`}`;
-  const uploadUrl = await getSignedUrl(
-    deps.s3,
-    new PutObjectCommand({
-      Bucket: deps.bucket,
-      Key: key,
-      ContentType: request.content_type,
-      ContentLength: request.size_bytes,
-    }),
-    { expiresIn: UPLOAD_URL_SECONDS, signableHeaders: new Set(['content-type', 'content-length']) },
+  const uploadUrl = await deps.presigner.put(
+    deps.bucket,
+    key,
+    { contentType: request.content_type, contentLength: request.size_bytes },
+    UPLOAD_URL_SECONDS,
   );
   return {
     upload_url: uploadUrl,

@@ -1,7 +1,6 @@
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { S3_URI } from '../edit-request.ts';
 import type { FieldIssue } from '../errors.ts';
+import type { Presigner } from '../ports.ts';
 
 /** Where `s3://` inputs may come from: `bucket/prefix` entries (the stack's `uploads/` by default). */
 export interface S3InputPolicy {
@@ -39,17 +38,15 @@ export function checkS3Inputs(imageUrls: readonly string[], policy: S3InputPolic
  */
 export async function resolveImageUrls(
   imageUrls: readonly string[],
-  s3: S3Client,
+  presigner: Pick<Presigner, 'get'>,
   expiresInSeconds = 3600,
 ): Promise<string[]> {
   return Promise.all(
     imageUrls.map((url) => {
       const match = S3_URI.exec(url);
       if (!match) return url;
-      const [, bucket, key] = match;
-      return getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), {
-        expiresIn: expiresInSeconds,
-      });
+      const [, bucket = '', key = ''] = match;
+      return presigner.get(bucket, key, expiresInSeconds);
     }),
   );
 }

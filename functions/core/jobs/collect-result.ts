@@ -1,152 +1,254 @@
-import type { S3Client } from '@aws-sdk/client-s3';
-import { copyOutputs, type DownloadPolicy, OutputCopyError } from '../outputs/index.ts';
+import { randomUUID } from 'node:crypto';
+import { leaseMs } from '#contract/budgets';
+import { OutputCopyError, type StoredOutput } from '../outputs/index.ts';
+import type { OutputStore } from '../ports.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
-import type { JobDeps } from './deps.ts';
+import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified, finishJob } from './finish-job.ts';
-import { isTerminal } from './job.ts';
+import { type CollectAttempt, iso, isTerminal, type Job, type JobError } from './job.ts';
+import { deferCollection, finishCollection, MAX_HISTORY, startCollection } from './lifecycle.ts';
 import type { ResultMessage } from './messages.ts';
-import { retryDelaySeconds } from './poll-schedule.ts';
+import { upstreamDetails } from './submit-upstream.ts';
 
-export interface ResultDeps extends JobDeps {
-  s3: S3Client;
-  output: { bucket: string; prefix: string; policy: DownloadPolicy };
+export interface CollectDeps extends JobDeps {
+  outputs: OutputStore;
 }
-
-/** Result fetches and copies retried for passing trouble before the job is failed. */
-export const MAX_RESULT_ATTEMPTS = 5;
 
 export type ResultOutcome = 'dropped' | 'notified' | 'finished' | 'retry_later';
 
+/** A collection is given up only after this many attempts really ran, and the retry window passed. */
+export const MIN_COLLECT_ATTEMPTS = 3;
+
+/** Attempts that took the lease and never recorded an outcome (crashes, timeouts) before giving up. */
+export const MAX_SILENT_ATTEMPTS = 5;
+
+/** Backoff between collection attempts: 2, 4, 8 … 60 s (or RunComfy's Retry-After, if longer). */
+export function collectRetryDelaySeconds(attempt: number, retryAfterMs?: number): number {
+  const backoff = Math.min(60, 2 ** Math.max(1, attempt));
+  const asked = retryAfterMs === undefined ? 0 : Math.ceil(retryAfterMs / 1000);
+  return Math.min(900, Math.max(backoff, asked));
+}
+
 /**
- * Ends a job whose upstream run finished: fetches RunComfy's result, copies every output into
- * the bucket (RunComfy's URLs are temporary), records the one terminal state and notifies.
- * Passing trouble (rate limits, outages, a result not ready yet, a failed download) is retried
- * through the result queue with backoff, a bounded number of times, so the job always ends.
+ * The result stage: collects a run RunComfy has finished. Takes the collection lease (one
+ * collector at a time, so two can never write or delete the same outputs at once), reads
+ * RunComfy's result, copies every output into the bucket (RunComfy's URLs are temporary), and
+ * ends the job with its one terminal state; then sends the notification. A finished job whose
+ * notification is still to send (the API's cancel queues it here) is just announced.
+ *
+ * No deadline applies here: RunComfy's run was paid for. Passing trouble — the result not
+ * readable yet, an output that answers 404/403 while the file host catches up, a reset — is
+ * retried with backoff for `RESULT_RETRY_WINDOW_SECONDS` from the first attempt, and at least
+ * {@link MIN_COLLECT_ATTEMPTS} times; time spent waiting in our own queue never counts as a
+ * failed attempt. Only then does the job end `OUTPUT_COPY_FAILED` (files) or
+ * `RESULT_HANDOVER_FAILED` (the result itself), with what each attempt saw.
  */
-export async function collectResult(deps: ResultDeps, message: ResultMessage): Promise<ResultOutcome> {
+export async function collectResult(deps: CollectDeps, message: ResultMessage): Promise<ResultOutcome> {
   const job = await deps.store.get(message.jobId);
   if (!job) {
     deps.log.warn('result message for an unknown job; dropped', { jobId: message.jobId });
     return 'dropped';
   }
   if (isTerminal(job.status)) {
-    if (job.notifiedAt) return 'dropped';
-    await ensureNotified(deps, job);
-    return 'notified';
+    return (await ensureNotified(deps, job)) === 'sent' ? 'notified' : 'dropped';
   }
-  if (!job.requestId) {
-    deps.log.error('result message for a job never submitted; dropped', { jobId: job.id });
+  if (!job.upstreamFinishedAt || !job.requestId) {
+    deps.log.error('result message for a job not handed over; dropped', { jobId: job.id });
     return 'dropped';
   }
 
-  /** Schedules another attempt; false once the attempts are used up and the job must end. */
-  const retryLater = async (reason: Record<string, unknown>, retryAfterMs?: number): Promise<boolean> => {
-    const attempt = message.attempt + 1;
-    if (attempt >= MAX_RESULT_ATTEMPTS) return false;
-    deps.log.warn('result not collected yet; retrying', { jobId: job.id, attempt, ...reason });
-    await deps.queues.scheduleResult({ jobId: job.id, attempt }, retryDelaySeconds(attempt, retryAfterMs));
-    return true;
-  };
-
-  let result: Awaited<ReturnType<JobDeps['runComfy']['result']>>;
-  try {
-    result = await deps.runComfy.result(job.requestId);
-  } catch (error) {
-    if (!(error instanceof RunComfyError)) throw error;
-    const upstream = {
-      kind: error.kind,
-      code: error.code,
-      http_status: error.httpStatus,
-      message: error.message,
-    };
-    if (error.kind !== 'not_found' && (await retryLater(upstream, error.retryAfterMs))) {
-      return 'retry_later';
-    }
-    await finishJob(deps, job.id, {
-      status: 'failed',
-      error: { code: 'UPSTREAM_LOST', message: 'RunComfy’s result for this job could not be read', upstream },
-    });
-    return 'finished';
+  const ctx = writeContext(deps);
+  const token = randomUUID();
+  const leased = await deps.store.write(
+    job.id,
+    startCollection(job, { token, untilMs: ctx.nowMs + leaseMs('result') }, ctx),
+  );
+  if (!leased) {
+    deps.log.info('another collector holds the job; dropped', { jobId: job.id });
+    return 'dropped';
   }
-
-  switch (result.state) {
-    case 'succeeded':
-      return copyAndSucceed(deps, job.id, result.outputUrls, retryLater);
-    case 'failed':
-      await finishJob(deps, job.id, {
-        status: 'failed',
-        error: {
-          code: 'UPSTREAM_FAILED',
-          message: result.error?.message ?? 'RunComfy reported the job failed',
-          upstream: result.error?.raw,
-        },
-      });
-      return 'finished';
-    case 'cancelled':
-      await finishJob(deps, job.id, { status: 'cancelled' });
-      return 'finished';
-    default: {
-      // The status endpoint said finished but the result is not there yet, or is a shape we do
-      // not know: look again shortly, then give up with the raw status on record.
-      if (await retryLater({ upstream_status: result.rawStatus })) return 'retry_later';
-      await finishJob(deps, job.id, {
-        status: 'failed',
-        error: {
-          code: 'UPSTREAM_LOST',
-          message: `RunComfy’s result never became final (last status: ${result.rawStatus})`,
-        },
-      });
-      return 'finished';
-    }
+  const collection = new Collection(deps, leased, token);
+  const silent = (leased.collectAttempts ?? 1) - 1 - (leased.collectHistory?.length ?? 0);
+  if (silent >= MAX_SILENT_ATTEMPTS) {
+    return collection.giveUp(
+      'RESULT_HANDOVER_FAILED',
+      `the result stage started ${silent} attempts that never finished (crashed or timed out)`,
+    );
   }
+  return collection.run(leased.requestId as string);
 }
 
-async function copyAndSucceed(
-  deps: ResultDeps,
-  jobId: string,
-  urls: string[],
-  retryLater: (reason: Record<string, unknown>) => Promise<boolean>,
-): Promise<ResultOutcome> {
-  if (urls.length === 0) {
-    await finishJob(deps, jobId, {
-      status: 'failed',
-      error: { code: 'UPSTREAM_FAILED', message: 'RunComfy reported success but returned no output images' },
-    });
-    return 'finished';
-  }
-  try {
-    const nowIso = new Date(deps.clock.now()).toISOString();
-    await deps.store.update(
-      jobId,
-      { set: { status: 'running', copyingSince: nowIso }, remove: ['queuePosition'] },
-      { statusIn: ['queued', 'running'] },
-      nowIso,
-    );
-    const outputs = await copyOutputs({
-      s3: deps.s3,
-      bucket: deps.output.bucket,
-      prefix: deps.output.prefix,
-      jobId,
-      urls,
-      policy: deps.output.policy,
-      log: deps.log,
-    });
-    await finishJob(deps, jobId, { status: 'succeeded', set: { outputs } });
-    return 'finished';
-  } catch (error) {
-    if (!(error instanceof OutputCopyError)) throw error;
-    // A 5xx, a timeout or an S3 hiccup may pass; a refused host, a 404 or a non-image will not.
-    if (error.retryable && (await retryLater({ reason: error.reason, message: error.message }))) {
-      return 'retry_later';
+/** One collection attempt under the lease `token`. */
+class Collection {
+  constructor(
+    private readonly deps: CollectDeps,
+    private readonly job: Job,
+    private readonly token: string,
+  ) {}
+
+  async run(requestId: string): Promise<ResultOutcome> {
+    let result: Awaited<ReturnType<CollectDeps['runComfy']['result']>>;
+    try {
+      result = await this.deps.runComfy.result(requestId);
+    } catch (error) {
+      if (!(error instanceof RunComfyError)) throw error;
+      if (error.kind === 'not_found') {
+        return this.finish({
+          status: 'failed',
+          error: {
+            code: 'UPSTREAM_LOST',
+            message: 'RunComfy no longer knows this request: its result is gone',
+            upstream: upstreamDetails(error),
+          },
+        });
+      }
+      return this.retryLater('result_unavailable', error.message, error.httpStatus, error.retryAfterMs);
     }
-    await finishJob(deps, jobId, {
+
+    switch (result.state) {
+      case 'succeeded':
+        return this.copyAndSucceed(result.outputUrls, result.cost);
+      case 'failed':
+        return this.finish({
+          status: 'failed',
+          cost: result.cost,
+          error: {
+            code: 'UPSTREAM_FAILED',
+            message: result.error?.message ?? 'RunComfy reported the job failed',
+            upstream: result.error?.raw,
+          },
+        });
+      case 'cancelled':
+        return this.finish({ status: 'cancelled', cost: result.cost ?? 0 });
+      default:
+        // The status said finished, but the result is not final yet (or in a shape we do not know).
+        this.deps.metrics.count('UpstreamUnknownShape');
+        return this.retryLater('result_not_final', `RunComfy’s result says "${result.rawStatus}"`);
+    }
+  }
+
+  private async copyAndSucceed(urls: string[], cost: number | undefined): Promise<ResultOutcome> {
+    if (urls.length === 0) {
+      return this.finish({
+        status: 'failed',
+        cost,
+        error: {
+          code: 'UPSTREAM_FAILED',
+          message: 'RunComfy reported success but returned no output images',
+        },
+      });
+    }
+    let outputs: StoredOutput[];
+    try {
+      outputs = await this.deps.outputs.copy(this.job.id, urls);
+    } catch (error) {
+      if (!(error instanceof OutputCopyError)) throw error;
+      if (error.retryable) return this.retryLater(error.reason, error.message, error.httpStatus);
+      return this.finish({
+        status: 'failed',
+        cost,
+        error: {
+          code: 'OUTPUT_COPY_FAILED',
+          message: error.message,
+          upstream: { reason: error.reason, url: error.url, http_status: error.httpStatus },
+          attempts: this.history(this.seen(error.reason, error.message, error.httpStatus)),
+        },
+      });
+    }
+    const finished = await this.finish({ status: 'succeeded', outputs, cost });
+    if (finished === 'dropped') await this.removeUnclaimed(outputs);
+    else this.deps.metrics.count('ResultsCollected');
+    return finished;
+  }
+
+  /** Ends the job under the lease; `dropped` when the lease was lost meanwhile. */
+  private async finish(outcome: Parameters<typeof finishCollection>[1]): Promise<ResultOutcome> {
+    const finished = await finishJob(
+      this.deps,
+      this.job.id,
+      finishCollection(this.token, outcome, writeContext(this.deps)),
+    );
+    return finished ? 'finished' : 'dropped';
+  }
+
+  /**
+   * The copy went through but the job was no longer ours to end: keep nothing that the job
+   * does not list (a job that succeeded through another collector lists the same keys).
+   */
+  private async removeUnclaimed(outputs: StoredOutput[]): Promise<void> {
+    const current = await this.deps.store.get(this.job.id);
+    const keep = current?.status === 'succeeded' ? (current.outputs ?? []).map((output) => output.key) : [];
+    if (outputs.every((output) => keep.includes(output.key))) return;
+    const removed = await this.deps.outputs.deleteJobOutputs(this.job.id, keep);
+    this.deps.log.warn('deleted outputs the job did not take', { jobId: this.job.id, removed });
+    this.deps.metrics.count('OrphanOutputsDeleted', removed);
+  }
+
+  private seen(reason: string, message: string, httpStatus?: number): CollectAttempt {
+    return {
+      attempt: this.job.collectAttempts ?? 1,
+      at: iso(this.deps.clock.now()),
+      reason,
+      message,
+      ...(httpStatus === undefined ? {} : { httpStatus }),
+    };
+  }
+
+  private history(last: CollectAttempt): CollectAttempt[] {
+    return [...(this.job.collectHistory ?? []), last].slice(-MAX_HISTORY);
+  }
+
+  /**
+   * Passing trouble: try again after a backoff — unless the retry window (counted from the first
+   * attempt) is over and enough attempts really ran, then give up with what each one saw.
+   */
+  private async retryLater(
+    reason: string,
+    message: string,
+    httpStatus?: number,
+    retryAfterMs?: number,
+  ): Promise<ResultOutcome> {
+    const deps = this.deps;
+    const attempt = this.job.collectAttempts ?? 1;
+    const seen = this.seen(reason, message, httpStatus);
+    const ctx = writeContext(deps);
+    const delaySeconds = collectRetryDelaySeconds(attempt, retryAfterMs);
+    const windowEndsMs =
+      Date.parse(this.job.collectFirstAt ?? iso(ctx.nowMs)) + deps.config.resultRetryWindowSeconds * 1000;
+    deps.metrics.count('ResultAttemptsFailed');
+    if (attempt >= MIN_COLLECT_ATTEMPTS && ctx.nowMs + delaySeconds * 1000 > windowEndsMs) {
+      const copy = reason === 'download_failed' || reason === 'upload_failed';
+      return this.giveUp(
+        copy ? 'OUTPUT_COPY_FAILED' : 'RESULT_HANDOVER_FAILED',
+        `${message} (gave up after ${attempt} attempts over ${deps.config.resultRetryWindowSeconds} s)`,
+        seen,
+      );
+    }
+    deps.log.warn('result not collected yet; retrying', {
+      jobId: this.job.id,
+      attempt,
+      reason,
+      error_message: message,
+      httpStatus,
+      delaySeconds,
+    });
+    const deferred = await deps.store.write(
+      this.job.id,
+      deferCollection(this.job, this.token, seen, ctx.nowMs + delaySeconds * 1000, ctx),
+    );
+    if (!deferred) return 'dropped';
+    await deps.queues.scheduleResult({ jobId: this.job.id, attempt }, delaySeconds);
+    return 'retry_later';
+  }
+
+  giveUp(code: JobError['code'], message: string, last?: CollectAttempt): Promise<ResultOutcome> {
+    return this.finish({
       status: 'failed',
       error: {
-        code: 'OUTPUT_COPY_FAILED',
-        message: error.message,
-        upstream: { reason: error.reason, url: error.url },
+        code,
+        message: `RunComfy finished the run, but ${message}`,
+        attempts: last ? this.history(last) : (this.job.collectHistory ?? []),
       },
     });
-    return 'finished';
   }
 }

@@ -1,32 +1,47 @@
-import type { Clock } from '../clock.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '#contract/config';
 import type { S3InputPolicy } from '../inputs/s3-inputs.ts';
-import type { Log } from '../log.ts';
-import type { Notifier } from '../notify/notifier.ts';
-import type { RunComfyClient } from '../runcomfy/index.ts';
-import type { WebhookQueue } from '../webhooks/webhook-queue.ts';
-import type { JobQueues } from './job-queues.ts';
-import type { JobStore } from './job-store.ts';
+import type {
+  Clock,
+  JobQueues,
+  JobStore,
+  Log,
+  MetricSink,
+  Notifier,
+  OutputStore,
+  RunComfy,
+} from '../ports.ts';
+import type { WriteContext } from './lifecycle.ts';
 
-/** Counters the core reports; Powertools Metrics backs it in Lambda. */
-export interface MetricSink {
-  count(name: string, value?: number): void;
-}
+export type { MetricSink } from '../ports.ts';
+export { noMetrics } from '../ports.ts';
 
-export const noMetrics: MetricSink = { count() {} };
+/** The settings the job core decides with. */
+export type JobSettings = Pick<
+  Config,
+  | 'jobDeadlineSeconds'
+  | 'maxPollDelaySeconds'
+  | 'allowLoopbackHttp'
+  | 'sweepGraceSeconds'
+  | 'resultRetryWindowSeconds'
+>;
 
-/** Everything the job core needs, injected: the handlers and the local runtime build it. */
+/** Everything the job core needs, injected: the handlers, the local runtime and the tests build it. */
 export interface JobDeps {
-  config: Pick<Config, 'jobDeadlineSeconds' | 'maxPollDelaySeconds' | 'allowLoopbackHttp'>;
+  config: JobSettings;
   clock: Clock;
   log: Log;
   metrics: MetricSink;
   store: JobStore;
   queues: JobQueues;
-  runComfy: Pick<RunComfyClient, 'submit' | 'status' | 'result' | 'cancel'>;
+  runComfy: RunComfy;
   notifier: Notifier;
-  /** Queues completion webhooks; absent where webhooks are off (no `WEBHOOK_QUEUE_URL`). */
-  webhooks?: WebhookQueue;
   /** `s3://` inputs: where they may come from, and how they become URLs RunComfy can fetch. */
   inputs: { policy: S3InputPolicy; resolve(imageUrls: readonly string[]): Promise<string[]> };
+  /** The bucket's outputs: the result stage copies into it, finishers clean up after a failed run. */
+  outputs?: OutputStore;
+}
+
+/** The clock and timing settings a lifecycle write is decided with, now. */
+export function writeContext(deps: Pick<JobDeps, 'clock' | 'config'>): WriteContext {
+  return { nowMs: deps.clock.now(), graceMs: deps.config.sweepGraceSeconds * 1000 };
 }

@@ -1,87 +1,90 @@
 import { startWebhookDelivery } from '../webhooks/start-delivery.ts';
 import type { JobDeps } from './deps.ts';
-import { ACTIVE_STATUSES, iso, isTerminal, type Job, type JobError, type TerminalStatus } from './job.ts';
-import type { WriteCondition } from './job-store.ts';
-
-/** How long one handler may hold the right to send a job's notification before another may. */
-const NOTIFY_LEASE_MS = 60_000;
+import { writeContext } from './deps.ts';
+import { isTerminal, type Job } from './job.ts';
+import { type JobWrite, markNotified, releaseNotifyLease, takeNotifyLease } from './lifecycle.ts';
 
 export class NotificationBusyError extends Error {
   override readonly name: string = 'NotificationBusyError';
 }
 
 /**
- * Moves an active job to its one terminal state and sends the completion notification.
- * The write is conditional on the job still being active, so of two racing finishers exactly
- * one wins; the loser returns the job as the winner left it.
+ * Applies a finishing write (one of the lifecycle's terminal transitions) and then announces the
+ * end: sent here, under the notification lease the write took, or — for a finisher with no time
+ * to spare (`notify: 'queue'`, the API's cancel) — queued for the result function, with the
+ * sweeper behind it should even that fail. A finished run that did not succeed leaves no outputs
+ * behind. Returns the job as written, or `undefined` when the write was refused (someone else
+ * got there first: the caller decides again on the fresh job).
  */
 export async function finishJob(
   deps: JobDeps,
   jobId: string,
-  outcome: { status: TerminalStatus; error?: JobError; set?: Partial<Job> },
-  onlyIf: Omit<WriteCondition, 'statusIn'> = {},
+  change: JobWrite,
+  options: { notify?: 'now' | 'queue' } = {},
 ): Promise<Job | undefined> {
-  const nowMs = deps.clock.now();
-  const now = iso(nowMs);
-  const finished = await deps.store.update(
+  const finished = await deps.store.write(jobId, change);
+  if (!finished) return undefined;
+  deps.log.info('job finished', {
     jobId,
-    {
-      // The winner takes the notification lease in the same write: one DynamoDB write per job less.
-      set: {
-        ...outcome.set,
-        status: outcome.status,
-        error: outcome.error,
-        finishedAt: now,
-        notifyLeaseUntil: iso(nowMs + NOTIFY_LEASE_MS),
-      },
-      remove: ['queuePosition'],
-    },
-    { ...onlyIf, statusIn: ACTIVE_STATUSES },
-    now,
-  );
-  const job = finished ?? (await deps.store.get(jobId));
-  if (!job) return undefined;
-  if (!finished) {
-    await ensureNotified(deps, job);
-    return job;
+    status: finished.status,
+    errorCode: finished.error?.code,
+    transition: change.transition,
+  });
+  deps.metrics.count(finished.status === 'succeeded' ? 'JobsSucceeded' : 'JobsFailed');
+  if (finished.upstreamFinishedAt) {
+    deps.metrics.time?.(
+      'ResultCollectionLatency',
+      Date.parse(finished.finishedAt ?? finished.updatedAt) - Date.parse(finished.upstreamFinishedAt),
+    );
+    if (finished.status !== 'succeeded') await removeOrphanOutputs(deps, finished);
   }
-  deps.log.info('job finished', { jobId, status: job.status, errorCode: job.error?.code });
-  deps.metrics.count(job.status === 'succeeded' ? 'JobsSucceeded' : 'JobsFailed');
+  if (options.notify === 'queue') {
+    await deps.queues.scheduleResult({ jobId, attempt: 0 }).catch((error: unknown) => {
+      // The sweeper finds every finished job still unannounced: nothing is lost, only later.
+      deps.log.warn('could not queue the notification; the sweeper will send it', { jobId, error });
+    });
+    return finished;
+  }
   await sendUnderLease(deps, finished);
-  return job;
+  return finished;
 }
 
 /**
- * Sends a terminal job's notification unless it went out already: the completion event on SNS
+ * Deletes whatever a finished run's collection left under the job's prefix when the job did not
+ * succeed (a copy cut short, an earlier attempt that crashed): no object outlives its job's failure.
+ */
+async function removeOrphanOutputs(deps: JobDeps, job: Job): Promise<void> {
+  if (!deps.outputs) return;
+  try {
+    const removed = await deps.outputs.deleteJobOutputs(job.id);
+    if (removed > 0) {
+      deps.log.warn('deleted outputs of a job that did not succeed', { jobId: job.id, removed });
+      deps.metrics.count('OrphanOutputsDeleted', removed);
+    }
+  } catch (error) {
+    deps.log.error('could not delete the outputs of a job that did not succeed', { jobId: job.id, error });
+  }
+}
+
+/**
+ * Sends a finished job's notification unless it went out already: the completion event on SNS
  * and EventBridge, and, if the job asked for one, the start of its webhook delivery (which the
  * webhook function then carries out with its own retries). A lease keeps two handlers from
- * sending it at once; if the sender dies, the lease runs out and a retry sends it. A duplicate
- * remains possible only if a sender dies between sending and recording: consumers drop it by
- * `event_id`.
+ * sending it at once; if the sender dies, the lease runs out and a retry (or the sweeper) sends
+ * it. A duplicate remains possible only if a sender dies between sending and recording:
+ * consumers drop it by `event_id`.
  */
-export async function ensureNotified(deps: JobDeps, job: Job): Promise<void> {
-  if (job.notifiedAt || !isTerminal(job.status)) return;
-  const nowMs = deps.clock.now();
-  const leased = await deps.store.update(
-    job.id,
-    { set: { notifyLeaseUntil: iso(nowMs + NOTIFY_LEASE_MS) } },
-    {
-      absent: ['notifiedAt'],
-      expression: {
-        text: 'attribute_not_exists(#lease) OR #lease < :now',
-        names: { '#lease': 'notifyLeaseUntil' },
-        values: { ':now': iso(nowMs) },
-      },
-    },
-    iso(nowMs),
-  );
+export async function ensureNotified(deps: JobDeps, job: Job): Promise<'sent' | 'already'> {
+  if (job.notifiedAt || !isTerminal(job.status)) return 'already';
+  const leased = await deps.store.write(job.id, takeNotifyLease(writeContext(deps)));
   if (!leased) {
     const current = await deps.store.get(job.id);
-    if (current?.notifiedAt) return;
+    if (!current || current.notifiedAt) return 'already';
     // Another handler is sending it right now: fail this delivery so that it is retried later.
     throw new NotificationBusyError(`notification of job ${job.id} is being sent by another handler`);
   }
   await sendUnderLease(deps, leased);
+  return 'sent';
 }
 
 /** Sends the notification of a job whose lease this handler holds, then records it as sent. */
@@ -90,20 +93,8 @@ async function sendUnderLease(deps: JobDeps, job: Job): Promise<void> {
     await deps.notifier.completed(job);
     await startWebhookDelivery(deps, job);
   } catch (error) {
-    await deps.store
-      .update(
-        job.id,
-        { set: {}, remove: ['notifyLeaseUntil'] },
-        { absent: ['notifiedAt'] },
-        iso(deps.clock.now()),
-      )
-      .catch(() => undefined);
+    await deps.store.write(job.id, releaseNotifyLease()).catch(() => undefined);
     throw error;
   }
-  await deps.store.update(
-    job.id,
-    { set: { notifiedAt: iso(deps.clock.now()) }, remove: ['notifyLeaseUntil'] },
-    {},
-    iso(deps.clock.now()),
-  );
+  await deps.store.write(job.id, markNotified(writeContext(deps)));
 }

@@ -1,12 +1,12 @@
 import { toWebhookView, type WebhookView } from '../webhooks/delivery.ts';
-import type { Job } from './job.ts';
+import { isTerminal, type Job } from './job.ts';
 
 /** A job as callers see it (HTTP API and notifications): snake_case, like RunComfy's own input. */
 export interface JobView {
   id: string;
   status: Job['status'];
   /** Finer than `status` while the job is active: what the pipeline is doing right now. */
-  phase?: 'submitting' | 'queued' | 'running' | 'copying';
+  phase?: JobPhase;
   input: Job['input'];
   caller_reference?: string;
   metadata?: Record<string, string>;
@@ -19,10 +19,20 @@ export interface JobView {
   updated_at: string;
   deadline_at: string;
   started_at?: string;
+  /** When RunComfy's run finished: what came after is the pipeline's own time. */
+  upstream_finished_at?: string;
   finished_at?: string;
   outputs?: OutputView[];
-  error?: { code: string; message: string; upstream?: unknown };
+  /** USD RunComfy charged for the run, once known. */
+  cost?: number;
+  error?: Job['error'];
+  /** While active: the last passing trouble, retried (why a job is taking long). */
+  last_error?: { code: string; message: string; attempt: number; at: string; next_try_at?: string };
 }
+
+/** Finer than `status` while a job is active: what the pipeline is doing right now. */
+export const JOB_PHASES = ['submitting', 'queued', 'running', 'copying'] as const;
+export type JobPhase = (typeof JOB_PHASES)[number];
 
 export interface OutputView {
   index: number;
@@ -52,6 +62,7 @@ export function toJobView(job: Job, outputUrls?: readonly string[]): JobView {
     updated_at: job.updatedAt,
     deadline_at: job.deadlineAt,
     started_at: job.startedAt,
+    upstream_finished_at: job.upstreamFinishedAt,
     finished_at: job.finishedAt,
     outputs: job.outputs?.map((output, position) => ({
       index: output.index,
@@ -63,12 +74,23 @@ export function toJobView(job: Job, outputUrls?: readonly string[]): JobView {
       sha256: output.sha256,
       url: outputUrls?.[position],
     })),
+    cost: job.cost,
     error: job.error,
+    last_error:
+      job.lastError && !isTerminal(job.status)
+        ? {
+            code: job.lastError.code,
+            message: job.lastError.message,
+            attempt: job.lastError.attempt,
+            at: job.lastError.at,
+            next_try_at: job.lastError.nextTryAt,
+          }
+        : undefined,
   };
 }
 
 function phaseOf(job: Job): JobView['phase'] {
   if (job.status === 'queued') return job.requestId ? 'queued' : 'submitting';
-  if (job.status === 'running') return job.copyingSince ? 'copying' : 'running';
+  if (job.status === 'running') return job.upstreamFinishedAt ? 'copying' : 'running';
   return undefined;
 }

@@ -1,18 +1,27 @@
 import * as z from 'zod/mini';
 
+const jobId = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a job id'));
+
 /**
  * The poll queue carries each job's heartbeat: one message at a time per job, numbered by `seq`
- * so that a duplicate delivery or a stale copy is recognised and dropped.
+ * so that a duplicate delivery or a stale copy is recognised and dropped. `requestId` rides along
+ * only when a submission's request id could not be written to the table: the next heartbeat
+ * records it, so an id RunComfy gave is never lost.
  */
 export const PollMessageSchema = z.object({
-  jobId: z.string().check(z.minLength(1)),
+  jobId,
   seq: z.int().check(z.gte(0)),
+  requestId: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_-]{1,128}$/))),
 });
 export type PollMessage = z.infer<typeof PollMessageSchema>;
 
-/** The result queue carries jobs whose upstream run ended; `attempt` counts result fetches. */
+/**
+ * The result queue carries jobs whose upstream run ended (to collect) and finished jobs whose
+ * notification is still to send. Duplicates are harmless: one collector holds the lease at a time.
+ */
 export const ResultMessageSchema = z.object({
-  jobId: z.string().check(z.minLength(1)),
+  jobId,
+  /** Informational: which hand-over or retry sent it. */
   attempt: z._default(z.int().check(z.gte(0)), 0),
 });
 export type ResultMessage = z.infer<typeof ResultMessageSchema>;

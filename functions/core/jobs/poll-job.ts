@@ -1,13 +1,27 @@
 import { startedEvent } from '../notify/events.ts';
 import { announceBestEffort } from '../notify/notifier.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
-import type { JobDeps } from './deps.ts';
-import { expireJob } from './expire-job.ts';
+import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified, finishJob } from './finish-job.ts';
 import { iso, isTerminal, type Job } from './job.ts';
+import {
+  expire,
+  failSubmission,
+  type Heartbeat,
+  handOver,
+  heartbeat,
+  loseUpstream,
+  markRunning,
+  recordSubmission,
+} from './lifecycle.ts';
 import type { PollMessage } from './messages.ts';
 import { nextPollDelaySeconds, retryDelaySeconds } from './poll-schedule.ts';
-import { SUBMIT_IN_FLIGHT_MS, submitUpstream } from './submit-upstream.ts';
+import {
+  reconcileEndedJob,
+  SUBMIT_IN_FLIGHT_MS,
+  submitUpstream,
+  upstreamDetails,
+} from './submit-upstream.ts';
 
 export type PollOutcome =
   | 'dropped'
@@ -18,29 +32,36 @@ export type PollOutcome =
   | 'notified';
 
 /**
- * One heartbeat of a job's poll chain. Checks RunComfy and either schedules the next heartbeat
- * (per the poll schedule), hands the job to the result handler, or ends it at its deadline.
+ * One heartbeat of a job's poll chain: submits the job (first heartbeat, or after RunComfy refused
+ * for now), or checks RunComfy and either schedules the next heartbeat (per the poll schedule),
+ * hands the finished run to the result stage, or ends the job at its deadline.
  *
- * Each heartbeat claims the next sequence number with a conditional write before it sends the
- * next message, so a duplicate delivery or a stale copy of a message is dropped instead of
- * forking the chain; a redelivery of the very message that claimed (its send failed) passes.
- * That exception lets two copies of one message both send a next heartbeat if they run at the
- * same moment; the two then carry the same sequence number, one claims it and the other is
- * dropped, so the chain is single again one step later.
+ * Each heartbeat claims its sequence number with a conditional write before it sends the next
+ * message, so a duplicate delivery or a stale copy is dropped instead of forking the chain; a
+ * redelivery of the very message that claimed (its send failed) passes. That exception lets two
+ * copies of one message both send a next heartbeat if they run at the same moment; the two then
+ * carry the same sequence number, one claims it and the other is dropped, so the chain is single
+ * again one step later.
  */
 export async function pollJob(deps: JobDeps, message: PollMessage, messageId: string): Promise<PollOutcome> {
-  const job = await deps.store.get(message.jobId);
+  let job = await deps.store.get(message.jobId);
   if (!job) {
     deps.log.warn('poll message for an unknown job; dropped', { jobId: message.jobId });
     return 'dropped';
   }
-  if (isTerminal(job.status)) {
-    if (job.notifiedAt) return 'dropped';
-    await ensureNotified(deps, job);
-    return 'notified';
+  if (message.requestId && !job.requestId) {
+    // A submission's request id the table would not take at the time: record it now.
+    job = (await deps.store.write(job.id, recordSubmission(message.requestId, writeContext(deps)))) ?? job;
+    if (isTerminal(job.status) && job.requestId === message.requestId) {
+      await reconcileEndedJob(deps, job, message.requestId);
+    }
   }
+  if (isTerminal(job.status)) {
+    return (await ensureNotified(deps, job)) === 'sent' ? 'notified' : 'dropped';
+  }
+  const beat: Heartbeat = { seq: message.seq, messageId };
   const ownsNextSeq = job.pollCount === message.seq + 1 && job.lastPollMessageId === messageId;
-  if (job.pollCount !== message.seq && !ownsNextSeq) {
+  if ((job.pollCount !== message.seq && !ownsNextSeq) || job.upstreamFinishedAt) {
     deps.log.info('stale or duplicate poll message; dropped', {
       jobId: job.id,
       seq: message.seq,
@@ -49,139 +70,155 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
     return 'dropped';
   }
 
-  const nowMs = deps.clock.now();
-  const pastDeadline = nowMs >= Date.parse(job.deadlineAt);
-  if (!job.requestId)
-    return pastDeadline ? expireJob(deps, job) : pollUnsubmitted(deps, job, message, messageId);
+  const pastDeadline = deps.clock.now() >= Date.parse(job.deadlineAt);
+  if (!job.requestId) return pollUnsubmitted(deps, job, beat, pastDeadline);
 
   try {
     const status = await deps.runComfy.status(job.requestId);
     if (status.state === 'finished') {
       // Even at the deadline: a run that has ended was paid for, and its result is collected.
-      const claimed = await claim(deps, job, message, messageId, {});
-      if (!claimed) return 'dropped';
+      const handed = await deps.store.write(job.id, handOver(beat, writeContext(deps)));
+      if (!handed) return 'dropped';
       await deps.queues.scheduleResult({ jobId: job.id, attempt: 0 });
       return 'handed_to_result';
     }
     if (pastDeadline) return expireJob(deps, job);
-    const set: Partial<Job> =
-      status.state === 'queued'
-        ? { queuePosition: status.queuePosition }
-        : status.state === 'running'
-          ? { status: 'running', startedAt: job.startedAt ?? iso(nowMs) }
-          : { lastUpstreamError: { kind: 'unknown_status', status: status.rawStatus } };
+    if (status.state === 'running') {
+      const claimed = await deps.store.write(job.id, markRunning(beat, writeContext(deps)));
+      if (!claimed) return 'dropped';
+      // Only the first heartbeat that saw it running found no `startedAt`: it alone announces.
+      if (!job.startedAt) await announceBestEffort(deps, job.id, () => startedEvent(claimed));
+      return reschedule(deps, claimed);
+    }
     if (status.state === 'unknown') {
       deps.log.warn('unknown upstream status; polling on', { jobId: job.id, rawStatus: status.rawStatus });
       deps.metrics.count('UpstreamUnknownShape');
     }
-    const claimed = await claim(
-      deps,
-      job,
-      message,
-      messageId,
-      set,
-      status.state === 'running' ? ['queuePosition'] : [],
+    const trouble =
+      status.state === 'unknown'
+        ? {
+            code: 'UPSTREAM_UNKNOWN_STATUS',
+            message: `RunComfy answered status "${status.rawStatus}"`,
+            attempt: message.seq + 1,
+            at: iso(deps.clock.now()),
+          }
+        : undefined;
+    const claimed = await deps.store.write(
+      job.id,
+      heartbeat(beat, { queuePosition: status.queuePosition, ...(trouble ? { trouble } : {}) }),
     );
     if (!claimed) return 'dropped';
-    // Claims are conditional on the heartbeat's sequence number, so of the heartbeats that see
-    // RunComfy running, only the first found no `startedAt`: it alone announces the start.
-    if (status.state === 'running' && !job.startedAt) {
-      await announceBestEffort(deps, job.id, () => startedEvent(claimed));
-    }
     return reschedule(deps, claimed, status.state === 'queued' ? status.queuePosition : undefined);
   } catch (error) {
     if (!(error instanceof RunComfyError)) throw error;
+    if (error.kind === 'not_found') {
+      const lost = await finishJob(
+        deps,
+        job.id,
+        loseUpstream(
+          {
+            code: 'UPSTREAM_LOST',
+            message: 'RunComfy no longer knows this request (unknown or expired)',
+            upstream: upstreamDetails(error),
+          },
+          beat,
+          writeContext(deps),
+        ),
+      );
+      return lost ? 'finished' : 'dropped';
+    }
     if (pastDeadline) return expireJob(deps, job);
-    return handlePollError(deps, job, message, messageId, error);
+    // Everything else is worth another look later: rate limits and outages pass, and a revoked
+    // token can be replaced by an operator before the deadline.
+    deps.log.warn('upstream status check failed; retrying later', {
+      jobId: job.id,
+      upstream: upstreamDetails(error),
+    });
+    deps.metrics.count('UpstreamPollErrors');
+    const delay = retryDelaySeconds(2, error.retryAfterMs);
+    const nowMs = deps.clock.now();
+    const claimed = await deps.store.write(
+      job.id,
+      heartbeat(beat, {
+        trouble: {
+          code: error.code,
+          message: error.message,
+          attempt: message.seq + 1,
+          at: iso(nowMs),
+          nextTryAt: iso(nowMs + delay * 1000),
+        },
+      }),
+    );
+    if (!claimed) return 'dropped';
+    return reschedule(deps, claimed, undefined, delay);
   }
 }
 
+/** A job without a request id: submit it, wait for the submission in flight, or end it. */
 async function pollUnsubmitted(
   deps: JobDeps,
   job: Job,
-  message: PollMessage,
-  messageId: string,
+  beat: Heartbeat,
+  pastDeadline: boolean,
 ): Promise<PollOutcome> {
   if (job.submittingSince) {
     if (deps.clock.now() - Date.parse(job.submittingSince) < SUBMIT_IN_FLIGHT_MS) {
-      const claimed = await claim(deps, job, message, messageId, {});
+      // Its outcome decides first, even past the deadline: a request id it brings is reconciled.
+      const claimed = await deps.store.write(job.id, heartbeat(beat));
       return claimed ? reschedule(deps, claimed) : 'dropped';
     }
-    await finishJob(deps, job.id, {
-      status: 'failed',
-      error: {
-        code: 'UPSTREAM_LOST',
-        message:
-          'the submission to RunComfy never completed; it was not repeated, since a duplicate would be charged twice',
-      },
-    });
-    return 'finished';
+    const lost = await finishJob(
+      deps,
+      job.id,
+      failSubmission(
+        {
+          code: 'UPSTREAM_LOST',
+          message:
+            'the submission to RunComfy never completed; it was not repeated, since a duplicate would be charged twice',
+        },
+        job.submittingSince,
+        writeContext(deps),
+      ),
+    );
+    return lost ? 'finished' : 'dropped';
   }
-  // An earlier attempt was refused for now: this heartbeat makes the next attempt.
-  const claimed = await claim(deps, job, message, messageId, {});
-  if (!claimed) return 'dropped';
-  const outcome = await submitUpstream(deps, claimed);
-  if (outcome.kind === 'finished') return 'finished';
-  const delay = outcome.kind === 'retry_later' ? outcome.delaySeconds : undefined;
-  return reschedule(deps, outcome.job ?? claimed, undefined, delay);
+  if (pastDeadline) return expireJob(deps, job);
+  const outcome = await submitUpstream(deps, job, beat);
+  switch (outcome.kind) {
+    case 'retry_later':
+      return reschedule(deps, outcome.job, undefined, outcome.delaySeconds);
+    case 'submitted':
+      return 'rescheduled';
+    default:
+      return outcome.kind;
+  }
 }
 
-async function handlePollError(
+/**
+ * The deadline passed before RunComfy finished: cancel upstream while that still helps (RunComfy
+ * cancels queued jobs only), and end the job `expired` with `DEADLINE_EXCEEDED`, recording what
+ * the cancel said.
+ */
+export async function expireJob(
   deps: JobDeps,
   job: Job,
-  message: PollMessage,
-  messageId: string,
-  error: RunComfyError,
-): Promise<PollOutcome> {
-  const upstream = {
-    kind: error.kind,
-    code: error.code,
-    http_status: error.httpStatus,
-    message: error.message,
-  };
-  if (error.kind === 'not_found') {
-    await finishJob(deps, job.id, {
-      status: 'failed',
-      error: {
-        code: 'UPSTREAM_LOST',
-        message: 'RunComfy no longer knows this request (unknown or expired)',
-        upstream,
-      },
-    });
-    return 'finished';
+  message = `RunComfy did not finish the job before its deadline (${job.deadlineAt})`,
+): Promise<'expired' | 'dropped'> {
+  let upstream: Record<string, unknown> | undefined;
+  if (job.requestId) {
+    try {
+      const cancelled = await deps.runComfy.cancel(job.requestId);
+      upstream = { cancel_outcome: cancelled.outcome };
+    } catch (error) {
+      upstream = { cancel_error: error instanceof Error ? error.message : String(error) };
+    }
   }
-  // Everything else is worth another look later: rate limits and outages pass, and a revoked
-  // token can be replaced by an operator before the deadline.
-  deps.log.warn('upstream status check failed; retrying later', { jobId: job.id, ...upstream });
-  deps.metrics.count('UpstreamPollErrors');
-  const claimed = await claim(deps, job, message, messageId, { lastUpstreamError: upstream });
-  if (!claimed) return 'dropped';
-  return reschedule(deps, claimed, undefined, retryDelaySeconds(2, error.retryAfterMs));
-}
-
-/** Claims the next sequence number of the chain together with what this heartbeat learnt. */
-function claim(
-  deps: JobDeps,
-  job: Job,
-  message: PollMessage,
-  messageId: string,
-  set: Partial<Job>,
-  remove: (keyof Job)[] = [],
-): Promise<Job | undefined> {
-  const nowMs = deps.clock.now();
-  return deps.store.update(
+  const expired = await finishJob(
+    deps,
     job.id,
-    { set: { ...set, pollCount: message.seq + 1, lastPollMessageId: messageId }, remove },
-    {
-      statusIn: ['queued', 'running'],
-      expression: {
-        text: '#seq = :seq OR (#seq = :next AND #msg = :msg)',
-        names: { '#seq': 'pollCount', '#msg': 'lastPollMessageId' },
-        values: { ':seq': message.seq, ':next': message.seq + 1, ':msg': messageId },
-      },
-    },
-    iso(nowMs),
+    expire({ code: 'DEADLINE_EXCEEDED', message, upstream }, writeContext(deps)),
   );
+  return expired ? 'expired' : 'dropped';
 }
 
 async function reschedule(

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { JobInput } from '../edit-request.ts';
 import type { ValidationError } from '../errors.ts';
-import type { JobDeps } from './deps.ts';
+import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified } from './finish-job.ts';
 import { iso, type Job } from './job.ts';
+import { rejectedJob } from './lifecycle.ts';
 
 /** Kept of an invalid request: enough to recognise it, bounded so a huge body cannot bloat the table. */
 const MAX_KEPT_REQUEST_CHARS = 8_000;
@@ -21,27 +22,26 @@ export async function rejectSubmission(
   error: ValidationError,
   dedupeKey: string,
 ): Promise<Job> {
-  const nowMs = deps.clock.now();
+  const ctx = writeContext(deps);
   const record = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
-  const kept = JSON.stringify(raw) ?? 'null';
-  const job: Job = {
-    id: randomUUID(),
-    status: 'failed',
-    // Not a valid input: kept as sent (when small) so that the caller can see what was refused.
-    input: (kept.length <= MAX_KEPT_REQUEST_CHARS
-      ? record
-      : { truncated: kept.slice(0, 1_000) }) as unknown as JobInput,
-    callerReference:
-      typeof record.caller_reference === 'string' ? record.caller_reference.slice(0, 128) : undefined,
-    createdAt: iso(nowMs),
-    updatedAt: iso(nowMs),
-    deadlineAt: iso(nowMs),
-    finishedAt: iso(nowMs),
-    submitAttempts: 0,
-    pollCount: 0,
-    error: { code: 'INVALID_REQUEST', message: error.message, issues: error.issues },
-    idempotencyKey: dedupeKey,
-  };
+  const kept = JSON.stringify(wellFormed(raw));
+  const callerReference = typeof record.caller_reference === 'string' ? record.caller_reference : undefined;
+  const job = rejectedJob(
+    {
+      id: randomUUID(),
+      // Not a valid input: kept as sent (when small and storable) so the caller can see what was refused.
+      input: (kept !== undefined && kept.length <= MAX_KEPT_REQUEST_CHARS
+        ? JSON.parse(kept)
+        : { truncated: (kept ?? '').slice(0, 1_000) }) as unknown as JobInput,
+      callerReference: callerReference?.isWellFormed() ? callerReference.slice(0, 128) : undefined,
+      createdAt: iso(ctx.nowMs),
+      updatedAt: iso(ctx.nowMs),
+      deadlineAt: iso(ctx.nowMs),
+      error: { code: 'INVALID_REQUEST', message: error.message, issues: error.issues },
+      idempotencyKey: dedupeKey,
+    },
+    ctx,
+  );
   const created = await deps.store.create(job, { key: dedupeKey, fingerprint: 'rejected' });
   const stored = created.created ? job : await deps.store.get(created.existingJobId);
   if (!stored) return job;
@@ -52,3 +52,20 @@ export async function rejectSubmission(
   await ensureNotified(deps, stored);
   return stored;
 }
+
+/**
+ * The request with every string (and key) made storable: lone UTF-16 surrogates, which DynamoDB,
+ * SNS and EventBridge refuse, become U+FFFD.
+ */
+function wellFormed(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return value.toWellFormed();
+  if (value === null || typeof value !== 'object') return value;
+  // A hostile request may nest deeply; what lies below is not worth keeping.
+  if (depth >= MAX_KEPT_DEPTH) return '[nested too deeply]';
+  if (Array.isArray(value)) return value.map((item) => wellFormed(item, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [key.toWellFormed(), wellFormed(item, depth + 1)]),
+  );
+}
+
+const MAX_KEPT_DEPTH = 16;

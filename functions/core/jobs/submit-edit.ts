@@ -4,10 +4,9 @@ import { ConflictError, PipelineError, ValidationError } from '../errors.ts';
 import { checkS3Inputs } from '../inputs/s3-inputs.ts';
 import { parseOrThrow } from '../validation.ts';
 import { checkWebhookUrl } from '../webhooks/url-policy.ts';
-import type { JobDeps } from './deps.ts';
+import { type JobDeps, writeContext } from './deps.ts';
 import { iso, type Job } from './job.ts';
-import { FIRST_POLL_DELAY_SECONDS } from './poll-schedule.ts';
-import { submitUpstream } from './submit-upstream.ts';
+import { newJob } from './lifecycle.ts';
 
 export interface SubmitEditRequest {
   /** The request body as received: validated here. */
@@ -35,37 +34,40 @@ export class JobNotQueuedError extends PipelineError {
 }
 
 /**
- * Accepts an edit: validates it, records the job, starts its poll chain and submits it to
- * RunComfy. The poll message goes out *before* the upstream submission, so from then on the
- * chain owns the job: whatever happens to this request, the job reaches a terminal state.
- * If the poll message cannot be sent, the job is removed again and the caller gets a
- * retryable 503 with nothing recorded.
+ * Accepts an edit: validates it, records the job and starts its poll chain, whose first
+ * heartbeat submits it to RunComfy. From then on the chain owns the job: whatever happens, the
+ * job reaches a terminal state. RunComfy is not called here, so an API caller's answer never
+ * waits for (or fails with) RunComfy. If the first heartbeat cannot be queued, the job is removed
+ * again and the caller gets a retryable 503 with nothing recorded.
  *
  * @example
  * const { job } = await submitEdit(deps, { input: { prompt: 'make it red', image_urls: [url] } });
  */
-export async function submitEdit(deps: JobDeps, request: SubmitEditRequest): Promise<SubmitEditResult> {
+export async function submitEdit(
+  deps: Pick<JobDeps, 'clock' | 'config' | 'log' | 'metrics' | 'store' | 'queues' | 'inputs'>,
+  request: SubmitEditRequest,
+): Promise<SubmitEditResult> {
   const { input, caller } = splitRequest(parseOrThrow(EditRequestSchema, request.input, 'edit request'));
   const issues = [
     ...checkS3Inputs(input.image_urls, deps.inputs.policy),
-    ...(caller.webhookUrl && !deps.webhooks
+    ...(caller.webhookUrl && !deps.queues.scheduleWebhook
       ? [{ path: 'webhook_url', message: 'webhooks are not enabled on this deployment' }]
       : checkWebhookUrl(caller.webhookUrl, deps.config)),
   ];
   if (issues.length > 0) throw new ValidationError('edit request is invalid', issues);
-  const nowMs = deps.clock.now();
-  const job: Job = {
-    id: randomUUID(),
-    status: 'queued',
-    input,
-    ...caller,
-    createdAt: iso(nowMs),
-    updatedAt: iso(nowMs),
-    deadlineAt: iso(nowMs + deps.config.jobDeadlineSeconds * 1000),
-    submitAttempts: 0,
-    pollCount: 0,
-    idempotencyKey: request.idempotencyKey ? hashKey(request.idempotencyKey) : undefined,
-  };
+  const ctx = writeContext(deps);
+  const job: Job = newJob(
+    {
+      id: randomUUID(),
+      input,
+      ...caller,
+      createdAt: iso(ctx.nowMs),
+      updatedAt: iso(ctx.nowMs),
+      deadlineAt: iso(ctx.nowMs + deps.config.jobDeadlineSeconds * 1000),
+      idempotencyKey: request.idempotencyKey ? hashKey(request.idempotencyKey) : undefined,
+    },
+    ctx,
+  );
 
   const created = await deps.store.create(
     job,
@@ -88,26 +90,14 @@ export async function submitEdit(deps: JobDeps, request: SubmitEditRequest): Pro
   }
 
   try {
-    await deps.queues.schedulePoll({ jobId: job.id, seq: 0 }, FIRST_POLL_DELAY_SECONDS);
+    await deps.queues.schedulePoll({ jobId: job.id, seq: 0 }, 0);
   } catch (error) {
-    deps.log.error('could not queue the first poll; discarding the job', { jobId: job.id, error });
+    deps.log.error('could not queue the first heartbeat; discarding the job', { jobId: job.id, error });
     await deps.store.discard(job);
     throw new JobNotQueuedError(error);
   }
   deps.metrics.count('JobsAccepted');
-
-  try {
-    const outcome = await submitUpstream(deps, job);
-    return { job: outcome.job ?? job, created: true };
-  } catch (error) {
-    // The job is recorded and its poll chain runs: answering 5xx now would only invite a
-    // retry that makes a second job. The chain resolves whatever this failure left behind.
-    deps.log.error('upstream submission did not complete; the poll chain takes over', {
-      jobId: job.id,
-      error,
-    });
-    return { job: (await deps.store.get(job.id).catch(() => undefined)) ?? job, created: true };
-  }
+  return { job, created: true };
 }
 
 /** Idempotency keys are stored hashed: they are the caller's, and may be meaningful to them. */

@@ -1,114 +1,183 @@
 import { submittedEvent } from '../notify/events.ts';
 import { announceBestEffort } from '../notify/notifier.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
-import type { JobDeps } from './deps.ts';
+import { type JobDeps, writeContext } from './deps.ts';
 import { finishJob } from './finish-job.ts';
-import { iso, type Job } from './job.ts';
-import { retryDelaySeconds } from './poll-schedule.ts';
+import { iso, isTerminal, type Job, type JobError, type LastError } from './job.ts';
+import {
+  claimSubmission,
+  deferSubmission,
+  expire,
+  failSubmission,
+  type Heartbeat,
+  recordSubmission,
+} from './lifecycle.ts';
+import { FIRST_POLL_DELAY_SECONDS, retryDelaySeconds } from './poll-schedule.ts';
 
 /** How long a submission may be in flight before a job that never heard back counts as lost. */
 export const SUBMIT_IN_FLIGHT_MS = 60_000;
 
+/** Attempts at writing a request id RunComfy gave before it is handed to the next heartbeat. */
+const RECORD_ATTEMPTS = 3;
+
 export type SubmitOutcome =
   | { kind: 'submitted'; job: Job }
   | { kind: 'retry_later'; delaySeconds: number; job: Job }
-  | { kind: 'finished'; job: Job | undefined }
-  | { kind: 'skipped'; job: Job | undefined };
+  | { kind: 'finished' }
+  | { kind: 'dropped' };
 
 /**
- * Submits a queued job to RunComfy at most once per attempt, and never again once the outcome
- * of an attempt is unknown: RunComfy has no idempotency key, so a blind retry can pay twice.
+ * One submission attempt, by the job's poll chain (heartbeat `beat`). RunComfy has no idempotency
+ * key, so a blind retry can pay twice: the attempt is claimed with a conditional write first, and
+ * a submission whose outcome is unknown is never repeated.
  *
- * - accepted: records the request id;
- * - refused for now (429, 5xx, connection refused; nothing was created): frees the job for a
- *   later attempt by its poll chain, with backoff, until the deadline;
+ * - accepted: records the request id (retried; if the table will not take it, the next heartbeat
+ *   carries it), announces `Edit Job Submitted` and schedules the first status check;
+ * - refused for now (429, 5xx, connection refused: nothing was created): records the trouble and
+ *   retries with backoff until the deadline, then expires the job;
  * - refused for good (input, auth, billing, model): fails the job `UPSTREAM_REJECTED`;
- * - no answer after the request was sent: fails the job `UPSTREAM_LOST`.
+ * - no usable answer after the request was sent: fails the job `UPSTREAM_LOST`.
  */
-export async function submitUpstream(deps: JobDeps, job: Job): Promise<SubmitOutcome> {
-  const nowMs = deps.clock.now();
-  const claimed = await deps.store.update(
-    job.id,
-    { set: { submitAttempts: job.submitAttempts + 1, submittingSince: iso(nowMs) } },
-    {
-      statusIn: ['queued'],
-      absent: ['requestId', 'submittingSince'],
-      equals: { submitAttempts: job.submitAttempts },
-    },
-    iso(nowMs),
-  );
-  if (!claimed) return { kind: 'skipped', job: await deps.store.get(job.id) };
+export async function submitUpstream(deps: JobDeps, job: Job, beat: Heartbeat): Promise<SubmitOutcome> {
+  // Presigned before the claim: a failure here is ours, and must not leave a submission "in flight".
+  const imageUrls = await deps.inputs.resolve(job.input.image_urls);
+  const claimed = await deps.store.write(job.id, claimSubmission(job, beat, writeContext(deps)));
+  if (!claimed) return { kind: 'dropped' };
+  const attempt = claimed.submitAttempts;
+  const inFlightSince = claimed.submittingSince as string;
 
+  let requestId: string;
   try {
-    const imageUrls = await deps.inputs.resolve(claimed.input.image_urls);
-    const { requestId } = await deps.runComfy.submit({ ...claimed.input, image_urls: imageUrls });
-    const now = iso(deps.clock.now());
-    const submitted = await deps.store.update(
-      job.id,
-      { set: { requestId, submittedAt: now }, remove: ['submittingSince'] },
-      { absent: ['requestId'] },
-      now,
-    );
-    deps.log.info('submitted upstream', { jobId: job.id, requestId, attempt: claimed.submitAttempts });
-    deps.metrics.count('UpstreamSubmitted');
-    // Only the write that recorded the request id announces it, so a retried handler does not.
-    if (submitted) await announceBestEffort(deps, job.id, () => submittedEvent(submitted));
-    return { kind: 'submitted', job: submitted ?? claimed };
+    ({ requestId } = await deps.runComfy.submit({ ...claimed.input, image_urls: imageUrls }));
   } catch (error) {
-    if (!(error instanceof RunComfyError)) {
-      // Our own failure (e.g. DynamoDB after a successful submit) must not free the job for a
-      // second paid submission: the in-flight marker stays and the poll chain resolves it.
-      throw error;
-    }
-    return handleSubmitError(deps, claimed, error);
+    // Our own failure before or around the call keeps the in-flight marker: the chain resolves it.
+    if (!(error instanceof RunComfyError)) throw error;
+    return handleSubmitError(deps, claimed, error, attempt, inFlightSince);
   }
+  deps.log.info('submitted upstream', { jobId: job.id, requestId, attempt });
+  deps.metrics.count('UpstreamSubmitted');
+
+  const recorded = await recordRequestId(deps, claimed, requestId);
+  if (!recorded) return { kind: 'submitted', job: claimed };
+  if (isTerminal(recorded.status)) {
+    await reconcileEndedJob(deps, recorded, requestId);
+    return { kind: 'finished' };
+  }
+  await announceBestEffort(deps, job.id, () => submittedEvent(recorded));
+  await deps.queues.schedulePoll({ jobId: job.id, seq: recorded.pollCount }, FIRST_POLL_DELAY_SECONDS);
+  return { kind: 'submitted', job: recorded };
 }
 
-async function handleSubmitError(deps: JobDeps, job: Job, error: RunComfyError): Promise<SubmitOutcome> {
-  const upstream = {
+/**
+ * Writes the request id, retrying: an id RunComfy gave is a paid job that must not be lost. If
+ * the table still refuses, the id rides on the next heartbeat instead (`PollMessage.requestId`),
+ * which records it. Returns the job as written, or `undefined` when the heartbeat carries it.
+ */
+async function recordRequestId(deps: JobDeps, job: Job, requestId: string): Promise<Job | undefined> {
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= RECORD_ATTEMPTS; attempt++) {
+    try {
+      const recorded = await deps.store.write(job.id, recordSubmission(requestId, writeContext(deps)));
+      if (recorded) return recorded;
+      // Refused: an id is recorded already (this very one, by a redelivered attempt's write).
+      const current = await deps.store.get(job.id);
+      if (current?.requestId === requestId) return current;
+      throw new Error(`job ${job.id} already has request id ${current?.requestId}, not ${requestId}`);
+    } catch (error) {
+      lastError = error;
+      if (attempt < RECORD_ATTEMPTS) await deps.clock.sleep(100 * 4 ** (attempt - 1));
+    }
+  }
+  deps.log.error('could not record the request id; the next heartbeat carries it', {
+    jobId: job.id,
+    requestId,
+    error: lastError,
+  });
+  await deps.queues.schedulePoll({ jobId: job.id, seq: job.pollCount, requestId }, FIRST_POLL_DELAY_SECONDS);
+  return undefined;
+}
+
+/**
+ * RunComfy accepted a job that has ended meanwhile (it was declared lost while this submission
+ * hung): cancel it upstream so that it is not run and paid for; the ended job stays as it is.
+ */
+export async function reconcileEndedJob(deps: JobDeps, job: Job, requestId: string): Promise<void> {
+  let outcome = 'unknown';
+  try {
+    outcome = (await deps.runComfy.cancel(requestId)).outcome;
+  } catch (error) {
+    outcome = error instanceof Error ? error.message : String(error);
+  }
+  deps.log.warn('RunComfy accepted a job that had already ended; cancelled upstream', {
+    jobId: job.id,
+    requestId,
+    status: job.status,
+    cancelOutcome: outcome,
+  });
+}
+
+async function handleSubmitError(
+  deps: JobDeps,
+  job: Job,
+  error: RunComfyError,
+  attempt: number,
+  inFlightSince: string,
+): Promise<SubmitOutcome> {
+  const upstream = upstreamDetails(error);
+  deps.log.warn('upstream submit failed', { jobId: job.id, attempt, upstream });
+  deps.metrics.count('UpstreamSubmitErrors');
+  const ctx = writeContext(deps);
+
+  if (error.kind === 'transient' || error.kind === 'rate_limited') {
+    const delaySeconds = retryDelaySeconds(attempt, error.retryAfterMs);
+    const nextTryMs = ctx.nowMs + delaySeconds * 1000;
+    const trouble: LastError = {
+      code: error.code,
+      message: error.message,
+      attempt,
+      at: iso(ctx.nowMs),
+      nextTryAt: iso(nextTryMs),
+    };
+    const freed = await deps.store.write(job.id, deferSubmission(trouble));
+    if (!freed) return { kind: 'dropped' };
+    if (nextTryMs < Date.parse(job.deadlineAt)) return { kind: 'retry_later', delaySeconds, job: freed };
+    await finishJob(
+      deps,
+      job.id,
+      expire(
+        {
+          code: 'DEADLINE_EXCEEDED',
+          message: `RunComfy did not accept the job before its deadline (last: ${error.message})`,
+          upstream,
+        },
+        ctx,
+      ),
+    );
+    return { kind: 'finished' };
+  }
+
+  // `outcome_unknown`: the request left and no usable answer came back; `bad_response`: an answer
+  // we cannot read. Either way RunComfy may have created (and may charge) the job: never repeated.
+  const lost = error.kind === 'outcome_unknown' || error.kind === 'bad_response';
+  const jobError: JobError = lost
+    ? {
+        code: 'UPSTREAM_LOST',
+        message:
+          'RunComfy’s answer to the submission was lost; it was not resubmitted, since a duplicate would be charged twice',
+        upstream,
+      }
+    : { code: 'UPSTREAM_REJECTED', message: `RunComfy refused the job: ${error.message}`, upstream };
+  await finishJob(deps, job.id, failSubmission(jobError, inFlightSince, ctx));
+  return { kind: 'finished' };
+}
+
+/** What RunComfy said, as a job's error and logs record it (never the token: the client scrubbed it). */
+export function upstreamDetails(error: RunComfyError) {
+  return {
     kind: error.kind,
     code: error.code,
     http_status: error.httpStatus,
     upstream_code: error.upstreamCode,
     message: error.message,
   };
-  deps.log.warn('upstream submit failed', { jobId: job.id, ...upstream });
-  deps.metrics.count('UpstreamSubmitErrors');
-
-  if (error.kind === 'transient' || error.kind === 'rate_limited') {
-    const delaySeconds = retryDelaySeconds(job.submitAttempts, error.retryAfterMs);
-    const nowMs = deps.clock.now();
-    if (nowMs + delaySeconds * 1000 < Date.parse(job.deadlineAt)) {
-      const freed = await deps.store.update(
-        job.id,
-        { set: { lastUpstreamError: upstream }, remove: ['submittingSince'] },
-        { statusIn: ['queued'], absent: ['requestId'] },
-        iso(nowMs),
-      );
-      return { kind: 'retry_later', delaySeconds, job: freed ?? job };
-    }
-    const finished = await finishJob(deps, job.id, {
-      status: 'expired',
-      error: {
-        code: 'DEADLINE_EXCEEDED',
-        message: 'RunComfy did not accept the job before its deadline',
-        upstream,
-      },
-    });
-    return { kind: 'finished', job: finished };
-  }
-
-  const lost = error.kind === 'outcome_unknown' || error.kind === 'bad_response';
-  const finished = await finishJob(deps, job.id, {
-    status: 'failed',
-    error: lost
-      ? {
-          code: 'UPSTREAM_LOST',
-          message:
-            'RunComfy did not answer the submission; it was not resubmitted, since a duplicate would be charged twice',
-          upstream,
-        }
-      : { code: 'UPSTREAM_REJECTED', message: `RunComfy refused the job: ${error.message}`, upstream },
-  });
-  return { kind: 'finished', job: finished };
 }

@@ -1,71 +1,124 @@
 import { RunComfyError } from '../runcomfy/index.ts';
-import type { JobDeps } from './deps.ts';
-import { expireJob } from './expire-job.ts';
+import { type JobDeps, writeContext } from './deps.ts';
+import { ensureNotified, finishJob } from './finish-job.ts';
 import { iso, isTerminal, type Job } from './job.ts';
+import { failSubmission, handOver, resendCollection } from './lifecycle.ts';
+import { expireJob } from './poll-job.ts';
+import { SUBMIT_IN_FLIGHT_MS, upstreamDetails } from './submit-upstream.ts';
 
 export interface SweepOptions {
-  /** How long past its deadline an active job must be before the sweeper takes it over. */
-  graceSeconds: number;
-  /** Jobs handled per run at most. */
+  /** Jobs looked after per run at most. */
   limit: number;
+  /** Milliseconds left in this invocation; the sweep stops taking jobs when one might not fit. */
+  remainingMs?: () => number;
+  /** The worst case of one job (`worstCaseMs('sweeper')`). */
+  perJobMs?: number;
 }
 
 export interface SweepSummary {
-  overdue: number;
-  /** Upstream runs that had ended: handed to the result handler. */
+  due: number;
+  /** Finished runs handed (again) to the result stage. */
   collected: number;
-  expired: number;
+  /** Active jobs ended: expired, or their lost submission failed. */
+  ended: number;
+  /** Finished jobs whose notification was still to send. */
+  notified: number;
+  /** Jobs left for the next run (out of time) or that failed here (logged). */
+  skipped: number;
 }
 
 /**
- * The safety net behind the poll chains: ends active jobs that are well past their deadline,
- * which happens only when a job's chain stopped (its message went to a DLQ after repeated
- * handler failures). A run that has ended upstream was paid for and is handed to the result
- * handler, once; anything else is cancelled upstream if still queued and marked `expired`.
+ * The safety net behind the queues: looks after the jobs the sweep index says are due (see
+ * `TABLE.sweepIndex`) — which happens only when a queue message was lost to a DLQ, a handler
+ * died at the wrong moment, or a queue send failed:
+ * - an active job past its deadline whose poll chain stopped: a run that ended upstream is handed
+ *   to the result stage; otherwise the job is cancelled upstream and `expired` (or, if its
+ *   submission never answered, failed `UPSTREAM_LOST`);
+ * - a handed-over run whose collection stalled (no live lease, overdue): handed over again —
+ *   never expired, whatever the deadline: RunComfy's run was paid for;
+ * - a finished job whose notification never went out: sent.
  */
-export async function sweepOverdueJobs(deps: JobDeps, options: SweepOptions): Promise<SweepSummary> {
+export async function sweepDueJobs(deps: JobDeps, options: SweepOptions): Promise<SweepSummary> {
   const nowMs = deps.clock.now();
-  const overdue = await deps.store.listOverdue(iso(nowMs - options.graceSeconds * 1000), options.limit);
-  const summary: SweepSummary = { overdue: overdue.length, collected: 0, expired: 0 };
-  for (const jobId of overdue) {
-    // The index is eventually consistent: decide on the job as it is now.
-    const job = await deps.store.get(jobId);
-    if (!job || isTerminal(job.status)) continue;
-    const outcome = await sweepJob(deps, job, nowMs);
-    summary[outcome] += 1;
+  const due = await deps.store.listDue(iso(nowMs), options.limit);
+  const summary: SweepSummary = { due: due.length, collected: 0, ended: 0, notified: 0, skipped: 0 };
+  for (const jobId of due) {
+    if (options.remainingMs && options.perJobMs && options.remainingMs() < options.perJobMs) {
+      summary.skipped += 1;
+      continue;
+    }
+    try {
+      // The index is eventually consistent: decide on the job as it is now.
+      const job = await deps.store.get(jobId);
+      const outcome = job ? await sweepJob(deps, job) : 'none';
+      if (outcome !== 'none') summary[outcome] += 1;
+    } catch (error) {
+      // One job's trouble must not stop the rest: it stays due for the next run.
+      deps.log.error('could not sweep a job; it stays due', { jobId, error });
+      summary.skipped += 1;
+    }
   }
-  if (summary.overdue > 0) deps.log.warn('swept jobs whose poll chain had stopped', { ...summary });
-  deps.metrics.count('JobsSwept', summary.collected + summary.expired);
+  if (summary.due > 0) deps.log.warn('swept jobs', { ...summary });
+  deps.metrics.count('JobsSwept', summary.collected + summary.ended + summary.notified);
   return summary;
 }
 
-async function sweepJob(deps: JobDeps, job: Job, nowMs: number) {
-  // One hand-over per job: if a later sweep still finds it active, its result keeps failing and
-  // the job is expired for good rather than held open.
-  if (job.requestId && !job.sweptAt) {
-    try {
-      const status = await deps.runComfy.status(job.requestId);
-      const handedOver =
-        status.state === 'finished' &&
-        (await deps.store.update(
-          job.id,
-          { set: { sweptAt: iso(nowMs) } },
-          { statusIn: ['queued', 'running'], absent: ['sweptAt'] },
-          iso(nowMs),
-        ));
-      if (handedOver) {
-        await deps.queues.scheduleResult({ jobId: job.id, attempt: 0 });
-        deps.log.warn('swept job had finished upstream; collecting its result', { jobId: job.id });
-        return 'collected' as const;
-      }
-    } catch (error) {
-      if (!(error instanceof RunComfyError)) throw error;
-    }
+async function sweepJob(deps: JobDeps, job: Job): Promise<'collected' | 'ended' | 'notified' | 'none'> {
+  const ctx = writeContext(deps);
+  if (isTerminal(job.status)) {
+    return (await ensureNotified(deps, job)) === 'sent' ? 'notified' : 'none';
   }
+  if (job.upstreamFinishedAt) {
+    const resent = await deps.store.write(job.id, resendCollection(job, ctx));
+    if (!resent) return 'none';
+    await deps.queues.scheduleResult({ jobId: job.id, attempt: job.collectAttempts ?? 0 });
+    deps.log.warn('collection of a finished run looked stopped; handed over again', {
+      jobId: job.id,
+      resends: resent.collectResends,
+    });
+    return 'collected';
+  }
+  if (ctx.nowMs < Date.parse(job.deadlineAt) + ctx.graceMs) return 'none';
   deps.log.warn('sweeping a job whose poll chain stopped', { jobId: job.id, deadlineAt: job.deadlineAt });
-  return expireJob(
-    deps,
-    job,
-    `the job did not finish before its deadline (${job.deadlineAt}); its poll chain had stopped, and the sweeper ended it`,
-  );
+
+  if (!job.requestId) {
+    if (!job.submittingSince)
+      return (await expireJob(deps, job, stoppedMessage(job))) === 'expired' ? 'ended' : 'none';
+    if (ctx.nowMs - Date.parse(job.submittingSince) < SUBMIT_IN_FLIGHT_MS) return 'none';
+    const lost = await finishJob(
+      deps,
+      job.id,
+      failSubmission(
+        {
+          code: 'UPSTREAM_LOST',
+          message:
+            'the submission to RunComfy never completed; it was not repeated, since a duplicate would be charged twice',
+        },
+        job.submittingSince,
+        ctx,
+      ),
+    );
+    return lost ? 'ended' : 'none';
+  }
+
+  try {
+    const status = await deps.runComfy.status(job.requestId);
+    if (status.state === 'finished') {
+      const handed = await deps.store.write(job.id, handOver(undefined, ctx));
+      if (!handed) return 'none';
+      await deps.queues.scheduleResult({ jobId: job.id, attempt: 0 });
+      deps.log.warn('swept job had finished upstream; collecting its result', { jobId: job.id });
+      return 'collected';
+    }
+  } catch (error) {
+    if (!(error instanceof RunComfyError)) throw error;
+    deps.log.warn('status check of a swept job failed; expiring it', {
+      jobId: job.id,
+      upstream: upstreamDetails(error),
+    });
+  }
+  return (await expireJob(deps, job, stoppedMessage(job))) === 'expired' ? 'ended' : 'none';
 }
+
+const stoppedMessage = (job: Job) =>
+  `RunComfy did not finish the job before its deadline (${job.deadlineAt}); its poll chain had stopped, and the sweeper ended it`;

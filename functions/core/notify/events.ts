@@ -1,8 +1,8 @@
 import * as z from 'zod/mini';
-import { EVENTS } from '../../../infra/definition.ts';
+import { EVENTS } from '#contract/events';
 import { IMAGE_SIZES, OUTPUT_FORMATS } from '../edit-input.ts';
 import { isTerminal, JOB_ERROR_CODES, JOB_STATUSES, type Job } from '../jobs/job.ts';
-import { toJobView } from '../jobs/job-view.ts';
+import { JOB_PHASES, toJobView } from '../jobs/job-view.ts';
 
 /*
  * The events the pipeline announces, as schemas: the single source of their shape. The JSON
@@ -34,11 +34,32 @@ const OutputSchema = z.object({
   sha256: z.string().check(z.describe('Hex SHA-256 of the stored bytes')),
 });
 
+const CollectAttemptSchema = z.object({
+  attempt: z.int(),
+  at: z.string(),
+  reason: z.string(),
+  message: z.string(),
+  httpStatus: z.optional(z.int()),
+});
+
 const JobErrorSchema = z.object({
   code: z.enum(JOB_ERROR_CODES).check(z.describe('Stable: branch on this, not on the message')),
   message: z.string(),
   upstream: z.optional(z.unknown().check(z.describe('What RunComfy said, when it said something'))),
   issues: z.optional(z.array(z.object({ path: z.string(), message: z.string() }))),
+  attempts: z.optional(
+    z
+      .array(CollectAttemptSchema)
+      .check(z.describe('A finished run that could not be collected: what each attempt saw')),
+  ),
+});
+
+const LastErrorSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  attempt: z.int(),
+  at: z.string(),
+  next_try_at: z.optional(z.string()),
 });
 
 const MetadataSchema = z.record(z.string(), z.string());
@@ -47,7 +68,7 @@ const MetadataSchema = z.record(z.string(), z.string());
 export const EventJobSchema = z.object({
   id: z.string(),
   status: z.enum(JOB_STATUSES),
-  phase: z.optional(z.enum(['submitting', 'queued', 'running', 'copying'])),
+  phase: z.optional(z.enum(JOB_PHASES)),
   input: z.union([
     ModelInputSchema.check(z.describe('The model input as validated, defaults filled in')),
     z
@@ -63,9 +84,20 @@ export const EventJobSchema = z.object({
   updated_at: timestamp('When the job last changed, as of this event'),
   deadline_at: timestamp('When the job expires if it has not ended'),
   started_at: z.optional(timestamp('When RunComfy was first seen running it')),
+  upstream_finished_at: z.optional(
+    timestamp('When RunComfy’s run finished: the time after it is the pipeline’s own (collection)'),
+  ),
   finished_at: z.optional(timestamp('When it reached its terminal status')),
   outputs: z.optional(z.array(OutputSchema)),
+  cost: z.optional(
+    z.number().check(z.describe('USD RunComfy charged for the run (0 when cancelled while queued)')),
+  ),
   error: z.optional(JobErrorSchema),
+  last_error: z.optional(
+    LastErrorSchema.check(
+      z.describe('While active: the last passing trouble, retried (why it is taking long)'),
+    ),
+  ),
 });
 
 /** Fields every event carries after `event_id`, `type` and `status`. */

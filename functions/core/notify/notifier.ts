@@ -1,86 +1,8 @@
-import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { EVENTS, METRICS } from '../../../infra/definition.ts';
-import { PipelineError } from '../errors.ts';
-import type { Job } from '../jobs/job.ts';
-import type { Log } from '../log.ts';
-import { completionEvent, JOB_EVENTS, type JobEvent, type LifecycleEvent } from './events.ts';
+import type { Log, MetricSink, Notifier } from '../ports.ts';
+import type { LifecycleEvent } from './events.ts';
 
 export type { CompletionEvent, LifecycleEvent } from './events.ts';
 export { completionEvent } from './events.ts';
-
-export class NotificationError extends PipelineError {
-  override readonly name: string = 'NotificationError';
-  constructor(message: string, cause?: unknown) {
-    super('NOTIFICATION_FAILED', message, { status: 502, expose: false, cause });
-  }
-}
-
-export interface Notifier {
-  /** The completion event, on SNS and EventBridge; throws if either refuses it (the caller retries). */
-  completed(job: Job): Promise<void>;
-  /** A lifecycle event, on EventBridge only; throws if it is refused (see {@link announceBestEffort}). */
-  announce(event: LifecycleEvent): Promise<void>;
-}
-
-/** Publishes the pipeline's events to the stack's SNS topic (completions) and EventBridge bus (all). */
-export class AwsNotifier implements Notifier {
-  constructor(
-    private readonly sns: SNSClient,
-    private readonly events: EventBridgeClient,
-    private readonly targets: { topicArn: string; eventBusName: string },
-  ) {}
-
-  async completed(job: Job): Promise<void> {
-    const event = completionEvent(job);
-    await Promise.all([
-      this.sns.send(
-        new PublishCommand({
-          TopicArn: this.targets.topicArn,
-          Message: JSON.stringify(event),
-          Subject: `Edit job ${job.status}`,
-          // Attributes let subscribers filter (e.g. only failures) without parsing the body.
-          MessageAttributes: {
-            status: { DataType: 'String', StringValue: job.status },
-            job_id: { DataType: 'String', StringValue: job.id },
-            event_id: { DataType: 'String', StringValue: event.event_id },
-            ...(job.callerReference
-              ? { caller_reference: { DataType: 'String', StringValue: job.callerReference } }
-              : {}),
-          },
-        }),
-      ),
-      this.putEvent(event),
-    ]);
-  }
-
-  announce(event: LifecycleEvent): Promise<void> {
-    return this.putEvent(event);
-  }
-
-  private async putEvent(event: JobEvent): Promise<void> {
-    const result = await this.events.send(
-      new PutEventsCommand({
-        Entries: [
-          {
-            EventBusName: this.targets.eventBusName,
-            Source: EVENTS.source,
-            DetailType: JOB_EVENTS[event.type].detailType,
-            Detail: JSON.stringify(event),
-            Time: new Date(event.occurred_at),
-          },
-        ],
-      }),
-    );
-    // PutEvents reports per-entry failures with a 200: treat them as the failure they are.
-    if (result.FailedEntryCount) {
-      const entry = result.Entries?.[0];
-      throw new NotificationError(
-        `EventBridge refused the event: ${entry?.ErrorCode ?? 'unknown'} ${entry?.ErrorMessage ?? ''}`,
-      );
-    }
-  }
-}
 
 /**
  * Publishes a lifecycle event without ever failing the job's work: progress events are a
@@ -91,7 +13,7 @@ export class AwsNotifier implements Notifier {
  * await announceBestEffort(deps, job.id, () => submittedEvent(job));
  */
 export async function announceBestEffort(
-  deps: { notifier: Notifier; log: Log; metrics: { count(name: string, value?: number): void } },
+  deps: { notifier: Notifier; log: Log; metrics: MetricSink },
   jobId: string,
   build: () => LifecycleEvent,
 ): Promise<void> {
@@ -99,6 +21,6 @@ export async function announceBestEffort(
     await deps.notifier.announce(build());
   } catch (error) {
     deps.log.warn('lifecycle event not published', { jobId, error });
-    deps.metrics.count(METRICS.lifecycleEventsFailed);
+    deps.metrics.count('LifecycleEventsFailed');
   }
 }

@@ -286,7 +286,9 @@ async function download(
   if (response.status !== 200) {
     throw await refuse(
       new OutputCopyError('download_failed', sourceUrl, `output download answered ${response.status}`, {
-        retryable: response.status === 429 || response.status >= 500,
+        // A file host may answer 403/404 until the file is ready: worth trying again for a while.
+        retryable: [403, 404, 408, 429].includes(response.status) || response.status >= 500,
+        httpStatus: response.status,
       }),
     );
   }

@@ -24,17 +24,20 @@ export class OutputCopyError extends PipelineError {
    * output that will never be acceptable (refused host, not an image, too large, a 404).
    */
   readonly retryable: boolean;
+  /** The download's HTTP status, when it got one. */
+  readonly httpStatus?: number;
 
   constructor(
     reason: OutputCopyReason,
     url: string,
     message: string,
-    options: { retryable?: boolean; cause?: unknown } = {},
+    options: { retryable?: boolean; cause?: unknown; httpStatus?: number } = {},
   ) {
     const safeUrl = redactUrl(url);
     super('OUTPUT_COPY_FAILED', `${message} (${safeUrl})`, { status: 502, cause: options.cause });
     this.reason = reason;
     this.url = safeUrl;
     this.retryable = options.retryable ?? false;
+    if (options.httpStatus !== undefined) this.httpStatus = options.httpStatus;
   }
 }

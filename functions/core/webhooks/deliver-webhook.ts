@@ -1,16 +1,13 @@
-import { METRICS } from '../../../infra/definition.ts';
-import type { Clock } from '../clock.ts';
-import type { MetricSink } from '../jobs/deps.ts';
 import { iso } from '../jobs/job.ts';
-import type { JobStore, WriteCondition } from '../jobs/job-store.ts';
-import type { Log } from '../log.ts';
+import { claimWebhookAttempt, recordWebhookAttempt } from '../jobs/lifecycle.ts';
 import { completionEvent } from '../notify/events.ts';
 import { redactUrl } from '../outputs/redact-url.ts';
+import type { Clock, JobQueues, JobStore, Log, MetricSink } from '../ports.ts';
 import { retryDelaySeconds, type WebhookDelivery } from './delivery.ts';
 import { type PostResult, type PostWebhook, postWebhook } from './post-webhook.ts';
 import { signWebhook } from './sign.ts';
 import { webhookUrlProblem } from './url-policy.ts';
-import type { WebhookMessage, WebhookQueue } from './webhook-queue.ts';
+import type { WebhookMessage } from './webhook-message.ts';
 
 export interface WebhookDeps {
   config: {
@@ -24,7 +21,7 @@ export interface WebhookDeps {
   log: Log;
   metrics: MetricSink;
   store: JobStore;
-  webhooks: WebhookQueue;
+  queues: Required<Pick<JobQueues, 'scheduleWebhook'>>;
   /** The signing keys (several while the secret is rotated); cached by the caller. */
   signingKeys(): Promise<Buffer[]>;
   /** @default postWebhook */
@@ -73,21 +70,18 @@ export async function deliverWebhook(
   const keys = await deps.signingKeys();
   const nowMs = deps.clock.now();
   const claimedAt = iso(nowMs);
-  const claimed = await deps.store.update(
+  const claimed = await deps.store.write(
     job.id,
-    {
-      set: {
-        webhook: {
-          ...delivery,
-          attempts: message.attempt + 1,
-          firstAttemptAt: delivery.firstAttemptAt ?? claimedAt,
-          lastAttemptAt: claimedAt,
-          lastMessageId: messageId,
-        },
+    claimWebhookAttempt(
+      {
+        ...delivery,
+        attempts: message.attempt + 1,
+        firstAttemptAt: delivery.firstAttemptAt ?? claimedAt,
+        lastAttemptAt: claimedAt,
+        lastMessageId: messageId,
       },
-    },
-    inRound(message, 'claim', messageId),
-    claimedAt,
+      { round: message.round, attempt: message.attempt, messageId },
+    ),
   );
   if (!claimed?.webhook) return 'dropped';
 
@@ -125,11 +119,9 @@ async function record(
     lastError: result.error,
     deliveredAt: result.delivered ? iso(nowMs) : undefined,
   };
-  const recorded = await deps.store.update(
+  const recorded = await deps.store.write(
     message.jobId,
-    { set: { webhook: outcome } },
-    inRound(message, 'record', messageId),
-    iso(nowMs),
+    recordWebhookAttempt(outcome, { round: message.round, attempt: message.attempt, messageId }),
   );
   if (!recorded) {
     // A resend started another round while this attempt ran: that round carries on.
@@ -138,14 +130,14 @@ async function record(
   }
   if (result.delivered) {
     deps.log.info('webhook delivered', { ...log, statusCode: result.statusCode });
-    deps.metrics.count(METRICS.webhooksDelivered);
+    deps.metrics.count('WebhooksDelivered');
     return 'delivered';
   }
   const url = redactUrl(recorded.webhookUrl ?? '');
-  deps.metrics.count(METRICS.webhookAttemptsFailed);
+  deps.metrics.count('WebhookAttemptsFailed');
   if (givesUp) {
     deps.log.warn('webhook delivery failed; giving up', { ...log, url, error: result.error });
-    deps.metrics.count(METRICS.webhooksFailed);
+    deps.metrics.count('WebhooksFailed');
     return 'failed';
   }
   deps.log.warn('webhook attempt failed; retrying', {
@@ -154,47 +146,9 @@ async function record(
     error: result.error,
     delaySeconds: delay,
   });
-  await deps.webhooks.schedule(
+  await deps.queues.scheduleWebhook(
     { jobId: message.jobId, round: message.round, attempt: message.attempt + 1, retry: message.retry + 1 },
     delay,
   );
   return 'retry_scheduled';
-}
-
-/**
- * The delivery is still pending in the message's round and, to claim, has made exactly the
- * attempts the message expects (or this very message claimed the next one and is redelivered);
- * to record, this message's attempt is still the last one.
- */
-function inRound(message: WebhookMessage, step: 'claim' | 'record', messageId: string): WriteCondition {
-  const names = {
-    '#wh': 'webhook',
-    '#whStatus': 'status',
-    '#whRound': 'round',
-    '#whAttempts': 'attempts',
-    '#whMessage': 'lastMessageId',
-  };
-  const base = '#wh.#whStatus = :whPending AND #wh.#whRound = :whRound';
-  const values = {
-    ':whPending': 'pending',
-    ':whRound': message.round,
-    ':whNext': message.attempt + 1,
-    ':whMessage': messageId,
-  };
-  if (step === 'record') {
-    return {
-      expression: {
-        text: `${base} AND #wh.#whAttempts = :whNext AND #wh.#whMessage = :whMessage`,
-        names,
-        values,
-      },
-    };
-  }
-  return {
-    expression: {
-      text: `${base} AND (#wh.#whAttempts = :whAttempt OR (#wh.#whAttempts = :whNext AND #wh.#whMessage = :whMessage))`,
-      names,
-      values: { ...values, ':whAttempt': message.attempt },
-    },
-  };
 }

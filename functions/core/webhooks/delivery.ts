@@ -1,3 +1,5 @@
+import { DEFAULTS } from '#contract/config';
+
 /**
  * A job's webhook delivery, as recorded on the job. Every change is a conditional write keyed on
  * `round` and `attempts`, so a duplicate or stale queue message can neither send twice in one
@@ -43,10 +45,10 @@ export function toWebhookView(delivery: WebhookDelivery): WebhookView {
 }
 
 /** Retry delays after the 1st, 2nd, … failed attempt; the last one repeats. */
-export const DEFAULT_RETRY_DELAYS_SECONDS = [5, 30, 120, 300, 900] as const;
+export const DEFAULT_RETRY_DELAYS_SECONDS = DEFAULTS.webhookRetryDelaysSeconds;
 
 /** How long a round keeps retrying after its first attempt. */
-export const DEFAULT_RETRY_WINDOW_SECONDS = 24 * 3600;
+export const DEFAULT_RETRY_WINDOW_SECONDS = DEFAULTS.webhookRetryWindowSeconds;
 
 /**
  * Seconds to wait after the failed attempt number `retry` (0 = the round's first) of a round:

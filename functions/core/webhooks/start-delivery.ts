@@ -1,20 +1,15 @@
-import { METRICS } from '../../../infra/definition.ts';
-import type { Clock } from '../clock.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
-import type { MetricSink } from '../jobs/deps.ts';
-import { iso, isTerminal, type Job } from '../jobs/job.ts';
-import type { JobStore } from '../jobs/job-store.ts';
-import type { Log } from '../log.ts';
+import { isTerminal, type Job } from '../jobs/job.ts';
+import { resendWebhook as resendWebhookWrite, startWebhook } from '../jobs/lifecycle.ts';
+import type { JobQueues, JobStore, Log, MetricSink } from '../ports.ts';
 import type { WebhookDelivery } from './delivery.ts';
-import type { WebhookQueue } from './webhook-queue.ts';
 
 export interface WebhookStartDeps {
-  clock: Clock;
   log: Log;
   metrics: MetricSink;
   store: JobStore;
-  /** Absent where the deployment has no webhook queue (then no job may ask for a webhook). */
-  webhooks?: WebhookQueue;
+  /** Without `scheduleWebhook` the deployment has no webhook queue (then no job may ask for one). */
+  queues: Pick<JobQueues, 'scheduleWebhook'>;
 }
 
 /**
@@ -26,22 +21,18 @@ export interface WebhookStartDeps {
  */
 export async function startWebhookDelivery(deps: WebhookStartDeps, job: Job): Promise<void> {
   if (!job.webhookUrl) return;
-  if (!deps.webhooks) {
+  const schedule = deps.queues.scheduleWebhook;
+  if (!schedule) {
     deps.log.error('the job asked for a webhook but no webhook queue is configured', { jobId: job.id });
-    deps.metrics.count(METRICS.webhooksFailed);
+    deps.metrics.count('WebhooksFailed');
     return;
   }
   const initial: WebhookDelivery = { status: 'pending', attempts: 0, round: 1 };
-  const created = await deps.store.update(
-    job.id,
-    { set: { webhook: initial } },
-    { absent: ['webhook'] },
-    iso(deps.clock.now()),
-  );
+  const created = await deps.store.write(job.id, startWebhook(initial));
   const delivery = created?.webhook ?? (await deps.store.get(job.id))?.webhook;
   // Delivered, given up, or its round already made an attempt (and so queued the next): done.
   if (delivery?.status !== 'pending' || delivery.firstAttemptAt) return;
-  await deps.webhooks.schedule({
+  await schedule.call(deps.queues, {
     jobId: job.id,
     round: delivery.round,
     attempt: delivery.attempts,
@@ -75,7 +66,8 @@ export async function resendWebhook(deps: WebhookStartDeps, jobId: string): Prom
   if (!job.webhookUrl) {
     throw new WebhookNotResendableError('NO_WEBHOOK_URL', 'the job was submitted without a webhook_url', 422);
   }
-  if (!deps.webhooks) {
+  const schedule = deps.queues.scheduleWebhook;
+  if (!schedule) {
     throw new WebhookNotResendableError(
       'WEBHOOKS_NOT_CONFIGURED',
       'webhooks are not enabled on this deployment',
@@ -92,24 +84,11 @@ export async function resendWebhook(deps: WebhookStartDeps, jobId: string): Prom
     lastStatusCode: previous?.lastStatusCode,
     lastError: previous?.lastError,
   };
-  const written = await deps.store.update(
-    job.id,
-    { set: { webhook: next } },
-    previous
-      ? {
-          expression: {
-            text: '#wh.#whRound = :whRound',
-            names: { '#wh': 'webhook', '#whRound': 'round' },
-            values: { ':whRound': previous.round },
-          },
-        }
-      : { absent: ['webhook'] },
-    iso(deps.clock.now()),
-  );
+  const written = await deps.store.write(job.id, resendWebhookWrite(next, previous?.round));
   // Another resend, or the first delivery's start, got there first: decide again on what it left.
   if (!written) return resendWebhook(deps, jobId);
-  await deps.webhooks.schedule({ jobId: job.id, round: next.round, attempt: next.attempts, retry: 0 });
+  await schedule.call(deps.queues, { jobId: job.id, round: next.round, attempt: next.attempts, retry: 0 });
   deps.log.info('webhook resend queued', { jobId: job.id, round: next.round });
-  deps.metrics.count(METRICS.webhooksResent);
+  deps.metrics.count('WebhooksResent');
   return written;
 }

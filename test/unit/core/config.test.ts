@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '#core/config';
+import { loadConfig } from '#contract/config';
 import { tokenFrom } from '#shared/runcomfy-token';
 import { MINIMAL_FUNCTION_ENV } from '../../support/function-env.ts';
 

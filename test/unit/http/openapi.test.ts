@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { compileErrors, validate } from '@readme/openapi-parser';
 import { describe, expect, it } from 'vitest';
 import { buildOpenApiDocument } from '#core/http/openapi-document';
-import { ROUTES } from '../../../infra/definition.ts';
+import { ROUTES } from '../../../contract/index.ts';
 import { OPENAPI_FILE, renderOpenApi } from '../../../scripts/generate-openapi.ts';
 
 const committed = JSON.parse(readFileSync(OPENAPI_FILE, 'utf8'));

@@ -4,6 +4,7 @@ import type { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventb
 import type { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
+import { AwsNotifier } from '#adapters/aws/aws-notifier';
 import type { Job } from '#core/jobs/job';
 import type { JobView } from '#core/jobs/job-view';
 import {
@@ -14,8 +15,9 @@ import {
   startedEvent,
   submittedEvent,
 } from '#core/notify/events';
-import { AwsNotifier, announceBestEffort, type Notifier } from '#core/notify/notifier';
-import { EVENTS } from '../../../infra/definition.ts';
+import { announceBestEffort } from '#core/notify/notifier';
+import type { Notifier } from '#core/ports';
+import { EVENTS } from '../../../contract/index.ts';
 import { renderEventSchemas, SCHEMA_DIR } from '../../../scripts/generate-schemas.ts';
 
 const BASE: Job = {

@@ -274,7 +274,9 @@ describe('Function: copyOutputs', () => {
 
   it.each([
     [302, false, 'redirects'],
-    [404, false, 'answered 404'],
+    [404, true, 'answered 404'],
+    [403, true, 'answered 403'],
+    [410, false, 'answered 410'],
     [429, true, 'answered 429'],
     [503, true, 'answered 503'],
   ])('fails a %i answer as download_failed (retryable: %s)', async (status, retryable, message) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '#core/config';
+import { loadConfig } from '#contract/config';
 import { decodeSigningSecret, generateSigningSecret } from '#core/webhooks/sign';
 import { webhookSigningKeys } from '#shared/webhook-deps';
 import { MINIMAL_FUNCTION_ENV } from '../../support/function-env.ts';

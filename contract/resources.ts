@@ -18,21 +18,22 @@ export interface FunctionDefinition {
 export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
   submit: {
     entry: 'functions/submit/handler.ts',
-    description: 'Validates an edit request, records the job and submits it to RunComfy',
+    description: 'Validates an edit request, records the job and starts its poll chain',
     memoryMb: 512,
+    // API Gateway waits at most 30 s for an integration.
     timeoutSeconds: 29,
   },
   jobs: {
     entry: 'functions/jobs/handler.ts',
     description: 'Reads and cancels jobs, and hands out presigned uploads for input images',
     memoryMb: 256,
-    timeoutSeconds: 15,
+    timeoutSeconds: 29,
   },
   poller: {
     entry: 'functions/poller/handler.ts',
-    description: 'Polls RunComfy for a job with backoff until it ends or its deadline passes',
+    description: 'Submits a job to RunComfy and polls it with backoff until it ends or its deadline passes',
     memoryMb: 256,
-    timeoutSeconds: 30,
+    timeoutSeconds: 90,
   },
   result: {
     entry: 'functions/result/handler.ts',
@@ -45,7 +46,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
     description: 'Delivers a finished job’s signed completion webhook, retrying with backoff for a day',
     memoryMb: 256,
     // A batch's POSTs run in parallel, each cut off after 10 s.
-    timeoutSeconds: 30,
+    timeoutSeconds: 40,
   },
   sweeper: {
     entry: 'functions/sweeper/handler.ts',
@@ -133,93 +134,14 @@ export function visibilityTimeoutSeconds(queue: QueueName): number {
   return FUNCTIONS[QUEUES[queue].consumer].timeoutSeconds * 6;
 }
 
-/** Environment variable names shared by the construct (which sets them) and the functions (which read them). */
-export const ENV = {
-  jobsTable: 'JOBS_TABLE',
-  pollQueueUrl: 'POLL_QUEUE_URL',
-  resultQueueUrl: 'RESULT_QUEUE_URL',
-  outputBucket: 'OUTPUT_BUCKET',
-  outputPrefix: 'OUTPUT_PREFIX',
-  topicArn: 'TOPIC_ARN',
-  eventBusName: 'EVENT_BUS_NAME',
-  runComfyBaseUrl: 'RUNCOMFY_BASE_URL',
-  runComfyTokenSecretArn: 'RUNCOMFY_TOKEN_SECRET_ARN',
-  runComfyApiToken: 'RUNCOMFY_API_TOKEN',
-  jobDeadlineSeconds: 'JOB_DEADLINE_SECONDS',
-  maxPollDelaySeconds: 'MAX_POLL_DELAY_SECONDS',
-  outputHostAllowlist: 'OUTPUT_HOST_ALLOWLIST',
-  outputMaxBytes: 'OUTPUT_MAX_BYTES',
-  allowLoopbackHttp: 'ALLOW_LOOPBACK_HTTP_OUTPUTS',
-  jobRetentionDays: 'JOB_RETENTION_DAYS',
-  uploadPrefix: 'UPLOAD_PREFIX',
-  inputS3Allowlist: 'INPUT_S3_ALLOWLIST',
-  sweepGraceSeconds: 'SWEEP_GRACE_SECONDS',
-  /** Unset: webhooks are off and a request with a `webhook_url` is refused. */
-  webhookQueueUrl: 'WEBHOOK_QUEUE_URL',
-  /** The webhook function's signing secret: the ARN in AWS, the `whsec_` value in the local runtime. */
-  webhookSecretArn: 'WEBHOOK_SECRET_ARN',
-  webhookSigningSecret: 'WEBHOOK_SIGNING_SECRET',
-  webhookRetryDelaysSeconds: 'WEBHOOK_RETRY_DELAYS_SECONDS',
-  webhookRetryWindowSeconds: 'WEBHOOK_RETRY_WINDOW_SECONDS',
-} as const;
-
-/** The job table's key layout (one table: job items and idempotency-key items). */
-export const TABLE = {
-  partitionKey: 'pk',
-  ttlAttribute: 'expiresAt',
-  /**
-   * A sparse index of the jobs still active, by deadline: only active jobs carry `activeShard`
-   * (the store removes it with the terminal transition), so the sweeper reads just those.
-   */
-  activeIndex: { name: 'active-by-deadline', partitionKey: 'activeShard', sortKey: 'deadlineAt' },
-} as const;
-
 /**
- * The safety net behind the poll chains. A job's chain drives it to a terminal state; if the
- * chain stops (its message went to a DLQ after repeated handler failures), the sweeper ends the
- * job once it is `graceSeconds` past its deadline: it collects a run that has ended, or cancels
- * it upstream and marks it `expired`, and notifies. Runs every `scheduleMinutes`.
+ * The safety net behind the queues. Every job that may need looking after is in the table's
+ * sweep index with the time it is due (see `TABLE.sweepIndex`): an active job whose poll chain
+ * stopped (due its deadline plus a grace), a finished run whose collection stalled, a finished job
+ * whose notification never went out. Runs every `scheduleMinutes`.
  */
 export const SWEEPER = {
   scheduleMinutes: 5,
-  graceSeconds: 300,
-  /** Jobs ended per run at most; the next run takes the rest. */
+  /** Jobs looked after per run at most; the next run takes the rest. */
   batchLimit: 200,
-} as const;
-
-/** Source and detail types of the events the pipeline puts on its EventBridge bus. */
-export const EVENTS = {
-  source: 'flux-edit-pipeline',
-  jobSubmitted: 'Edit Job Submitted',
-  jobStarted: 'Edit Job Started',
-  jobCompleted: 'Edit Job Completed',
-  /** Integrators put this on the bus to submit an edit; `detail` is the edit request. */
-  jobRequested: 'Edit Job Requested',
-} as const;
-
-/**
- * The Powertools identity every function shares, and the counters the core emits through it.
- * One service name for all functions keeps each counter on a single `service` dimension, so the
- * construct's alarms and dashboard find it without knowing which function emitted it.
- */
-export const METRICS = {
-  serviceName: 'flux-edit-pipeline',
-  namespace: 'FluxEditPipeline',
-  jobsAccepted: 'JobsAccepted',
-  jobsSucceeded: 'JobsSucceeded',
-  jobsFailed: 'JobsFailed',
-  lifecycleEventsFailed: 'LifecycleEventsFailed',
-  webhooksDelivered: 'WebhooksDelivered',
-  webhookAttemptsFailed: 'WebhookAttemptsFailed',
-  /** Deliveries given up (retry window over, or a refused URL): worth an alarm. */
-  webhooksFailed: 'WebhooksFailed',
-  webhooksResent: 'WebhooksResent',
-} as const;
-
-/**
- * The rule that turns `Edit Job Requested` events on the bus into submissions (via the submit
- * queue, for retries and a DLQ). Matched on the detail type alone, from any source.
- */
-export const SUBMIT_RULE = {
-  detailTypes: [EVENTS.jobRequested],
 } as const;

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '#core/config';
+import { loadConfig } from '#contract/config';
 import {
   ENV,
   FUNCTIONS,
@@ -10,7 +10,7 @@ import {
   SWEEPER,
   TABLE,
   visibilityTimeoutSeconds,
-} from '../../infra/definition.ts';
+} from '../../contract/index.ts';
 import { resourceOf, resourcesOfType, type Synthesized, synth } from './synth.ts';
 
 /**

@@ -1,4 +1,3 @@
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import * as z from 'zod/mini';
 
 /**
@@ -15,21 +14,3 @@ export const WebhookMessageSchema = z.object({
   retry: z.int().check(z.gte(0)),
 });
 export type WebhookMessage = z.infer<typeof WebhookMessageSchema>;
-
-/** Sends webhook delivery messages; the delay is whole seconds (SQS's unit, 0–900). */
-export class WebhookQueue {
-  constructor(
-    private readonly sqs: SQSClient,
-    private readonly queueUrl: string,
-  ) {}
-
-  async schedule(message: WebhookMessage, delaySeconds = 0): Promise<void> {
-    await this.sqs.send(
-      new SendMessageCommand({
-        QueueUrl: this.queueUrl,
-        MessageBody: JSON.stringify(message),
-        DelaySeconds: Math.min(900, Math.max(0, Math.round(delaySeconds))),
-      }),
-    );
-  }
-}

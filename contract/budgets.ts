@@ -1,0 +1,142 @@
+import { FUNCTIONS, type FunctionName } from './resources.ts';
+
+/**
+ * Time budgets: how long each outbound call may take, per function, and the worst case of each
+ * function's longest path. The functions build their RunComfy and AWS clients from these very
+ * numbers, and a test holds every worst case well inside the function's timeout (and the timeout
+ * inside its queue's visibility timeout), so that no path answers 500 or is redelivered because
+ * a retry outlived the invocation.
+ */
+
+/** Every AWS SDK client: bounded attempts, each bounded in time (the SDK's own defaults are not). */
+export const AWS_CALLS = {
+  maxAttempts: 2,
+  connectionTimeoutMs: 1_000,
+  requestTimeoutMs: 2_000,
+  /** The SDK's standard retry waits at most this long before its second attempt. */
+  maxRetryDelayMs: 200,
+} as const;
+
+/** S3 transfers of output images carry megabytes per request: a longer per-request bound. */
+export const S3_TRANSFER_REQUEST_TIMEOUT_MS = 20_000;
+
+/** How the RunComfy client times out and retries, as `RunComfyClientOptions` takes it. */
+export interface RunComfyTiming {
+  /** Whole-exchange timeout of the submit POST (never retried: a repeat could pay twice). */
+  submitTimeoutMs: number;
+  /** Whole-exchange timeout of each status/result/cancel attempt. */
+  getTimeoutMs: number;
+  maxGetAttempts: number;
+  maxCancelAttempts: number;
+  /** Ceiling of one backoff sleep; a longer Retry-After is handed back to the caller instead. */
+  maxBackoffMs: number;
+}
+
+/** Per function: only the functions that call RunComfy have an entry. */
+export const RUNCOMFY_TIMING: Partial<Record<FunctionName, RunComfyTiming>> = {
+  // The poller submits (once per attempt) and polls; a submit that outlives 25 s is reported
+  // `outcome_unknown` and never repeated, so the timeout is generous.
+  poller: {
+    submitTimeoutMs: 25_000,
+    getTimeoutMs: 5_000,
+    maxGetAttempts: 2,
+    maxCancelAttempts: 2,
+    maxBackoffMs: 2_000,
+  },
+  result: {
+    submitTimeoutMs: 1_000,
+    getTimeoutMs: 5_000,
+    maxGetAttempts: 2,
+    maxCancelAttempts: 1,
+    maxBackoffMs: 2_000,
+  },
+  // A cancel over HTTP: API Gateway waits at most 30 s for the whole request.
+  jobs: {
+    submitTimeoutMs: 1_000,
+    getTimeoutMs: 4_000,
+    maxGetAttempts: 1,
+    maxCancelAttempts: 2,
+    maxBackoffMs: 1_000,
+  },
+  sweeper: {
+    submitTimeoutMs: 1_000,
+    getTimeoutMs: 5_000,
+    maxGetAttempts: 2,
+    maxCancelAttempts: 2,
+    maxBackoffMs: 2_000,
+  },
+};
+
+/** Budget of one completion webhook POST. */
+export const WEBHOOK_POST_TIMEOUT_MS = 10_000;
+
+/** Budget of one output's download (streamed into S3 as it arrives). */
+export const OUTPUT_DOWNLOAD_TIMEOUT_MS = 45_000;
+
+/** One step of a path: an AWS call, a RunComfy call, or another bounded wait. */
+export type Step =
+  | 'aws'
+  | 'runcomfy.submit'
+  | 'runcomfy.read'
+  | 'runcomfy.cancel'
+  | 'webhook.post'
+  | 'outputs.copy';
+
+/**
+ * The longest sequential path of each function, in external calls (parallel calls count once).
+ * Kept next to the numbers it is checked with; each function's module names its path in a comment.
+ */
+export const LONGEST_PATH: Record<FunctionName, readonly Step[]> = {
+  // validate, record the job (+ idempotency key), queue the first heartbeat
+  submit: ['aws', 'aws'],
+  // cancel: read, RunComfy cancel, finish (with notification lease), queue the notification
+  jobs: ['aws', 'runcomfy.cancel', 'aws', 'aws'],
+  // deadline heartbeat: read, status, cancel, finish, SNS ∥ EventBridge, webhook queue, mark notified;
+  // the submission heartbeat is shorter: read, claim, submit, record (retried twice more), announce, next heartbeat
+  poller: ['aws', 'runcomfy.read', 'runcomfy.cancel', 'aws', 'aws', 'aws', 'aws'],
+  // read, take the collection lease, result, copy, finish, SNS ∥ EventBridge, webhook queue, mark notified
+  result: ['aws', 'aws', 'runcomfy.read', 'outputs.copy', 'aws', 'aws', 'aws', 'aws'],
+  // read, claim the attempt, POST, record the outcome, queue the retry (a batch's POSTs run in parallel)
+  webhook: ['aws', 'aws', 'webhook.post', 'aws', 'aws'],
+  // one job (the sweeper stops taking jobs when less than this is left): read, status, cancel,
+  // finish, SNS ∥ EventBridge, webhook queue, mark notified; plus the index query before
+  sweeper: ['aws', 'aws', 'runcomfy.read', 'runcomfy.cancel', 'aws', 'aws', 'aws', 'aws'],
+};
+
+/** Worst case of one AWS call: every attempt times out, with the retry wait between. */
+export function awsCallWorstMs(): number {
+  return (
+    AWS_CALLS.maxAttempts * (AWS_CALLS.connectionTimeoutMs + AWS_CALLS.requestTimeoutMs) +
+    (AWS_CALLS.maxAttempts - 1) * AWS_CALLS.maxRetryDelayMs
+  );
+}
+
+function runComfyWorstMs(timing: RunComfyTiming, step: Step): number {
+  if (step === 'runcomfy.submit') return timing.submitTimeoutMs;
+  const attempts = step === 'runcomfy.cancel' ? timing.maxCancelAttempts : timing.maxGetAttempts;
+  return attempts * timing.getTimeoutMs + (attempts - 1) * timing.maxBackoffMs;
+}
+
+/** The worst case of `fn`'s longest path, in milliseconds. */
+export function worstCaseMs(fn: FunctionName): number {
+  const timing = RUNCOMFY_TIMING[fn];
+  return LONGEST_PATH[fn].reduce((total, step) => {
+    switch (step) {
+      case 'aws':
+        return total + awsCallWorstMs();
+      case 'webhook.post':
+        return total + WEBHOOK_POST_TIMEOUT_MS;
+      case 'outputs.copy':
+        // Downloads run in parallel, each streamed into S3; a failure then deletes what was written.
+        return total + OUTPUT_DOWNLOAD_TIMEOUT_MS + awsCallWorstMs();
+      default:
+        if (!timing) throw new Error(`${fn} calls RunComfy but has no RUNCOMFY_TIMING entry`);
+        return total + runComfyWorstMs(timing, step);
+    }
+  }, 0);
+}
+
+/** How long a function may hold a lease it takes (collection, notification): past its own timeout. */
+export function leaseMs(fn: FunctionName): number {
+  return (FUNCTIONS[fn].timeoutSeconds + 30) * 1000;
+}

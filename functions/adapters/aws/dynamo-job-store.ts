@@ -1,0 +1,223 @@
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ITEM_PREFIX, TABLE } from '#contract/table';
+import { type Clock, systemClock } from '#core/clock';
+import type { Condition } from '#core/jobs/conditions';
+import type { Job } from '#core/jobs/job';
+import type { JobWrite } from '#core/jobs/lifecycle';
+import type { CreateResult, IdempotencyClaim, JobStore } from '#core/ports';
+
+const jobKey = (id: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.job}${id}` });
+const idempotencyKey = (key: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.idempotency}${key}` });
+
+/** One partition of the sweep index: its jobs are few (only those with something left to do). */
+const SWEEP_SHARD = 'due';
+
+/**
+ * Jobs in DynamoDB. Writes are the lifecycle's, rendered to conditional `UpdateItem`s: a write
+ * whose condition fails returns `undefined` and the caller treats it as "someone got there first".
+ * The sweep index's partition attribute follows `sweepAt`: present exactly while it is.
+ */
+export class DynamoJobStore implements JobStore {
+  constructor(
+    private readonly dynamo: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly retentionDays: number,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  async create(job: Job, idempotency?: IdempotencyClaim): Promise<CreateResult> {
+    const expiresAt = this.expiry(job.createdAt);
+    const putJob = {
+      Put: {
+        TableName: this.tableName,
+        Item: { ...jobKey(job.id), ...job, ...sweepShard(job), [TABLE.ttlAttribute]: expiresAt },
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+      },
+    };
+    if (!idempotency) {
+      await this.dynamo.send(new TransactWriteCommand({ TransactItems: [putJob] }));
+      return { created: true, job };
+    }
+    try {
+      await this.dynamo.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            putJob,
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  ...idempotencyKey(idempotency.key),
+                  jobId: job.id,
+                  fingerprint: idempotency.fingerprint,
+                  createdAt: job.createdAt,
+                  [TABLE.ttlAttribute]: expiresAt,
+                },
+                ConditionExpression: 'attribute_not_exists(#pk)',
+                ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+              },
+            },
+          ],
+        }),
+      );
+      return { created: true, job };
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const existing = await this.dynamo.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: idempotencyKey(idempotency.key),
+          ConsistentRead: true,
+        }),
+      );
+      if (!existing.Item) throw error;
+      return {
+        created: false,
+        existingJobId: String(existing.Item.jobId),
+        fingerprintMatches: existing.Item.fingerprint === idempotency.fingerprint,
+      };
+    }
+  }
+
+  async discard(job: Job): Promise<void> {
+    const items = [{ Delete: { TableName: this.tableName, Key: jobKey(job.id) } }];
+    if (job.idempotencyKey) {
+      items.push({ Delete: { TableName: this.tableName, Key: idempotencyKey(job.idempotencyKey) } });
+    }
+    await this.dynamo.send(new TransactWriteCommand({ TransactItems: items }));
+  }
+
+  async get(id: string): Promise<Job | undefined> {
+    const { Item } = await this.dynamo.send(
+      new GetCommand({ TableName: this.tableName, Key: jobKey(id), ConsistentRead: true }),
+    );
+    return Item ? toJob(Item) : undefined;
+  }
+
+  async write(id: string, change: JobWrite): Promise<Job | undefined> {
+    const expression = new Expression();
+    const sets: string[] = [];
+    const setAttribute = (attribute: string, value: unknown, ifAbsent = false) => {
+      if (value === undefined) return;
+      const name = expression.name(attribute);
+      const placeholder = expression.value(value);
+      sets.push(`${name} = ${ifAbsent ? `if_not_exists(${name}, ${placeholder})` : placeholder}`);
+    };
+    for (const [attribute, value] of Object.entries(change.set)) setAttribute(attribute, value);
+    for (const [attribute, value] of Object.entries(change.setIfAbsent)) setAttribute(attribute, value, true);
+    setAttribute('updatedAt', new Date(this.clock.now()).toISOString());
+    const removes = change.remove.map((attribute) => expression.name(attribute));
+    if (change.set.sweepAt !== undefined) setAttribute(TABLE.sweepIndex.partitionKey, SWEEP_SHARD);
+    if (change.remove.includes('sweepAt')) removes.push(expression.name(TABLE.sweepIndex.partitionKey));
+
+    const condition = `attribute_exists(${expression.name(TABLE.partitionKey)}) AND ${expression.condition(change.condition)}`;
+    try {
+      const { Attributes } = await this.dynamo.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: jobKey(id),
+          UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: expression.names,
+          ExpressionAttributeValues: expression.values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes ? toJob(Attributes) : undefined;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
+  async listDue(cutoff: string, limit: number): Promise<string[]> {
+    const { Items = [] } = await this.dynamo.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: TABLE.sweepIndex.name,
+        KeyConditionExpression: '#shard = :shard AND #due < :cutoff',
+        ExpressionAttributeNames: {
+          '#shard': TABLE.sweepIndex.partitionKey,
+          '#due': TABLE.sweepIndex.sortKey,
+        },
+        ExpressionAttributeValues: { ':shard': SWEEP_SHARD, ':cutoff': cutoff },
+        Limit: limit,
+      }),
+    );
+    return Items.map((item) => String(item[TABLE.partitionKey]).slice(ITEM_PREFIX.job.length));
+  }
+
+  private expiry(createdAt: string): number {
+    return Math.floor(Date.parse(createdAt) / 1000) + this.retentionDays * 86_400;
+  }
+}
+
+/** Placeholders of one expression: `#n0` names (one per path segment) and `:v0` values. */
+class Expression {
+  readonly names: Record<string, string> = {};
+  readonly values: Record<string, unknown> = {};
+  #nameCount = 0;
+  #valueCount = 0;
+  readonly #byName = new Map<string, string>();
+
+  name(path: string): string {
+    return path
+      .split('.')
+      .map((segment) => {
+        let placeholder = this.#byName.get(segment);
+        if (!placeholder) {
+          placeholder = `#n${this.#nameCount++}`;
+          this.#byName.set(segment, placeholder);
+          this.names[placeholder] = segment;
+        }
+        return placeholder;
+      })
+      .join('.');
+  }
+
+  value(raw: unknown): string {
+    const placeholder = `:v${this.#valueCount++}`;
+    this.values[placeholder] = raw;
+    return placeholder;
+  }
+
+  condition(condition: Condition): string {
+    switch (condition.op) {
+      case 'exists':
+        return `attribute_exists(${this.name(condition.path)})`;
+      case 'absent':
+        return `attribute_not_exists(${this.name(condition.path)})`;
+      case 'eq':
+        return `${this.name(condition.path)} = ${this.value(condition.value)}`;
+      case 'lt':
+        return `${this.name(condition.path)} < ${this.value(condition.value)}`;
+      case 'in':
+        return `${this.name(condition.path)} IN (${condition.values.map((value) => this.value(value)).join(', ')})`;
+      case 'and':
+      case 'or':
+        return `(${condition.of.map((part) => this.condition(part)).join(condition.op === 'and' ? ' AND ' : ' OR ')})`;
+    }
+  }
+}
+
+function sweepShard(job: Job) {
+  return job.sweepAt === undefined ? {} : { [TABLE.sweepIndex.partitionKey]: SWEEP_SHARD };
+}
+
+function toJob(item: Record<string, unknown>): Job {
+  const {
+    [TABLE.partitionKey]: _key,
+    [TABLE.sweepIndex.partitionKey]: _shard,
+    [TABLE.ttlAttribute]: _ttl,
+    ...job
+  } = item;
+  return job as unknown as Job;
+}

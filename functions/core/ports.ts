@@ -1,0 +1,97 @@
+/**
+ * What the job core needs from the world, as interfaces. The core depends on these only; the AWS
+ * SDK adapters (`functions/adapters/aws/`) implement them for Lambda and the local runtime, the
+ * in-memory ones (`functions/adapters/memory/`) for the fast tests that race the core's actors
+ * against each other.
+ */
+import type { MetricName } from '#contract/metrics';
+import type { EditInput } from './edit-input.ts';
+import type { Job } from './jobs/job.ts';
+import type { JobWrite } from './jobs/lifecycle.ts';
+import type { PollMessage, ResultMessage } from './jobs/messages.ts';
+import type { LifecycleEvent } from './notify/events.ts';
+import type { StoredOutput } from './outputs/index.ts';
+import type { CancelOutcome, UpstreamResult, UpstreamStatus } from './runcomfy/index.ts';
+import type { WebhookMessage } from './webhooks/webhook-message.ts';
+
+export type { Clock } from './clock.ts';
+export type { Log } from './log.ts';
+
+/** Counters and timings the core reports, by their catalogued names (Powertools Metrics in Lambda). */
+export interface MetricSink {
+  count(name: MetricName, value?: number): void;
+  /** A duration in milliseconds. */
+  time?(name: MetricName, milliseconds: number): void;
+}
+
+export const noMetrics: MetricSink = { count() {} };
+
+export interface IdempotencyClaim {
+  key: string;
+  /** Hash of the validated request: the same key with another body is refused. */
+  fingerprint: string;
+}
+
+export type CreateResult =
+  | { created: true; job: Job }
+  | { created: false; existingJobId: string; fingerprintMatches: boolean };
+
+/** Jobs, and the idempotency keys that lead to them. */
+export interface JobStore {
+  /** Records a new job, and its idempotency key if given, atomically (one wins a race for a key). */
+  create(job: Job, idempotency?: IdempotencyClaim): Promise<CreateResult>;
+  /** A strongly consistent read. */
+  get(id: string): Promise<Job | undefined>;
+  /** Applies a lifecycle write if its condition holds: the job as written, or `undefined` if refused. */
+  write(id: string, change: JobWrite): Promise<Job | undefined>;
+  /** Removes a job that was never announced (its first heartbeat could not be queued), with its key. */
+  discard(job: Job): Promise<void>;
+  /** Ids of the jobs the sweeper should look at (`sweepAt` before `cutoff`), most overdue first. */
+  listDue(cutoff: string, limit: number): Promise<string[]>;
+}
+
+/** The pipeline's own queues. Delays are whole seconds, SQS's unit (0–900). */
+export interface JobQueues {
+  schedulePoll(message: PollMessage, delaySeconds: number): Promise<void>;
+  scheduleResult(message: ResultMessage, delaySeconds?: number): Promise<void>;
+  /** Absent where the deployment has no webhook queue (then no job may ask for a webhook). */
+  scheduleWebhook?(message: WebhookMessage, delaySeconds?: number): Promise<void>;
+}
+
+/** The bucket's job outputs. */
+export interface OutputStore {
+  /** Streams each URL's image into `<prefix><jobId>/<index>.<ext>`; throws `OutputCopyError`. */
+  copy(jobId: string, urls: readonly string[]): Promise<StoredOutput[]>;
+  /** Deletes every object under the job's prefix except `keep`; returns how many went. */
+  deleteJobOutputs(jobId: string, keep?: readonly string[]): Promise<number>;
+  /** A short-lived GET URL for a stored output. */
+  presignGet(output: Pick<StoredOutput, 'bucket' | 'key'>, expiresInSeconds: number): Promise<string>;
+}
+
+/** Short-lived URLs for objects of the stack's buckets (no network call: a signature). */
+export interface Presigner {
+  get(bucket: string, key: string, expiresInSeconds: number): Promise<string>;
+  /** The signature covers the content type and length, so the upload cannot be another file. */
+  put(
+    bucket: string,
+    key: string,
+    object: { contentType: string; contentLength: number },
+    expiresInSeconds: number,
+  ): Promise<string>;
+}
+
+/** Where completions and lifecycle events go. */
+export interface Notifier {
+  /** The completion event, on SNS and EventBridge; throws if either refuses it (the caller retries). */
+  completed(job: Job): Promise<void>;
+  /** A lifecycle event, on EventBridge only; throws if it is refused (see `announceBestEffort`). */
+  announce(event: LifecycleEvent): Promise<void>;
+}
+
+/** RunComfy's Model API queue, as `RunComfyClient` speaks it. Every failure is a `RunComfyError`. */
+export interface RunComfy {
+  submit(input: EditInput): Promise<{ requestId: string }>;
+  status(requestId: string): Promise<UpstreamStatus>;
+  result(requestId: string): Promise<UpstreamResult>;
+  cancel(requestId: string): Promise<CancelOutcome>;
+}

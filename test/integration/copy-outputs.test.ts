@@ -316,7 +316,7 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
     expect(await listKeys(`edits/${jobId}/`)).toEqual([]);
   });
 
-  it('fails a missing output as download_failed', async () => {
+  it('fails a missing output as download_failed, retryable (a file host may not be ready yet)', async () => {
     // Act
     const error = await failureOf(
       copy(nextJobId(), [server.url('/files/expired.png?X-Amz-Signature=secret')]),
@@ -325,7 +325,8 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
     // Assess
     expect(error).toMatchObject({
       reason: 'download_failed',
-      retryable: false,
+      retryable: true,
+      httpStatus: 404,
       url: server.url('/files/expired.png'),
     });
     expect(error.message).toContain('404');

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '#contract/config';
+import type { Job } from '#core/jobs/job';
 import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 import { getJob, PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
 
@@ -17,8 +18,11 @@ afterEach(() => {
   sim().reset();
 });
 
-/** A job RunComfy accepted, recorded as active with its deadline passed and no poll message left. */
-async function strandedJob(prompt: string, extra: { sweptAt?: string } = {}) {
+/**
+ * A job RunComfy accepted, recorded as its poll chain would have left it before the chain
+ * stopped: active, past its deadline and due for the sweeper, with no poll message left.
+ */
+async function strandedJob(prompt: string, extra: Partial<Job> = {}) {
   const { createJobDeps } = await import('#shared/job-deps');
   const deps = createJobDeps(loadConfig(), 'poller');
   const { requestId } = await deps.runComfy.submit({
@@ -29,27 +33,29 @@ async function strandedJob(prompt: string, extra: { sweptAt?: string } = {}) {
     output_format: 'png',
   });
   const now = Date.now();
-  const job = {
+  const job: Job = {
     id: `stranded-${now}`,
-    status: 'queued' as const,
+    status: 'queued',
     input: {
       prompt,
       image_urls: [PNG_INPUT],
       guidance_scale: 2.5,
-      image_size: 'square_hd' as const,
-      output_format: 'png' as const,
+      image_size: 'square_hd',
+      output_format: 'png',
     },
     requestId,
     createdAt: new Date(now - 60_000).toISOString(),
     updatedAt: new Date(now - 60_000).toISOString(),
     deadlineAt: new Date(now - 5_000).toISOString(),
+    sweepAt: new Date(now - 4_000).toISOString(),
     submitAttempts: 1,
     pollCount: 3,
     ...extra,
   };
   await deps.store.create(job);
-  return { job, requestId };
+  return { job, requestId, deps };
 }
+
 describe('Pipeline: deadlines', () => {
   it('expires a job still queued upstream, cancels it there, and notifies', async () => {
     // Prepare: RunComfy's queue never moves
@@ -78,9 +84,6 @@ describe('Pipeline: deadlines', () => {
       image_urls: [PNG_INPUT],
     });
     const id = String(submitted.body.id);
-    await waitUntil(async () =>
-      (await getJob(fixture.pipeline, id)).status === 'running' ? true : undefined,
-    );
 
     const job = await ended(id);
 
@@ -89,6 +92,7 @@ describe('Pipeline: deadlines', () => {
       code: 'DEADLINE_EXCEEDED',
       upstream: { cancel_outcome: 'not_cancellable' },
     });
+    expect(job.upstream_finished_at).toBeUndefined();
     expect(sim().job(job.upstream_request_id!)?.state).toBe('running');
   });
 
@@ -116,7 +120,7 @@ describe('Pipeline: deadlines', () => {
   });
 });
 
-describe('Sweeper: jobs whose poll chain stopped', () => {
+describe('Sweeper: jobs left behind', () => {
   it('cancels and expires a stranded queued job, and notifies', async () => {
     sim().setKnobs({ clock_mode: 'manual' });
     const { job, requestId } = await strandedJob('stranded in the queue');
@@ -124,7 +128,7 @@ describe('Sweeper: jobs whose poll chain stopped', () => {
     const summary = await fixture.pipeline.invoke('sweeper', {});
     const swept = await getJob(fixture.pipeline, job.id);
 
-    expect(summary).toMatchObject({ expired: 1, collected: 0 });
+    expect(summary).toMatchObject({ ended: 1, collected: 0 });
     expect(swept.status).toBe('expired');
     expect(swept.error).toMatchObject({
       code: 'DEADLINE_EXCEEDED',
@@ -144,20 +148,50 @@ describe('Sweeper: jobs whose poll chain stopped', () => {
     const summary = await fixture.pipeline.invoke('sweeper', {});
     const collected = await waitForJob(fixture.pipeline, job.id);
 
-    expect(summary).toMatchObject({ collected: 1, expired: 0 });
+    expect(summary).toMatchObject({ collected: 1, ended: 0 });
     expect(collected.status).toBe('succeeded');
+    expect(collected.upstream_finished_at).toBeDefined();
     expect(collected.outputs).toHaveLength(1);
   });
 
-  it('expires a stranded job it already handed over once, instead of holding it open', async () => {
+  it('hands a stalled collection over again, however late, and never expires a finished run', async () => {
+    // Prepare: RunComfy finished long ago; the collection's message was lost (a DLQ, a crash)
     sim().setKnobs({ clock_mode: 'manual' });
-    const { job, requestId } = await strandedJob('handed over before', { sweptAt: new Date().toISOString() });
+    const longAgo = new Date(Date.now() - 3_600_000).toISOString();
+    const { job, requestId } = await strandedJob('finished, then forgotten', {
+      status: 'running',
+      upstreamFinishedAt: longAgo,
+      collectNextAt: longAgo,
+      collectAttempts: 1,
+      collectFirstAt: longAgo,
+    });
     sim().transition(requestId, 'succeeded');
+
+    // Act: the sweep runs twice (the second finds the job collected)
+    const first = await fixture.pipeline.invoke('sweeper', {});
+    const collected = await waitForJob(fixture.pipeline, job.id);
+    const second = await fixture.pipeline.invoke('sweeper', {});
+
+    // Assess
+    expect(first).toMatchObject({ collected: 1, ended: 0 });
+    expect(collected.status).toBe('succeeded');
+    expect(collected.outputs).toHaveLength(1);
+    expect(second).toMatchObject({ collected: 0, ended: 0 });
+  });
+
+  it('sends the notification of a finished job that never went out', async () => {
+    // Prepare: a job that ended, whose finisher died before notifying
+    const { job } = await strandedJob('ended, unannounced', {
+      status: 'cancelled',
+      finishedAt: new Date(Date.now() - 10_000).toISOString(),
+    });
 
     const summary = await fixture.pipeline.invoke('sweeper', {});
 
-    expect(summary).toMatchObject({ collected: 0, expired: 1 });
-    expect((await getJob(fixture.pipeline, job.id)).status).toBe('expired');
+    expect(summary).toMatchObject({ notified: 1 });
+    const { sns } = await fixture.notifications.completionOf(job.id);
+    expect(sns).toHaveLength(1);
+    expect((await fixture.pipeline.invoke('sweeper', {})) as object).toMatchObject({ notified: 0 });
   });
 
   it('leaves active jobs within their deadline alone', async () => {
@@ -166,7 +200,7 @@ describe('Sweeper: jobs whose poll chain stopped', () => {
 
     const summary = await fixture.pipeline.invoke('sweeper', {});
 
-    expect(summary).toMatchObject({ overdue: 0 });
+    expect(summary).toMatchObject({ collected: 0, ended: 0, notified: 0 });
     expect((await getJob(fixture.pipeline, String(submitted.body.id))).status).toBe('queued');
   });
 });

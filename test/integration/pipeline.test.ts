@@ -16,6 +16,8 @@ import {
 
 const fixture = useLocalPipeline({
   stackName: 'pipeline-test',
+  // A finished run's collection is retried for 1 s (and at least 3 attempts) before it gives up.
+  env: { resultRetryWindowSeconds: 1 },
   simulator: { knobs: { queue_delay_s: 0.3, run_delay_s: 0.5, workers: 4 } },
 });
 const sim = () => fixture.sim;
@@ -270,7 +272,7 @@ describe('Pipeline: upstream failures', () => {
 });
 
 describe('Pipeline: outputs that cannot be copied', () => {
-  it('fails the job OUTPUT_COPY_FAILED when RunComfy’s output is already gone, and notifies', async () => {
+  it('fails the job OUTPUT_COPY_FAILED when RunComfy’s output stays gone through every retry, and notifies', async () => {
     sim().setKnobs({ output_ttl_s: 0 });
 
     const submitted = await postEdit(fixture.pipeline, { prompt: 'output expired', image_urls: [PNG_INPUT] });
@@ -278,8 +280,14 @@ describe('Pipeline: outputs that cannot be copied', () => {
     const job = await waitForJob(fixture.pipeline, id);
 
     expect(job.status).toBe('failed');
-    expect(job.error).toMatchObject({ code: 'OUTPUT_COPY_FAILED', upstream: { reason: 'download_failed' } });
+    expect(job.error).toMatchObject({ code: 'OUTPUT_COPY_FAILED' });
     expect(job.error?.message).toMatch(/404/);
+    // A paid output is not given up on one 404: each attempt is on record.
+    const attempts = (job.error as { attempts?: { reason: string; httpStatus?: number }[] }).attempts ?? [];
+    expect(attempts.length).toBeGreaterThanOrEqual(3);
+    expect(
+      attempts.every((attempt) => attempt.reason === 'download_failed' && attempt.httpStatus === 404),
+    ).toBe(true);
     expect(job.outputs).toBeUndefined();
     const { sns } = await fixture.notifications.completionOf(id);
     expect(sns[0]!.body.job.error.code).toBe('OUTPUT_COPY_FAILED');
@@ -306,7 +314,7 @@ describe('Pipeline: cancelling', () => {
     expect(sns[0]!.body.event_id).toBe(`${id}:cancelled`);
   });
 
-  it('answers 409 not_cancellable for a running job, which then finishes normally', async () => {
+  it('answers 409 NOT_CANCELLABLE for a running job, which then finishes normally', async () => {
     sim().setKnobs({ clock_mode: 'manual' });
     const submitted = await postEdit(fixture.pipeline, {
       prompt: 'already running',
@@ -321,7 +329,7 @@ describe('Pipeline: cancelling', () => {
     const job = await waitForJob(fixture.pipeline, id);
 
     expect(refused.status).toBe(409);
-    expect(refused.body).toMatchObject({ code: 'not_cancellable', status: 409 });
+    expect(refused.body).toMatchObject({ code: 'NOT_CANCELLABLE', status: 409 });
     expect(job.status).toBe('succeeded');
   });
 

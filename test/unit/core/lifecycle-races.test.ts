@@ -95,8 +95,12 @@ function settled(world: World, job: Job, expect_: { statuses: Job['status'][]; p
  */
 async function everyInterleaving(
   scenario: (world: World) => Promise<{ jobId: string; actors: Actor[] }>,
-  check: (world: World, job: Job) => void,
+  checkJob: (world: World, job: Job) => void,
 ) {
+  const check = (world: World, job: Job | undefined) => {
+    if (!job) throw new Error('the job vanished');
+    checkJob(world, job);
+  };
   const probe = await scenario(new World());
   let runs = 0;
   for (let first = 0; first < probe.actors.length; first++) {
@@ -258,5 +262,27 @@ describe('Job lifecycle under races and crashes', () => {
       },
       (world, job) => settled(world, job, { statuses: ['succeeded'], paid: true }),
     );
+  });
+
+  it('makes one job of concurrent submissions with one Idempotency-Key, crashes included', async () => {
+    const result = await explore(
+      async () => ({
+        jobId: '',
+        actors: [1, 2, 3].map((n) =>
+          actors.submit({ prompt: 'once', image_urls: INPUT.image_urls }, 'key-1', `submit ${n}`),
+        ),
+      }),
+      (world) => {
+        // At most one job. None only if the one that made it could not queue its first heartbeat
+        // (it is then discarded with its key, and its caller told to retry: 503, nothing recorded).
+        const jobs = world.store.all();
+        expect(jobs.length).toBeLessThanOrEqual(1);
+        if (jobs.length === 0) {
+          expect(world.crashes.some((crash) => crash.after === 'queues.schedulePoll')).toBe(true);
+        }
+      },
+      { maxCrashes: 1, noDrain: true, budget: 100_000 },
+    );
+    expect(result.exhausted).toBe(true);
   });
 });

@@ -190,7 +190,6 @@ describe('Function access (IAM)', () => {
     // Assess
     const objects = (prefix: string) => `arn:<AWS::Partition>:s3:::${prefix}*`;
     const withoutObjects = (name: FunctionName) => EXPECTED[name].filter((pair) => !pair.startsWith('s3:'));
-    const s3Pairs = (pairs: string[]) => pairs.filter((pair) => pair.startsWith('s3:'));
     const inputReads = [
       `s3:GetObject ${objects('other-bucket/in/')}`,
       `s3:GetObject ${objects('whole-bucket/')}`,

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '#contract/config';
 import type { Job } from '#core/jobs/job';
 import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
-import { getJob, PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
+import { getJob, PNG_INPUT, postEdit, waitForJob } from '../support/pipeline-helpers.ts';
 
 /** A pipeline whose jobs get four seconds, and whose sweeper takes over one second after that. */
 const fixture = useLocalPipeline({

@@ -53,7 +53,7 @@ export const RUNCOMFY_TIMING: Partial<Record<FunctionName, RunComfyTiming>> = {
   // A cancel over HTTP: API Gateway waits at most 30 s for the whole request.
   jobs: {
     submitTimeoutMs: 1_000,
-    getTimeoutMs: 4_000,
+    getTimeoutMs: 3_000,
     maxGetAttempts: 1,
     maxCancelAttempts: 2,
     maxBackoffMs: 1_000,

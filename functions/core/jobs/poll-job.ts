@@ -202,7 +202,9 @@ async function pollUnsubmitted(
 export async function expireJob(
   deps: JobDeps,
   job: Job,
-  message = `RunComfy did not finish the job before its deadline (${job.deadlineAt})`,
+  message = job.requestId
+    ? `RunComfy did not finish the job before its deadline (${job.deadlineAt})`
+    : `RunComfy did not accept the job before its deadline (${job.deadlineAt})${job.lastError ? `; last: ${job.lastError.message}` : ''}`,
 ): Promise<'expired' | 'dropped'> {
   let upstream: Record<string, unknown> | undefined;
   if (job.requestId) {

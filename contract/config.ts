@@ -34,6 +34,13 @@ export const ENV = {
   webhookSigningSecret: 'WEBHOOK_SIGNING_SECRET',
   webhookRetryDelaysSeconds: 'WEBHOOK_RETRY_DELAYS_SECONDS',
   webhookRetryWindowSeconds: 'WEBHOOK_RETRY_WINDOW_SECONDS',
+  /** A JWT scope whose holders see and act on every caller's jobs. */
+  adminScope: 'ADMIN_SCOPE',
+  /** IAM principal ARNs that see and act on every caller's jobs. */
+  adminPrincipals: 'ADMIN_PRINCIPALS',
+  /** The key that signs `GET /edits` cursors: the secret's ARN in AWS, the value in the local runtime. */
+  listCursorSecretArn: 'LIST_CURSOR_SECRET_ARN',
+  listCursorSecret: 'LIST_CURSOR_SECRET',
 } as const;
 
 export type SettingName = keyof typeof ENV;
@@ -127,6 +134,10 @@ const ConfigSchema = z.object({
       .check(z.minLength(1, 'needs at least one delay')),
   ),
   webhookRetryWindowSeconds: whole(DEFAULTS.webhookRetryWindowSeconds, 7 * 86_400),
+  adminScope: z.optional(z.string().check(z.regex(/^[\x21-\x7e]{1,128}$/, 'must be a JWT scope'))),
+  adminPrincipals: csv([]),
+  listCursorSecretArn: z.optional(required()),
+  listCursorSecret: z.optional(z.string().check(z.minLength(32, 'must be at least 32 characters'))),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -156,6 +167,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (!config.runComfyTokenSecretArn === !config.runComfyApiToken) {
     throw new ConfigError(`set exactly one of ${ENV.runComfyTokenSecretArn} and ${ENV.runComfyApiToken}`);
+  }
+  if (config.listCursorSecretArn && config.listCursorSecret) {
+    throw new ConfigError(`set at most one of ${ENV.listCursorSecretArn} and ${ENV.listCursorSecret}`);
   }
   if (config.webhookSecretArn && config.webhookSigningSecret) {
     throw new ConfigError(`set at most one of ${ENV.webhookSecretArn} and ${ENV.webhookSigningSecret}`);

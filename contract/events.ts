@@ -8,6 +8,7 @@ export const EVENTS = {
   jobSubmitted: 'Edit Job Submitted',
   jobStarted: 'Edit Job Started',
   jobCompleted: 'Edit Job Completed',
+  jobDeleted: 'Edit Job Deleted',
   /** Integrators put this on the bus to submit an edit; `detail` is the edit request. */
   jobRequested: 'Edit Job Requested',
 } as const;

@@ -25,7 +25,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
   },
   jobs: {
     entry: 'functions/jobs/handler.ts',
-    description: 'Reads and cancels jobs, and hands out presigned uploads for input images',
+    description: 'Lists, reads, cancels and deletes jobs, and hands out presigned uploads for input images',
     memoryMb: 256,
     timeoutSeconds: 29,
   },
@@ -57,7 +57,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
 };
 
 export interface RouteDefinition {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   /** API Gateway v2 route path, with `{name}` path parameters. */
   path: string;
   function: FunctionName;
@@ -65,7 +65,9 @@ export interface RouteDefinition {
 
 export const ROUTES: RouteDefinition[] = [
   { method: 'POST', path: '/edits', function: 'submit' },
+  { method: 'GET', path: '/edits', function: 'jobs' },
   { method: 'GET', path: '/edits/{id}', function: 'jobs' },
+  { method: 'DELETE', path: '/edits/{id}', function: 'jobs' },
   { method: 'POST', path: '/edits/{id}/cancel', function: 'jobs' },
   { method: 'POST', path: '/uploads', function: 'jobs' },
   { method: 'POST', path: '/edits/{id}/notifications/resend', function: 'jobs' },

@@ -14,7 +14,31 @@ export const TABLE = {
    * sweeper reads exactly the jobs that are due, never the whole table.
    */
   sweepIndex: { name: 'sweep-by-time', partitionKey: 'sweepShard', sortKey: 'sweepAt' },
+  /**
+   * The indexes `GET /edits` queries (keys only; the page's items are then read by key). All sort
+   * by creation (`<createdAt>#<id>`, or that behind the owner's key), so a cursor is just the last
+   * position seen and stays correct while new jobs arrive. Their keys never change after the job
+   * is created, except the status index's partition, which follows the job's status.
+   */
+  listIndexes: {
+    /** One caller's jobs. */
+    byOwner: { name: 'list-by-owner', partitionKey: 'listOwner', sortKey: 'listCreated' },
+    /** Jobs in one status, one caller's together (`<ownerKey>#<createdAt>#<id>`). */
+    byStatus: { name: 'list-by-status', partitionKey: 'listStatus', sortKey: 'listStatusSort' },
+    /** One caller's jobs with one `caller_reference` (`<ownerKey>#<reference>`). */
+    byReference: { name: 'list-by-reference', partitionKey: 'listReference', sortKey: 'listCreated' },
+    /** One batch's jobs. */
+    byBatch: { name: 'list-by-batch', partitionKey: 'listBatch', sortKey: 'listCreated' },
+    /** Every caller's jobs of one UTC day (`YYYY-MM-DD`): what an admin lists. */
+    byDay: { name: 'list-by-day', partitionKey: 'listDay', sortKey: 'listCreated' },
+  },
 } as const;
 
 /** Key prefixes of the table's items. */
 export const ITEM_PREFIX = { job: 'job#', idempotency: 'idem#' } as const;
+
+/** Every global secondary index of the table. */
+export const TABLE_INDEXES: readonly { name: string; partitionKey: string; sortKey: string }[] = [
+  TABLE.sweepIndex,
+  ...Object.values(TABLE.listIndexes),
+];

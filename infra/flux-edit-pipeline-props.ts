@@ -13,10 +13,22 @@ import { DEFAULT_API_THROTTLE } from './defaults/apigateway-defaults.ts';
  * created: a bad value fails `cdk synth` with the prop's name rather than a deployment.
  */
 
-/** How callers authenticate to the HTTP API; applied to every route. */
+/**
+ * How callers authenticate to the HTTP API; applied to every route. Every job belongs to its
+ * caller (the JWT's issuer and subject, or the IAM principal): other callers get 404 for it, and
+ * lists show only the caller's own. Admins see and act on every job.
+ */
 export type ApiAuthorization =
   /** SigV4-signed requests; the caller's IAM policy must allow `execute-api:Invoke` on the route. */
-  | { readonly type: 'iam' }
+  | {
+      readonly type: 'iam';
+      /**
+       * IAM principal ARNs (as API Gateway reports them: `arn:aws:iam::<account>:user/<name>`, or
+       * `arn:aws:sts::<account>:assumed-role/<role>/<session>`) that may act on every caller's jobs.
+       * @default - none
+       */
+      readonly adminPrincipals?: string[];
+    }
   /** A JWT from an OIDC issuer (Cognito, Auth0, ...), checked by API Gateway before any function runs. */
   | {
       readonly type: 'jwt';
@@ -29,6 +41,11 @@ export type ApiAuthorization =
        * @default ['$request.header.Authorization']
        */
       readonly identitySource?: string[];
+      /**
+       * A scope (in the token's `scope` or `scp` claim) whose holders may act on every caller's jobs.
+       * @default - none
+       */
+      readonly adminScope?: string;
     };
 
 /** Stage-wide request throttling for the HTTP API. */
@@ -281,6 +298,8 @@ export interface ResolvedProps {
   removalPolicy: RemovalPolicy;
   apiThrottle: ApiThrottle;
   apiAuthorization: ApiAuthorization;
+  adminScope?: string;
+  adminPrincipals: string[];
   pollQueueAgeAlarmSeconds: number;
   resultQueueAgeAlarmSeconds: number;
   resultRetryWindowSeconds: number;
@@ -446,6 +465,17 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
   }
 
   const apiAuthorization = props.apiAuthorization ?? { type: 'iam' };
+  const adminScope = apiAuthorization.type === 'jwt' ? apiAuthorization.adminScope : undefined;
+  if (adminScope !== undefined && !/^[\x21-\x7e]{1,128}$/.test(adminScope)) {
+    fail('apiAuthorization.adminScope must be a scope name: 1-128 visible ASCII characters');
+  }
+  const adminPrincipals =
+    apiAuthorization.type === 'iam' ? [...(apiAuthorization.adminPrincipals ?? [])] : [];
+  for (const principal of adminPrincipals) {
+    if (!/^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$/.test(principal)) {
+      fail(`apiAuthorization.adminPrincipals entries must be IAM or STS principal ARNs, got '${principal}'`);
+    }
+  }
   if (apiAuthorization.type === 'jwt') {
     httpsUrl('apiAuthorization.issuer', apiAuthorization.issuer);
     if (apiAuthorization.audience.length === 0)
@@ -470,6 +500,8 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
     removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     apiThrottle,
     apiAuthorization,
+    ...(adminScope ? { adminScope } : {}),
+    adminPrincipals,
     pollQueueAgeAlarmSeconds,
     resultQueueAgeAlarmSeconds,
     resultRetryWindowSeconds,

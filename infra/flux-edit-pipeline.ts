@@ -55,7 +55,7 @@ import {
 } from '../contract/index.ts';
 import { acknowledgeFindings } from './defaults/acknowledgements.ts';
 import { apiAccessLogFormat } from './defaults/apigateway-defaults.ts';
-import { jobsTableDefaults, sweepIndex } from './defaults/dynamodb-table-defaults.ts';
+import { jobsTableDefaults, tableIndexes } from './defaults/dynamodb-table-defaults.ts';
 import { CUSTOMER_KEY_ACTIONS, FUNCTION_ACCESS } from './defaults/function-access.ts';
 import {
   LAMBDA_ARCHITECTURE,
@@ -149,6 +149,8 @@ export class FluxEditPipeline extends Construct {
   readonly runComfyTokenSecret: ISecret;
   /** The key the webhook function signs deliveries with. */
   readonly webhookSigningSecret: ISecret;
+  /** The key `GET /edits` signs its cursors with (generated; nobody needs to read it). */
+  readonly listCursorSecret: ISecret;
   readonly alarms: FluxEditPipelineAlarms;
   readonly dashboard: Dashboard;
   /** The customer key of the table, queues, new topic and new bucket, if one was given. */
@@ -166,7 +168,7 @@ export class FluxEditPipeline extends Construct {
     this.uploadPrefix = config.uploadPrefix;
 
     this.table = new Table(this, 'JobsTable', jobsTableDefaults(config.removalPolicy, key));
-    this.table.addGlobalSecondaryIndex(sweepIndex());
+    for (const index of tableIndexes()) this.table.addGlobalSecondaryIndex(index);
     const { queues, deadLetterQueues } = this.createQueues(key);
     this.queues = queues;
     this.deadLetterQueues = deadLetterQueues;
@@ -223,6 +225,14 @@ export class FluxEditPipeline extends Construct {
         encryptionKey: key,
         removalPolicy: config.removalPolicy,
       });
+
+    this.listCursorSecret = new Secret(this, 'ListCursorSecret', {
+      description:
+        'Signs the FLUX edit pipeline’s list cursors (GET /edits next_token). Generated; rotating it ends open cursors.',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+      encryptionKey: key,
+      removalPolicy: config.removalPolicy,
+    });
 
     const inputLocations = config.inputS3Allowlist ?? [
       { bucket: this.outputBucket.bucketName, prefix: config.uploadPrefix },
@@ -368,6 +378,9 @@ export class FluxEditPipeline extends Construct {
         runComfyTokenSecretArn: this.runComfyTokenSecret.secretArn,
         webhookSecretArn: this.webhookSigningSecret.secretArn,
         webhookQueueUrl: this.queues.webhook.queueUrl,
+        listCursorSecretArn: this.listCursorSecret.secretArn,
+        adminScope: config.adminScope,
+        adminPrincipals: config.adminPrincipals,
         webhookRetryDelaysSeconds: config.webhookRetryDelaysSeconds,
         webhookRetryWindowSeconds: config.webhookRetryWindowSeconds,
         jobDeadlineSeconds: config.jobDeadlineSeconds,
@@ -448,8 +461,16 @@ export class FluxEditPipeline extends Construct {
     };
 
     allow(access.table, [this.table.tableArn]);
-    if (access.queriesSweepIndex) {
-      allow(['dynamodb:Query'], [`${this.table.tableArn}/index/${TABLE.sweepIndex.name}`]);
+    const indexNames = access.queriesIndexes.flatMap((group) =>
+      group === 'sweep'
+        ? [TABLE.sweepIndex.name]
+        : Object.values(TABLE.listIndexes).map((index) => index.name),
+    );
+    if (indexNames.length > 0) {
+      allow(
+        ['dynamodb:Query'],
+        indexNames.map((name) => `${this.table.tableArn}/index/${name}`),
+      );
     }
     for (const queue of access.sendsTo) allow(['sqs:SendMessage'], [this.queues[queue].queueArn]);
     if (access.outputs)
@@ -473,6 +494,7 @@ export class FluxEditPipeline extends Construct {
     }
     if (access.readsRunComfyToken) this.runComfyTokenSecret.grantRead(role);
     if (access.readsWebhookSecret) this.webhookSigningSecret.grantRead(role);
+    if (access.readsListCursorSecret) this.listCursorSecret.grantRead(role);
     if (access.publishesNotifications) allow(['sns:Publish'], [this.notificationTopic.topicArn]);
     if (access.putsEvents) allow(['events:PutEvents'], [this.eventBus.eventBusArn]);
     if (key) allow(CUSTOMER_KEY_ACTIONS, [key.keyArn]);

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Log } from '#core/log';
 import { generateSigningSecret } from '#core/webhooks/sign';
@@ -187,6 +187,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       [ENV.webhookQueueUrl]: resources.queues.webhook.url,
       // A fresh secret per run; read it from the environment (or pass `env.webhookSigningSecret`).
       [ENV.webhookSigningSecret]: generateSigningSecret(),
+      // Likewise the key that signs list cursors.
+      [ENV.listCursorSecret]: randomBytes(32).toString('base64url'),
       POWERTOOLS_SERVICE_NAME: METRIC_IDENTITY.serviceName,
       POWERTOOLS_METRICS_NAMESPACE: METRIC_IDENTITY.namespace,
     };
@@ -195,7 +197,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     }
     environment.set({ ...functionEnv, ...options.extraEnv });
     // The deployed functions read the token from Secrets Manager; locally it is given directly.
-    environment.unset([ENV.runComfyTokenSecretArn, ENV.webhookSecretArn]);
+    environment.unset([ENV.runComfyTokenSecretArn, ENV.webhookSecretArn, ENV.listCursorSecretArn]);
 
     const handlers = await loadHandlers(options.handlers);
     const targetOf = (functionName: FunctionName): InvocationTarget => ({

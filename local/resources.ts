@@ -36,6 +36,7 @@ import {
   type QueueName,
   SUBMIT_RULE,
   TABLE,
+  TABLE_INDEXES,
   visibilityTimeoutSeconds,
 } from '../contract/index.ts';
 
@@ -187,20 +188,20 @@ async function createTable(clients: LocalClients, tableName: string): Promise<st
         TableName: tableName,
         AttributeDefinitions: [
           { AttributeName: TABLE.partitionKey, AttributeType: 'S' },
-          { AttributeName: TABLE.sweepIndex.partitionKey, AttributeType: 'S' },
-          { AttributeName: TABLE.sweepIndex.sortKey, AttributeType: 'S' },
+          ...[...new Set(TABLE_INDEXES.flatMap((index) => [index.partitionKey, index.sortKey]))].map(
+            (attribute) => ({ AttributeName: attribute, AttributeType: 'S' as const }),
+          ),
         ],
         KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: TABLE.sweepIndex.name,
-            KeySchema: [
-              { AttributeName: TABLE.sweepIndex.partitionKey, KeyType: 'HASH' },
-              { AttributeName: TABLE.sweepIndex.sortKey, KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'KEYS_ONLY' },
-          },
-        ],
+        // The same sparse, keys-only indexes the construct makes (contract/table.ts).
+        GlobalSecondaryIndexes: TABLE_INDEXES.map((index) => ({
+          IndexName: index.name,
+          KeySchema: [
+            { AttributeName: index.partitionKey, KeyType: 'HASH' },
+            { AttributeName: index.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        })),
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );

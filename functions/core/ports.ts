@@ -6,7 +6,7 @@
  */
 import type { MetricName } from '#contract/metrics';
 import type { EditInput } from './edit-input.ts';
-import type { Job } from './jobs/job.ts';
+import type { Job, JobStatus } from './jobs/job.ts';
 import type { JobWrite } from './jobs/lifecycle.ts';
 import type { PollMessage, ResultMessage } from './jobs/messages.ts';
 import type { LifecycleEvent } from './notify/events.ts';
@@ -36,6 +36,29 @@ export type CreateResult =
   | { created: true; job: Job }
   | { created: false; existingJobId: string; fingerprintMatches: boolean };
 
+/** What `JobStore.list` returns a page of, newest first unless `order` is `asc`. */
+export interface ListQuery {
+  /** Only this owner's jobs (by `ownerKey`); absent: every owner's (admins). */
+  ownerKey?: string;
+  statuses?: readonly JobStatus[];
+  callerReference?: string;
+  batchId?: string;
+  /** Inclusive. */
+  createdAfter?: string;
+  /** Exclusive. */
+  createdBefore?: string;
+  order: 'asc' | 'desc';
+  limit: number;
+  /** Resume after this position (`<createdAt>#<id>` of the last job of the previous page). */
+  after?: string;
+}
+
+export interface ListPage {
+  jobs: Job[];
+  /** Where the next page starts; absent when there is none. */
+  next?: string;
+}
+
 /** Jobs, and the idempotency keys that lead to them. */
 export interface JobStore {
   /** Records a new job, and its idempotency key if given, atomically (one wins a race for a key). */
@@ -48,6 +71,15 @@ export interface JobStore {
   discard(job: Job): Promise<void>;
   /** Ids of the jobs the sweeper should look at (`sweepAt` before `cutoff`), most overdue first. */
   listDue(cutoff: string, limit: number): Promise<string[]>;
+  /** A page of jobs matching `query`, from indexes (never a scan). */
+  list(query: ListQuery): Promise<ListPage>;
+  /**
+   * Deletes a finished job (and its idempotency key), leaving a tombstone so that a repeated
+   * delete is recognised; `false` if the job is not finished (or gone).
+   */
+  delete(job: Job, deletedAt: string): Promise<boolean>;
+  /** The owner key of a deleted job's tombstone, if the id was deleted. */
+  deletedOwner(id: string): Promise<string | undefined>;
 }
 
 /** The pipeline's own queues. Delays are whole seconds, SQS's unit (0–900). */

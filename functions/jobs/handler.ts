@@ -1,18 +1,24 @@
+import { createHash } from 'node:crypto';
 import { createS3Client } from '#adapters/aws/clients';
 import { S3OutputStore } from '#adapters/aws/s3-output-store';
 import { S3Presigner } from '#adapters/aws/s3-presigner';
-import { loadConfig } from '#contract/config';
+import { ConfigError, ENV, loadConfig } from '#contract/config';
 import { NotFoundError, PipelineError } from '#core/errors';
+import { callerOf } from '#core/http/caller';
 import { jsonResponse } from '#core/http/problem';
 import { readJsonBody } from '#core/http/request';
 import { createUpload } from '#core/inputs/create-upload';
 import { cancelJob } from '#core/jobs/cancel-job';
+import { deleteJob } from '#core/jobs/delete-job';
 import type { Job } from '#core/jobs/job';
 import { toJobView } from '#core/jobs/job-view';
+import { listJobs } from '#core/jobs/list-jobs';
+import { findOwnJob, ownerKeyOf } from '#core/jobs/owner';
 import { resendWebhook } from '#core/webhooks/start-delivery';
 import { makeHttpHandler } from '#shared/handler';
 import { createJobDeps } from '#shared/job-deps';
 import { logger } from '#shared/powertools';
+import { secretValue } from '#shared/secrets';
 import openApiDocument from '../../openapi.json' with { type: 'json' };
 
 const config = loadConfig();
@@ -26,24 +32,40 @@ const deps = {
     policy: { allowedHosts: [], maxBytes: 1, allowLoopbackHttp: false },
     log: logger,
   }),
+  cursorKey: cursorKey(),
 };
 const PRESIGNED_URL_SECONDS = 3600;
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** `GET /edits/{id}`, `POST /edits/{id}/cancel`, `POST /edits/{id}/notifications/resend`, `POST /uploads`, `GET /openapi.json`. */
+/**
+ * The job routes: `GET /edits`, `GET|DELETE /edits/{id}`, `POST /edits/{id}/cancel`,
+ * `POST /edits/{id}/notifications/resend`, `POST /uploads`, `GET /openapi.json`. Every one acts on
+ * the caller's own jobs only (an admin's: all): another caller's job answers 404, as an unknown id.
+ */
 export const handler = makeHttpHandler(async (event, { log }) => {
+  const caller = callerOf(event, config);
   const jobId = event.pathParameters?.id ?? '';
   if (event.pathParameters?.id !== undefined && !JOB_ID.test(jobId)) {
     throw new NotFoundError('no job with this id');
   }
+  const scoped = { ...deps, log };
   switch (event.routeKey) {
+    case 'GET /edits':
+      return jsonResponse(200, await listJobs(scoped, caller, event.queryStringParameters));
     case 'GET /edits/{id}': {
-      const job = await deps.store.get(jobId);
-      if (!job) throw new NotFoundError(`no job with id ${jobId}`);
+      const job = await findOwnJob(deps.store, caller, jobId);
       return jsonResponse(200, toJobView(job, await presignOutputs(job)));
     }
-    case 'GET /openapi.json':
-      return jsonResponse(200, openApiDocument);
+    case 'DELETE /edits/{id}':
+      await deleteJob(scoped, caller, jobId);
+      return { statusCode: 204 };
+    case 'POST /edits/{id}/cancel': {
+      const job = await findOwnJob(deps.store, caller, jobId);
+      return jsonResponse(200, toJobView(await cancelJob(scoped, jobId, job)));
+    }
+    case 'POST /edits/{id}/notifications/resend':
+      await findOwnJob(deps.store, caller, jobId);
+      return jsonResponse(202, toJobView(await resendWebhook(scoped, jobId)));
     case 'POST /uploads':
       return jsonResponse(
         201,
@@ -55,12 +77,11 @@ export const handler = makeHttpHandler(async (event, { log }) => {
             now: () => deps.clock.now(),
           },
           readJsonBody(event),
+          ownerKeyOf(caller.owner),
         ),
       );
-    case 'POST /edits/{id}/cancel':
-      return jsonResponse(200, toJobView(await cancelJob({ ...deps, log }, jobId)));
-    case 'POST /edits/{id}/notifications/resend':
-      return jsonResponse(202, toJobView(await resendWebhook({ ...deps, log }, jobId)));
+    case 'GET /openapi.json':
+      return jsonResponse(200, openApiDocument);
     default:
       throw new PipelineError('ROUTE_NOT_FOUND', `no route ${event.routeKey}`, { status: 404 });
   }
@@ -71,4 +92,22 @@ function presignOutputs(job: Job): Promise<string[]> {
   return Promise.all(
     (job.outputs ?? []).map((output) => deps.outputs.presignGet(output, PRESIGNED_URL_SECONDS)),
   );
+}
+
+/** The key list cursors are signed with: from Secrets Manager in AWS, the local runtime's value locally. */
+function cursorKey(): () => Promise<Buffer> {
+  const derive = (value: string) => createHash('sha256').update(`list-cursor\n${value}`).digest();
+  if (config.listCursorSecret) {
+    const key = derive(config.listCursorSecret);
+    return async () => key;
+  }
+  const secretArn = config.listCursorSecretArn;
+  if (!secretArn)
+    throw new ConfigError(`set ${ENV.listCursorSecretArn} (in AWS) or ${ENV.listCursorSecret} (locally)`);
+  return async () => {
+    const value = await secretValue(secretArn);
+    if (typeof value !== 'string' || value.length < 32)
+      throw new ConfigError('the list cursor secret is too short');
+    return derive(value);
+  };
 }

@@ -40,7 +40,10 @@ export function createJobDeps(config: Config, fn: FunctionName): JobDeps {
     }),
     runComfy: runComfyFor(config, fn),
     inputs: {
-      policy: parseS3Allowlist(config.inputS3Allowlist),
+      policy: parseS3Allowlist(config.inputS3Allowlist, {
+        bucket: config.outputBucket,
+        prefix: config.uploadPrefix,
+      }),
       resolve: async (imageUrls) => {
         if (!imageUrls.some((url) => url.startsWith('s3://'))) return [...imageUrls];
         // Only jobs with `s3://` inputs need it: the S3 client stays unloaded otherwise.

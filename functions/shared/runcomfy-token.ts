@@ -1,7 +1,6 @@
 import type { Config } from '#contract/config';
 import { ConfigError } from '#contract/config';
-
-const TOKEN_CACHE_SECONDS = 300;
+import { secretValue } from './secrets.ts';
 
 /**
  * The RunComfy API token: from Secrets Manager in AWS (the function knows only the secret's
@@ -15,12 +14,7 @@ export function runComfyTokenSource(config: Config): () => Promise<string> {
     return async () => token;
   }
   const secretArn = config.runComfyTokenSecretArn as string;
-  return async () => {
-    // Loaded on first use: functions that never call RunComfy don't parse Secrets Manager's client.
-    const { getSecret } = await import('@aws-lambda-powertools/parameters/secrets');
-    const value = await getSecret<string>(secretArn, { maxAge: TOKEN_CACHE_SECONDS });
-    return tokenFrom(value);
-  };
+  return async () => tokenFrom(await secretValue(secretArn));
 }
 
 export function tokenFrom(value: unknown): string {

@@ -7,8 +7,7 @@ import type { WebhookDeps } from '#core/webhooks/deliver-webhook';
 import { WebhookSecretError } from '#core/webhooks/errors';
 import { decodeSigningSecrets } from '#core/webhooks/sign';
 import { logger, metricSink } from './powertools.ts';
-
-const SECRET_CACHE_SECONDS = 300;
+import { secretValue } from './secrets.ts';
 
 /** Builds the webhook function's dependencies from the validated environment, once per container. */
 export function createWebhookDeps(config: Config): WebhookDeps {
@@ -45,8 +44,7 @@ export function webhookSigningKeys(config: Config): () => Promise<Buffer[]> {
     throw new ConfigError(`set ${ENV.webhookSecretArn} (in AWS) or ${ENV.webhookSigningSecret} (locally)`);
   }
   return async () => {
-    const { getSecret } = await import('@aws-lambda-powertools/parameters/secrets');
-    const value = await getSecret<string>(secretArn, { maxAge: SECRET_CACHE_SECONDS });
+    const value = await secretValue(secretArn);
     if (typeof value !== 'string') throw new WebhookSecretError('the webhook signing secret is not a string');
     return decodeSigningSecrets(value);
   };

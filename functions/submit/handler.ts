@@ -2,16 +2,19 @@ import type { Context, EventBridgeEvent, SQSEvent } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { loadConfig } from '#contract/config';
 import { ValidationError } from '#core/errors';
+import { callerOf } from '#core/http/caller';
 import { jsonResponse } from '#core/http/problem';
 import { header, readJsonBody } from '#core/http/request';
 import { type JobView, toJobView } from '#core/jobs/job-view';
+import { trustedOwner } from '#core/jobs/owner';
 import { rejectSubmission } from '#core/jobs/reject-submission';
 import { submitEdit } from '#core/jobs/submit-edit';
 import type { Log } from '#core/log';
 import { type APIGatewayProxyEventV2, makeHandler, makeHttpHandler, makeSqsHandler } from '#shared/handler';
 import { createJobDeps } from '#shared/job-deps';
 
-const deps = createJobDeps(loadConfig(), 'submit');
+const config = loadConfig();
+const deps = createJobDeps(config, 'submit');
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /**
@@ -34,7 +37,11 @@ const handleHttp = makeHttpHandler(async (event, { log }) => {
       { path: 'headers/Idempotency-Key', message: 'must be 1–255 visible ASCII characters' },
     ]);
   }
-  const { job, created } = await submitEdit({ ...deps, log }, { input: readJsonBody(event), idempotencyKey });
+  const { owner } = callerOf(event, config);
+  const { job, created } = await submitEdit(
+    { ...deps, log },
+    { input: readJsonBody(event), owner, idempotencyKey },
+  );
   log.info(created ? 'job accepted' : 'idempotent replay', { jobId: job.id, status: job.status });
   return jsonResponse(202, toJobView(job), {
     location: `/edits/${job.id}`,
@@ -48,28 +55,42 @@ const handleQueue = makeSqsHandler(z.unknown(), async (body, record, { log }) =>
   const request = forwarded ? body.detail : body;
   // Redeliveries of one message (or one event) carry the same id: they find the job already made.
   const dedupeKey = forwarded ? `event:${body.id}` : `sqs:${record.messageId}`;
-  return submitMessage(request, dedupeKey, log);
+  return submitMessage(
+    request,
+    forwarded ? `integration:eventbridge:${body.source}` : 'integration:sqs',
+    dedupeKey,
+    log,
+  );
 });
 
 const handleDirect = makeHandler<unknown, { job: JobView }>(
   (event, { log, context }) =>
     isEventBridgeEvent(event)
-      ? submitMessage(event.detail, `event:${event.id}`, log)
-      : submitMessage(event, `invoke:${context.awsRequestId}`, log),
+      ? submitMessage(event.detail, `integration:eventbridge:${event.source}`, `event:${event.id}`, log)
+      : submitMessage(event, 'integration:invoke', `invoke:${context.awsRequestId}`, log),
   (event) => (isEventBridgeEvent(event) ? { eventId: event.id } : {}),
 );
 
 /**
- * Submits an event-driven request. An invalid one becomes a `failed` job with its field errors
- * and a completion event, and is not retried: retrying cannot make it valid.
+ * Submits an event-driven request. These sources are trusted (IAM lets only the stack's own
+ * integrations reach them), so the request may name the `owner` it is submitted for — e.g. the
+ * `jwt:<issuer>|<subject>` of an end user of a platform; otherwise the integration owns the job.
+ * An invalid request becomes a `failed` job with its field errors and a completion event, and is
+ * not retried: retrying cannot make it valid.
  */
-async function submitMessage(request: unknown, dedupeKey: string, log: Log): Promise<{ job: JobView }> {
+async function submitMessage(
+  request: unknown,
+  integration: string,
+  dedupeKey: string,
+  log: Log,
+): Promise<{ job: JobView }> {
+  const { owner, input } = trustedOwner(request, integration);
   try {
-    const { job } = await submitEdit({ ...deps, log }, { input: request, idempotencyKey: dedupeKey });
+    const { job } = await submitEdit({ ...deps, log }, { input, owner, idempotencyKey: dedupeKey });
     return { job: toJobView(job) };
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
-    const job = await rejectSubmission({ ...deps, log }, request, error, dedupeKey);
+    const job = await rejectSubmission({ ...deps, log }, request, error, dedupeKey, owner);
     return { job: toJobView(job) };
   }
 }

@@ -8,7 +8,7 @@ import {
   type TableProps,
 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import { TABLE } from '../../contract/table.ts';
+import { TABLE, TABLE_INDEXES } from '../../contract/table.ts';
 
 /**
  * The jobs table: the key layout from the definition, on-demand, point-in-time recovery, TTL on
@@ -30,17 +30,17 @@ export function jobsTableDefaults(removalPolicy: RemovalPolicy, encryptionKey?: 
 }
 
 /**
- * The sparse index the sweeper queries (`TABLE.sweepIndex`): only jobs with something left that
- * the sweeper may have to do carry its partition attribute, keyed by when it is due. It projects
- * keys only: DynamoDB writes the index only when a job's due time changes (entering, a hand-over,
- * a finish, leaving once notified), not on every state update. The sweeper reads each due job
- * with a consistent GetItem anyway.
+ * The table's sparse indexes (`TABLE_INDEXES`): the sweeper's (only jobs with something left that
+ * the sweeper may have to do carry its partition attribute, keyed by when it is due) and the list
+ * indexes of `GET /edits`. All project keys only: DynamoDB writes an index only when a job's key
+ * attributes for it change (created; a status change; a due time changing), not on every update,
+ * and readers fetch the jobs themselves by key (consistently).
  */
-export function sweepIndex(): GlobalSecondaryIndexProps {
-  return {
-    indexName: TABLE.sweepIndex.name,
-    partitionKey: { name: TABLE.sweepIndex.partitionKey, type: AttributeType.STRING },
-    sortKey: { name: TABLE.sweepIndex.sortKey, type: AttributeType.STRING },
+export function tableIndexes(): GlobalSecondaryIndexProps[] {
+  return TABLE_INDEXES.map((index) => ({
+    indexName: index.name,
+    partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
+    sortKey: { name: index.sortKey, type: AttributeType.STRING },
     projectionType: ProjectionType.KEYS_ONLY,
-  };
+  }));
 }

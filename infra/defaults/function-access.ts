@@ -18,10 +18,10 @@ export interface FunctionAccess {
    */
   readonly table: readonly TableAction[];
   /**
-   * `dynamodb:Query` on the table's sparse sweep index (`TABLE.sweepIndex`), granted on the index
-   * ARN only: the function can list the due jobs but never scan or query the table.
+   * `dynamodb:Query` on these of the table's sparse indexes (`TABLE.sweepIndex`, the list indexes),
+   * granted on the index ARNs only: the function can read them but never scan or query the table.
    */
-  readonly queriesSweepIndex: boolean;
+  readonly queriesIndexes: readonly ('sweep' | 'list')[];
   /** Queues the function sends messages to. */
   readonly sendsTo: readonly QueueName[];
   /** Object actions under the output prefix of the output bucket. */
@@ -39,6 +39,8 @@ export interface FunctionAccess {
   readonly readsRunComfyToken: boolean;
   /** Reads the webhook signing secret (only the function that signs deliveries). */
   readonly readsWebhookSecret: boolean;
+  /** Reads the key list cursors are signed with (only the function that serves `GET /edits`). */
+  readsListCursorSecret?: boolean;
   /** Publishes completion (or failure) notifications to the SNS topic. */
   readonly publishesNotifications: boolean;
   /** Puts completion (or failure) events on the EventBridge bus. */
@@ -46,6 +48,7 @@ export interface FunctionAccess {
 }
 
 export type TableAction =
+  | 'dynamodb:BatchGetItem'
   | 'dynamodb:GetItem'
   | 'dynamodb:PutItem'
   | 'dynamodb:UpdateItem'
@@ -57,7 +60,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     // A transactional Put of the job and its idempotency key; a Delete of both if the first
     // heartbeat cannot be queued. Refused event-driven requests are failed jobs, announced here.
     table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
-    queriesSweepIndex: false,
+    queriesIndexes: [],
     sendsTo: ['poll', 'webhook'],
     readsInputs: false,
     readsRunComfyToken: false,
@@ -66,22 +69,32 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     putsEvents: true,
   },
   jobs: {
-    table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    queriesSweepIndex: false,
+    // Lists read the page's jobs by key; a delete puts a tombstone and deletes the idempotency key.
+    table: [
+      'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:PutItem',
+      'dynamodb:DeleteItem',
+    ],
+    queriesIndexes: ['list'],
     // A cancel queues its notification on the result queue; a resend queues the webhook.
     sendsTo: ['result', 'webhook'],
-    // Presigned GETs of a job's outputs; presigned PUTs of input uploads.
-    outputs: ['s3:GetObject'],
+    // Presigned GETs of a job's outputs, deleting a deleted job's; presigned PUTs of input uploads.
+    outputs: ['s3:GetObject', 's3:DeleteObject'],
+    listsOutputs: true,
     uploads: ['s3:PutObject'],
     readsInputs: false,
     readsRunComfyToken: true,
     readsWebhookSecret: false,
+    readsListCursorSecret: true,
     publishesNotifications: false,
-    putsEvents: false,
+    // `Edit Job Deleted`.
+    putsEvents: true,
   },
   poller: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    queriesSweepIndex: false,
+    queriesIndexes: [],
     sendsTo: ['poll', 'result', 'webhook'],
     // It submits: `s3://` inputs are presigned for RunComfy at each attempt.
     readsInputs: true,
@@ -92,7 +105,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   },
   result: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    queriesSweepIndex: false,
+    queriesIndexes: [],
     // A failed attempt queues the next one, with a delay.
     sendsTo: ['result', 'webhook'],
     // Upload (multipart, aborted on failure), and deleting what a failed collection left.
@@ -106,7 +119,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   },
   webhook: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    queriesSweepIndex: false,
+    queriesIndexes: [],
     // A failed attempt queues the next one, with a delay.
     sendsTo: ['webhook'],
     readsInputs: false,
@@ -118,7 +131,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   sweeper: {
     // Lists the due jobs from the index, then acts on each with conditional item updates.
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    queriesSweepIndex: true,
+    queriesIndexes: ['sweep'],
     // A finished run goes (again) to the result function; an ended job starts its webhook.
     sendsTo: ['result', 'webhook'],
     // Deleting what a collection left behind when a job ends without succeeding.

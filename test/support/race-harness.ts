@@ -118,7 +118,7 @@ export const actors = {
   sweep: (name = 'sweep'): Actor => ({ name, run: (deps) => sweepDueJobs(deps, { limit: 10 }) }),
   submit: (input: unknown, idempotencyKey: string, name = 'submit'): Actor => ({
     name,
-    run: (deps) => submitEdit(deps, { input, idempotencyKey }),
+    run: (deps) => submitEdit(deps, { input, owner: 'local', idempotencyKey }),
   }),
   /** RunComfy itself, finishing the run while the handlers race (its call is a point too). */
   upstreamFinishes: (requestId: string, name = 'RunComfy finishes'): Actor => ({

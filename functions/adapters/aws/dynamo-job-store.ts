@@ -4,6 +4,7 @@ import {
   GetCommand,
   QueryCommand,
   TransactWriteCommand,
+  type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ITEM_PREFIX, TABLE } from '#contract/table';
@@ -11,7 +12,9 @@ import { type Clock, systemClock } from '#core/clock';
 import type { Condition } from '#core/jobs/conditions';
 import type { Job } from '#core/jobs/job';
 import type { JobWrite } from '#core/jobs/lifecycle';
-import type { CreateResult, IdempotencyClaim, JobStore } from '#core/ports';
+import { listPosition } from '#core/jobs/list-position';
+import type { CreateResult, IdempotencyClaim, JobStore, ListPage, ListQuery } from '#core/ports';
+import { listJobs } from './dynamo-job-list.ts';
 
 const jobKey = (id: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.job}${id}` });
 const idempotencyKey = (key: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.idempotency}${key}` });
@@ -37,7 +40,13 @@ export class DynamoJobStore implements JobStore {
     const putJob = {
       Put: {
         TableName: this.tableName,
-        Item: { ...jobKey(job.id), ...job, ...sweepShard(job), [TABLE.ttlAttribute]: expiresAt },
+        Item: {
+          ...jobKey(job.id),
+          ...job,
+          ...sweepShard(job),
+          ...listKeys(job),
+          [TABLE.ttlAttribute]: expiresAt,
+        },
         ConditionExpression: 'attribute_not_exists(#pk)',
         ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
       },
@@ -99,7 +108,7 @@ export class DynamoJobStore implements JobStore {
     const { Item } = await this.dynamo.send(
       new GetCommand({ TableName: this.tableName, Key: jobKey(id), ConsistentRead: true }),
     );
-    return Item ? toJob(Item) : undefined;
+    return Item && !Item.deletedAt ? toJob(Item) : undefined;
   }
 
   async write(id: string, change: JobWrite): Promise<Job | undefined> {
@@ -116,8 +125,12 @@ export class DynamoJobStore implements JobStore {
     setAttribute('updatedAt', new Date(this.clock.now()).toISOString());
     const removes = change.remove.map((attribute) => expression.name(attribute));
     if (change.set.sweepAt !== undefined) setAttribute(TABLE.sweepIndex.partitionKey, SWEEP_SHARD);
+    // The status index's partition follows the status; its sort key (owner, creation) is fixed.
+    if (change.set.status !== undefined)
+      setAttribute(TABLE.listIndexes.byStatus.partitionKey, change.set.status);
     if (change.remove.includes('sweepAt')) removes.push(expression.name(TABLE.sweepIndex.partitionKey));
 
+    // A tombstone has no status, so every lifecycle condition (which names one) refuses it.
     const condition = `attribute_exists(${expression.name(TABLE.partitionKey)}) AND ${expression.condition(change.condition)}`;
     try {
       const { Attributes } = await this.dynamo.send(
@@ -153,6 +166,56 @@ export class DynamoJobStore implements JobStore {
       }),
     );
     return Items.map((item) => String(item[TABLE.partitionKey]).slice(ITEM_PREFIX.job.length));
+  }
+
+  list(query: ListQuery): Promise<ListPage> {
+    return listJobs(this.dynamo, this.tableName, query, toJob, {
+      retentionDays: this.retentionDays,
+      today: new Date(this.clock.now()).toISOString().slice(0, 10),
+    });
+  }
+
+  async delete(job: Job, deletedAt: string): Promise<boolean> {
+    const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
+      {
+        // A tombstone in its place: no index attribute, so it leaves every index; kept as long as the job would have been.
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...jobKey(job.id),
+            deletedAt,
+            ...(job.ownerKey ? { ownerKey: job.ownerKey } : {}),
+            [TABLE.ttlAttribute]: this.expiry(job.createdAt),
+          },
+          ConditionExpression:
+            'attribute_exists(#pk) AND #status IN (:succeeded, :failed, :cancelled, :expired)',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':succeeded': 'succeeded',
+            ':failed': 'failed',
+            ':cancelled': 'cancelled',
+            ':expired': 'expired',
+          },
+        },
+      },
+    ];
+    if (job.idempotencyKey) {
+      items.push({ Delete: { TableName: this.tableName, Key: idempotencyKey(job.idempotencyKey) } });
+    }
+    try {
+      await this.dynamo.send(new TransactWriteCommand({ TransactItems: items }));
+      return true;
+    } catch (error) {
+      if (error instanceof TransactionCanceledException) return false;
+      throw error;
+    }
+  }
+
+  async deletedOwner(id: string): Promise<string | undefined> {
+    const { Item } = await this.dynamo.send(
+      new GetCommand({ TableName: this.tableName, Key: jobKey(id), ConsistentRead: true }),
+    );
+    return Item?.deletedAt ? String(Item.ownerKey ?? '') : undefined;
   }
 
   private expiry(createdAt: string): number {
@@ -212,12 +275,31 @@ function sweepShard(job: Job) {
   return job.sweepAt === undefined ? {} : { [TABLE.sweepIndex.partitionKey]: SWEEP_SHARD };
 }
 
+/** The list indexes' attributes of a new job (see `TABLE.listIndexes`). */
+function listKeys(job: Job): Record<string, string> {
+  const { byOwner, byStatus, byReference, byBatch, byDay } = TABLE.listIndexes;
+  const position = listPosition(job);
+  const owner = job.ownerKey ?? '-';
+  return {
+    [byOwner.partitionKey]: owner,
+    [byOwner.sortKey]: position,
+    [byStatus.partitionKey]: job.status,
+    [byStatus.sortKey]: `${owner}#${position}`,
+    ...(job.callerReference ? { [byReference.partitionKey]: `${owner}#${job.callerReference}` } : {}),
+    ...(job.batchId ? { [byBatch.partitionKey]: job.batchId } : {}),
+    [byDay.partitionKey]: job.createdAt.slice(0, 10),
+  };
+}
+
+const INDEX_ATTRIBUTES = new Set<string>([
+  TABLE.partitionKey,
+  TABLE.ttlAttribute,
+  TABLE.sweepIndex.partitionKey,
+  ...Object.values(TABLE.listIndexes).flatMap((index) => [index.partitionKey, index.sortKey]),
+]);
+
 function toJob(item: Record<string, unknown>): Job {
-  const {
-    [TABLE.partitionKey]: _key,
-    [TABLE.sweepIndex.partitionKey]: _shard,
-    [TABLE.ttlAttribute]: _ttl,
-    ...job
-  } = item;
-  return job as unknown as Job;
+  return Object.fromEntries(
+    Object.entries(item).filter(([key]) => !INDEX_ATTRIBUTES.has(key)),
+  ) as unknown as Job;
 }

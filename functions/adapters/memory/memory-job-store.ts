@@ -1,8 +1,9 @@
 import { type Clock, systemClock } from '#core/clock';
 import { holds } from '#core/jobs/conditions';
-import type { Job } from '#core/jobs/job';
+import { isTerminal, type Job } from '#core/jobs/job';
 import type { JobWrite } from '#core/jobs/lifecycle';
-import type { CreateResult, IdempotencyClaim, JobStore } from '#core/ports';
+import { listPosition, matchesQuery } from '#core/jobs/list-position';
+import type { CreateResult, IdempotencyClaim, JobStore, ListPage, ListQuery } from '#core/ports';
 
 /**
  * The job store in memory, with DynamoDB's semantics where the core relies on them: every write
@@ -13,6 +14,7 @@ import type { CreateResult, IdempotencyClaim, JobStore } from '#core/ports';
 export class MemoryJobStore implements JobStore {
   readonly #jobs = new Map<string, Job>();
   readonly #keys = new Map<string, { jobId: string; fingerprint: string }>();
+  readonly #tombstones = new Map<string, { ownerKey: string; deletedAt: string }>();
 
   constructor(private readonly clock: Clock = systemClock) {}
 
@@ -64,6 +66,36 @@ export class MemoryJobStore implements JobStore {
       .sort((a, b) => ((a.sweepAt as string) < (b.sweepAt as string) ? -1 : 1))
       .slice(0, limit)
       .map((job) => job.id);
+  }
+
+  async list(query: ListQuery): Promise<ListPage> {
+    const descending = query.order === 'desc';
+    const candidates = [...this.#jobs.values()]
+      .filter((job) => matchesQuery(job, query))
+      .map((job) => ({ job, position: listPosition(job) }))
+      .filter(
+        ({ position }) => !query.after || (descending ? position < query.after : position > query.after),
+      )
+      .sort((a, b) => (a.position < b.position ? -1 : 1) * (descending ? -1 : 1));
+    const page = candidates.slice(0, query.limit);
+    const more = candidates.length > query.limit;
+    return {
+      jobs: page.map(({ job }) => structuredClone(job)),
+      ...(more ? { next: page.at(-1)?.position } : {}),
+    };
+  }
+
+  async delete(job: Job, deletedAt: string): Promise<boolean> {
+    const stored = this.#jobs.get(job.id);
+    if (!stored || !isTerminal(stored.status)) return false;
+    this.#jobs.delete(job.id);
+    this.#tombstones.set(job.id, { ownerKey: stored.ownerKey ?? '', deletedAt });
+    if (stored.idempotencyKey) this.#keys.delete(stored.idempotencyKey);
+    return true;
+  }
+
+  async deletedOwner(id: string): Promise<string | undefined> {
+    return this.#tombstones.get(id)?.ownerKey;
   }
 
   /** Every job, as stored (copies). */

@@ -2,6 +2,8 @@ import * as z from 'zod/mini';
 import { ROUTES, type RouteDefinition } from '#contract/resources';
 import { EditRequestSchema } from '../edit-request.ts';
 import { UploadRequestSchema } from '../inputs/create-upload.ts';
+import { JOB_STATUSES } from '../jobs/job.ts';
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../jobs/list-jobs.ts';
 import { EventJobSchema } from '../notify/events.ts';
 
 /*
@@ -60,6 +62,12 @@ const schemas = {
   UploadRequest: UploadRequestSchema,
   UploadTicket: UploadTicketSchema,
   Problem: ProblemSchema,
+  JobList: z.object({
+    items: z.array(JobViewSchema),
+    next_token: z.optional(
+      z.string().check(z.describe('Pass as next_token for the next page; absent on the last page')),
+    ),
+  }),
 };
 
 type SchemaName = keyof typeof schemas;
@@ -104,11 +112,62 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
       '503': problem('The job could not be queued; nothing was recorded, retry'),
     },
   },
+  'GET /edits': {
+    operationId: 'listEdits',
+    summary: 'List the caller’s jobs (an admin’s: everyone’s), newest first',
+    description:
+      'Served from DynamoDB indexes. Filters combine; `next_token` is opaque and signed together with the filters, and stays correct while new jobs arrive. A page may hold fewer than `limit` jobs (a very selective filter examines at most a bounded number of candidates per request) and still carry a `next_token`.',
+    parameters: [
+      {
+        name: 'status',
+        in: 'query',
+        description: 'One status, or several separated by commas (or the parameter repeated)',
+        schema: { type: 'string', pattern: `^(${JOB_STATUSES.join('|')})(,(${JOB_STATUSES.join('|')}))*$` },
+      },
+      { name: 'caller_reference', in: 'query', schema: { type: 'string', minLength: 1, maxLength: 128 } },
+      { name: 'batch_id', in: 'query', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } },
+      {
+        name: 'created_after',
+        in: 'query',
+        description: 'Inclusive, ISO 8601 UTC',
+        schema: { type: 'string', format: 'date-time' },
+      },
+      {
+        name: 'created_before',
+        in: 'query',
+        description: 'Exclusive, ISO 8601 UTC',
+        schema: { type: 'string', format: 'date-time' },
+      },
+      { name: 'sort', in: 'query', schema: { type: 'string', enum: ['desc', 'asc'], default: 'desc' } },
+      {
+        name: 'limit',
+        in: 'query',
+        schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT },
+      },
+      { name: 'next_token', in: 'query', schema: { type: 'string', maxLength: 2048 } },
+    ],
+    responses: {
+      '200': { description: 'A page of jobs (without presigned output URLs)', ...json('JobList') },
+      '400': problem('A bad filter or cursor: `errors` names it'),
+    },
+  },
   'GET /edits/{id}': {
     operationId: 'getEdit',
     summary: 'Read a job, with presigned URLs for its outputs',
     parameters: [idParameter],
     responses: { '200': { description: 'The job', ...json('Job') }, '404': problem('No such job') },
+  },
+  'DELETE /edits/{id}': {
+    operationId: 'deleteEdit',
+    summary: 'Delete a finished job and its outputs',
+    description:
+      'Idempotent: deleting a deleted job answers 204 again. Announces `Edit Job Deleted` on EventBridge.',
+    parameters: [idParameter],
+    responses: {
+      '204': { description: 'Deleted (now or before)' },
+      '404': problem('No such job'),
+      '409': problem('`JOB_ACTIVE`: the job has not ended; cancel it first'),
+    },
   },
   'POST /edits/{id}/cancel': {
     operationId: 'cancelEdit',
@@ -117,7 +176,7 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
     responses: {
       '200': { description: 'The cancelled job', ...json('Job') },
       '404': problem('No such job'),
-      '409': problem('`not_cancellable`: running or already ended'),
+      '409': problem('`NOT_CANCELLABLE`: running or already ended'),
     },
   },
   'POST /uploads': {

@@ -37,13 +37,15 @@ export interface UploadTicket {
 export async function createUpload(
   deps: { presigner: Pick<Presigner, 'put'>; bucket: string; prefix: string; now: () => number },
   body: unknown,
+  /** Uploads land under the owner's key: a submission may name only its owner's. */
+  ownerKey: string,
 ): Promise<UploadTicket> {
   const request = parseOrThrow(UploadRequestSchema, body, 'upload request');
   const extension = EXTENSIONS[request.content_type];
   const base = (request.filename ?? `image.${extension}`)
     .replace(/[^A-Za-z0-9._-]/g, '_')
     .replace(/^\.+/, '');
-  const key = `${deps.prefix}${randomUUID()}/${base || `image.${extension}`}`;
+  const key = `${deps.prefix}${ownerKey}/${randomUUID()}/${base || `image.${extension}`}`;
   const uploadUrl = await deps.presigner.put(
     deps.bucket,
     key,

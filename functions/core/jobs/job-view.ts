@@ -8,6 +8,9 @@ export interface JobView {
   /** Finer than `status` while the job is active: what the pipeline is doing right now. */
   phase?: JobPhase;
   input: Job['input'];
+  owner?: string;
+  batch_id?: string;
+  batch_line?: number;
   caller_reference?: string;
   metadata?: Record<string, string>;
   webhook_url?: string;
@@ -52,6 +55,9 @@ export function toJobView(job: Job, outputUrls?: readonly string[]): JobView {
     status: job.status,
     phase: phaseOf(job),
     input: job.input,
+    owner: job.owner,
+    batch_id: job.batchId,
+    batch_line: job.batchLine,
     caller_reference: job.callerReference,
     metadata: job.metadata,
     webhook_url: job.webhookUrl,

@@ -83,6 +83,16 @@ export interface Job {
   status: JobStatus;
   /** The validated model input; images may be `s3://` URIs, presigned at each submission. */
   input: JobInput;
+  /**
+   * Who submitted it: `jwt:<issuer>|<subject>`, `iam:<principal ARN>`, `integration:<source>`, or
+   * `local` (the local runtime without auth). Only its owner (or an admin) can see or act on it.
+   */
+  owner?: string;
+  /** A hash of `owner`: the key of the owner's list index and upload prefix (never the owner in clear). */
+  ownerKey?: string;
+  /** The batch it belongs to, and its line there (1-based). */
+  batchId?: string;
+  batchLine?: number;
   /** The caller's own reference and metadata, echoed on the job and in every event. */
   callerReference?: string;
   metadata?: Record<string, string>;

@@ -5,6 +5,7 @@ import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified } from './finish-job.ts';
 import { iso, type Job } from './job.ts';
 import { rejectedJob } from './lifecycle.ts';
+import { ownerKeyOf } from './owner.ts';
 
 /** Kept of an invalid request: enough to recognise it, bounded so a huge body cannot bloat the table. */
 const MAX_KEPT_REQUEST_CHARS = 8_000;
@@ -21,6 +22,7 @@ export async function rejectSubmission(
   raw: unknown,
   error: ValidationError,
   dedupeKey: string,
+  owner: string,
 ): Promise<Job> {
   const ctx = writeContext(deps);
   const record = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
@@ -34,6 +36,8 @@ export async function rejectSubmission(
         ? JSON.parse(kept)
         : { truncated: (kept ?? '').slice(0, 1_000) }) as unknown as JobInput,
       callerReference: callerReference?.isWellFormed() ? callerReference.slice(0, 128) : undefined,
+      owner,
+      ownerKey: ownerKeyOf(owner),
       createdAt: iso(ctx.nowMs),
       updatedAt: iso(ctx.nowMs),
       deadlineAt: iso(ctx.nowMs),

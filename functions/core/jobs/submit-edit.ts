@@ -7,12 +7,20 @@ import { checkWebhookUrl } from '../webhooks/url-policy.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { iso, type Job } from './job.ts';
 import { newJob } from './lifecycle.ts';
+import { ownerKeyOf } from './owner.ts';
 
 export interface SubmitEditRequest {
   /** The request body as received: validated here. */
   input: unknown;
-  /** A client-chosen key: the same key and body return the first job instead of paying twice. */
+  /** Who submits it (see `Caller`): recorded on the job; only they (and admins) see it. */
+  owner: string;
+  /**
+   * A client-chosen key: the same key and body return the first job instead of paying twice.
+   * Keys are the owner's own: another caller's key never finds this caller's job.
+   */
   idempotencyKey?: string;
+  /** The batch this job is a line of. */
+  batch?: { id: string; line: number };
 }
 
 export interface SubmitEditResult {
@@ -48,8 +56,9 @@ export async function submitEdit(
   request: SubmitEditRequest,
 ): Promise<SubmitEditResult> {
   const { input, caller } = splitRequest(parseOrThrow(EditRequestSchema, request.input, 'edit request'));
+  const ownerKey = ownerKeyOf(request.owner);
   const issues = [
-    ...checkS3Inputs(input.image_urls, deps.inputs.policy),
+    ...checkS3Inputs(input.image_urls, deps.inputs.policy, ownerKey),
     ...(caller.webhookUrl && !deps.queues.scheduleWebhook
       ? [{ path: 'webhook_url', message: 'webhooks are not enabled on this deployment' }]
       : checkWebhookUrl(caller.webhookUrl, deps.config)),
@@ -60,11 +69,14 @@ export async function submitEdit(
     {
       id: randomUUID(),
       input,
+      owner: request.owner,
+      ownerKey,
+      ...(request.batch ? { batchId: request.batch.id, batchLine: request.batch.line } : {}),
       ...caller,
       createdAt: iso(ctx.nowMs),
       updatedAt: iso(ctx.nowMs),
       deadlineAt: iso(ctx.nowMs + deps.config.jobDeadlineSeconds * 1000),
-      idempotencyKey: request.idempotencyKey ? hashKey(request.idempotencyKey) : undefined,
+      idempotencyKey: request.idempotencyKey ? hashKey(ownerKey, request.idempotencyKey) : undefined,
     },
     ctx,
   );
@@ -100,9 +112,9 @@ export async function submitEdit(
   return { job, created: true };
 }
 
-/** Idempotency keys are stored hashed: they are the caller's, and may be meaningful to them. */
-function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+/** Idempotency keys are stored hashed (they are the caller's, and may mean something to them), per owner. */
+function hashKey(ownerKey: string, key: string): string {
+  return createHash('sha256').update(`${ownerKey}\n${key}`).digest('hex');
 }
 
 /** A canonical hash of the validated input: key order and defaults do not matter. */

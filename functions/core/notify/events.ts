@@ -64,6 +64,16 @@ const LastErrorSchema = z.object({
 
 const MetadataSchema = z.record(z.string(), z.string());
 
+const owner = z.optional(
+  z
+    .string()
+    .check(
+      z.describe(
+        'Who submitted the job (`jwt:<issuer>|<subject>`, `iam:<principal ARN>`, `integration:<source>`, `local`): route or filter on it',
+      ),
+    ),
+);
+
 /** The job as it was when the event occurred (the HTTP API's view, without presigned URLs). */
 export const EventJobSchema = z.object({
   id: z.string(),
@@ -75,6 +85,9 @@ export const EventJobSchema = z.object({
       .record(z.string(), z.unknown())
       .check(z.describe('An INVALID_REQUEST job only: the request as sent (or a truncated copy)')),
   ]),
+  owner,
+  batch_id: z.optional(z.string()),
+  batch_line: z.optional(z.int()),
   caller_reference: z.optional(z.string()),
   metadata: z.optional(MetadataSchema),
   webhook_url: z.optional(z.string()),
@@ -108,6 +121,7 @@ const eventId = z
 const envelope = {
   occurred_at: timestamp('When it happened'),
   job_id: z.string(),
+  owner,
   caller_reference: z.optional(z.string().check(z.describe('The caller’s own reference, when given'))),
   metadata: z.optional(MetadataSchema.check(z.describe('The caller’s metadata, when given'))),
   job: EventJobSchema,
@@ -158,12 +172,32 @@ export const JobCompletedEventSchema = z
     }),
   );
 
+export const JobDeletedEventSchema = z
+  .object({
+    event_id: eventId,
+    type: z.literal('edit.job.deleted'),
+    occurred_at: timestamp('When it was deleted'),
+    job_id: z.string(),
+    owner,
+    caller_reference: z.optional(z.string()),
+    metadata: z.optional(MetadataSchema),
+    batch_id: z.optional(z.string()),
+  })
+  .check(
+    z.meta({
+      title: EVENTS.jobDeleted,
+      description:
+        'A finished job and its outputs were deleted through the API (DELETE /edits/{id}). Best effort: EventBridge only.',
+    }),
+  );
+
 export type EventJob = z.infer<typeof EventJobSchema>;
+export type JobDeletedEvent = z.infer<typeof JobDeletedEventSchema>;
 export type JobSubmittedEvent = z.infer<typeof JobSubmittedEventSchema>;
 export type JobStartedEvent = z.infer<typeof JobStartedEventSchema>;
 export type CompletionEvent = z.infer<typeof JobCompletedEventSchema>;
-/** Events that mark progress: published best effort, to EventBridge only. */
-export type LifecycleEvent = JobSubmittedEvent | JobStartedEvent;
+/** Events that mark progress (or a deletion): published best effort, to EventBridge only. */
+export type LifecycleEvent = JobSubmittedEvent | JobStartedEvent | JobDeletedEvent;
 export type JobEvent = LifecycleEvent | CompletionEvent;
 
 /** Every event: its EventBridge detail type, schema and JSON Schema file (in schemas/events/). */
@@ -183,7 +217,26 @@ export const JOB_EVENTS = {
     schema: JobCompletedEventSchema,
     file: 'edit-job-completed',
   },
+  'edit.job.deleted': {
+    detailType: EVENTS.jobDeleted,
+    schema: JobDeletedEventSchema,
+    file: 'edit-job-deleted',
+  },
 } as const;
+
+/** `Edit Job Deleted`: the job as it was before it was deleted. */
+export function deletedEvent(job: Job, deletedAt: string): JobDeletedEvent {
+  return {
+    event_id: `${job.id}:deleted`,
+    type: 'edit.job.deleted',
+    occurred_at: deletedAt,
+    job_id: job.id,
+    owner: job.owner,
+    caller_reference: job.callerReference,
+    metadata: job.metadata,
+    batch_id: job.batchId,
+  };
+}
 
 /** `Edit Job Submitted`: built from the job as the write that recorded RunComfy's request id left it. */
 export function submittedEvent(job: Job): JobSubmittedEvent {
@@ -216,6 +269,7 @@ function common(job: Job, eventId: string, occurredAt: string) {
     event_id: eventId,
     occurred_at: occurredAt,
     job_id: job.id,
+    owner: job.owner,
     caller_reference: job.callerReference,
     metadata: job.metadata,
     job: eventJob(job, occurredAt),

@@ -1,0 +1,51 @@
+import { ConflictError, NotFoundError } from '../errors.ts';
+import { deletedEvent } from '../notify/events.ts';
+import { announceBestEffort } from '../notify/notifier.ts';
+import type { JobStore, Log, MetricSink, Notifier, OutputStore } from '../ports.ts';
+import { iso, isTerminal } from './job.ts';
+import { type Caller, canAccess, ownerKeyOf } from './owner.ts';
+
+export interface DeleteDeps {
+  clock: { now(): number };
+  log: Log;
+  metrics: MetricSink;
+  store: Pick<JobStore, 'get' | 'delete' | 'deletedOwner'>;
+  outputs: Pick<OutputStore, 'deleteJobOutputs'>;
+  notifier: Notifier;
+}
+
+/**
+ * Deletes a finished job: its record (a tombstone stays, so a repeated delete answers the same)
+ * and its outputs, and announces `Edit Job Deleted`. An active job answers 409 (cancel it first);
+ * a job never seen, or another caller's, 404. Idempotent: deleting a deleted job succeeds again
+ * (and retries removing its outputs, in case an earlier attempt stopped half-way).
+ */
+export async function deleteJob(deps: DeleteDeps, caller: Caller, id: string): Promise<void> {
+  const job = await deps.store.get(id);
+  if (!job) {
+    const ownerKey = await deps.store.deletedOwner(id);
+    if (ownerKey === undefined || !(caller.admin || ownerKey === ownerKeyOf(caller.owner))) {
+      throw new NotFoundError(`no job with id ${id}`);
+    }
+    await deps.outputs.deleteJobOutputs(id);
+    return;
+  }
+  if (!canAccess(caller, job)) throw new NotFoundError(`no job with id ${id}`);
+  if (!isTerminal(job.status)) {
+    throw new ConflictError(
+      'JOB_ACTIVE',
+      `the job is ${job.status}; cancel it first, or wait until it ends`,
+      409,
+    );
+  }
+  const deletedAt = iso(deps.clock.now());
+  // The record first: if removing the outputs then fails, a repeated delete finishes the job.
+  if (!(await deps.store.delete(job, deletedAt))) {
+    if ((await deps.store.deletedOwner(id)) === undefined) {
+      throw new ConflictError('JOB_ACTIVE', 'the job changed while it was being deleted; try again', 409);
+    }
+  }
+  const removed = await deps.outputs.deleteJobOutputs(id);
+  deps.log.info('job deleted', { jobId: id, outputsRemoved: removed });
+  await announceBestEffort(deps, id, () => deletedEvent(job, deletedAt));
+}

@@ -25,7 +25,7 @@ import {
   destroyLocalClients,
   type LocalClients,
 } from './resources.ts';
-import { SqsDriver } from './sqs-driver.ts';
+import { longPollTimeoutMs, SqsDriver } from './sqs-driver.ts';
 
 export type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
 
@@ -352,12 +352,14 @@ async function receiveObserved(
   while (received.length < min) {
     const remainingSeconds = Math.ceil((deadline - Date.now()) / 1000);
     if (remainingSeconds <= 0) break;
+    const waitTimeSeconds = Math.min(remainingSeconds, 20);
     const { Messages = [] } = await clients.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,
         MaxNumberOfMessages: 10,
-        WaitTimeSeconds: Math.min(remainingSeconds, 20),
+        WaitTimeSeconds: waitTimeSeconds,
       }),
+      { requestTimeout: longPollTimeoutMs(waitTimeSeconds) },
     );
     if (Messages.length === 0) continue;
     received.push(

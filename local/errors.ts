@@ -9,6 +9,8 @@ export type LocalRuntimeErrorCode =
   /** moto's process ended before listening: typically moto is not installed in the venv. */
   | 'MOTO_EXITED'
   | 'PIPELINE_ALREADY_RUNNING'
+  /** `npm start` was given a setting it cannot use (the functions' own settings fail as CONFIG_INVALID). */
+  | 'SETTINGS_INVALID'
   | 'HANDLER_LOAD_FAILED'
   | 'HANDLER_TIMEOUT'
   | 'DRAIN_TIMEOUT';

@@ -28,18 +28,14 @@ const motoPython = join(MOTO.venv, 'bin', 'python');
 
 export const DEFAULT_MOTO_LOG = resolve(import.meta.dirname, '..', '.local', 'moto.log');
 
-/*
- * moto is started through this wrapper rather than `python -m moto.server` directly: a thread
- * blocks on stdin and ends the process when stdin closes, which happens whenever this Node
- * process dies, even by SIGKILL or a vitest worker being torn down. An exit hook alone would
- * leave orphaned servers after such deaths.
+/**
+ * moto is started through our launcher rather than `python -m moto.server`: it serialises
+ * DynamoDB requests, which moto handles on concurrent threads without the atomicity DynamoDB
+ * guarantees (two conditional writes on one key could both succeed), and it exits when this
+ * Node process dies, even by SIGKILL or a vitest worker being torn down (its stdin pipe closes,
+ * its parent pid changes). An exit hook alone would leave orphaned servers after such deaths.
  */
-const ORPHAN_SAFE_MOTO = [
-  'import os, runpy, sys, threading',
-  'threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()',
-  "sys.argv = ['moto_server', '-H', '127.0.0.1', '-p', '0']",
-  "runpy.run_module('moto.server', run_name='__main__')",
-].join('\n');
+export const MOTO_LAUNCHER = resolve(import.meta.dirname, 'moto_launcher.py');
 
 // Werkzeug announces the port it bound (we ask for port 0, so the OS picks a free one, no race).
 const LISTENING = /Running on (http:\/\/127\.0\.0\.1:\d+)/;
@@ -72,10 +68,14 @@ export async function startMotoServer(options: MotoServerOptions = {}): Promise<
 async function launch(logFile: string, timeoutMs: number): Promise<MotoServer> {
   const logStream = createWriteStream(logFile, { flags: 'a' });
   logStream.write(`--- moto started by pid ${process.pid} at ${new Date().toISOString()}\n`);
-  const child = spawn(motoPython, ['-c', ORPHAN_SAFE_MOTO], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, PYTHONUNBUFFERED: '1' },
-  });
+  const child = spawn(
+    motoPython,
+    [MOTO_LAUNCHER, '--parent-pid', String(process.pid), '-H', '127.0.0.1', '-p', '0'],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PYTHONUNBUFFERED: '1' },
+    },
+  );
   child.stdout.pipe(logStream, { end: false });
   child.stderr.pipe(logStream, { end: false });
   const killOnExit = () => child.kill('SIGKILL');

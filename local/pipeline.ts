@@ -3,13 +3,16 @@ import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/clien
 import type { Log } from '#core/log';
 import { generateSigningSecret } from '#core/webhooks/sign';
 import {
+  DEFAULTS,
   ENV,
   FUNCTIONS,
   type FunctionName,
+  loadConfig,
   METRIC_IDENTITY,
   QUEUES,
   type QueueName,
   ROUTES,
+  type SettingName,
   SWEEPER,
 } from '../contract/index.ts';
 import type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
@@ -24,15 +27,36 @@ import {
   DEFAULT_STACK_NAME,
   destroyLocalClients,
   type LocalClients,
+  type LocalResources,
 } from './resources.ts';
-import { SqsDriver } from './sqs-driver.ts';
+import { longPollTimeoutMs, SqsDriver } from './sqs-driver.ts';
 
 export type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
 
-/** Settings the functions read (infra/definition.ts `ENV` keys), overriding the local defaults. */
-export type EnvOverrides = Partial<Record<keyof typeof ENV, string | number | boolean>>;
+/** Settings the functions read (`ENV` keys), overriding the local defaults. */
+export type EnvOverrides = Partial<Record<SettingName, string | number | boolean>>;
 
 export const LOCAL_REGION = 'us-east-1';
+
+/**
+ * Settings the runtime owns: it points them at what it creates (table, queues, bucket, topic,
+ * bus), and leaves the secrets' ARNs unset because it hands the functions the values instead
+ * (there is no Secrets Manager secret to read locally). Every other setting is the caller's.
+ */
+export const RUNTIME_OWNED_SETTINGS = [
+  'jobsTable',
+  'pollQueueUrl',
+  'resultQueueUrl',
+  'webhookQueueUrl',
+  'outputBucket',
+  'topicArn',
+  'eventBusName',
+  'runComfyTokenSecretArn',
+  'webhookSecretArn',
+  'listCursorSecretArn',
+] as const satisfies readonly SettingName[];
+
+type RuntimeOwnedSetting = (typeof RUNTIME_OWNED_SETTINGS)[number];
 
 export interface LocalPipelineOptions {
   /** Use this emulator endpoint instead of starting moto (it is then left running by `stop()`). */
@@ -153,6 +177,13 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
   };
 
   try {
+    // Checked by the functions' own loader before anything starts, so that a bad setting fails
+    // at once with its variable's name. What the runtime will create is not named yet: stand-ins.
+    const webhookSigningSecret = generateSigningSecret();
+    loadConfig(
+      functionEnvironment(ownedSettings(undefined), upstreamOf(options), options.env, webhookSigningSecret),
+    );
+
     const [moto, simulator] = await Promise.all([
       options.awsEndpoint ? undefined : startMotoServer({ logFile: options.motoLogFile }),
       options.runComfy ? undefined : startProjectSimulator(options.simulator),
@@ -166,38 +197,21 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     cleanups.push(() => destroyLocalClients(clients));
     const resources = await createLocalResources(clients, { stackName, region: LOCAL_REGION });
 
-    const runComfy = simulator
-      ? { baseUrl: simulator.baseUrl, token: simulator.token, simulated: true }
-      : { ...options.runComfy!, simulated: false };
-    const functionEnv: Record<string, string> = {
-      [ENV.jobsTable]: resources.table,
-      [ENV.pollQueueUrl]: resources.queues.poll.url,
-      [ENV.resultQueueUrl]: resources.queues.result.url,
-      [ENV.outputBucket]: resources.bucket,
-      [ENV.topicArn]: resources.topicArn,
-      [ENV.eventBusName]: resources.eventBusName,
-      [ENV.runComfyBaseUrl]: runComfy.baseUrl,
-      [ENV.runComfyApiToken]: runComfy.token,
-      // The simulator serves outputs from its own loopback host over http; real RunComfy from
-      // https *.runcomfy.net, where the loopback exception must stay off.
-      [ENV.outputHostAllowlist]: simulator
-        ? `${new URL(simulator.filesBaseUrl).hostname},*.runcomfy.net`
-        : '*.runcomfy.net',
-      [ENV.allowLoopbackHttp]: String(Boolean(simulator)),
-      [ENV.webhookQueueUrl]: resources.queues.webhook.url,
-      // A fresh secret per run; read it from the environment (or pass `env.webhookSigningSecret`).
-      [ENV.webhookSigningSecret]: generateSigningSecret(),
-      // Likewise the key that signs list cursors.
-      [ENV.listCursorSecret]: randomBytes(32).toString('base64url'),
+    const runComfy = upstreamOf(options, simulator);
+    const functionEnv = functionEnvironment(
+      ownedSettings(resources),
+      runComfy,
+      options.env,
+      webhookSigningSecret,
+    );
+    // Every setting is set or removed, so the functions see these options and nothing that
+    // happens to be in this process's environment.
+    environment.set({
+      ...functionEnv,
       POWERTOOLS_SERVICE_NAME: METRIC_IDENTITY.serviceName,
       POWERTOOLS_METRICS_NAMESPACE: METRIC_IDENTITY.namespace,
-    };
-    for (const [key, value] of Object.entries(options.env ?? {})) {
-      if (value !== undefined) functionEnv[ENV[key as keyof typeof ENV]] = String(value);
-    }
-    environment.set({ ...functionEnv, ...options.extraEnv });
-    // The deployed functions read the token from Secrets Manager; locally it is given directly.
-    environment.unset([ENV.runComfyTokenSecretArn, ENV.webhookSecretArn, ENV.listCursorSecretArn]);
+      ...options.extraEnv,
+    });
 
     const handlers = await loadHandlers(options.handlers);
     const targetOf = (functionName: FunctionName): InvocationTarget => ({
@@ -270,7 +284,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       eventBusName: resources.eventBusName,
       queues,
       runComfy: { baseUrl: runComfy.baseUrl, simulated: runComfy.simulated },
-      webhookSigningSecret: functionEnv[ENV.webhookSigningSecret] ?? '',
+      webhookSigningSecret: functionEnv[ENV.webhookSigningSecret] ?? webhookSigningSecret,
       ...(simulator ? { simulator } : {}),
       clients,
       invoke: (functionName, event) => {
@@ -291,6 +305,82 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     await cleanUp();
     throw error;
   }
+}
+
+interface Upstream {
+  baseUrl: string;
+  token: string;
+  simulated: boolean;
+  /** The simulator's file host: it serves outputs over plain http on loopback. */
+  outputHost?: string;
+}
+
+/** The RunComfy the functions talk to; before the simulator runs, a stand-in of its shape. */
+function upstreamOf(options: LocalPipelineOptions, simulator?: Simulator): Upstream {
+  if (options.runComfy) return { ...options.runComfy, simulated: false };
+  if (!simulator) {
+    return { baseUrl: 'http://127.0.0.1', token: 'simulator', simulated: true, outputHost: '127.0.0.1' };
+  }
+  return {
+    baseUrl: simulator.baseUrl,
+    token: simulator.token,
+    simulated: true,
+    outputHost: new URL(simulator.filesBaseUrl).hostname,
+  };
+}
+
+/** The runtime's own settings, from what it created (stand-ins when `resources` is not there yet). */
+function ownedSettings(
+  resources: LocalResources | undefined,
+): Record<RuntimeOwnedSetting, string | undefined> {
+  const created = (pick: (made: LocalResources) => string) => (resources ? pick(resources) : 'to-be-created');
+  return {
+    jobsTable: created((made) => made.table),
+    pollQueueUrl: created((made) => made.queues.poll.url),
+    resultQueueUrl: created((made) => made.queues.result.url),
+    webhookQueueUrl: created((made) => made.queues.webhook.url),
+    outputBucket: created((made) => made.bucket),
+    topicArn: created((made) => made.topicArn),
+    eventBusName: created((made) => made.eventBusName),
+    runComfyTokenSecretArn: undefined,
+    webhookSecretArn: undefined,
+    listCursorSecretArn: undefined,
+  };
+}
+
+/**
+ * The functions' whole environment, one entry per `ENV` name (`undefined`: removed): the
+ * runtime's own settings, then the local defaults, then `overrides`. Locally, outputs over
+ * plain http are accepted from the loopback hosts the allowlist names (the simulator, or a
+ * RunComfy-compatible server on this machine); the functions never widen it beyond loopback.
+ */
+function functionEnvironment(
+  owned: Record<RuntimeOwnedSetting, string | undefined>,
+  upstream: Upstream,
+  overrides: EnvOverrides | undefined,
+  webhookSigningSecret: string,
+): Record<string, string | undefined> {
+  const settings: Partial<Record<SettingName, string | undefined>> = {
+    ...owned,
+    runComfyBaseUrl: upstream.baseUrl,
+    // The deployed functions read the token from Secrets Manager; locally it is given directly.
+    runComfyApiToken: upstream.token,
+    outputHostAllowlist: [
+      ...(upstream.outputHost ? [upstream.outputHost] : []),
+      ...DEFAULTS.outputHostAllowlist,
+    ].join(','),
+    allowLoopbackHttp: 'true',
+    // A fresh secret per run; read it from the environment (or pass `env.webhookSigningSecret`).
+    webhookSigningSecret,
+    // Likewise the key that signs list cursors.
+    listCursorSecret: randomBytes(32).toString('base64url'),
+  };
+  for (const [key, value] of Object.entries(overrides ?? {})) {
+    if (value !== undefined) settings[key as SettingName] = String(value);
+  }
+  return Object.fromEntries(
+    (Object.entries(ENV) as [SettingName, string][]).map(([key, name]) => [name, settings[key]]),
+  );
 }
 
 async function startProjectSimulator(options: Partial<SimulatorOptions> | undefined): Promise<Simulator> {
@@ -354,12 +444,14 @@ async function receiveObserved(
   while (received.length < min) {
     const remainingSeconds = Math.ceil((deadline - Date.now()) / 1000);
     if (remainingSeconds <= 0) break;
+    const waitTimeSeconds = Math.min(remainingSeconds, 20);
     const { Messages = [] } = await clients.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,
         MaxNumberOfMessages: 10,
-        WaitTimeSeconds: Math.min(remainingSeconds, 20),
+        WaitTimeSeconds: waitTimeSeconds,
       }),
+      { requestTimeout: longPollTimeoutMs(waitTimeSeconds) },
     );
     if (Messages.length === 0) continue;
     received.push(

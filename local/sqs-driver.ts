@@ -169,7 +169,9 @@ export class SqsDriver {
             MessageSystemAttributeNames: ['All'],
             MessageAttributeNames: ['All'],
           }),
-          { abortSignal: signal },
+          // The shared clients bound every call to the functions' AWS budget (seconds); a long
+          // poll waits up to WaitTimeSeconds by design, so it gets that plus some slack.
+          { abortSignal: signal, requestTimeout: longPollTimeoutMs(this.#waitTimeSeconds) },
         );
         messages = received.Messages ?? [];
       } catch (error) {
@@ -292,4 +294,9 @@ export function toSqsRecord(message: Message, queue: Pick<DrivenQueue, 'arn' | '
 
 function sleep(ms: number): Promise<void> {
   return new Promise((wake) => setTimeout(wake, ms));
+}
+
+/** How long a receive with `waitTimeSeconds` may take before it counts as failed. */
+export function longPollTimeoutMs(waitTimeSeconds: number): number {
+  return waitTimeSeconds * 1000 + 5_000;
 }

@@ -1,58 +1,56 @@
 /**
  * `npm start`: the whole pipeline on this machine (moto for AWS, the RunComfy simulator unless
- * RUNCOMFY_API_TOKEN is set), until Ctrl-C.
+ * RUNCOMFY_API_TOKEN is set), until Ctrl-C, SIGTERM or SIGHUP, or until the process that started
+ * it (npm) is gone. Stopping removes the stack file and stops moto and the simulator.
  *
  * Environment:
- * - PORT: HTTP API port [3000; an ephemeral one if taken]
- * - RUNCOMFY_API_TOKEN (+ optional RUNCOMFY_BASE_URL): use the real RunComfy Model API
+ * - every setting the deployed functions read (contract `ENV`; README "Configuration
+ *   (environment)"): passed to the functions and checked by their own loader before anything runs
+ * - RUNCOMFY_API_TOKEN (+ optional RUNCOMFY_BASE_URL): use that RunComfy instead of the simulator
+ * - PORT: HTTP API port [3000; an ephemeral one if taken; 0 for any]
  * - LOCAL_RETRY_DELAY_SECONDS: redeliver failed SQS messages after this many seconds instead
  *   of the queue's visibility timeout (minutes, as in AWS)
+ * - LOCAL_STACK_FILE: where to describe the running stack [.local/stack.json]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ENV, EVENTS } from '../contract/index.ts';
-import { type LocalPipeline, type LocalPipelineOptions, startLocalPipeline } from './pipeline.ts';
+import { type LocalPipeline, startLocalPipeline } from './pipeline.ts';
+import { planFromEnvironment } from './start-environment.ts';
+import { probeUpstream } from './upstream-probe.ts';
 
-const STACK_FILE = resolve(import.meta.dirname, '..', '.local', 'stack.json');
-const DEFAULT_PORT = 3000;
-const REAL_RUNCOMFY_URL = 'https://model-api.runcomfy.net';
+const STACK_FILE = resolve(
+  process.env.LOCAL_STACK_FILE || resolve(import.meta.dirname, '..', '.local', 'stack.json'),
+);
+/** How often the parent is checked for; a re-parented runtime stops within this. */
+const PARENT_CHECK_MS = 500;
+/** A stop that takes longer than this (a stuck server) ends in a forced exit. */
+const STOP_TIMEOUT_MS = 10_000;
+/**
+ * A second signal within this window is the same request relayed (npm forwards the SIGINT the
+ * terminal already sent to the whole process group), not a person insisting.
+ */
+const REPEAT_SIGNAL_MS = 1_000;
+
+let pipelineStart: Promise<LocalPipeline> | undefined;
+let stackFileContent: string | undefined;
+let stopping: { at: number } | undefined;
 
 async function main(): Promise<void> {
-  const options = await optionsFromEnvironment(process.env);
+  stopOnSignalsAndParentExit();
+  const plan = await planFromEnvironment(process.env);
+  for (const note of plan.notes) console.log(note);
+  if (plan.passed.length > 0) console.log(`Settings from the environment: ${plan.passed.join(', ')}`);
   const startedAt = performance.now();
   console.log('Starting the local pipeline (moto, resources, handlers)...');
-  const pipeline = await startLocalPipeline(options);
+  const probe = plan.options.runComfy ? probeUpstream(plan.options.runComfy) : undefined;
+  pipelineStart = startLocalPipeline(plan.options);
+  const pipeline = await pipelineStart;
+  if (stopping) return;
   writeStackFile(pipeline);
-  printSummary(pipeline, performance.now() - startedAt, options.retryDelaySeconds);
-  stopOnSignals(pipeline);
-}
-
-async function optionsFromEnvironment(env: NodeJS.ProcessEnv): Promise<LocalPipelineOptions> {
-  const token = env[ENV.runComfyApiToken];
-  const wantedPort = env.PORT ? Number(env.PORT) : DEFAULT_PORT;
-  if (!Number.isInteger(wantedPort) || wantedPort < 0 || wantedPort > 65_535) {
-    throw new Error(`PORT must be a port number, got ${env.PORT}`);
-  }
-  const port = (await isPortFree(wantedPort)) ? wantedPort : 0;
-  if (port !== wantedPort) console.log(`Port ${wantedPort} is taken; using an ephemeral port.`);
-  const retryDelay = env.LOCAL_RETRY_DELAY_SECONDS;
-  return {
-    port,
-    ...(token ? { runComfy: { baseUrl: env[ENV.runComfyBaseUrl] || REAL_RUNCOMFY_URL, token } } : {}),
-    ...(retryDelay ? { retryDelaySeconds: Number(retryDelay) } : {}),
-    // Readable, indented logs for a person; it also keeps Powertools metrics off the console.
-    extraEnv: { POWERTOOLS_DEV: env.POWERTOOLS_DEV ?? 'true' },
-  };
-}
-
-function isPortFree(port: number): Promise<boolean> {
-  if (port === 0) return Promise.resolve(true);
-  return new Promise((answer) => {
-    const probe = createServer();
-    probe.once('error', () => answer(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => answer(true)));
-  });
+  printSummary(pipeline, performance.now() - startedAt, plan.options.retryDelaySeconds);
+  // The runtime runs whatever the answer: an upstream that is down now may be up later.
+  if (probe) console.log((await probe).line);
 }
 
 function stackDescription(pipeline: LocalPipeline) {
@@ -75,7 +73,19 @@ function stackDescription(pipeline: LocalPipeline) {
 
 function writeStackFile(pipeline: LocalPipeline): void {
   mkdirSync(resolve(STACK_FILE, '..'), { recursive: true });
-  writeFileSync(STACK_FILE, `${JSON.stringify(stackDescription(pipeline), null, 2)}\n`);
+  stackFileContent = `${JSON.stringify(stackDescription(pipeline), null, 2)}\n`;
+  writeFileSync(STACK_FILE, stackFileContent);
+}
+
+/** Removes the stack file if it is still ours (another runtime may have written its own since). */
+function removeStackFile(): void {
+  if (stackFileContent === undefined) return;
+  try {
+    if (readFileSync(STACK_FILE, 'utf8') === stackFileContent) rmSync(STACK_FILE, { force: true });
+  } catch {
+    // Already gone.
+  }
+  stackFileContent = undefined;
 }
 
 function printSummary(
@@ -85,9 +95,12 @@ function printSummary(
 ): void {
   const api = pipeline.apiUrl;
   const aws = `AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url ${pipeline.awsEndpoint} --region ${pipeline.region}`;
-  const runComfy = pipeline.runComfy.simulated
-    ? `the RunComfy simulator at ${pipeline.runComfy.baseUrl} (admin API: ${pipeline.runComfy.baseUrl}/__sim)`
-    : `the REAL RunComfy Model API at ${pipeline.runComfy.baseUrl} (token from ${ENV.runComfyApiToken}; jobs cost money)`;
+  const { baseUrl, simulated } = pipeline.runComfy;
+  const runComfy = simulated
+    ? `the RunComfy simulator at ${baseUrl} (admin API: ${baseUrl}/__sim)`
+    : new URL(baseUrl).hostname.endsWith('.runcomfy.net')
+      ? `the REAL RunComfy Model API at ${baseUrl} (token from ${ENV.runComfyApiToken}; jobs cost money)`
+      : `the RunComfy-compatible server at ${baseUrl} (token from ${ENV.runComfyApiToken})`;
   const retries =
     retryDelaySeconds === undefined
       ? 'after the queue visibility timeout, as in AWS (set LOCAL_RETRY_DELAY_SECONDS to shorten)'
@@ -131,32 +144,62 @@ See what it produced and announced:
   ${aws} sqs receive-message --queue-url ${pipeline.queues.eventsObserver} --max-number-of-messages 10
   ${aws} sqs get-queue-attributes --queue-url ${pipeline.queues.pollDlq} --attribute-names ApproximateNumberOfMessages
 
-Ctrl-C stops everything.
+Ctrl-C (or SIGTERM, SIGHUP) stops everything and removes the stack file.
 `);
 }
 
-function stopOnSignals(pipeline: LocalPipeline): void {
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      console.log('Forced exit.');
-      process.exit(130);
-    }
-    stopping = true;
-    console.log(`\n${signal}: stopping (Ctrl-C again to force)...`);
-    pipeline.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        console.error('Stopped with errors:', error);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+/**
+ * Stops everything once, whatever asks first: SIGINT, SIGTERM, SIGHUP, or the parent going away
+ * (npm killed by a signal it does not forward, e.g. SIGHUP or SIGKILL). moto also exits by
+ * itself when this process dies (see moto-server.ts); the simulator runs in this process.
+ */
+function stopOnSignalsAndParentExit(): void {
+  // After a terminal hangs up, writing to it fails; the cleanup must still run.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (stopping && Date.now() - stopping.at > REPEAT_SIGNAL_MS) forceExit('Forced exit.');
+      else stop(`${signal} received`);
+    });
+  }
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) stop(`the process that started this one (pid ${parent}) has exited`);
+  }, PARENT_CHECK_MS).unref();
+}
+
+function stop(reason: string): void {
+  if (stopping) return;
+  stopping = { at: Date.now() };
+  console.log(`\n${reason}: stopping (Ctrl-C again to force)...`);
+  removeStackFile();
+  setTimeout(
+    () => forceExit(`Not stopped within ${STOP_TIMEOUT_MS / 1000} s; forced exit.`),
+    STOP_TIMEOUT_MS,
+  ).unref();
+  // A start still under way is awaited, then stopped (a failed one has cleaned up after itself).
+  const stopped = pipelineStart?.then(
+    (pipeline) => pipeline.stop(),
+    () => {},
+  );
+  Promise.resolve(stopped).then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error('Stopped with errors:', error);
+      process.exit(1);
+    },
+  );
+}
+
+/** moto is killed by its exit hook (and would exit by itself anyway). */
+function forceExit(message: string): never {
+  console.log(message);
+  removeStackFile();
+  process.exit(130);
 }
 
 main().catch((error: unknown) => {
+  if (stopping) return;
   console.error(
     `Could not start the local pipeline: ${error instanceof Error ? error.message : String(error)}`,
   );

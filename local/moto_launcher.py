@@ -1,0 +1,77 @@
+"""Runs moto's server for the local runtime (see moto-server.ts), with two changes and no others.
+
+1. DynamoDB requests are handled one at a time. Moto serves every request on a thread of its
+   own, and its DynamoDB backend is not thread-safe: a conditional write checks, then writes,
+   and TransactWriteItems snapshots whole tables and restores the snapshot when one of its items
+   fails, which erases writes other requests made meanwhile. Measured through the AWS SDK,
+   concurrent transactions on one key let two writers win, lost acknowledged writes and failed
+   with HTTP 500 ("dictionary changed size during iteration"). DynamoDB applies every write and
+   every transaction atomically, so one process-wide lock around DynamoDB makes the emulator
+   faithful. Other services (SQS long polls above all) keep running concurrently.
+2. The server exits as soon as the process that started it is gone, whatever killed it
+   (SIGKILL included): its stdin is a pipe from that process, which the kernel closes when the
+   process dies, and its parent pid changes when it is re-parented.
+
+Usage: python moto_launcher.py --parent-pid <pid> [moto.server arguments, e.g. -H 127.0.0.1 -p 0]
+"""
+
+import argparse
+import os
+import sys
+import threading
+import time
+
+from moto import server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+DYNAMODB_LOCK = threading.Lock()
+PARENT_POLL_SECONDS = 0.5
+
+
+class SerialisedDynamoDB(DomainDispatcherApplication):
+    """Moto's own dispatcher; DynamoDB's answers are produced whole, under the lock."""
+
+    def __call__(self, environ, start_response):
+        app = self.get_application(environ)
+        # `service` is what moto's create_backend_app names the backend app after.
+        if not str(getattr(app, "service", "")).startswith("dynamodb"):
+            return app(environ, start_response)
+        with DYNAMODB_LOCK:
+            response = app(environ, start_response)
+            try:
+                return [b"".join(response)]
+            finally:
+                close = getattr(response, "close", None)
+                if close is not None:
+                    close()
+
+
+def exit_with_parent(parent_pid):
+    def when_stdin_closes():
+        try:
+            while sys.stdin.buffer.read(65536):
+                pass
+        finally:
+            os._exit(0)
+
+    def when_reparented():
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(0)
+
+    for watch in (when_stdin_closes, when_reparented):
+        threading.Thread(target=watch, daemon=True).start()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parent-pid", type=int, required=True)
+    args, moto_args = parser.parse_known_args()
+    exit_with_parent(args.parent_pid)
+    # moto.server.main builds its app from this module-level name when it runs.
+    server.DomainDispatcherApplication = SerialisedDynamoDB
+    server.main(moto_args)
+
+
+if __name__ == "__main__":
+    main()

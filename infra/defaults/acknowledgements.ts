@@ -17,6 +17,8 @@ export const REASONS = {
     'Objects are created per job (outputs) or per upload under a fixed prefix, or named by callers within an allowlisted input prefix; "<bucket>/<prefix>*" is the narrowest grant that covers keys not known at deploy time.',
   tokenRotationIsManual:
     'The secret holds a third-party RunComfy API token: rotating it means issuing a new token in the RunComfy dashboard and storing it (put-secret-value). No rotation Lambda can issue one.',
+  cursorKeyIsEphemeral:
+    'The list cursor key only signs pagination tokens that live minutes: rotating it by hand (update the secret) merely ends open cursors; a rotation Lambda would add a function for no security gain.',
   signingKeyRotationIsCoordinated:
     'Webhook receivers verify with this key, so rotation is a coordinated manual step: store "<new> <old>" (both keys sign meanwhile), hand receivers the new key, then drop the old one. An automatic rotation would break every receiver.',
   deadLetterQueueIsTerminal:
@@ -150,6 +152,8 @@ export function acknowledgeFindings(
     acknowledge(pipeline.webhookSigningSecret, 'AwsSolutions-SMG4', REASONS.signingKeyRotationIsCoordinated);
     if (!key) skipCheckov(pipeline.webhookSigningSecret, 'CKV_AWS_149', REASONS.awsManagedKey);
   }
+  acknowledge(pipeline.listCursorSecret, 'AwsSolutions-SMG4', REASONS.cursorKeyIsEphemeral);
+  if (!key) skipCheckov(pipeline.listCursorSecret, 'CKV_AWS_149', REASONS.awsManagedKey);
   if (!props.existingOutputBucket) {
     if (!props.outputBucketVersioned)
       skipCheckov(pipeline.outputBucket, 'CKV_AWS_21', REASONS.writeOnceObjects);

@@ -21,6 +21,7 @@ function resourceNames(synthesized: Synthesized<Stack>): Map<string, string> {
     [pipeline.notificationTopic, 'topic'],
     [pipeline.eventBus, 'eventBus'],
     [pipeline.runComfyTokenSecret, 'secret'],
+    [pipeline.listCursorSecret, 'listCursorSecret'],
     ...functionNames.map((name) => [pipeline.functionLogGroups[name], `${name}Logs`] as [IConstruct, string]),
   ];
   if (pipeline.outputBucket.node.defaultChild) named.push([pipeline.outputBucket, 'outputBucket']);
@@ -96,16 +97,26 @@ const EXPECTED: Record<FunctionName, string[]> = {
     'sqs:SendMessage pollQueue',
     ...consumes('submitQueue'),
   ],
-  // Cancels queue their notification on the result queue rather than sending it.
+  // Cancels queue their notification on the result queue rather than sending it; lists read the
+  // list indexes and the page's jobs by key; deletes leave a tombstone and remove the outputs.
   jobs: [
     ...observability('jobs'),
     ...callsRunComfy,
     'dynamodb:GetItem table',
+    'dynamodb:BatchGetItem table',
     'dynamodb:UpdateItem table',
+    'dynamodb:PutItem table',
+    'dynamodb:DeleteItem table',
+    ...Object.values(TABLE.listIndexes).map((index) => `dynamodb:Query table/index/${index.name}`),
     'sqs:SendMessage resultQueue',
     'sqs:SendMessage webhookQueue',
     's3:GetObject outputBucket/edits/*',
+    's3:DeleteObject outputBucket/edits/*',
+    listsOutputs,
     's3:PutObject outputBucket/uploads/*',
+    'secretsmanager:GetSecretValue listCursorSecret',
+    'secretsmanager:DescribeSecret listCursorSecret',
+    'events:PutEvents eventBus',
   ],
   poller: [
     ...observability('poller'),
@@ -200,6 +211,8 @@ describe('Function access (IAM)', () => {
       [
         ...withoutObjects('jobs'),
         `s3:GetObject ${objects('existing-outputs/flux/out/')}`,
+        `s3:DeleteObject ${objects('existing-outputs/flux/out/')}`,
+        's3:ListBucket arn:<AWS::Partition>:s3:::existing-outputs',
         `s3:PutObject ${objects('existing-outputs/uploads/')}`,
       ].sort(),
     );

@@ -231,7 +231,7 @@ describe('Function: startHttpApi (through the pipeline)', () => {
 
   it.each([
     ['an unknown path', '/nowhere', 'GET', 404, 'Not Found'],
-    ['a known path with another method', '/edits', 'GET', 405, 'Method Not Allowed'],
+    ['a known path with another method', '/edits', 'PUT', 405, 'Method Not Allowed'],
   ])('answers problem+json for %s', async (_, path, method, status, title) => {
     // Act
     const response = await fetch(`${pipeline.apiUrl}${path}`, { method });
@@ -240,7 +240,7 @@ describe('Function: startHttpApi (through the pipeline)', () => {
     expect(response.status).toBe(status);
     expect(response.headers.get('content-type')).toBe('application/problem+json');
     expect(await response.json()).toEqual({ type: 'about:blank', title, status });
-    if (status === 405) expect(response.headers.get('allow')).toBe('POST');
+    if (status === 405) expect(response.headers.get('allow')).toBe('POST, GET');
     expect(recorder.calls.submit).toHaveLength(0);
   });
 

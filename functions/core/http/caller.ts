@@ -15,8 +15,9 @@ interface AuthorizerContext {
 /**
  * The caller of an HTTP API request, from what API Gateway's authorizer verified and put in the
  * request context (never from the request itself): with JWT auth the issuer and subject, with IAM
- * the principal's ARN. Without an authorizer (the local runtime with auth off) every caller is
- * `local`.
+ * the principal's ARN. Without an authorizer — only the local runtime with auth off: a deployed
+ * API always has one — every caller is `local`, the laptop's one user, who sees every job (also
+ * those its queue and bus integrations submitted).
  */
 export function callerOf(event: APIGatewayProxyEventV2, policy: AdminPolicy): Caller {
   const authorizer = (event.requestContext as { authorizer?: AuthorizerContext }).authorizer;
@@ -34,7 +35,7 @@ export function callerOf(event: APIGatewayProxyEventV2, policy: AdminPolicy): Ca
   }
   const arn = authorizer?.iam?.userArn;
   if (arn) return { owner: `iam:${arn}`, admin: policy.adminPrincipals.includes(arn) };
-  return { owner: 'local', admin: false };
+  return { owner: 'local', admin: true };
 }
 
 /** API Gateway passes a scope claim as a space-separated string, or a list as `[a b]`. */

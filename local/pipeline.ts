@@ -29,7 +29,8 @@ import {
   type LocalClients,
   type LocalResources,
 } from './resources.ts';
-import { longPollTimeoutMs, SqsDriver } from './sqs-driver.ts';
+import { type DeliveryChaos, longPollTimeoutMs, SqsDriver } from './sqs-driver.ts';
+import { startAwsChaosProxy } from './aws-chaos-proxy.ts';
 
 export type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
 
@@ -90,6 +91,18 @@ export interface LocalPipelineOptions {
   motoLogFile?: string;
   /** The runtime's own log (handler failures, driver trouble). @default warnings and errors to stderr */
   log?: Log;
+  /**
+   * Faults on the pipeline's own side, for soaks: SQS delivery faults (`delivery`), and handlers
+   * crashing right after a write took effect (`crashAfterWrite`, a fraction of the functions' AWS
+   * writes, through a proxy in front of the emulator). @default none
+   */
+  chaos?: {
+    delivery?: DeliveryChaos;
+    crashAfterWrite?: number;
+    random?: () => number;
+    /** Filled in as the faults happen, by kind. */
+    injected?: Record<string, number>;
+  };
 }
 
 /**
@@ -212,6 +225,25 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       POWERTOOLS_METRICS_NAMESPACE: METRIC_IDENTITY.namespace,
       ...options.extraEnv,
     });
+    const chaos = options.chaos;
+    if (chaos?.crashAfterWrite) {
+      // The functions (whose clients are made when their modules load, below) reach the emulator
+      // through the fault proxy; the runtime's own clients, made above, keep talking to it directly.
+      const proxy = await startAwsChaosProxy({
+        target: awsEndpoint,
+        crashAfterWrite: chaos.crashAfterWrite,
+        ...(chaos.random ? { random: chaos.random } : {}),
+      });
+      cleanups.push(() => proxy.close());
+      environment.set({ AWS_ENDPOINT_URL: proxy.endpoint });
+      if (chaos.injected) {
+        const injected = chaos.injected;
+        Object.defineProperty(injected, 'crashAfterWrite', {
+          enumerable: true,
+          get: () => (Object.values(proxy.injected) as number[]).reduce((sum, count) => sum + count, 0),
+        });
+      }
+    }
 
     const handlers = await loadHandlers(options.handlers);
     const targetOf = (functionName: FunctionName): InvocationTarget => ({
@@ -232,6 +264,15 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       })),
       retryDelaySeconds: options.retryDelaySeconds,
       waitTimeSeconds: options.waitTimeSeconds,
+      ...(chaos?.delivery
+        ? {
+            chaos: {
+              ...chaos.delivery,
+              ...(chaos.random ? { random: chaos.random } : {}),
+              ...(chaos.injected ? { injected: chaos.injected } : {}),
+            },
+          }
+        : {}),
       log,
     });
     driver.start();

@@ -35,7 +35,27 @@ export interface SqsDriverOptions {
   retryDelaySeconds?: number;
   /** @default 20 (the event source mapping's long poll) */
   waitTimeSeconds?: number;
+  /** Faults of SQS's own delivery, for soaks (see {@link DeliveryChaos}). @default none */
+  chaos?: DeliveryChaos;
   log?: Log;
+}
+
+/**
+ * What SQS and Lambda may do to a message that a soak plays on purpose, each a fraction (0–1):
+ * - `duplicate`: the same message is delivered twice at once (at-least-once delivery);
+ * - `skipDelete`: the handler succeeded but the message is not deleted, as if the function died
+ *   between its last side effect and returning: it comes back after `retryDelaySeconds`;
+ * - `expireVisibility`: the message becomes visible again while its handler still runs (a
+ *   visibility timeout expiring mid-work), so another poll gets it too.
+ */
+export interface DeliveryChaos {
+  duplicate: number;
+  skipDelete: number;
+  expireVisibility: number;
+  /** @default Math.random */
+  random?: () => number;
+  /** Counted as they happen. */
+  injected?: Record<string, number>;
 }
 
 interface QueueState {
@@ -61,6 +81,7 @@ export class SqsDriver {
   readonly #states: QueueState[];
   readonly #retryDelaySeconds: number | undefined;
   readonly #waitTimeSeconds: number;
+  readonly #chaos: DeliveryChaos | undefined;
   readonly #log: Log;
   readonly #abort = new AbortController();
   #pollers: Promise<void>[] = [];
@@ -72,6 +93,7 @@ export class SqsDriver {
     this.#states = options.queues.map((queue) => ({ queue, inFlight: new Set() }));
     this.#retryDelaySeconds = options.retryDelaySeconds;
     this.#waitTimeSeconds = options.waitTimeSeconds ?? 20;
+    this.#chaos = options.chaos;
     this.#log = options.log ?? silentLog;
   }
 
@@ -190,9 +212,25 @@ export class SqsDriver {
     }
   }
 
+  /** Whether a chaos fault of this kind strikes now (and counts it). */
+  #strikes(kind: 'duplicate' | 'skipDelete' | 'expireVisibility'): boolean {
+    const chaos = this.#chaos;
+    if (!chaos || !(chaos[kind] > 0) || (chaos.random ?? Math.random)() >= chaos[kind]) return false;
+    if (chaos.injected) chaos.injected[kind] = (chaos.injected[kind] ?? 0) + 1;
+    return true;
+  }
+
   async #handleBatch(queue: DrivenQueue, messages: Message[]): Promise<void> {
     const records = messages.map((message) => toSqsRecord(message, queue));
     const event: SQSEvent = { Records: records };
+    if (this.#strikes('duplicate')) {
+      // The same batch again, at once: its handler runs twice concurrently; its outcome is discarded.
+      void invokeHandler(queue.target, structuredClone(event)).catch(() => undefined);
+    }
+    if (this.#strikes('expireVisibility')) {
+      // Visible again while the handler works: the next poll hands it to another invocation.
+      void this.#makeVisible(queue, messages).catch(() => undefined);
+    }
     let failedIds: Set<string>;
     try {
       const response = await invokeHandler(queue.target, event);
@@ -207,8 +245,23 @@ export class SqsDriver {
     }
     const succeeded = messages.filter((message) => !failedIds.has(message.MessageId!));
     const failed = messages.filter((message) => failedIds.has(message.MessageId!));
-    await this.#deleteMessages(queue, succeeded);
-    await this.#delayRetries(queue, failed);
+    // A function that dies after its side effects and before returning: nothing is deleted.
+    const undeleted = succeeded.length > 0 && this.#strikes('skipDelete') ? succeeded : [];
+    await this.#deleteMessages(queue, undeleted.length > 0 ? [] : succeeded);
+    await this.#delayRetries(queue, [...failed, ...undeleted]);
+  }
+
+  async #makeVisible(queue: DrivenQueue, messages: Message[]): Promise<void> {
+    await this.#sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: queue.url,
+        Entries: messages.map((message, index) => ({
+          Id: String(index),
+          ReceiptHandle: message.ReceiptHandle!,
+          VisibilityTimeout: 0,
+        })),
+      }),
+    );
   }
 
   async #deleteMessages(queue: DrivenQueue, messages: Message[]): Promise<void> {

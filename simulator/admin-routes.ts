@@ -14,7 +14,8 @@ export const ADMIN_PREFIX = '/__sim';
  * | Method | Path | Does |
  * |---|---|---|
  * | GET | /__sim/health | `{ok: true}` |
- * | GET | /__sim/jobs, /__sim/jobs/{id} | job views |
+ * | GET | /__sim/jobs, /__sim/jobs/{id} | job views (with their books) |
+ * | GET | /__sim/jobs/{id}/outputs | the job's output files with size and SHA-256 (rendered if need be) |
  * | POST | /__sim/jobs/{id} `{script}` | script an existing job |
  * | POST | /__sim/jobs/{id}/transition `{to, error_message?}` | force a transition |
  * | GET, PATCH/POST | /__sim/knobs | read / patch knobs |
@@ -24,14 +25,14 @@ export const ADMIN_PREFIX = '/__sim';
  * | POST | /__sim/clock/advance `{ms}` or `{s}` | advance the sim clock |
  * | GET, POST, DELETE | /__sim/faults | list / add (fail-next rule) / clear |
  * | POST, DELETE | /__sim/scripts `{script, times?}` | script the next submits / clear |
- * | GET, DELETE | /__sim/stats | request counters / reset them |
+ * | GET, DELETE | /__sim/stats | request counters and books / start them again |
  */
-export function handleAdmin(
+export async function handleAdmin(
   admin: SimulatorAdmin,
   method: string,
   path: string,
   body: unknown,
-): { status: number; body: unknown } {
+): Promise<{ status: number; body: unknown }> {
   const parts = path.slice(ADMIN_PREFIX.length).split('/').filter(Boolean).map(decodeURIComponent);
   const input = (body ?? {}) as Record<string, unknown>;
   const route = `${method} /${parts.map((part, index) => (index === 1 && parts[0] !== 'clock' ? ':id' : part)).join('/')}`;
@@ -46,6 +47,8 @@ export function handleAdmin(
       if (!job) throw new SimulatorError('UNKNOWN_JOB', `no job ${id}`, 404);
       return ok(job);
     }
+    case 'GET /jobs/:id/outputs':
+      return ok({ outputs: await admin.outputs(id) });
     case 'POST /jobs/:id':
       return ok(admin.scriptJob(id, requireString(input.script, 'script')));
     case 'POST /jobs/:id/transition':

@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { SimContext } from './context.ts';
 import { SimulatorError } from './errors.ts';
 import type { FaultRule, FaultRuleInput } from './faults.ts';
 import type { Knobs, KnobsInput } from './knobs.ts';
 import { type JobScript, parseScript } from './script.ts';
-import type { Job, JobState } from './state.ts';
+import type { ConcurrencyBooks, Job, JobState } from './state.ts';
 import type { StatsSnapshot } from './stats.ts';
 import { isoTimestamp, outputUrls, statusOf } from './wire.ts';
 
@@ -29,6 +28,27 @@ export interface JobView {
   output_urls: string[];
   record_expired: boolean;
   outputs_expired: boolean;
+  /** Submit calls that created this job: always 1 (RunComfy has no idempotency, §3.3 E1). */
+  submit_calls: 1;
+  /** The answer to its submit was lost after the job was created (knob, script or fault rule). */
+  submit_answer_dropped: boolean;
+  /** Its output files (succeeded jobs only); `bytes`/`sha256` are null until first rendered (downloaded). */
+  outputs: OutputBook[];
+}
+
+/** An output file as the file host serves it. */
+export interface OutputBook {
+  url: string;
+  bytes: number | null;
+  /** SHA-256 (hex) of exactly the bytes the file endpoint serves. */
+  sha256: string | null;
+  /** Complete 200 GET answers so far. */
+  downloads: number;
+}
+
+/** Request counters and totals ({@link StatsSnapshot}), plus the upstream concurrency per user. */
+export interface SimStats extends StatsSnapshot {
+  concurrency: Record<string, ConcurrencyBooks>;
 }
 
 export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
@@ -143,39 +163,31 @@ export class SimulatorAdmin {
   }
 
   /**
-   * The request counters, plus the books a soak checks its invariants against: injected faults by
-   * kind, what was charged, and the upstream concurrency per user (now, the maximum seen, and the
-   * time integral of jobs queued or running, so `integral / (limit × span)` is the utilisation).
+   * The request counters, plus the books a soak checks its invariants against: submits accepted and
+   * refused by the concurrency limit, injected faults by kind, what was charged, and the upstream
+   * concurrency per user (now, the maximum seen, and the time integral of jobs queued or running,
+   * so `in_flight_ms_integral / (limit × measured_ms)` is the utilisation). All since `resetStats`.
    */
-  stats(): StatsSnapshot & {
-    injected: Record<string, number>;
-    charged_usd: number;
-    concurrency: ReturnType<SimContext['store']['concurrency']>;
-  } {
-    const jobs = this.#ctx.store.all();
-    return {
-      ...this.#ctx.stats.snapshot(),
-      injected: this.#ctx.faults.injected(),
-      charged_usd: jobs.reduce((sum, job) => sum + job.chargedUsd, 0),
-      concurrency: this.#ctx.store.concurrency(),
-    };
+  stats(): SimStats {
+    this.#ctx.store.settle(); // finish and charge every run that is due first
+    return { ...this.#ctx.stats.snapshot(), concurrency: this.#ctx.store.concurrency() };
   }
 
-  /** A succeeded job's output files as served: their URL, size and SHA-256 (hex) of the exact bytes. */
-  async outputs(requestId: string): Promise<{ url: string; bytes: number; sha256: string }[]> {
+  /**
+   * A succeeded job's output files with their size and SHA-256, rendering any not downloaded yet
+   * (the same bytes the file endpoint serves); [] for any other job.
+   */
+  async outputs(requestId: string): Promise<OutputBook[]> {
     const job = this.#job(requestId);
-    if (job.state !== 'succeeded') return [];
-    const urls = outputUrls(this.#ctx, job);
-    return Promise.all(
-      urls.map(async (url, index) => {
-        const bytes = await this.#ctx.outputs.bytes(job, index);
-        return { url, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
-      }),
-    );
+    await Promise.all(outputUrls(this.#ctx, job).map((_, index) => this.#ctx.outputs.bytes(job, index)));
+    return this.#view(job).outputs;
   }
 
+  /** Starts the counters, totals and concurrency books again from now (jobs and their books stay). */
   resetStats(): void {
+    this.#ctx.store.settle(); // runs that finished before now are charged to the old books
     this.#ctx.stats.reset();
+    this.#ctx.store.restartBooks();
   }
 
   #job(requestId: string): Job {
@@ -206,6 +218,17 @@ export class SimulatorAdmin {
       output_urls: outputUrls(this.#ctx, job),
       record_expired: store.recordExpired(job),
       outputs_expired: store.outputExpired(job),
+      submit_calls: 1,
+      submit_answer_dropped: job.submitAnswerDropped,
+      outputs: outputUrls(this.#ctx, job).map((url, index) => {
+        const file = job.files[index];
+        return {
+          url,
+          bytes: file?.bytes ?? null,
+          sha256: file?.sha256 ?? null,
+          downloads: file?.downloads ?? 0,
+        };
+      }),
     });
   }
 }

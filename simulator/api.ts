@@ -17,6 +17,8 @@ export interface ApiResponse {
   body: unknown;
   /** Commit the work, then destroy the socket instead of answering (a lost submit response). */
   dropAfterCommit?: boolean;
+  /** The job a submit created (for the books when its answer is lost). */
+  createdJob?: Job;
 }
 
 export const KNOWN_MODELS = [FLASH_EDIT_MODEL_ID];
@@ -37,7 +39,10 @@ export function unknownModel(ctx: SimContext, modelId: string): ApiError {
   return new ApiError(400001, `Model '${modelId}' not found`, { httpStatus: ctx.knobs.unknown_model_http });
 }
 
-/** E1 `POST /v1/models/{model_id}`: auth, model, schema, balance, then create (§3.3 order). */
+/**
+ * E1 `POST /v1/models/{model_id}`: auth, model, schema, the account's concurrency (`max_in_flight`,
+ * [INF]: where a real limit would sit is unknown), balance, then create (§3.3 order).
+ */
 export function submit(
   ctx: SimContext,
   modelId: string,
@@ -63,8 +68,10 @@ export function submit(
 
   const limit = knobs.max_in_flight;
   if (limit !== null && ctx.store.inFlight(userId) >= limit) {
-    ctx.faults.count('concurrency_limited');
+    ctx.stats.refusedByConcurrencyLimit();
+    // A 429 like the rate limit's: `http200_error_quirk` leaves it alone.
     throw new ApiError(429001, `Too many requests in flight (at most ${limit} queued or running)`, {
+      injected: true,
       headers: knobs.send_retry_after ? { 'Retry-After': String(knobs.retry_after_s) } : {},
     });
   }
@@ -93,6 +100,7 @@ export function submit(
           cancel_url: `${base}/cancel`,
         },
     dropAfterCommit: knobs.close_connection_on_submit_after_commit || job.script.drop_response === true,
+    createdJob: job,
   };
 }
 

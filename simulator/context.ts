@@ -36,7 +36,12 @@ export class SimContext {
     this.#rng = createRng(this.#knobs.random_seed);
     this.clock = new SimClock(options.clock, this.#knobs.clock_mode);
     this.outputs = new OutputFiles(options.outputCacheBytes);
-    this.store = new JobStore({ clock: this.clock, knobs: () => this.#knobs, rng: () => this.#rng });
+    this.store = new JobStore({
+      clock: this.clock,
+      knobs: () => this.#knobs,
+      rng: () => this.#rng,
+      books: this.stats,
+    });
   }
 
   get knobs(): Knobs {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SimulatorError } from './errors.ts';
 import type { Knobs } from './knobs.ts';
 import type { Rng } from './random.ts';
-import type { Endpoint } from './stats.ts';
+import type { Endpoint, InjectedFault } from './stats.ts';
 
 /**
  * "Fail the next `times` calls matching method/endpoint/path prefix": the deterministic way
@@ -32,9 +32,16 @@ export const FaultRuleSchema = z
 export type FaultRule = z.output<typeof FaultRuleSchema>;
 export type FaultRuleInput = z.input<typeof FaultRuleSchema>;
 
+/** `fault` names the kind for the books (a rule's `drop: 'after'` is named once its outcome is known). */
 export type FaultAction =
   | { kind: 'drop'; when: 'before' | 'after' }
-  | { kind: 'status'; status: number; retryAfterS: number | undefined; body: 'json' | 'text' };
+  | {
+      kind: 'status';
+      status: number;
+      retryAfterS: number | undefined;
+      body: 'json' | 'text';
+      fault: InjectedFault;
+    };
 
 interface RequestFacts {
   method: string;
@@ -61,26 +68,10 @@ export class FaultInjector {
     return structuredClone(this.#rules);
   }
 
+  /** Clears the rules and the rate-limit windows (the books of injected faults live in the stats). */
   reset(): void {
     this.#rules = [];
     this.#windows.clear();
-    this.#counts = {};
-  }
-
-  #counts: Record<string, number> = {};
-
-  /** Counts a fault of a kind (random knobs and the server's own), for the books. */
-  #injected(kind: string): void {
-    this.#counts[kind] = (this.#counts[kind] ?? 0) + 1;
-  }
-
-  count(kind: string): void {
-    this.#injected(kind);
-  }
-
-  /** Injected faults so far, by kind. */
-  injected(): Record<string, number> {
-    return { ...this.#counts };
   }
 
   /** The fault (scripted first, then random) this request gets, if any. Consumes one use of a rule. */
@@ -96,16 +87,17 @@ export class FaultInjector {
         rule.retry_after_s === null
           ? undefined
           : (rule.retry_after_s ?? (wantsRetryAfter(status, knobs) ? knobs.retry_after_s : undefined));
-      return { kind: 'status', status, retryAfterS, body: rule.body };
+      return { kind: 'status', status, retryAfterS, body: rule.body, fault: 'fail_next' };
     }
-    const upstreamCall = request.path.startsWith('/v1/') && request.endpoint !== 'unknown';
-    if (upstreamCall && knobs.p_rate_limited > 0 && rng.next() < knobs.p_rate_limited) {
-      this.#injected('rate_limited');
+    // Any API call (catalog included), not an unknown path or a file download.
+    const apiCall = request.path.startsWith('/v1/') && request.endpoint !== 'unknown';
+    if (apiCall && knobs.p_rate_limited > 0 && rng.next() < knobs.p_rate_limited) {
       return {
         kind: 'status',
         status: 429,
         retryAfterS: wantsRetryAfter(429, knobs) ? knobs.retry_after_s : undefined,
         body: 'json',
+        fault: 'rate_limited',
       };
     }
     const probability =
@@ -118,12 +110,12 @@ export class FaultInjector {
             : 0;
     if (probability > 0 && rng.next() < probability) {
       const status = RANDOM_5XX[rng.int(RANDOM_5XX.length)]!;
-      this.#injected(`${request.endpoint}_5xx`);
       return {
         kind: 'status',
         status,
         retryAfterS: wantsRetryAfter(status, knobs) ? knobs.retry_after_s : undefined,
         body: 'json',
+        fault: `${request.endpoint}_5xx`,
       };
     }
     return undefined;

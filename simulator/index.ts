@@ -5,7 +5,7 @@ import { SimContext } from './context.ts';
 import type { KnobsInput } from './knobs.ts';
 import { createSimulatorServer } from './server.ts';
 
-export type { JobView } from './admin.ts';
+export type { JobView, OutputBook, SimStats } from './admin.ts';
 export { JOB_STATES, SimulatorAdmin } from './admin.ts';
 export { ApiError, SimulatorError } from './errors.ts';
 export type { FaultRule, FaultRuleInput } from './faults.ts';
@@ -13,8 +13,8 @@ export type { Knobs, KnobsInput } from './knobs.ts';
 export { KnobsSchema } from './knobs.ts';
 export type { JobScript } from './script.ts';
 export { parseScript, SCRIPT_HEADER } from './script.ts';
-export type { JobState } from './state.ts';
-export type { Endpoint, StatsSnapshot } from './stats.ts';
+export type { ConcurrencyBooks, JobState } from './state.ts';
+export type { Endpoint, InjectedFault, StatsSnapshot } from './stats.ts';
 export { FLASH_EDIT_MODEL_ID } from './validation.ts';
 
 export interface SimulatorOptions {

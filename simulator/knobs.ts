@@ -61,7 +61,12 @@ export const KnobsSchema = z.object({
   /** Added (real time) before every /v1 and file response. */
   latency_ms: z.int().nonnegative().default(0),
 
-  /** Probabilities, drawn from a PRNG seeded with `random_seed` (reset restarts the sequence). */
+  /**
+   * Probabilities, drawn from a PRNG seeded with `random_seed` (reset restarts the sequence): one
+   * draw per knob that is on, so a run with the same calls in the same order replays the same faults.
+   * `p_fail`: a fraction of runs fail. `p_status_5xx`: a fraction of GETs (status, result, catalog,
+   * output files) answer 500/502/503; `p_submit_5xx` the same for submits (nothing is created).
+   */
   p_fail: z.number().min(0).max(1).default(0),
   p_status_5xx: z.number().min(0).max(1).default(0),
   p_submit_5xx: z.number().min(0).max(1).default(0),
@@ -75,29 +80,33 @@ export const KnobsSchema = z.object({
   /** Retry-After for injected 429/5xx (rate-limit 429s say when the window reopens). */
   retry_after_s: z.int().nonnegative().default(1),
 
-  /** A fraction of answers to any /v1 call: 429 / 429001 (with Retry-After per `send_retry_after`). */
+  /**
+   * A fraction of answers to any /v1 call (submit, status, result, cancel, catalog): 429 / 429001
+   * with `Retry-After: retry_after_s` per `send_retry_after`. A refused submit creates nothing.
+   */
   p_rate_limited: z.number().min(0).max(1).default(0),
-  /** A fraction of cancels answered 500/502/503 (`p_status_5xx` covers GETs, `p_submit_5xx` submits). */
+  /** A fraction of cancels answered 500/502/503, the job untouched (so 5xx can hit every /v1 call). */
   p_cancel_5xx: z.number().min(0).max(1).default(0),
-  /** A fraction of /v1 and file answers delayed by `slow_ms` (real time). */
+  /** A fraction of /v1 and file requests delayed by `slow_ms` (real time) before they are handled. */
   p_slow: z.number().min(0).max(1).default(0),
   slow_ms: z.int().nonnegative().default(0),
-  /** A fraction of submits whose job is created and whose answer is then lost (socket destroyed). */
+  /** A fraction of submits whose job is created, their answer then lost (as the `drop_response` script). */
   p_submit_drop_after: z.number().min(0).max(1).default(0),
-  /** A fraction of output downloads that send their headers and part of the body, then reset. */
+  /** A fraction of output downloads (GET 200) that send the headers and half the body, then reset. */
   p_file_reset: z.number().min(0).max(1).default(0),
-  /** A fraction of jobs whose files answer 404 until `file_not_ready_s` after the run finished. */
+  /** A fraction of jobs whose files answer 404 until `file_not_ready_s` (sim clock) after the run ended. */
   p_file_not_ready: z.number().min(0).max(1).default(0),
   file_not_ready_s: seconds.default(0),
-  /** A fraction of jobs that never finish (as the `stall` script). */
+  /** A fraction of jobs that never finish (drawn at submit; as the `stall` script). */
   p_stall: z.number().min(0).max(1).default(0),
-  /** A fraction of jobs whose run takes `long_run_s` instead of `run_delay_s`. */
+  /** A fraction of jobs whose run takes `long_run_s` instead of `run_delay_s` (or a `run_s` script). */
   p_long_run: z.number().min(0).max(1).default(0),
   long_run_s: seconds.default(0),
   /**
    * The account's concurrency: a submit while the token's user already has this many jobs queued
-   * or running answers 429 / 429001 and creates nothing. null = unlimited. [INF: RunComfy documents
-   * no limit; Black Forest Labs' API documents 24 concurrent tasks.]
+   * or running (stalled and held ones included) answers 429 / 429001, with Retry-After as above,
+   * and creates nothing. null = unlimited. [INF: RunComfy documents no limit; Black Forest Labs'
+   * API documents 24 concurrent tasks.]
    */
   max_in_flight: z.int().positive().nullable().default(null),
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { FORMAT_FILES, renderImage } from './images.ts';
 import type { Job } from './state.ts';
 
@@ -11,7 +12,8 @@ const DEFAULT_CACHE_BYTES = 512 * 1024 * 1024;
 /**
  * Output bytes are rendered on first download and cached (least recently used out first).
  * Rendering is deterministic, so an evicted file comes back byte-identical; that keeps a
- * benchmark of many 25 MB outputs from holding them all in memory.
+ * benchmark of many 25 MB outputs from holding them all in memory. The first render books the
+ * file's size and SHA-256 on its job (`job.files`), for a soak to compare with what it stored.
  */
 export class OutputFiles {
   readonly #maxBytes: number;
@@ -38,6 +40,14 @@ export class OutputFiles {
         height: job.input.height,
         key: JSON.stringify([job.seed, job.input.prompt, job.input.image_urls, index]),
         minBytes: job.outputMinBytes,
+      }).then((buffer) => {
+        // Booked once: a re-render after eviction gives the same bytes.
+        job.files[index] ??= {
+          bytes: buffer.length,
+          sha256: createHash('sha256').update(buffer).digest('hex'),
+          downloads: 0,
+        };
+        return buffer;
       }),
     };
     this.#cache.set(key, entry);

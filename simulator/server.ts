@@ -7,6 +7,7 @@ import type { SimContext } from './context.ts';
 import { ApiError, renderApiError, SimulatorError } from './errors.ts';
 import type { FaultAction } from './faults.ts';
 import { FORMAT_FILES } from './images.ts';
+import type { Job } from './state.ts';
 import type { Endpoint } from './stats.ts';
 
 /** Data-URI inputs can be large (the partner node allows 64 MiB per request). */
@@ -29,9 +30,20 @@ interface ParsedRequest {
 
 type Reply =
   | (ApiResponse & { kind?: 'json'; headers?: Record<string, string> })
-  | { kind: 'bytes'; status: number; body: Buffer; headers: Record<string, string>; head: boolean };
+  | {
+      kind: 'bytes';
+      status: number;
+      body: Buffer;
+      headers: Record<string, string>;
+      head: boolean;
+      /** The output file served, for its books. */
+      file?: { job: Job; index: number };
+    };
 
-/** Builds the node:http server: admin routes, then latency, faults, rate limit, then the API and files. */
+/**
+ * Builds the node:http server: admin routes, then latency and slow answers, faults, rate limit, then
+ * the API and files; a submit's answer may then be lost, a download cut off mid-body.
+ */
 export function createSimulatorServer(ctx: SimContext, admin: SimulatorAdmin): Server {
   return createServer((req, res) => {
     handle(ctx, admin, req, res).catch((error: unknown) => {
@@ -48,7 +60,7 @@ async function handle(ctx: SimContext, admin: SimulatorAdmin, req: IncomingMessa
   const body = await readBody(req);
 
   if (path === ADMIN_PREFIX || path.startsWith(`${ADMIN_PREFIX}/`)) {
-    return answerAdmin(admin, method, path, body, res);
+    return await answerAdmin(admin, method, path, body, res);
   }
 
   const route = resolveRoute(ctx, method, path);
@@ -61,27 +73,44 @@ async function handle(ctx: SimContext, admin: SimulatorAdmin, req: IncomingMessa
 
   if (ctx.knobs.latency_ms > 0) await sleep(ctx.knobs.latency_ms);
   if (ctx.knobs.p_slow > 0 && ctx.rng.next() < ctx.knobs.p_slow) {
-    ctx.faults.count('slow');
+    ctx.stats.injected('slow');
     await sleep(ctx.knobs.slow_ms);
   }
   const fault = ctx.faults.take({ method, path, endpoint: route.endpoint }, ctx.knobs, ctx.rng);
-  if (fault?.kind === 'drop' && fault.when === 'before') return respond('dropped');
-  if (fault?.kind === 'status') return respond(faultReply(fault));
+  if (fault?.kind === 'drop' && fault.when === 'before') {
+    ctx.stats.injected('fail_next_drop');
+    return respond('dropped');
+  }
+  if (fault?.kind === 'status') {
+    ctx.stats.injected(fault.fault);
+    return respond(faultReply(fault));
+  }
 
   const reply = await runRoute(ctx, route, { method, path, query: url.searchParams, req, body });
   if (fault?.kind === 'drop' || ('dropAfterCommit' in reply && reply.dropAfterCommit)) {
-    if (route.endpoint === 'submit' && reply.status === 200) ctx.faults.count('submit_dropped_after_commit');
+    const created = 'createdJob' in reply ? reply.createdJob : undefined;
+    if (created) {
+      created.submitAnswerDropped = true;
+      ctx.stats.injected('submit_dropped_after_commit');
+    } else {
+      ctx.stats.injected('fail_next_drop');
+    }
     return respond('dropped');
   }
-  if (reply.kind === 'bytes' && reply.status === 200 && !reply.head && ctx.knobs.p_file_reset > 0) {
-    if (ctx.rng.next() < ctx.knobs.p_file_reset) {
-      // Headers and part of the body, then the connection goes: a reset mid-download.
-      ctx.faults.count('file_reset');
+  if (reply.kind === 'bytes' && reply.file && reply.status === 200 && !reply.head) {
+    if (ctx.knobs.p_file_reset > 0 && ctx.rng.next() < ctx.knobs.p_file_reset) {
+      // The headers and half the body, then the connection goes: a reset mid-download.
+      const sent = reply.body.subarray(0, Math.floor(reply.body.length / 2));
+      ctx.stats.injected('file_reset');
+      ctx.stats.fileBytes(sent.length);
       ctx.stats.answered(route.endpoint, 'dropped');
       res.writeHead(reply.status, { ...reply.headers, 'Content-Length': reply.body.length });
-      res.write(reply.body.subarray(0, Math.floor(reply.body.length / 2)), () => req.socket.destroy());
+      res.write(sent, () => req.socket.destroy());
       return;
     }
+    ctx.stats.fileBytes(reply.body.length);
+    const books = reply.file.job.files[reply.file.index];
+    if (books) books.downloads++;
   }
   respond(reply);
 }
@@ -97,6 +126,7 @@ async function runRoute(ctx: SimContext, route: Route, request: ParsedRequest): 
       const token = /^Bearer\s+(\S+)/i.exec(request.req.headers.authorization ?? '')?.[1] ?? '(none)';
       const retryAfterS = ctx.faults.overRateLimit(token, ctx.clock.now(), ctx.knobs);
       if (retryAfterS !== undefined) {
+        ctx.stats.injected('rate_limit');
         throw new ApiError(429001, 'Rate limit exceeded', {
           injected: true,
           headers: ctx.knobs.send_retry_after ? { 'Retry-After': String(retryAfterS) } : {},
@@ -167,7 +197,10 @@ function resolveRoute(ctx: SimContext, method: string, path: string): Route {
   };
 }
 
-/** §3.7: no auth, no redirects; 404 (or `output_expired_http`) once the output TTL has passed. */
+/**
+ * §3.7: no auth, no redirects; 404 (or `output_expired_http`) once the output TTL has passed, and
+ * 404 (as for an unknown file) while a job's files are not ready (`file_not_ready_s`).
+ */
 async function serveOutput(ctx: SimContext, request: ParsedRequest, prefix: string): Promise<Reply> {
   const notFound = (status = 404): Reply => ({
     kind: 'bytes',
@@ -184,17 +217,17 @@ async function serveOutput(ctx: SimContext, request: ParsedRequest, prefix: stri
   if (index >= job.outputCount || match[3] !== file.ext) return notFound();
   if (ctx.store.outputExpired(job)) return notFound(ctx.knobs.output_expired_http);
   if (ctx.store.filesNotReady(job)) {
-    ctx.faults.count('file_not_ready');
+    ctx.stats.injected('file_not_ready');
     return notFound();
   }
   const bytes = await ctx.outputs.bytes(job, index);
-  if (request.method === 'GET') ctx.stats.fileBytes(bytes.length);
   return {
     kind: 'bytes',
     status: 200,
     body: bytes,
     headers: { 'Content-Type': file.contentType, 'Cache-Control': 'public, max-age=31536000, immutable' },
     head: request.method === 'HEAD',
+    file: { job, index },
   };
 }
 
@@ -248,13 +281,13 @@ function sendJson(
   res.end(text);
 }
 
-function answerAdmin(
+async function answerAdmin(
   admin: SimulatorAdmin,
   method: string,
   path: string,
   body: Buffer,
   res: ServerResponse,
-): void {
+): Promise<void> {
   try {
     const text = body.toString('utf8').trim();
     let parsed: unknown;
@@ -263,7 +296,7 @@ function answerAdmin(
     } catch {
       throw new SimulatorError('INVALID_ADMIN_BODY', 'admin request body must be JSON');
     }
-    const reply = handleAdmin(admin, method, path, parsed);
+    const reply = await handleAdmin(admin, method, path, parsed);
     sendJson(res, reply.status, reply.body);
   } catch (error) {
     if (error instanceof SimulatorError) {

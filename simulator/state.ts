@@ -5,6 +5,7 @@ import { checkInputImages } from './inputs.ts';
 import type { Knobs } from './knobs.ts';
 import type { Rng } from './random.ts';
 import type { JobScript } from './script.ts';
+import type { InjectedFault } from './stats.ts';
 import type { EditRequest } from './validation.ts';
 
 /**
@@ -24,6 +25,27 @@ export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelle
 const RANK: Record<JobState, number> = { queued: 0, running: 1, succeeded: 2, failed: 2, cancelled: 2 };
 
 export const isTerminal = (state: JobState): boolean => RANK[state] === 2;
+
+/** An output file as the file host serves it, booked when it is first rendered. */
+export interface OutputFileBooks {
+  bytes: number;
+  /** SHA-256 (hex) of exactly the bytes served. */
+  sha256: string;
+  /** Complete 200 GET answers (not HEAD, not downloads reset mid-body). */
+  downloads: number;
+}
+
+/** A user's jobs queued or running at RunComfy: now, the most at once, and their time integral. */
+export interface ConcurrencyBooks {
+  in_flight: number;
+  max_in_flight: number;
+  /** ∫ in_flight dt over [since, now] on the sim clock, in job-milliseconds. */
+  in_flight_ms_integral: number;
+  /** Sim-clock ms the books run from (the last reset of the stats or of the simulator). */
+  since: number;
+  /** now − since: utilisation = in_flight_ms_integral / (limit × measured_ms). */
+  measured_ms: number;
+}
 
 type InputCheck =
   | { status: 'skipped' }
@@ -55,6 +77,10 @@ export interface Job {
   pollsInState: number;
   chargedUsd: number;
   inputCheck: InputCheck;
+  /** The answer to the submit that created it was lost (the socket destroyed after the commit). */
+  submitAnswerDropped: boolean;
+  /** Its output files by index, once rendered. */
+  files: (OutputFileBooks | undefined)[];
 }
 
 export interface NewJob {
@@ -68,6 +94,8 @@ interface StoreDeps {
   clock: SimClock;
   knobs: () => Knobs;
   rng: () => Rng;
+  /** Where faults drawn for jobs and charges are booked. */
+  books: { injected(kind: InjectedFault): void; charged(usd: number): void };
 }
 
 export class JobStore {
@@ -77,16 +105,16 @@ export class JobStore {
   #queued: Job[] = [];
   #running = new Set<Job>();
   #balances = new Map<string, number | null>();
-  #inFlight = new Map<
-    string,
-    { count: number; max: number; integral: number; lastAt: number; since: number }
-  >();
+  #inFlight = new Map<string, { count: number; max: number; integral: number; lastAt: number }>();
+  /** When the concurrency books started (reset, or a stats reset). */
+  #booksSince: number;
   #seq = 0;
   #settledAt: number;
 
   constructor(deps: StoreDeps) {
     this.#deps = deps;
     this.#settledAt = deps.clock.now();
+    this.#booksSince = this.#settledAt;
   }
 
   create(request: NewJob): Job {
@@ -94,11 +122,17 @@ export class JobStore {
     const knobs = this.#deps.knobs();
     const rng = this.#deps.rng();
     const script = { ...request.script };
-    const draw = (probability: number) => probability > 0 && rng.next() < probability;
-    if (draw(knobs.p_fail)) script.fail = true;
-    if (draw(knobs.p_stall)) script.stall = true;
-    if (draw(knobs.p_long_run)) script.run_s = knobs.long_run_s;
-    if (draw(knobs.p_file_not_ready)) script.file_not_ready_s = knobs.file_not_ready_s;
+    // One draw per knob that is on, in a fixed order, so a seed replays the same faults.
+    const draw = (probability: number, kind?: InjectedFault) => {
+      const drawn = probability > 0 && rng.next() < probability;
+      if (drawn && kind) this.#deps.books.injected(kind);
+      return drawn;
+    };
+    if (draw(knobs.p_fail, 'job_fail')) script.fail = true;
+    if (draw(knobs.p_stall, 'job_stall')) script.stall = true;
+    if (draw(knobs.p_long_run, 'job_long_run')) script.run_s = knobs.long_run_s;
+    if (draw(knobs.p_file_not_ready, 'job_file_not_ready')) script.file_not_ready_s = knobs.file_not_ready_s;
+    // Booked as `submit_dropped_after_commit` when the server loses the answer.
     if (draw(knobs.p_submit_drop_after)) script.drop_response = true;
     const job: Job = {
       id: randomUUID(),
@@ -120,6 +154,8 @@ export class JobStore {
       pollsInState: 0,
       chargedUsd: 0,
       inputCheck: { status: 'skipped' },
+      submitAnswerDropped: false,
+      files: [],
     };
     this.#jobs.set(job.id, job);
     this.#queued.push(job);
@@ -134,11 +170,8 @@ export class JobStore {
     return this.#inFlight.get(userId)?.count ?? 0;
   }
 
-  /** Concurrency books per user: now, the maximum seen, and the time integral of the count. */
-  concurrency(): Record<
-    string,
-    { in_flight: number; max_in_flight: number; in_flight_ms_integral: number; since: number }
-  > {
+  /** Concurrency books per user who has had a job since the simulator's reset. */
+  concurrency(): Record<string, ConcurrencyBooks> {
     this.settle();
     const now = this.#deps.clock.now();
     return Object.fromEntries(
@@ -147,18 +180,31 @@ export class JobStore {
         {
           in_flight: books.count,
           max_in_flight: books.max,
-          in_flight_ms_integral: books.integral + books.count * (now - books.lastAt),
-          since: books.since,
+          in_flight_ms_integral: books.integral + books.count * Math.max(0, now - books.lastAt),
+          since: this.#booksSince,
+          measured_ms: now - this.#booksSince,
         },
       ]),
     );
+  }
+
+  /** Starts the concurrency books again from now (a stats reset): the jobs in flight stay. */
+  restartBooks(): void {
+    this.settle();
+    const now = this.#deps.clock.now();
+    this.#booksSince = now;
+    for (const books of this.#inFlight.values()) {
+      books.integral = 0;
+      books.lastAt = now;
+      books.max = books.count;
+    }
   }
 
   /** A job entered (+1) or left (-1) the queued-or-running set at `at`. */
   #account(at: number, userId: string, delta: 1 | -1): void {
     let books = this.#inFlight.get(userId);
     if (!books) {
-      books = { count: 0, max: 0, integral: 0, lastAt: at, since: at };
+      books = { count: 0, max: 0, integral: 0, lastAt: at };
       this.#inFlight.set(userId, books);
     }
     books.integral += books.count * Math.max(0, at - books.lastAt);
@@ -314,6 +360,7 @@ export class JobStore {
     this.#balances.clear();
     this.#inFlight.clear();
     this.#settledAt = this.#deps.clock.now();
+    this.#booksSince = this.#settledAt;
   }
 
   /** Whether the job's files are still not ready (the host answers 404 until then). */
@@ -380,6 +427,7 @@ export class JobStore {
 
   #charge(job: Job, usd: number): void {
     job.chargedUsd = usd;
+    this.#deps.books.charged(usd);
     const balance = this.balance(job.userId);
     if (balance !== null) this.#balances.set(job.userId, balance - usd);
   }

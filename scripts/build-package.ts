@@ -13,14 +13,17 @@
  * Progress goes to stderr: `npm pack --json` prints its report on stdout.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { LAMBDA_ASSETS_DIR } from '../infra/defaults/lambda-defaults.ts';
 import { buildLambdaAssets } from './lambda-assets.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DIST = join(ROOT, 'dist');
-/** What tsc writes (everything in dist/ but the Lambda assets, which their own build keeps current). */
+/** What tsc writes. */
 const COMPILED = ['client', 'contract', 'functions', 'infra'];
+/** dist/ is rebuilt whole but for the Lambda assets, which their own build keeps current in place. */
+const ASSETS = relative(DIST, LAMBDA_ASSETS_DIR);
 
 /** package.json `imports`: `#core/*` → `functions/core/` (target without `./` and `*.ts`). */
 function aliases(): [prefix: string, directory: string][] {
@@ -63,8 +66,20 @@ function compiledFiles(): string[] {
     .filter((file) => COMPILED.includes(relative(DIST, file).split('/')[0] ?? ''));
 }
 
-/** The package's entry points, as package.json `exports` and `bin` name them. */
-const ENTRIES = ['infra/index.js', 'client/index.js', 'client/cli.js', 'functions/core/webhooks/verify.js'];
+interface Manifest {
+  name: string;
+  exports: Record<string, string | { default?: string }>;
+  dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+}
+
+/** The compiled entry points: package.json `exports`, and the CLI that `bin/flux-edit.mjs` loads. */
+function entryPoints(manifest: Manifest): string[] {
+  const exported = Object.values(manifest.exports)
+    .map((target) => (typeof target === 'string' ? undefined : target.default))
+    .filter((target): target is string => target?.startsWith('./dist/') ?? false);
+  return [...exported.map((target) => join(ROOT, target)), join(DIST, 'client/cli.js')];
+}
 
 /**
  * Follows the runtime imports of the compiled entry points (type-only imports are gone from the
@@ -73,6 +88,7 @@ const ENTRIES = ['infra/index.js', 'client/index.js', 'client/cli.js', 'function
  * the rest imports is a Node built-in, a dependency or a peer dependency.
  */
 function pruneToRuntimeGraph(): { modules: number; packages: string[] } {
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Manifest;
   const reached = new Set<string>();
   const packages = new Set<string>();
   const visit = (file: string) => {
@@ -84,13 +100,11 @@ function pruneToRuntimeGraph(): { modules: number; packages: string[] } {
       else if (!specifier.startsWith('node:')) packages.add(packageName(specifier));
     }
   };
-  for (const entry of ENTRIES) visit(join(DIST, entry));
+  for (const entry of entryPoints(manifest)) visit(entry);
   for (const file of compiledFiles()) if (file.endsWith('.js') && !reached.has(file)) rmSync(file);
-  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<
-    string,
-    Record<string, string> | undefined
-  >;
   const declared = new Set([
+    // Comments keep their examples, which import the package by name.
+    manifest.name,
     ...Object.keys(manifest.dependencies ?? {}),
     ...Object.keys(manifest.peerDependencies ?? {}),
   ]);
@@ -107,7 +121,9 @@ function packageName(specifier: string): string {
 }
 
 const started = performance.now();
-for (const directory of COMPILED) rmSync(join(DIST, directory), { recursive: true, force: true });
+for (const entry of existsSync(DIST) ? readdirSync(DIST) : []) {
+  if (entry !== ASSETS) rmSync(join(DIST, entry), { recursive: true, force: true });
+}
 execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
   cwd: ROOT,
   // tsc reports on stdout; keep it off npm's.

@@ -34,6 +34,10 @@ export const ENV = {
   webhookSigningSecret: 'WEBHOOK_SIGNING_SECRET',
   webhookRetryDelaysSeconds: 'WEBHOOK_RETRY_DELAYS_SECONDS',
   webhookRetryWindowSeconds: 'WEBHOOK_RETRY_WINDOW_SECONDS',
+  /** Jobs in flight at RunComfy at most, across all function instances (admission control). */
+  upstreamConcurrency: 'UPSTREAM_CONCURRENCY',
+  /** A spend cap per UTC day, in USD: once reached, new submissions are refused until the next day. */
+  dailySpendCapUsd: 'DAILY_SPEND_CAP_USD',
   /** A JWT scope whose holders see and act on every caller's jobs. */
   adminScope: 'ADMIN_SCOPE',
   /** IAM principal ARNs that see and act on every caller's jobs. */
@@ -59,6 +63,11 @@ export const DEFAULTS = {
    * resets, 5xx) before the job ends `OUTPUT_COPY_FAILED`: a paid result is not given up early.
    */
   resultRetryWindowSeconds: 900,
+  /**
+   * Jobs in flight at RunComfy at most. RunComfy documents no limit; Black Forest Labs' own API,
+   * the closest documented one, allows 24 concurrent tasks per account: 20 stays under that.
+   */
+  upstreamConcurrency: 20,
   jobRetentionDays: 30,
   uploadRetentionDays: 7,
   sweepGraceSeconds: 300,
@@ -112,6 +121,8 @@ const ConfigSchema = z.object({
   /** Plain http from loopback hosts the allowlist names: the local runtime only, never in AWS. */
   allowLoopbackHttp: flag(false),
   resultRetryWindowSeconds: whole(DEFAULTS.resultRetryWindowSeconds, 86_400),
+  upstreamConcurrency: whole(DEFAULTS.upstreamConcurrency, 1_000),
+  dailySpendCapUsd: z.optional(z.coerce.number().check(z.gt(0, 'must be more than 0'))),
   jobRetentionDays: whole(DEFAULTS.jobRetentionDays, 3650),
   uploadPrefix: z._default(z.string(), DEFAULTS.uploadPrefix),
   /** `bucket/prefix` entries that `s3://` inputs may name; empty means the stack's own uploads. */

@@ -35,6 +35,10 @@ export const METRIC = {
   ResultAttemptsFailed: { unit: 'Count', description: 'Result collections that failed for now (retried)' },
   /** Time from RunComfy finishing a run to the job ending: our own share of the latency. */
   ResultCollectionLatency: { unit: 'Milliseconds', description: 'Upstream finished → job ended' },
+  RunComfySpendUSD: {
+    unit: 'Count',
+    description: 'USD RunComfy charged for collected runs (a sum, not a count)',
+  },
   OrphanOutputsDeleted: { unit: 'Count', description: 'Outputs deleted because their job did not succeed' },
   LifecycleEventsFailed: { unit: 'Count', description: 'Best-effort lifecycle events EventBridge refused' },
   WebhooksDelivered: { unit: 'Count', description: 'Webhook deliveries a receiver acknowledged' },

@@ -15,6 +15,11 @@ export const TABLE = {
    */
   sweepIndex: { name: 'sweep-by-time', partitionKey: 'sweepShard', sortKey: 'sweepAt' },
   /**
+   * Jobs waiting for admission to RunComfy, in their lane (`interactive` before `batch`), in the
+   * order they arrived (`waitKey`: their place in line, zero-padded). Only waiting jobs carry it.
+   */
+  waitingIndex: { name: 'admission-waiting', partitionKey: 'waitLane', sortKey: 'waitKey' },
+  /**
    * The indexes `GET /edits` queries (keys only; the page's items are then read by key). All sort
    * by creation (`<createdAt>#<id>`, or that behind the owner's key), so a cursor is just the last
    * position seen and stays correct while new jobs arrive. Their keys never change after the job
@@ -35,10 +40,18 @@ export const TABLE = {
 } as const;
 
 /** Key prefixes of the table's items. */
-export const ITEM_PREFIX = { job: 'job#', idempotency: 'idem#' } as const;
+export const ITEM_PREFIX = {
+  job: 'job#',
+  idempotency: 'idem#',
+  /** The one admission record: the jobs holding a RunComfy slot, the current limit, the line's counter. */
+  admission: 'admission#',
+  /** What RunComfy charged, per UTC day (`spend#2026-06-01`). */
+  spend: 'spend#',
+} as const;
 
 /** Every global secondary index of the table. */
 export const TABLE_INDEXES: readonly { name: string; partitionKey: string; sortKey: string }[] = [
   TABLE.sweepIndex,
+  TABLE.waitingIndex,
   ...Object.values(TABLE.listIndexes),
 ];

@@ -240,6 +240,20 @@ export interface FluxEditPipelineProps {
    */
   readonly pollQueueAgeAlarmThreshold?: Duration;
   /**
+   * At most this many jobs in flight at RunComfy at once, across all function instances: the
+   * rest wait in line (interactive edits before batch lines). RunComfy answering 429 lowers it for
+   * a while. Raise it to your RunComfy account's concurrency.
+   * @default 20
+   */
+  readonly upstreamConcurrency?: number;
+  /**
+   * A cap on what RunComfy charges per UTC day, in USD: once reached, new submissions get
+   * `429 SPEND_CAP_REACHED` (with the reset time) until the next day, and jobs already running
+   * finish. RunComfy's `cost` per run is recorded on each job.
+   * @default - no cap
+   */
+  readonly dailySpendCap?: number;
+  /**
    * Alarm when a finished run's result has waited this long in the result queue: RunComfy has
    * finished (and charged) the run, and the pipeline is slow to collect it.
    * @default Duration.minutes(10)
@@ -303,6 +317,8 @@ export interface ResolvedProps {
   pollQueueAgeAlarmSeconds: number;
   resultQueueAgeAlarmSeconds: number;
   resultRetryWindowSeconds: number;
+  upstreamConcurrency: number;
+  dailySpendCapUsd?: number;
   failedJobsAlarmThreshold: number;
   serviceName: string;
   metricsNamespace: string;
@@ -310,6 +326,17 @@ export interface ResolvedProps {
 
 function fail(message: string): never {
   throw new FluxEditPipelinePropsError(message);
+}
+
+function boundedInteger(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max)
+    fail(`${name} must be an integer from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+function positiveAmount(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) fail(`${name} must be a positive number of USD, got ${value}`);
+  return value;
 }
 
 function wholeSeconds(name: string, value: Duration, min: number, max: number): number {
@@ -505,6 +532,15 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
     pollQueueAgeAlarmSeconds,
     resultQueueAgeAlarmSeconds,
     resultRetryWindowSeconds,
+    upstreamConcurrency: boundedInteger(
+      'upstreamConcurrency',
+      props.upstreamConcurrency ?? DEFAULTS.upstreamConcurrency,
+      1,
+      1_000,
+    ),
+    ...(props.dailySpendCap === undefined
+      ? {}
+      : { dailySpendCapUsd: positiveAmount('dailySpendCap', props.dailySpendCap) }),
     failedJobsAlarmThreshold: positiveInteger(
       'failedJobsAlarmThreshold',
       props.failedJobsAlarmThreshold ?? 1,

@@ -386,6 +386,8 @@ export class FluxEditPipeline extends Construct {
         outputHostAllowlist: config.outputHostAllowlist,
         outputMaxBytes: config.outputMaxBytes,
         resultRetryWindowSeconds: config.resultRetryWindowSeconds,
+        upstreamConcurrency: config.upstreamConcurrency,
+        dailySpendCapUsd: config.dailySpendCapUsd,
         jobRetentionDays: config.jobRetentionDays,
       }),
       POWERTOOLS_SERVICE_NAME: config.serviceName,
@@ -457,11 +459,12 @@ export class FluxEditPipeline extends Construct {
     };
 
     allow(access.table, [this.table.tableArn]);
-    const indexNames = access.queriesIndexes.flatMap((group) =>
-      group === 'sweep'
-        ? [TABLE.sweepIndex.name]
-        : Object.values(TABLE.listIndexes).map((index) => index.name),
-    );
+    const indexesOf = {
+      sweep: [TABLE.sweepIndex.name],
+      waiting: [TABLE.waitingIndex.name],
+      list: Object.values(TABLE.listIndexes).map((index) => index.name),
+    };
+    const indexNames = access.queriesIndexes.flatMap((group) => indexesOf[group]);
     if (indexNames.length > 0) {
       allow(
         ['dynamodb:Query'],

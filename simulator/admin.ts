@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { SimContext } from './context.ts';
 import { SimulatorError } from './errors.ts';
 import type { FaultRule, FaultRuleInput } from './faults.ts';
@@ -141,8 +142,36 @@ export class SimulatorAdmin {
     return this.#ctx.clock.now();
   }
 
-  stats(): StatsSnapshot {
-    return this.#ctx.stats.snapshot();
+  /**
+   * The request counters, plus the books a soak checks its invariants against: injected faults by
+   * kind, what was charged, and the upstream concurrency per user (now, the maximum seen, and the
+   * time integral of jobs queued or running, so `integral / (limit × span)` is the utilisation).
+   */
+  stats(): StatsSnapshot & {
+    injected: Record<string, number>;
+    charged_usd: number;
+    concurrency: ReturnType<SimContext['store']['concurrency']>;
+  } {
+    const jobs = this.#ctx.store.all();
+    return {
+      ...this.#ctx.stats.snapshot(),
+      injected: this.#ctx.faults.injected(),
+      charged_usd: jobs.reduce((sum, job) => sum + job.chargedUsd, 0),
+      concurrency: this.#ctx.store.concurrency(),
+    };
+  }
+
+  /** A succeeded job's output files as served: their URL, size and SHA-256 (hex) of the exact bytes. */
+  async outputs(requestId: string): Promise<{ url: string; bytes: number; sha256: string }[]> {
+    const job = this.#job(requestId);
+    if (job.state !== 'succeeded') return [];
+    const urls = outputUrls(this.#ctx, job);
+    return Promise.all(
+      urls.map(async (url, index) => {
+        const bytes = await this.#ctx.outputs.bytes(job, index);
+        return { url, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+      }),
+    );
   }
 
   resetStats(): void {

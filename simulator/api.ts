@@ -61,6 +61,14 @@ export function submit(
   const validation = validateEditInput(body, knobs);
   if (!validation.ok) throw new ApiError(422001, 'Input validation failed', { detail: validation.detail });
 
+  const limit = knobs.max_in_flight;
+  if (limit !== null && ctx.store.inFlight(userId) >= limit) {
+    ctx.faults.count('concurrency_limited');
+    throw new ApiError(429001, `Too many requests in flight (at most ${limit} queued or running)`, {
+      headers: knobs.send_retry_after ? { 'Retry-After': String(knobs.retry_after_s) } : {},
+    });
+  }
+
   const balance = ctx.store.balance(userId);
   if (balance !== null && balance < knobs.price_per_request_usd) {
     throw new ApiError(400002, 'Insufficient balance', { httpStatus: knobs.insufficient_http });
@@ -84,7 +92,7 @@ export function submit(
           result_url: `${base}/result`,
           cancel_url: `${base}/cancel`,
         },
-    dropAfterCommit: knobs.close_connection_on_submit_after_commit || script.drop_response === true,
+    dropAfterCommit: knobs.close_connection_on_submit_after_commit || job.script.drop_response === true,
   };
 }
 

@@ -64,6 +64,23 @@ export class FaultInjector {
   reset(): void {
     this.#rules = [];
     this.#windows.clear();
+    this.#counts = {};
+  }
+
+  #counts: Record<string, number> = {};
+
+  /** Counts a fault of a kind (random knobs and the server's own), for the books. */
+  #injected(kind: string): void {
+    this.#counts[kind] = (this.#counts[kind] ?? 0) + 1;
+  }
+
+  count(kind: string): void {
+    this.#injected(kind);
+  }
+
+  /** Injected faults so far, by kind. */
+  injected(): Record<string, number> {
+    return { ...this.#counts };
   }
 
   /** The fault (scripted first, then random) this request gets, if any. Consumes one use of a rule. */
@@ -81,10 +98,27 @@ export class FaultInjector {
           : (rule.retry_after_s ?? (wantsRetryAfter(status, knobs) ? knobs.retry_after_s : undefined));
       return { kind: 'status', status, retryAfterS, body: rule.body };
     }
+    const upstreamCall = request.path.startsWith('/v1/') && request.endpoint !== 'unknown';
+    if (upstreamCall && knobs.p_rate_limited > 0 && rng.next() < knobs.p_rate_limited) {
+      this.#injected('rate_limited');
+      return {
+        kind: 'status',
+        status: 429,
+        retryAfterS: wantsRetryAfter(429, knobs) ? knobs.retry_after_s : undefined,
+        body: 'json',
+      };
+    }
     const probability =
-      request.endpoint === 'submit' ? knobs.p_submit_5xx : request.method === 'GET' ? knobs.p_status_5xx : 0;
+      request.endpoint === 'submit'
+        ? knobs.p_submit_5xx
+        : request.endpoint === 'cancel'
+          ? knobs.p_cancel_5xx
+          : request.method === 'GET'
+            ? knobs.p_status_5xx
+            : 0;
     if (probability > 0 && rng.next() < probability) {
       const status = RANDOM_5XX[rng.int(RANDOM_5XX.length)]!;
+      this.#injected(`${request.endpoint}_5xx`);
       return {
         kind: 'status',
         status,

@@ -75,8 +75,36 @@ export const KnobsSchema = z.object({
   /** Retry-After for injected 429/5xx (rate-limit 429s say when the window reopens). */
   retry_after_s: z.int().nonnegative().default(1),
 
+  /** A fraction of answers to any /v1 call: 429 / 429001 (with Retry-After per `send_retry_after`). */
+  p_rate_limited: z.number().min(0).max(1).default(0),
+  /** A fraction of cancels answered 500/502/503 (`p_status_5xx` covers GETs, `p_submit_5xx` submits). */
+  p_cancel_5xx: z.number().min(0).max(1).default(0),
+  /** A fraction of /v1 and file answers delayed by `slow_ms` (real time). */
+  p_slow: z.number().min(0).max(1).default(0),
+  slow_ms: z.int().nonnegative().default(0),
+  /** A fraction of submits whose job is created and whose answer is then lost (socket destroyed). */
+  p_submit_drop_after: z.number().min(0).max(1).default(0),
+  /** A fraction of output downloads that send their headers and part of the body, then reset. */
+  p_file_reset: z.number().min(0).max(1).default(0),
+  /** A fraction of jobs whose files answer 404 until `file_not_ready_s` after the run finished. */
+  p_file_not_ready: z.number().min(0).max(1).default(0),
+  file_not_ready_s: seconds.default(0),
+  /** A fraction of jobs that never finish (as the `stall` script). */
+  p_stall: z.number().min(0).max(1).default(0),
+  /** A fraction of jobs whose run takes `long_run_s` instead of `run_delay_s`. */
+  p_long_run: z.number().min(0).max(1).default(0),
+  long_run_s: seconds.default(0),
+  /**
+   * The account's concurrency: a submit while the token's user already has this many jobs queued
+   * or running answers 429 / 429001 and creates nothing. null = unlimited. [INF: RunComfy documents
+   * no limit; Black Forest Labs' API documents 24 concurrent tasks.]
+   */
+  max_in_flight: z.int().positive().nullable().default(null),
+
   fail_token: z.string().min(1).default('__FAIL__'),
   stall_token: z.string().min(1).default('__STALL__'),
+  /** Holds a job queued (no worker takes it) until an admin transition or a cancel. */
+  hold_token: z.string().min(1).default('__HOLD__'),
 
   allow_http_inputs: z.boolean().default(false),
   allow_data_uris: z.boolean().default(true),

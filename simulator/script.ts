@@ -22,12 +22,16 @@ export interface JobScript {
   error_message?: string;
   /** Submit only: commit the job, then destroy the socket without answering. */
   drop_response?: boolean;
+  /** The job stays queued (no worker takes it) until an admin transition or a cancel. */
+  hold?: boolean;
+  /** Its files answer 404 until this long after the run finished (the file host not ready yet). */
+  file_not_ready_s?: number;
 }
 
 export const SCRIPT_HEADER = 'x-sim-script';
 
-const FLAGS = ['fail', 'stall', 'drop_response'] as const;
-const SECONDS = ['queue_s', 'run_s', 'expire_after_s', 'output_ttl_s'] as const;
+const FLAGS = ['fail', 'stall', 'drop_response', 'hold'] as const;
+const SECONDS = ['queue_s', 'run_s', 'expire_after_s', 'output_ttl_s', 'file_not_ready_s'] as const;
 const ERROR_SHAPES: readonly Knobs['error_shape'][] = ['object', 'string', 'json_string', 'serverless_array'];
 
 /** @example parseScript('fail; run_s=1') // { fail: true, run_s: 1 } */
@@ -61,15 +65,16 @@ export function parseScript(text: string): JobScript {
 
 const PROMPT_SCRIPT = /\[sim:([^\]]*)\]/g;
 
-/** The script a prompt carries: `[sim: …]` blocks plus the fail/stall magic tokens. */
+/** The script a prompt carries: `[sim: …]` blocks plus the fail/stall/hold magic tokens. */
 export function scriptFromPrompt(
   prompt: string,
-  knobs: Pick<Knobs, 'fail_token' | 'stall_token'>,
+  knobs: Pick<Knobs, 'fail_token' | 'stall_token' | 'hold_token'>,
 ): JobScript {
   const script: JobScript = {};
   for (const match of prompt.matchAll(PROMPT_SCRIPT)) Object.assign(script, parseScript(match[1] ?? ''));
   if (prompt.includes(knobs.fail_token)) script.fail = true;
   if (prompt.includes(knobs.stall_token)) script.stall = true;
+  if (prompt.includes(knobs.hold_token)) script.hold = true;
   return script;
 }
 

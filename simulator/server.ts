@@ -60,13 +60,29 @@ async function handle(ctx: SimContext, admin: SimulatorAdmin, req: IncomingMessa
   };
 
   if (ctx.knobs.latency_ms > 0) await sleep(ctx.knobs.latency_ms);
+  if (ctx.knobs.p_slow > 0 && ctx.rng.next() < ctx.knobs.p_slow) {
+    ctx.faults.count('slow');
+    await sleep(ctx.knobs.slow_ms);
+  }
   const fault = ctx.faults.take({ method, path, endpoint: route.endpoint }, ctx.knobs, ctx.rng);
   if (fault?.kind === 'drop' && fault.when === 'before') return respond('dropped');
   if (fault?.kind === 'status') return respond(faultReply(fault));
 
   const reply = await runRoute(ctx, route, { method, path, query: url.searchParams, req, body });
-  if (fault?.kind === 'drop' || ('dropAfterCommit' in reply && reply.dropAfterCommit))
+  if (fault?.kind === 'drop' || ('dropAfterCommit' in reply && reply.dropAfterCommit)) {
+    if (route.endpoint === 'submit' && reply.status === 200) ctx.faults.count('submit_dropped_after_commit');
     return respond('dropped');
+  }
+  if (reply.kind === 'bytes' && reply.status === 200 && !reply.head && ctx.knobs.p_file_reset > 0) {
+    if (ctx.rng.next() < ctx.knobs.p_file_reset) {
+      // Headers and part of the body, then the connection goes: a reset mid-download.
+      ctx.faults.count('file_reset');
+      ctx.stats.answered(route.endpoint, 'dropped');
+      res.writeHead(reply.status, { ...reply.headers, 'Content-Length': reply.body.length });
+      res.write(reply.body.subarray(0, Math.floor(reply.body.length / 2)), () => req.socket.destroy());
+      return;
+    }
+  }
   respond(reply);
 }
 
@@ -167,6 +183,10 @@ async function serveOutput(ctx: SimContext, request: ParsedRequest, prefix: stri
   const file = FORMAT_FILES[job.input.output_format];
   if (index >= job.outputCount || match[3] !== file.ext) return notFound();
   if (ctx.store.outputExpired(job)) return notFound(ctx.knobs.output_expired_http);
+  if (ctx.store.filesNotReady(job)) {
+    ctx.faults.count('file_not_ready');
+    return notFound();
+  }
   const bytes = await ctx.outputs.bytes(job, index);
   if (request.method === 'GET') ctx.stats.fileBytes(bytes.length);
   return {

@@ -77,6 +77,10 @@ export class JobStore {
   #queued: Job[] = [];
   #running = new Set<Job>();
   #balances = new Map<string, number | null>();
+  #inFlight = new Map<
+    string,
+    { count: number; max: number; integral: number; lastAt: number; since: number }
+  >();
   #seq = 0;
   #settledAt: number;
 
@@ -86,10 +90,16 @@ export class JobStore {
   }
 
   create(request: NewJob): Job {
+    this.settle();
     const knobs = this.#deps.knobs();
     const rng = this.#deps.rng();
     const script = { ...request.script };
-    if (knobs.p_fail > 0 && rng.next() < knobs.p_fail) script.fail = true;
+    const draw = (probability: number) => probability > 0 && rng.next() < probability;
+    if (draw(knobs.p_fail)) script.fail = true;
+    if (draw(knobs.p_stall)) script.stall = true;
+    if (draw(knobs.p_long_run)) script.run_s = knobs.long_run_s;
+    if (draw(knobs.p_file_not_ready)) script.file_not_ready_s = knobs.file_not_ready_s;
+    if (draw(knobs.p_submit_drop_after)) script.drop_response = true;
     const job: Job = {
       id: randomUUID(),
       seq: ++this.#seq,
@@ -113,8 +123,48 @@ export class JobStore {
     };
     this.#jobs.set(job.id, job);
     this.#queued.push(job);
+    this.#account(job.createdAt, job.userId, +1);
     if (knobs.fetch_inputs) this.#checkInputs(job);
     return job;
+  }
+
+  /** Jobs of a user queued or running now (what `max_in_flight` bounds). */
+  inFlight(userId: string): number {
+    this.settle();
+    return this.#inFlight.get(userId)?.count ?? 0;
+  }
+
+  /** Concurrency books per user: now, the maximum seen, and the time integral of the count. */
+  concurrency(): Record<
+    string,
+    { in_flight: number; max_in_flight: number; in_flight_ms_integral: number; since: number }
+  > {
+    this.settle();
+    const now = this.#deps.clock.now();
+    return Object.fromEntries(
+      [...this.#inFlight.entries()].map(([userId, books]) => [
+        userId,
+        {
+          in_flight: books.count,
+          max_in_flight: books.max,
+          in_flight_ms_integral: books.integral + books.count * (now - books.lastAt),
+          since: books.since,
+        },
+      ]),
+    );
+  }
+
+  /** A job entered (+1) or left (-1) the queued-or-running set at `at`. */
+  #account(at: number, userId: string, delta: 1 | -1): void {
+    let books = this.#inFlight.get(userId);
+    if (!books) {
+      books = { count: 0, max: 0, integral: 0, lastAt: at, since: at };
+      this.#inFlight.set(userId, books);
+    }
+    books.integral += books.count * Math.max(0, at - books.lastAt);
+    books.lastAt = Math.max(books.lastAt, at);
+    books.count += delta;
+    books.max = Math.max(books.max, books.count);
   }
 
   /** The job as of now (after replaying due transitions), or undefined. */
@@ -171,8 +221,9 @@ export class JobStore {
     job.pollsInState++;
     if (job.pollsInState < this.#deps.knobs().polls_per_state) return;
     const now = this.#deps.clock.now();
-    if (job.state === 'queued') this.#start(job, now);
-    else if (!job.script.stall && job.inputCheck.status !== 'pending') this.#finish(job, now);
+    if (job.state === 'queued') {
+      if (!job.script.hold) this.#start(job, now);
+    } else if (!job.script.stall && job.inputCheck.status !== 'pending') this.#finish(job, now);
   }
 
   /** Only queued jobs can be cancelled (§3.3 E4); cancelling a cancelled job is a no-op. */
@@ -183,6 +234,7 @@ export class JobStore {
     this.#leaveQueue(job);
     job.state = 'cancelled';
     job.finishedAt = this.#deps.clock.now();
+    this.#account(job.finishedAt, job.userId, -1);
     return 'cancelled';
   }
 
@@ -218,6 +270,7 @@ export class JobStore {
       this.#running.delete(job);
       job.state = 'cancelled';
       job.finishedAt = now;
+      this.#account(now, job.userId, -1);
       return;
     }
     job.script = { ...job.script, fail: to === 'failed', stall: false };
@@ -259,7 +312,18 @@ export class JobStore {
     this.#queued = [];
     this.#running.clear();
     this.#balances.clear();
+    this.#inFlight.clear();
     this.#settledAt = this.#deps.clock.now();
+  }
+
+  /** Whether the job's files are still not ready (the host answers 404 until then). */
+  filesNotReady(job: Job): boolean {
+    const delayS = job.script.file_not_ready_s;
+    return (
+      delayS !== undefined &&
+      job.finishedAt !== undefined &&
+      this.#deps.clock.now() < job.finishedAt + delayS * 1000
+    );
   }
 
   #busyWorkers(): number {
@@ -283,10 +347,13 @@ export class JobStore {
   /** The earliest moment a free worker takes a job, and which one (the oldest eligible then). */
   #nextStart(cursor: number): { job: Job; at: number } | undefined {
     let earliest = Number.POSITIVE_INFINITY;
-    for (const job of this.#queued) earliest = Math.min(earliest, job.createdAt + job.queueMs);
+    for (const job of this.#queued)
+      if (!job.script.hold) earliest = Math.min(earliest, job.createdAt + job.queueMs);
     if (earliest === Number.POSITIVE_INFINITY) return undefined;
     const at = Math.max(cursor, earliest);
-    const job = this.#queued.find((candidate) => candidate.createdAt + candidate.queueMs <= at);
+    const job = this.#queued.find(
+      (candidate) => !candidate.script.hold && candidate.createdAt + candidate.queueMs <= at,
+    );
     return job && { job, at };
   }
 
@@ -306,6 +373,7 @@ export class JobStore {
     job.state = failed ? 'failed' : 'succeeded';
     job.finishedAt = at;
     job.pollsInState = 0;
+    this.#account(at, job.userId, -1);
     if (failed) job.failReason = problem ?? job.script.error_message ?? knobs.error_message;
     if (!failed || knobs.charge_failed) this.#charge(job, knobs.price_per_request_usd);
   }

@@ -8,7 +8,7 @@ import type { MetricName } from '#contract/metrics';
 import type { EditInput } from './edit-input.ts';
 import type { Job, JobStatus } from './jobs/job.ts';
 import type { JobWrite } from './jobs/lifecycle.ts';
-import type { PollMessage, ResultMessage } from './jobs/messages.ts';
+import type { PollQueueMessage, ResultMessage } from './jobs/messages.ts';
 import type { LifecycleEvent } from './notify/events.ts';
 import type { StoredOutput } from './outputs/index.ts';
 import type { CancelOutcome, UpstreamResult, UpstreamStatus } from './runcomfy/index.ts';
@@ -82,9 +82,32 @@ export interface JobStore {
   deletedOwner(id: string): Promise<string | undefined>;
 }
 
+/**
+ * Admission to RunComfy, shared by every function instance: who holds the upstream slots, the
+ * current limit (lowered when RunComfy answers 429, raised again as submissions succeed), the
+ * line's counter, and what was spent per day. One record, conditional updates only.
+ */
+export interface AdmissionStore {
+  /** The next place in line (strictly increasing). */
+  nextSeq(): Promise<number>;
+  /** The jobs holding slots (job id → when it took the slot, ms) and the current limit. */
+  slots(): Promise<{ holders: Record<string, number>; limit: number | undefined }>;
+  /** Takes a slot for the job if fewer than `limit` are held (and it holds none yet). */
+  acquire(jobId: string, limit: number, nowMs: number): Promise<boolean>;
+  /** Gives the job's slot back (a no-op if it holds none). */
+  release(jobId: string): Promise<void>;
+  /** Sets the current limit, if it still is `expected` (another instance may have moved it). */
+  setLimit(limit: number, expected: number | undefined): Promise<boolean>;
+  /** The first `count` jobs waiting in `lane`, in line order. */
+  waiting(lane: 'interactive' | 'batch', count: number): Promise<{ jobId: string; waitKey: string }[]>;
+  /** USD charged on a UTC day (`YYYY-MM-DD`). */
+  spend(day: string): Promise<number>;
+  addSpend(day: string, usd: number): Promise<void>;
+}
+
 /** The pipeline's own queues. Delays are whole seconds, SQS's unit (0–900). */
 export interface JobQueues {
-  schedulePoll(message: PollMessage, delaySeconds: number): Promise<void>;
+  schedulePoll(message: PollQueueMessage, delaySeconds: number): Promise<void>;
   scheduleResult(message: ResultMessage, delaySeconds?: number): Promise<void>;
   /** Absent where the deployment has no webhook queue (then no job may ask for a webhook). */
   scheduleWebhook?(message: WebhookMessage, delaySeconds?: number): Promise<void>;

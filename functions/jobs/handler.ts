@@ -8,6 +8,7 @@ import { callerOf } from '#core/http/caller';
 import { jsonResponse } from '#core/http/problem';
 import { readJsonBody } from '#core/http/request';
 import { createUpload } from '#core/inputs/create-upload';
+import { linePosition } from '#core/jobs/admission';
 import { cancelJob } from '#core/jobs/cancel-job';
 import { deleteJob } from '#core/jobs/delete-job';
 import type { Job } from '#core/jobs/job';
@@ -54,7 +55,7 @@ export const handler = makeHttpHandler(async (event, { log }) => {
       return jsonResponse(200, await listJobs(scoped, caller, event.queryStringParameters));
     case 'GET /edits/{id}': {
       const job = await findOwnJob(deps.store, caller, jobId);
-      return jsonResponse(200, toJobView(job, await presignOutputs(job)));
+      return jsonResponse(200, toJobView(job, await presignOutputs(job), await linePosition(deps, job)));
     }
     case 'DELETE /edits/{id}':
       await deleteJob(scoped, caller, jobId);

@@ -1,12 +1,18 @@
 import { loadConfig } from '#contract/config';
-import { PollMessageSchema } from '#core/jobs/messages';
+import { dispatchAdmissions } from '#core/jobs/admission';
+import { PollQueueMessageSchema } from '#core/jobs/messages';
 import { pollJob } from '#core/jobs/poll-job';
 import { makeSqsHandler } from '#shared/handler';
 import { createJobDeps } from '#shared/job-deps';
 
 const deps = createJobDeps(loadConfig(), 'poller');
 
-/** SQS poll queue → one heartbeat of each job's poll chain (the first one submits the job). */
-export const handler = makeSqsHandler(PollMessageSchema, (message, record, { log }) =>
-  pollJob({ ...deps, log }, message, record.messageId),
+/**
+ * SQS poll queue → one heartbeat of each job's poll chain (the first one submits the job), or a
+ * nudge to admit waiting jobs into free RunComfy slots.
+ */
+export const handler = makeSqsHandler(PollQueueMessageSchema, (message, record, { log }) =>
+  'dispatch' in message
+    ? dispatchAdmissions({ ...deps, log })
+    : pollJob({ ...deps, log }, message, record.messageId),
 );

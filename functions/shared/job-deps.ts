@@ -6,6 +6,7 @@ import {
   createSnsClient,
   createSqsClient,
 } from '#adapters/aws/clients';
+import { DynamoAdmissionStore } from '#adapters/aws/dynamo-admission';
 import { DynamoJobStore } from '#adapters/aws/dynamo-job-store';
 import { SqsJobQueues } from '#adapters/aws/sqs-job-queues';
 import { RUNCOMFY_TIMING } from '#contract/budgets';
@@ -26,13 +27,15 @@ import { runComfyTokenSource } from './runcomfy-token.ts';
  */
 export function createJobDeps(config: Config, fn: FunctionName): JobDeps {
   const sqs = createSqsClient();
+  const dynamo = createDynamoDocumentClient();
   let presigner: Promise<Presigner> | undefined;
   return {
     config,
     clock: systemClock,
     log: logger,
     metrics: metricSink,
-    store: new DynamoJobStore(createDynamoDocumentClient(), config.jobsTable, config.jobRetentionDays),
+    store: new DynamoJobStore(dynamo, config.jobsTable, config.jobRetentionDays),
+    admission: new DynamoAdmissionStore(dynamo, config.jobsTable),
     queues: new SqsJobQueues(sqs, {
       poll: config.pollQueueUrl,
       result: config.resultQueueUrl,

@@ -21,7 +21,7 @@ export interface FunctionAccess {
    * `dynamodb:Query` on these of the table's sparse indexes (`TABLE.sweepIndex`, the list indexes),
    * granted on the index ARNs only: the function can read them but never scan or query the table.
    */
-  readonly queriesIndexes: readonly ('sweep' | 'list')[];
+  readonly queriesIndexes: readonly ('sweep' | 'list' | 'waiting')[];
   /** Queues the function sends messages to. */
   readonly sendsTo: readonly QueueName[];
   /** Object actions under the output prefix of the output bucket. */
@@ -77,9 +77,11 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
       'dynamodb:PutItem',
       'dynamodb:DeleteItem',
     ],
-    queriesIndexes: ['list'],
-    // A cancel queues its notification on the result queue; a resend queues the webhook.
-    sendsTo: ['result', 'webhook'],
+    // A cancel gives the job's slot back and admits the next in line.
+    queriesIndexes: ['list', 'waiting'],
+    // A cancel queues its notification on the result queue (and an admitted job's first heartbeat);
+    // a resend queues the webhook.
+    sendsTo: ['poll', 'result', 'webhook'],
     // Presigned GETs of a job's outputs, deleting a deleted job's; presigned PUTs of input uploads.
     outputs: ['s3:GetObject', 's3:DeleteObject'],
     listsOutputs: true,
@@ -94,7 +96,8 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   },
   poller: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    queriesIndexes: [],
+    // Admits the next jobs in line when it gives a slot back (and on nudges).
+    queriesIndexes: ['waiting'],
     sendsTo: ['poll', 'result', 'webhook'],
     // It submits: `s3://` inputs are presigned for RunComfy at each attempt.
     readsInputs: true,
@@ -131,9 +134,11 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   sweeper: {
     // Lists the due jobs from the index, then acts on each with conditional item updates.
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    queriesIndexes: ['sweep'],
-    // A finished run goes (again) to the result function; an ended job starts its webhook.
-    sendsTo: ['result', 'webhook'],
+    // The due jobs; and the line, to admit what nudges missed.
+    queriesIndexes: ['sweep', 'waiting'],
+    // A finished run goes (again) to the result function; an ended job starts its webhook; an
+    // admitted job gets its first heartbeat.
+    sendsTo: ['poll', 'result', 'webhook'],
     // Deleting what a collection left behind when a job ends without succeeding.
     outputs: ['s3:DeleteObject'],
     listsOutputs: true,

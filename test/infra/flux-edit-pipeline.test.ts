@@ -155,6 +155,7 @@ describe('Class: FluxEditPipeline', () => {
           [ENV.webhookQueueUrl]: { Ref: logicalId(pipeline.queues.webhook) },
           [ENV.listCursorSecretArn]: { Ref: logicalId(pipeline.listCursorSecret) },
           [ENV.resultRetryWindowSeconds]: '900',
+          [ENV.upstreamConcurrency]: '20',
           [ENV.jobDeadlineSeconds]: '900',
           [ENV.maxPollDelaySeconds]: '30',
           [ENV.outputHostAllowlist]: '*.runcomfy.net',
@@ -171,6 +172,8 @@ describe('Class: FluxEditPipeline', () => {
         expect(variables).not.toHaveProperty(ENV.listCursorSecret);
         // IAM auth without admin principals: nobody sees other callers' jobs.
         expect(variables).not.toHaveProperty(ENV.adminScope);
+        // No spend cap unless one is configured.
+        expect(variables).not.toHaveProperty(ENV.dailySpendCapUsd);
         // Unset: the webhook core's own retry schedule applies.
         expect(variables).not.toHaveProperty(ENV.webhookRetryDelaysSeconds);
       }

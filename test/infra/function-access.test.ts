@@ -108,6 +108,8 @@ const EXPECTED: Record<FunctionName, string[]> = {
     'dynamodb:PutItem table',
     'dynamodb:DeleteItem table',
     ...Object.values(TABLE.listIndexes).map((index) => `dynamodb:Query table/index/${index.name}`),
+    `dynamodb:Query table/index/${TABLE.waitingIndex.name}`,
+    'sqs:SendMessage pollQueue',
     'sqs:SendMessage resultQueue',
     'sqs:SendMessage webhookQueue',
     's3:GetObject outputBucket/edits/*',
@@ -124,6 +126,8 @@ const EXPECTED: Record<FunctionName, string[]> = {
     ...callsRunComfy,
     'dynamodb:GetItem table',
     'dynamodb:UpdateItem table',
+    // The line of jobs waiting for admission.
+    `dynamodb:Query table/index/${TABLE.waitingIndex.name}`,
     'sqs:SendMessage pollQueue',
     'sqs:SendMessage resultQueue',
     's3:GetObject outputBucket/uploads/*',
@@ -159,8 +163,10 @@ const EXPECTED: Record<FunctionName, string[]> = {
     ...callsRunComfy,
     'dynamodb:GetItem table',
     'dynamodb:UpdateItem table',
-    // Query on the sparse index only: never on the table itself.
+    // Query on the sparse indexes only: never on the table itself.
     `dynamodb:Query table/index/${TABLE.sweepIndex.name}`,
+    `dynamodb:Query table/index/${TABLE.waitingIndex.name}`,
+    'sqs:SendMessage pollQueue',
     'sqs:SendMessage resultQueue',
     's3:DeleteObject outputBucket/edits/*',
     listsOutputs,

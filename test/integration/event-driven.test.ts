@@ -138,6 +138,9 @@ describe('Submission: direct invoke and the console sample events', () => {
   });
 
   it('treats a redelivered queue message as the same job, not a second paid one', async () => {
+    // Earlier tests' jobs reach RunComfy through their poll chains: let them, then start afresh.
+    await fixture.pipeline.drain();
+    sim().reset();
     const event = sample('submit-sqs.json');
     event.Records[0].messageId = 'redelivered-message';
 

@@ -234,7 +234,7 @@ describe('Pipeline: upstream failures', () => {
     const job = await waitForJob(fixture.pipeline, String(submitted.body.id));
 
     expect(submitted.status).toBe(202);
-    expect(submitted.body).toMatchObject({ status: 'queued', phase: 'submitting' });
+    expect(submitted.body).toMatchObject({ status: 'queued', phase: 'waiting' });
     expect(job.status).toBe('succeeded');
     expect(
       sim()

@@ -1,5 +1,5 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { PollMessage, ResultMessage } from '#core/jobs/messages';
+import type { PollQueueMessage, ResultMessage } from '#core/jobs/messages';
 import type { JobQueues } from '#core/ports';
 import type { WebhookMessage } from '#core/webhooks/webhook-message';
 
@@ -16,7 +16,7 @@ export class SqsJobQueues implements JobQueues {
       this.scheduleWebhook = (message, delaySeconds = 0) => this.send(webhook, message, delaySeconds);
   }
 
-  schedulePoll(message: PollMessage, delaySeconds: number): Promise<void> {
+  schedulePoll(message: PollQueueMessage, delaySeconds: number): Promise<void> {
     return this.send(this.url('poll'), message, delaySeconds);
   }
 

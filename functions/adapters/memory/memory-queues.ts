@@ -1,4 +1,4 @@
-import type { PollMessage, ResultMessage } from '#core/jobs/messages';
+import type { PollQueueMessage, ResultMessage } from '#core/jobs/messages';
 import type { JobQueues } from '#core/ports';
 import type { WebhookMessage } from '#core/webhooks/webhook-message';
 
@@ -7,7 +7,7 @@ export type QueueName = 'poll' | 'result' | 'webhook';
 export interface QueuedMessage {
   id: string;
   queue: QueueName;
-  body: PollMessage | ResultMessage | WebhookMessage;
+  body: PollQueueMessage | ResultMessage | WebhookMessage;
   delaySeconds: number;
 }
 
@@ -16,7 +16,7 @@ export class MemoryQueues implements JobQueues {
   readonly sent: QueuedMessage[] = [];
   #next = 0;
 
-  async schedulePoll(message: PollMessage, delaySeconds: number): Promise<void> {
+  async schedulePoll(message: PollQueueMessage, delaySeconds: number): Promise<void> {
     this.#push('poll', message, delaySeconds);
   }
 

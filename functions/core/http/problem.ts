@@ -11,6 +11,8 @@ export interface Problem {
   instance?: string;
   code: string;
   errors?: { path: string; message: string }[];
+  /** When a refusal ends (e.g. the next day of a spend cap). */
+  reset_at?: string;
 }
 
 const TITLES: Record<number, string> = {
@@ -21,6 +23,7 @@ const TITLES: Record<number, string> = {
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
@@ -51,12 +54,17 @@ export function problemResponse(
     detail: expose ? error.message : 'the request could not be completed; it is safe to retry',
     instance,
     errors: error instanceof ValidationError ? error.issues : undefined,
+    reset_at: expose ? resetAtOf(error) : undefined,
   };
+  const resetAt = problem.reset_at;
   return {
     statusCode: status,
     headers: {
       'content-type': 'application/problem+json',
       ...(status === 503 ? { 'retry-after': '1' } : {}),
+      ...(resetAt
+        ? { 'retry-after': String(Math.max(1, Math.ceil((Date.parse(resetAt) - Date.now()) / 1000))) }
+        : {}),
     },
     body: JSON.stringify(problem),
   };
@@ -72,4 +80,9 @@ export function jsonResponse(
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   };
+}
+
+function resetAtOf(error: unknown): string | undefined {
+  const resetAt = (error as { resetAt?: unknown }).resetAt;
+  return typeof resetAt === 'string' ? resetAt : undefined;
 }

@@ -3,6 +3,7 @@ import { leaseMs } from '#contract/budgets';
 import { OutputCopyError, type StoredOutput } from '../outputs/index.ts';
 import type { OutputStore } from '../ports.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
+import { recordSpend } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified, finishJob } from './finish-job.ts';
 import { type CollectAttempt, iso, isTerminal, type Job, type JobError } from './job.ts';
@@ -168,7 +169,15 @@ class Collection {
       this.job.id,
       finishCollection(this.token, outcome, writeContext(this.deps)),
     );
-    return finished ? 'finished' : 'dropped';
+    if (!finished) return 'dropped';
+    // What RunComfy charged, once: only the one finishing write gets here.
+    if (outcome.cost) {
+      this.deps.metrics.count('RunComfySpendUSD', outcome.cost);
+      await recordSpend(this.deps, outcome.cost).catch((error: unknown) =>
+        this.deps.log.warn('could not record the spend', { jobId: this.job.id, error }),
+      );
+    }
+    return 'finished';
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Config } from '#contract/config';
 import type { S3InputPolicy } from '../inputs/s3-inputs.ts';
 import type {
+  AdmissionStore,
   Clock,
   JobQueues,
   JobStore,
@@ -23,7 +24,8 @@ export type JobSettings = Pick<
   | 'allowLoopbackHttp'
   | 'sweepGraceSeconds'
   | 'resultRetryWindowSeconds'
->;
+> &
+  Partial<Pick<Config, 'upstreamConcurrency' | 'dailySpendCapUsd'>>;
 
 /** Everything the job core needs, injected: the handlers, the local runtime and the tests build it. */
 export interface JobDeps {
@@ -39,6 +41,8 @@ export interface JobDeps {
   inputs: { policy: S3InputPolicy; resolve(imageUrls: readonly string[]): Promise<string[]> };
   /** The bucket's outputs: the result stage copies into it, finishers clean up after a failed run. */
   outputs?: OutputStore;
+  /** Admission control (a bound on jobs in flight at RunComfy); absent: every job is submitted at once. */
+  admission?: AdmissionStore;
 }
 
 /** The clock and timing settings a lifecycle write is decided with, now. */

@@ -1,4 +1,5 @@
 import { startWebhookDelivery } from '../webhooks/start-delivery.ts';
+import { releaseSlot } from './admission.ts';
 import type { JobDeps } from './deps.ts';
 import { writeContext } from './deps.ts';
 import { isTerminal, type Job } from './job.ts';
@@ -31,6 +32,8 @@ export async function finishJob(
     transition: change.transition,
   });
   deps.metrics.count(finished.status === 'succeeded' ? 'JobsSucceeded' : 'JobsFailed');
+  // A job that ends while RunComfy still had it (not handed over) gives its slot back.
+  if (!finished.upstreamFinishedAt) await releaseSlot(deps, finished);
   if (finished.upstreamFinishedAt) {
     deps.metrics.time?.(
       'ResultCollectionLatency',

@@ -34,7 +34,7 @@ export interface JobView {
 }
 
 /** Finer than `status` while a job is active: what the pipeline is doing right now. */
-export const JOB_PHASES = ['submitting', 'queued', 'running', 'copying'] as const;
+export const JOB_PHASES = ['waiting', 'submitting', 'queued', 'running', 'copying'] as const;
 export type JobPhase = (typeof JOB_PHASES)[number];
 
 export interface OutputView {
@@ -49,7 +49,11 @@ export interface OutputView {
   url?: string;
 }
 
-export function toJobView(job: Job, outputUrls?: readonly string[]): JobView {
+/**
+ * @param outputUrls presigned GET URLs of the outputs, in order (HTTP API only)
+ * @param linePosition for a job waiting for admission: jobs ahead of it in line
+ */
+export function toJobView(job: Job, outputUrls?: readonly string[], linePosition?: number): JobView {
   return {
     id: job.id,
     status: job.status,
@@ -63,7 +67,7 @@ export function toJobView(job: Job, outputUrls?: readonly string[]): JobView {
     webhook_url: job.webhookUrl,
     webhook: job.webhook ? toWebhookView(job.webhook) : undefined,
     upstream_request_id: job.requestId,
-    queue_position: job.status === 'queued' ? job.queuePosition : undefined,
+    queue_position: job.status !== 'queued' ? undefined : job.waitLane ? linePosition : job.queuePosition,
     created_at: job.createdAt,
     updated_at: job.updatedAt,
     deadline_at: job.deadlineAt,
@@ -96,7 +100,7 @@ export function toJobView(job: Job, outputUrls?: readonly string[]): JobView {
 }
 
 function phaseOf(job: Job): JobView['phase'] {
-  if (job.status === 'queued') return job.requestId ? 'queued' : 'submitting';
+  if (job.status === 'queued') return job.waitLane ? 'waiting' : job.requestId ? 'queued' : 'submitting';
   if (job.status === 'running') return job.upstreamFinishedAt ? 'copying' : 'running';
   return undefined;
 }

@@ -100,6 +100,15 @@ export interface Job {
   webhookUrl?: string;
   /** The webhook's delivery, once the job ended (only with `webhookUrl`). */
   webhook?: WebhookDelivery;
+  /**
+   * Admission to RunComfy: `interactive` jobs go before `batch` ones. While a job waits, it has
+   * its place in line (`waitKey`, zero-padded, kept if RunComfy pushes back and it waits again);
+   * `admittedAt` once it holds one of the upstream slots.
+   */
+  lane?: 'interactive' | 'batch';
+  waitLane?: 'interactive' | 'batch';
+  waitKey?: string;
+  admittedAt?: string;
   /** RunComfy's request id, once the submission was accepted. */
   requestId?: string;
   queuePosition?: number;

@@ -54,6 +54,18 @@ const TERMINAL = TERMINAL_STATUSES;
 
 /** Every transition a job can take. Order is the order of a job's life; the diagram follows it. */
 export const TRANSITIONS = {
+  admit: {
+    machine: 'status',
+    from: ['queued'],
+    by: 'dispatcher (poller, sweeper)',
+    says: 'a RunComfy slot is the job’s: it leaves the line; its deadline starts',
+  },
+  requeue: {
+    machine: 'status',
+    from: ['queued'],
+    by: 'poller',
+    says: 'RunComfy answered 429: back in line at its old place, the slot given back',
+  },
   claimSubmission: {
     machine: 'status',
     from: ['queued'],
@@ -269,19 +281,23 @@ const claimHeartbeat = (beat: Heartbeat): Partial<Job> => ({
 // ---------------------------------------------------------------------------------------------
 // New jobs (puts, not updates: the store's `create`).
 
-/** A new job, queued for submission; the sweeper's due time is its deadline plus grace. */
+/**
+ * A new job, queued for submission. With admission control (`line`), it waits in its lane for a
+ * RunComfy slot, outside the sweeper's index (a wait has no deadline: it starts at admission);
+ * otherwise the sweeper's due time is its deadline plus grace.
+ */
 export function newJob(
   fields: Omit<Job, 'status' | 'submitAttempts' | 'pollCount' | 'sweepAt'>,
   ctx: WriteContext,
+  line?: { lane: 'interactive' | 'batch'; seq: number },
 ): Job {
-  return {
-    ...fields,
-    status: 'queued',
-    submitAttempts: 0,
-    pollCount: 0,
-    sweepAt: sweepAt.active(fields, ctx),
-  };
+  const base = { ...fields, status: 'queued' as const, submitAttempts: 0, pollCount: 0 };
+  if (!line) return { ...base, sweepAt: sweepAt.active(fields, ctx) };
+  return { ...base, lane: line.lane, waitLane: line.lane, waitKey: waitKeyOf(line.seq) };
 }
+
+/** A place in line as the waiting index sorts it. */
+export const waitKeyOf = (seq: number) => String(seq).padStart(15, '0');
 
 /** A refused event-driven request, recorded as already failed, its notification still to send. */
 export function rejectedJob(
@@ -299,6 +315,31 @@ export function rejectedJob(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Admission (status machine, phase `waiting`).
+
+/** The job takes its RunComfy slot: out of the line; its deadline counts from now. */
+export function admit(deadlineSeconds: number, ctx: WriteContext): JobWrite {
+  const deadlineAt = iso(ctx.nowMs + deadlineSeconds * 1000);
+  return write('admit', {
+    set: { admittedAt: iso(ctx.nowMs), deadlineAt, sweepAt: sweepAt.active({ deadlineAt }, ctx) },
+    remove: ['waitLane'],
+    guard: all(has('waitLane'), missing('admittedAt'), missing('requestId')),
+  });
+}
+
+/**
+ * RunComfy refused the submission with 429 (too many in flight): the job gives its slot back and
+ * waits again at its old place, outside the sweeper's index; nothing was created upstream.
+ */
+export function requeue(job: Job, trouble: LastError, inFlightSince: string): JobWrite {
+  return write('requeue', {
+    set: { waitLane: job.lane ?? 'interactive', lastError: trouble },
+    remove: ['admittedAt', 'submittingSince', 'sweepAt'],
+    guard: all(has('waitKey'), missing('requestId'), is('submittingSince', inFlightSince)),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Submission (status machine, phase `submitting`).
 
 /** Takes the heartbeat and attempt number `job.submitAttempts + 1`; only if nothing is in flight. */
@@ -309,6 +350,8 @@ export function claimSubmission(job: Job, beat: Heartbeat, ctx: WriteContext): J
       ownsHeartbeat(beat.seq, beat.messageId),
       missing('requestId'),
       missing('submittingSince'),
+      // A job still waiting in line is not submitted: only the dispatcher lets it go.
+      missing('waitLane'),
       is('submitAttempts', job.submitAttempts),
     ),
   });
@@ -553,7 +596,14 @@ function finishing(
       sweepAt: sweepAt.notification(leaseUntilMs, ctx),
     },
     setIfAbsent: status === 'succeeded' ? { startedAt: now } : {},
-    remove: ['queuePosition', 'collectLeaseToken', 'collectLeaseUntil', 'collectNextAt', 'lastError'],
+    remove: [
+      'queuePosition',
+      'collectLeaseToken',
+      'collectLeaseUntil',
+      'collectNextAt',
+      'lastError',
+      'waitLane',
+    ],
   };
 }
 

@@ -8,12 +8,22 @@ const jobId = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a job 
  * only when a submission's request id could not be written to the table: the next heartbeat
  * records it, so an id RunComfy gave is never lost.
  */
-export const PollMessageSchema = z.object({
+export const HeartbeatSchema = z.object({
   jobId,
   seq: z.int().check(z.gte(0)),
   requestId: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_-]{1,128}$/))),
+  /** How often this first heartbeat already waited for its job's admission to be recorded. */
+  waits: z.optional(z.int().check(z.gte(0))),
 });
-export type PollMessage = z.infer<typeof PollMessageSchema>;
+export type PollMessage = z.infer<typeof HeartbeatSchema>;
+
+/** A nudge to admit waiting jobs into free RunComfy slots (sent when a job arrives). */
+export const DispatchSchema = z.object({ dispatch: z.literal(true) });
+export type DispatchMessage = z.infer<typeof DispatchSchema>;
+
+/** The poll queue carries heartbeats and admission nudges. */
+export const PollQueueMessageSchema = z.union([HeartbeatSchema, DispatchSchema]);
+export type PollQueueMessage = z.infer<typeof PollQueueMessageSchema>;
 
 /**
  * The result queue carries jobs whose upstream run ended (to collect) and finished jobs whose

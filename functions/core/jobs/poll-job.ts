@@ -1,6 +1,7 @@
 import { startedEvent } from '../notify/events.ts';
 import { announceBestEffort } from '../notify/notifier.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
+import { releaseSlot } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified, finishJob } from './finish-job.ts';
 import { iso, isTerminal, type Job } from './job.ts';
@@ -22,6 +23,9 @@ import {
   submitUpstream,
   upstreamDetails,
 } from './submit-upstream.ts';
+
+/** Heartbeats a job still in line waits for its admission, a second each, before it is dropped. */
+const MAX_ADMISSION_WAITS = 10;
 
 export type PollOutcome =
   | 'dropped'
@@ -59,6 +63,14 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
   if (isTerminal(job.status)) {
     return (await ensureNotified(deps, job)) === 'sent' ? 'notified' : 'dropped';
   }
+  if (job.waitLane) {
+    // The dispatcher sends the first heartbeat just before it records the admission: wait for it a
+    // little; if it never comes (the dispatcher died), the job keeps its place and its slot is reclaimed.
+    const waits = (message.waits ?? 0) + 1;
+    if (waits > MAX_ADMISSION_WAITS) return 'dropped';
+    await deps.queues.schedulePoll({ ...message, waits }, 1);
+    return 'rescheduled';
+  }
   const beat: Heartbeat = { seq: message.seq, messageId };
   const ownsNextSeq = job.pollCount === message.seq + 1 && job.lastPollMessageId === messageId;
   if ((job.pollCount !== message.seq && !ownsNextSeq) || job.upstreamFinishedAt) {
@@ -80,6 +92,8 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
       const handed = await deps.store.write(job.id, handOver(beat, writeContext(deps)));
       if (!handed) return 'dropped';
       await deps.queues.scheduleResult({ jobId: job.id, attempt: 0 });
+      // RunComfy is done with it: its slot goes to the next in line.
+      await releaseSlot(deps, handed);
       return 'handed_to_result';
     }
     if (pastDeadline) return expireJob(deps, job);
@@ -189,6 +203,8 @@ async function pollUnsubmitted(
       return reschedule(deps, outcome.job, undefined, outcome.delaySeconds);
     case 'submitted':
       return 'rescheduled';
+    case 'requeued':
+      return 'dropped';
     default:
       return outcome.kind;
   }

@@ -4,6 +4,7 @@ import { ConflictError, PipelineError, ValidationError } from '../errors.ts';
 import { checkS3Inputs } from '../inputs/s3-inputs.ts';
 import { parseOrThrow } from '../validation.ts';
 import { checkWebhookUrl } from '../webhooks/url-policy.ts';
+import { assertWithinSpendCap, nudgeDispatch } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { iso, type Job } from './job.ts';
 import { newJob } from './lifecycle.ts';
@@ -52,7 +53,7 @@ export class JobNotQueuedError extends PipelineError {
  * const { job } = await submitEdit(deps, { input: { prompt: 'make it red', image_urls: [url] } });
  */
 export async function submitEdit(
-  deps: Pick<JobDeps, 'clock' | 'config' | 'log' | 'metrics' | 'store' | 'queues' | 'inputs'>,
+  deps: Pick<JobDeps, 'clock' | 'config' | 'log' | 'metrics' | 'store' | 'queues' | 'inputs' | 'admission'>,
   request: SubmitEditRequest,
 ): Promise<SubmitEditResult> {
   const { input, caller } = splitRequest(parseOrThrow(EditRequestSchema, request.input, 'edit request'));
@@ -64,6 +65,14 @@ export async function submitEdit(
       : checkWebhookUrl(caller.webhookUrl, deps.config)),
   ];
   if (issues.length > 0) throw new ValidationError('edit request is invalid', issues);
+  await assertWithinSpendCap(deps);
+  // With admission control, the job gets its place in line (its lane: batch lines after edits).
+  const line = deps.admission
+    ? {
+        lane: request.batch ? ('batch' as const) : ('interactive' as const),
+        seq: await deps.admission.nextSeq(),
+      }
+    : undefined;
   const ctx = writeContext(deps);
   const job: Job = newJob(
     {
@@ -79,6 +88,7 @@ export async function submitEdit(
       idempotencyKey: request.idempotencyKey ? hashKey(ownerKey, request.idempotencyKey) : undefined,
     },
     ctx,
+    line,
   );
 
   const created = await deps.store.create(
@@ -101,6 +111,18 @@ export async function submitEdit(
     return { job: existing, created: false };
   }
 
+  if (line) {
+    // In line: a dispatcher admits it when a RunComfy slot is free (a lost nudge is only a delay:
+    // every release and every sweep dispatches too).
+    await nudgeDispatch(deps).catch((error: unknown) => {
+      deps.log.warn('could not nudge the dispatchers; the job waits for the next release or sweep', {
+        jobId: job.id,
+        error,
+      });
+    });
+    deps.metrics.count('JobsAccepted');
+    return { job, created: true };
+  }
   try {
     await deps.queues.schedulePoll({ jobId: job.id, seq: 0 }, 0);
   } catch (error) {

@@ -1,6 +1,7 @@
 import { submittedEvent } from '../notify/events.ts';
 import { announceBestEffort } from '../notify/notifier.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
+import { type AdmissionDeps, slowDown, speedUp } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { finishJob } from './finish-job.ts';
 import { iso, isTerminal, type Job, type JobError, type LastError } from './job.ts';
@@ -11,6 +12,7 @@ import {
   failSubmission,
   type Heartbeat,
   recordSubmission,
+  requeue,
 } from './lifecycle.ts';
 import { FIRST_POLL_DELAY_SECONDS, retryDelaySeconds } from './poll-schedule.ts';
 
@@ -24,6 +26,7 @@ export type SubmitOutcome =
   | { kind: 'submitted'; job: Job }
   | { kind: 'retry_later'; delaySeconds: number; job: Job }
   | { kind: 'finished' }
+  | { kind: 'requeued' }
   | { kind: 'dropped' };
 
 /**
@@ -56,6 +59,7 @@ export async function submitUpstream(deps: JobDeps, job: Job, beat: Heartbeat): 
   }
   deps.log.info('submitted upstream', { jobId: job.id, requestId, attempt });
   deps.metrics.count('UpstreamSubmitted');
+  if (deps.admission) await speedUp(deps as AdmissionDeps).catch(() => undefined);
 
   const recorded = await recordRequestId(deps, claimed, requestId);
   if (!recorded) return { kind: 'submitted', job: claimed };
@@ -127,6 +131,17 @@ async function handleSubmitError(
   deps.log.warn('upstream submit failed', { jobId: job.id, attempt, upstream });
   deps.metrics.count('UpstreamSubmitErrors');
   const ctx = writeContext(deps);
+
+  if (error.kind === 'rate_limited' && deps.admission && job.waitKey) {
+    // Too many in flight for RunComfy: fewer slots for a while, and this job waits again at its
+    // old place in line (nothing was created upstream, so nothing is lost or paid).
+    const trouble: LastError = { code: error.code, message: error.message, attempt, at: iso(ctx.nowMs) };
+    const waiting = await deps.store.write(job.id, requeue(job, trouble, inFlightSince));
+    if (!waiting) return { kind: 'dropped' };
+    await slowDown(deps as AdmissionDeps);
+    await deps.admission.release(job.id);
+    return { kind: 'requeued' };
+  }
 
   if (error.kind === 'transient' || error.kind === 'rate_limited') {
     const delaySeconds = retryDelaySeconds(attempt, error.retryAfterMs);

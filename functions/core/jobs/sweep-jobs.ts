@@ -1,4 +1,5 @@
 import { RunComfyError } from '../runcomfy/index.ts';
+import { dispatchAdmissions, releaseSlot } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified, finishJob } from './finish-job.ts';
 import { iso, isTerminal, type Job } from './job.ts';
@@ -25,6 +26,8 @@ export interface SweepSummary {
   notified: number;
   /** Jobs left for the next run (out of time) or that failed here (logged). */
   skipped: number;
+  /** Waiting jobs admitted into free RunComfy slots. */
+  admitted?: number;
 }
 
 /**
@@ -58,6 +61,9 @@ export async function sweepDueJobs(deps: JobDeps, options: SweepOptions): Promis
       summary.skipped += 1;
     }
   }
+  // The safety net of admission too: nudges can be lost, and slots left by crashed handlers wait
+  // for a dispatcher to reclaim them.
+  if (deps.admission) summary.admitted = await dispatchAdmissions(deps);
   if (summary.due > 0) deps.log.warn('swept jobs', { ...summary });
   deps.metrics.count('JobsSwept', summary.collected + summary.ended + summary.notified);
   return summary;
@@ -107,6 +113,7 @@ async function sweepJob(deps: JobDeps, job: Job): Promise<'collected' | 'ended' 
       const handed = await deps.store.write(job.id, handOver(undefined, ctx));
       if (!handed) return 'none';
       await deps.queues.scheduleResult({ jobId: job.id, attempt: 0 });
+      await releaseSlot(deps, handed);
       deps.log.warn('swept job had finished upstream; collecting its result', { jobId: job.id });
       return 'collected';
     }

@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryAdmissionStore } from '#adapters/memory/memory-admission';
+import { type AdmissionDeps, dispatchAdmissions, UNCLAIMED_SLOT_MS } from '#core/jobs/admission';
+import { cancelJob } from '#core/jobs/cancel-job';
+import type { JobView } from '#core/jobs/job-view';
+import type { PollMessage } from '#core/jobs/messages';
+import { pollJob } from '#core/jobs/poll-job';
+import { submitEdit } from '#core/jobs/submit-edit';
+import { World } from '../../support/race-harness.ts';
+
+const INPUT = { prompt: 'p', image_urls: ['https://inputs.example.com/a.png'] };
+
+/** A world with admission control at `limit` slots. */
+function world(limit: number, extra: Partial<AdmissionDeps['config']> = {}) {
+  const w = new World();
+  const admission = new MemoryAdmissionStore(w.store);
+  const base = w.deps();
+  const deps: AdmissionDeps = {
+    ...base,
+    admission,
+    config: { ...base.config, upstreamConcurrency: limit, ...extra },
+  };
+  return { w, admission, deps };
+}
+
+async function submit(deps: AdmissionDeps, batch?: { id: string; line: number }) {
+  return (await submitEdit(deps, { input: INPUT, owner: 'local', ...(batch ? { batch } : {}) })).job;
+}
+
+/** Runs every queued heartbeat once (and what they send), like the poll queue would. */
+async function drainPolls(w: World, deps: AdmissionDeps) {
+  for (let i = 0; i < 100; i++) {
+    const next = w.queues.take('poll');
+    if (!next) return;
+    if ('dispatch' in next.body) await dispatchAdmissions(deps);
+    else await pollJob(deps, next.body as PollMessage, next.id);
+  }
+}
+
+const heldBy = (admission: MemoryAdmissionStore) => Object.keys(admission.holders);
+
+describe('Function: dispatchAdmissions', () => {
+  it('admits at most the limit, in arrival order, and puts the rest in line', async () => {
+    const { w, admission, deps } = world(2);
+    const jobs = [await submit(deps), await submit(deps), await submit(deps)];
+
+    await drainPolls(w, deps);
+
+    expect(heldBy(admission).sort()).toEqual([jobs[0]!.id, jobs[1]!.id].sort());
+    const waiting = (await w.store.get(jobs[2]!.id))!;
+    expect(waiting.waitLane).toBe('interactive');
+    expect(w.runComfy.calls.filter((call) => call.operation === 'submit')).toHaveLength(2);
+  });
+
+  it('admits interactive jobs before batch lines, whatever arrived first', async () => {
+    const { w, admission, deps } = world(1);
+    const first = await submit(deps);
+    const batch = [await submit(deps, { id: 'b', line: 1 }), await submit(deps, { id: 'b', line: 2 })];
+    const interactive = await submit(deps);
+    await drainPolls(w, deps);
+    expect(heldBy(admission)).toEqual([first.id]);
+
+    // The first run ends upstream: its slot goes to the interactive job, not the older batch line.
+    const { requestId } = (await w.store.get(first.id))!;
+    w.runComfy.start(requestId!);
+    w.runComfy.finish(requestId!);
+    w.clock.ms += 5_000;
+    const heartbeat = w.queues.sent.find((message) => message.queue === 'poll')!;
+    w.queues.sent.splice(w.queues.sent.indexOf(heartbeat), 1);
+    await pollJob(deps, heartbeat.body as PollMessage, heartbeat.id);
+
+    expect(heldBy(admission)).toEqual([interactive.id]);
+    expect((await w.store.get(batch[0]!.id))!.waitLane).toBe('batch');
+  });
+
+  it('takes a slot back from a job that ended, and from a dispatcher that died before admitting', async () => {
+    const { w, admission, deps } = world(2);
+    const [a, b, c] = [await submit(deps), await submit(deps), await submit(deps)];
+    // A dispatcher died holding a slot it never turned into an admission, and `a` ended without
+    // giving its slot back (its handler died after the finishing write).
+    admission.holders[b.id] = w.clock.now();
+    admission.holders[a.id] = w.clock.now();
+    await w.store.write(
+      a.id,
+      (await import('#core/jobs/lifecycle')).cancel(undefined, { nowMs: w.clock.now(), graceMs: 0 }),
+    );
+
+    w.clock.ms += UNCLAIMED_SLOT_MS + 1;
+    await dispatchAdmissions(deps);
+
+    // Both slots reclaimed, and given to the line in order (b first: it kept its place).
+    expect(heldBy(admission).sort()).toEqual([b.id, c.id].sort());
+  });
+
+  it('gives the slot of a cancelled waiting job to nobody (it had none) and keeps the line moving', async () => {
+    const { w, admission, deps } = world(1);
+    const [first, second, third] = [await submit(deps), await submit(deps), await submit(deps)];
+    await drainPolls(w, deps);
+
+    await cancelJob(deps, second.id);
+    expect((await w.store.get(second.id))!.status).toBe('cancelled');
+    expect(heldBy(admission)).toEqual([first.id]);
+
+    await cancelJob(deps, first.id); // queued upstream: RunComfy cancels it; its slot goes to the next
+    await drainPolls(w, deps);
+    expect(heldBy(admission)).toEqual([third.id]);
+  });
+
+  it('halves the limit when RunComfy answers 429, puts the job back at its place, and recovers', async () => {
+    const { w, admission, deps } = world(4);
+    w.runComfy.failNext('submit', 'rate_limited', 429);
+    const jobs = [await submit(deps), await submit(deps)];
+
+    await drainPolls(w, deps);
+
+    // Halved to 2 by the 429, then raised by one when the other submission went through.
+    expect(admission.limit).toBe(3);
+    const requeued = (await w.store.get(jobs[0]!.id))!;
+    // Back in line at its old place, then admitted again by the next dispatch.
+    expect(requeued.waitKey).toBeDefined();
+    await dispatchAdmissions(deps);
+    await drainPolls(w, deps);
+    expect(w.runComfy.runs.size).toBe(2);
+    // Each accepted submission raised the limit again, up to the setting.
+    expect(admission.limit).toBe(4);
+  });
+
+  it('refuses new submissions once the day’s spend reached the cap, until the next UTC day', async () => {
+    const { w, admission, deps } = world(4, { dailySpendCapUsd: 0.05 });
+    await admission.addSpend(new Date(w.clock.now()).toISOString().slice(0, 10), 0.05);
+
+    const refused = await submit(deps).catch(
+      (error: unknown) => error as { status: number; code: string; resetAt: string },
+    );
+    expect(refused).toMatchObject({ status: 429, code: 'SPEND_CAP_REACHED' });
+    expect((refused as { resetAt: string }).resetAt).toBe('2026-06-02T00:00:00.000Z');
+
+    w.clock.ms = Date.parse('2026-06-02T00:00:01.000Z');
+    const accepted: JobView | unknown = await submit(deps);
+    expect(accepted).toMatchObject({ status: 'queued' });
+  });
+});

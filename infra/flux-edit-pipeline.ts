@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { Duration, Stack } from 'aws-cdk-lib';
 import {
   HttpApi,
@@ -29,9 +28,8 @@ import {
 } from 'aws-cdk-lib/aws-events-targets';
 import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Alias, type IKey } from 'aws-cdk-lib/aws-kms';
-import { Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Function as LambdaFunction, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Bucket, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -59,8 +57,9 @@ import { jobsTableDefaults, tableIndexes } from './defaults/dynamodb-table-defau
 import { CUSTOMER_KEY_ACTIONS, FUNCTION_ACCESS } from './defaults/function-access.ts';
 import {
   LAMBDA_ARCHITECTURE,
+  LAMBDA_HANDLER,
   LAMBDA_RUNTIME,
-  nodejsBundling,
+  lambdaCode,
   SOURCE_MAP_ENVIRONMENT,
 } from './defaults/lambda-defaults.ts';
 import { accessLogsBucketDefaults, outputBucketDefaults } from './defaults/s3-bucket-defaults.ts';
@@ -82,7 +81,6 @@ export type {
 } from './flux-edit-pipeline-props.ts';
 export { FluxEditPipelinePropsError, resolveProps } from './flux-edit-pipeline-props.ts';
 
-const PROJECT_ROOT = resolve(import.meta.dirname, '..');
 const FIVE_MINUTES = Duration.minutes(5);
 
 const pascal = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
@@ -124,7 +122,7 @@ export class FluxEditPipeline extends Construct {
   /** The API's base URL (no trailing slash issues: routes start with `/`). */
   readonly apiUrl: string;
   readonly apiAccessLogGroup: LogGroup;
-  readonly functions: Record<FunctionName, NodejsFunction>;
+  readonly functions: Record<FunctionName, LambdaFunction>;
   readonly functionRoles: Record<FunctionName, IRole>;
   readonly functionLogGroups: Record<FunctionName, LogGroup>;
   readonly table: Table;
@@ -245,7 +243,7 @@ export class FluxEditPipeline extends Construct {
     );
 
     const environment = this.functionEnvironment(config);
-    const functions = {} as Record<FunctionName, NodejsFunction>;
+    const functions = {} as Record<FunctionName, LambdaFunction>;
     const roles = {} as Record<FunctionName, IRole>;
     const logGroups = {} as Record<FunctionName, LogGroup>;
     const objectGrants = {} as Record<FunctionName, string[]>;
@@ -350,7 +348,7 @@ export class FluxEditPipeline extends Construct {
    * next tick is the retry: Lambda does not retry a failed sweep (its retries would overlap the
    * next one), and a tick not delivered within one interval is dropped as superseded.
    */
-  private createSweeperSchedule(sweeper: NodejsFunction): Rule {
+  private createSweeperSchedule(sweeper: LambdaFunction): Rule {
     const interval = Duration.minutes(SWEEPER.scheduleMinutes);
     sweeper.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: interval });
     return new Rule(this, 'SweeperSchedule', {
@@ -422,11 +420,10 @@ export class FluxEditPipeline extends Construct {
         resources: [logGroup.logGroupArn],
       }),
     );
-    const fn = new NodejsFunction(this, `${id}Function`, {
-      entry: resolve(PROJECT_ROOT, definition.entry),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: resolve(PROJECT_ROOT, 'package-lock.json'),
+    // The bundle built ahead of synth from `definition.entry` (see lambda-defaults.ts).
+    const fn = new LambdaFunction(this, `${id}Function`, {
+      code: lambdaCode(name),
+      handler: LAMBDA_HANDLER,
       description: definition.description,
       runtime: LAMBDA_RUNTIME,
       architecture: LAMBDA_ARCHITECTURE,
@@ -438,7 +435,6 @@ export class FluxEditPipeline extends Construct {
       environment,
       reservedConcurrentExecutions: reservedConcurrency,
       environmentEncryption: this.encryptionKey,
-      bundling: nodejsBundling(),
     });
     return { fn, role, logGroup };
   }
@@ -607,7 +603,7 @@ export class FluxEditPipeline extends Construct {
   private createDashboard(config: ResolvedProps): Dashboard {
     const names = Object.keys(FUNCTIONS) as FunctionName[];
     const queueNames = Object.keys(QUEUES) as QueueName[];
-    const perFunction = (metric: (fn: NodejsFunction) => IMetric) =>
+    const perFunction = (metric: (fn: LambdaFunction) => IMetric) =>
       names.map((name) => metric(this.functions[name]));
     const core = (metricName: MetricName) => this.coreMetric(config, metricName).with({ label: metricName });
     const dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });

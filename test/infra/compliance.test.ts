@@ -4,24 +4,20 @@ import { join } from 'node:path';
 import { type Stack, Validations } from 'aws-cdk-lib';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
-import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REASONS } from '../../infra/defaults/acknowledgements.ts';
 import type { FluxEditPipelineProps } from '../../infra/flux-edit-pipeline.ts';
-import { CFN_LINT, CHECKOV, ensurePythonTools, toolBin, venvPython } from '../../local/python-venv.ts';
+import { ensurePythonTools } from '../../local/python-venv.ts';
 import { PROJECT_ROOT, synthConstruct, temporaryOutdir } from './synth.ts';
-
-/** Every finding the packs report that the construct has not acknowledged, as `rule at path` lines. */
-function nagFindings(scope: IConstruct): string[] {
-  return [new AwsSolutionsChecks(), new ServerlessChecks()].flatMap((pack) =>
-    pack
-      .validateScope(scope)
-      .violations.flatMap((violation) =>
-        violation.violatingResources.map((resource) => `${violation.ruleName} at ${resource.constructPath}`),
-      ),
-  );
-}
+import {
+  cfnLint,
+  checkov,
+  expectCheckovClean,
+  expectLintClean,
+  nagFindings,
+  TEMPLATE_TOOLS,
+} from './template-checks.ts';
 
 /** The acknowledgements recorded on the tree: rule id to reason. */
 function acknowledgements(scope: IConstruct): [string, string][] {
@@ -97,14 +93,15 @@ describe('cdk-nag (AwsSolutions and Serverless packs)', () => {
 });
 
 /**
- * The template `npm run synth` produces: the CDK CLI runs infra/app.ts (so cdk.json's feature
- * flags apply and cdk-nag runs as a validation plugin, failing synth on a finding), bundling
- * every function with esbuild. cfn-lint and checkov then read the very template that deploys.
+ * The template `npm run synth` produces: the CDK CLI builds the function bundles (cdk.json's
+ * `build`), then runs infra/app.ts (so cdk.json's feature flags apply and cdk-nag runs as a
+ * validation plugin, failing synth on a finding). cfn-lint and checkov then read the very
+ * template that deploys.
  */
 describe('cdk synth of the app', () => {
   let template = '';
   beforeAll(() => {
-    ensurePythonTools([CFN_LINT, CHECKOV]);
+    ensurePythonTools(TEMPLATE_TOOLS);
     const outdir = temporaryOutdir();
     const synth = spawnSync(
       process.execPath,
@@ -131,52 +128,11 @@ describe('cdk synth of the app', () => {
     expect(existsSync(template)).toBe(true);
   });
 
-  it('passes cfn-lint', () => {
-    // W3005 (a DependsOn that a GetAtt already implies): CDK makes each function depend on its
-    // role's policy and role explicitly so the policy exists before the first invocation.
-    const lint = spawnSync(
-      venvPython,
-      [
-        '-c',
-        'import sys; from cfnlint.runner import main; sys.argv[0] = "cfn-lint"; sys.exit(main())',
-        '--ignore-checks',
-        'W3005',
-        '--',
-        template,
-      ],
-      { encoding: 'utf8' },
-    );
-    expect(lint.stdout + lint.stderr).toBe('');
-    expect(lint.status).toBe(0);
+  it('passes cfn-lint', async () => {
+    expectLintClean(await cfnLint(template));
   });
 
-  it('passes checkov, every skip carrying its reason', () => {
-    const scan = spawnSync(
-      toolBin(CHECKOV),
-      [
-        '--file',
-        template,
-        '--framework',
-        'cloudformation',
-        '--output',
-        'json',
-        '--skip-download',
-        '--skip-results-upload',
-      ],
-      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-    );
-    const report = JSON.parse(scan.stdout) as {
-      results: {
-        failed_checks: { check_id: string; resource: string }[];
-        skipped_checks: { check_id: string; check_result: { suppress_comment?: string } }[];
-      };
-      summary: { failed: number; passed: number; skipped: number; parsing_errors: number };
-    };
-    expect(report.results.failed_checks.map((check) => `${check.check_id} ${check.resource}`)).toEqual([]);
-    expect(report.summary).toMatchObject({ failed: 0, parsing_errors: 0 });
-    expect(report.summary.passed).toBeGreaterThan(50);
-    for (const skipped of report.results.skipped_checks) {
-      expect(skipped.check_result.suppress_comment?.length ?? 0, skipped.check_id).toBeGreaterThan(40);
-    }
+  it('passes checkov, every skip carrying its reason', async () => {
+    expectCheckovClean(await checkov(template));
   });
 });

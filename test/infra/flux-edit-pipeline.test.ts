@@ -22,8 +22,20 @@ import {
   TABLE_INDEXES,
   visibilityTimeoutSeconds,
 } from '../../contract/index.ts';
-import { ESM_REQUIRE_BANNER } from '../../infra/defaults/lambda-defaults.ts';
-import { resourceOf, resourcesOfType, type Synthesized, synth, synthConstruct } from './synth.ts';
+import {
+  ESM_REQUIRE_BANNER,
+  LAMBDA_ASSETS_DIR,
+  LambdaAssetMissingError,
+  lambdaCode,
+} from '../../infra/defaults/lambda-defaults.ts';
+import {
+  resourceOf,
+  resourcesOfType,
+  type Synthesized,
+  synth,
+  synthConstruct,
+  temporaryOutdir,
+} from './synth.ts';
 
 const functionNames = Object.keys(FUNCTIONS) as FunctionName[];
 const queueNames = Object.keys(QUEUES) as QueueName[];
@@ -100,7 +112,7 @@ describe('Class: FluxEditPipeline', () => {
       expect(resourcesOfType(template, 'AWS::Lambda::Function')).toHaveLength(functionNames.length);
     });
 
-    it('bundles each entry locally as minified ESM with the createRequire banner and a source map', () => {
+    it('deploys each function’s pre-built bundle: minified ESM with the createRequire banner and a source map', () => {
       const { template, pipeline, logicalId, outdir } = synthesized;
       for (const name of functionNames) {
         // The asset directory is named after the hash the function's S3 key carries.
@@ -109,7 +121,15 @@ describe('Class: FluxEditPipeline', () => {
         const bundle = readFileSync(join(outdir, assetPath, 'index.mjs'), 'utf8');
         expect(bundle.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
         expect(existsSync(join(outdir, assetPath, 'index.mjs.map'))).toBe(true);
+        // The very bundle the package ships in dist/assets: one code path for the repo and consumers.
+        expect(bundle).toBe(readFileSync(join(LAMBDA_ASSETS_DIR, name, 'index.mjs'), 'utf8'));
       }
+    });
+
+    it('names the missing bundle and how to build it when dist/assets lacks one', () => {
+      const empty = temporaryOutdir();
+      expect(() => lambdaCode('poller', empty)).toThrow(LambdaAssetMissingError);
+      expect(() => lambdaCode('poller', empty)).toThrow(/poller function is missing.*npm run build:assets/);
     });
 
     it('gives every function the configuration its config loader reads, the token secret ARN but never a token', () => {

@@ -7,6 +7,7 @@ import type { IConstruct } from 'constructs';
 import { afterAll } from 'vitest';
 import { FluxEditPipeline, type FluxEditPipelineProps } from '../../infra/flux-edit-pipeline.ts';
 import { FluxEditPipelineStack, type FluxEditPipelineStackProps } from '../../infra/stack.ts';
+import { ensureLambdaAssets } from '../../scripts/lambda-assets.ts';
 
 export const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -26,8 +27,10 @@ export interface Synthesized<S extends Stack = FluxEditPipelineStack> {
 }
 
 /**
- * Synthesizes the stack as `cdk synth` would. `bundle: false` skips esbuild (CDK's
- * `aws:cdk:bundling-stacks` context) for tests about configuration rather than code.
+ * Synthesizes the stack as `cdk synth` would, from the function bundles in `dist/assets/` (built
+ * first, once per test process, as `cdk synth` builds them through cdk.json's `build`).
+ * `bundle: false` leaves the bundles where they are instead of copying them into the cloud
+ * assembly (CDK's `aws:cdk:disable-asset-staging`), for tests about configuration rather than code.
  */
 export function synth(
   props: FluxEditPipelineStackProps = {},
@@ -48,7 +51,8 @@ export function synth(
 
 /**
  * The construct alone in a plain stack, with props that may reference other resources of that
- * stack (a key, an alarm topic, imported buckets). Never bundles: these tests are about wiring.
+ * stack (a key, an alarm topic, imported buckets). Never stages the bundles: these tests are
+ * about wiring.
  */
 export function synthConstruct(propsFor: (stack: Stack) => FluxEditPipelineProps): Synthesized<Stack> {
   const { app, outdir } = newApp(false);
@@ -77,8 +81,9 @@ export function temporaryOutdir(): string {
 }
 
 function newApp(bundle: boolean) {
+  ensureLambdaAssets();
   const outdir = temporaryOutdir();
-  const context = { ...cdkJsonContext(), ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) };
+  const context = { ...cdkJsonContext(), ...(bundle ? {} : { 'aws:cdk:disable-asset-staging': true }) };
   return { app: new App({ outdir, context }), outdir };
 }
 

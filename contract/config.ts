@@ -18,6 +18,8 @@ export const ENV = {
   runComfyTokenSecretArn: 'RUNCOMFY_TOKEN_SECRET_ARN',
   runComfyApiToken: 'RUNCOMFY_API_TOKEN',
   jobDeadlineSeconds: 'JOB_DEADLINE_SECONDS',
+  /** How long a run RunComfy is already running at the deadline is still waited for (0: never). */
+  runOvertimeSeconds: 'RUN_OVERTIME_SECONDS',
   maxPollDelaySeconds: 'MAX_POLL_DELAY_SECONDS',
   outputHostAllowlist: 'OUTPUT_HOST_ALLOWLIST',
   outputMaxBytes: 'OUTPUT_MAX_BYTES',
@@ -55,6 +57,11 @@ export const DEFAULTS = {
   outputPrefix: 'edits/',
   uploadPrefix: 'uploads/',
   jobDeadlineSeconds: 900,
+  /**
+   * RunComfy cancels queued requests only: a run in progress at the deadline will be billed, so
+   * its result is still waited for this long before the job expires.
+   */
+  runOvertimeSeconds: 900,
   maxPollDelaySeconds: 30,
   outputHostAllowlist: ['*.runcomfy.net'],
   outputMaxBytes: 50 * 1024 * 1024,
@@ -115,6 +122,10 @@ const ConfigSchema = z.object({
   runComfyTokenSecretArn: z.optional(required()),
   runComfyApiToken: z.optional(required()),
   jobDeadlineSeconds: whole(DEFAULTS.jobDeadlineSeconds, 86_400),
+  runOvertimeSeconds: z._default(
+    z.coerce.number().check(z.int(), z.gte(0), z.lte(86_400)),
+    DEFAULTS.runOvertimeSeconds,
+  ),
   maxPollDelaySeconds: whole(DEFAULTS.maxPollDelaySeconds, 900),
   outputHostAllowlist: csv(DEFAULTS.outputHostAllowlist, true),
   outputMaxBytes: z._default(z.coerce.number().check(z.int(), z.gte(1)), DEFAULTS.outputMaxBytes),

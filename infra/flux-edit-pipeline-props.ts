@@ -102,10 +102,18 @@ export interface FluxEditPipelineProps {
    */
   readonly webhookRetryWindow?: Duration;
   /**
-   * How long a job may take end to end before the poller gives up on it (1 s to 24 h, whole seconds).
+   * How long a job may wait for RunComfy before the poller gives up on it (1 s to 24 h, whole
+   * seconds), counted from its admission. A run RunComfy is already running at the deadline cannot
+   * be cancelled and is billed: it is waited for `runOvertime` more (see below).
    * @default Duration.minutes(15)
    */
   readonly jobDeadline?: Duration;
+  /**
+   * How long past the deadline a run RunComfy is already running is still waited for, its result
+   * collected (0 to 24 h; 0: expire at the deadline and lose such runs' results, which are billed).
+   * @default Duration.minutes(15)
+   */
+  readonly runOvertime?: Duration;
   /**
    * Upper bound of the poller's backoff between status checks (1 s to 900 s, SQS's longest delay).
    * @default Duration.seconds(30)
@@ -297,6 +305,7 @@ export class FluxEditPipelinePropsError extends Error {
 export interface ResolvedProps {
   runComfyBaseUrl: string;
   jobDeadlineSeconds: number;
+  runOvertimeSeconds: number;
   maxPollDelaySeconds: number;
   outputHostAllowlist: string[];
   outputMaxBytes: number;
@@ -396,6 +405,12 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
     'jobDeadline',
     props.jobDeadline ?? Duration.seconds(DEFAULTS.jobDeadlineSeconds),
     1,
+    86_400,
+  );
+  const runOvertimeSeconds = wholeSeconds(
+    'runOvertime',
+    props.runOvertime ?? Duration.seconds(DEFAULTS.runOvertimeSeconds),
+    0,
     86_400,
   );
   const maxPollDelaySeconds = wholeSeconds(
@@ -512,6 +527,7 @@ export function resolveProps(props: FluxEditPipelineProps): ResolvedProps {
   return {
     runComfyBaseUrl: httpsUrl('runComfyBaseUrl', props.runComfyBaseUrl ?? DEFAULTS.runComfyBaseUrl),
     jobDeadlineSeconds,
+    runOvertimeSeconds,
     maxPollDelaySeconds,
     outputHostAllowlist,
     outputMaxBytes: positiveInteger('outputMaxBytes', props.outputMaxBytes ?? DEFAULTS.outputMaxBytes),

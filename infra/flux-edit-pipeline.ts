@@ -382,6 +382,7 @@ export class FluxEditPipeline extends Construct {
         webhookRetryDelaysSeconds: config.webhookRetryDelaysSeconds,
         webhookRetryWindowSeconds: config.webhookRetryWindowSeconds,
         jobDeadlineSeconds: config.jobDeadlineSeconds,
+        runOvertimeSeconds: config.runOvertimeSeconds,
         maxPollDelaySeconds: config.maxPollDelaySeconds,
         outputHostAllowlist: config.outputHostAllowlist,
         outputMaxBytes: config.outputMaxBytes,

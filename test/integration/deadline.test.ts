@@ -4,10 +4,13 @@ import type { Job } from '#core/jobs/job';
 import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 import { getJob, PNG_INPUT, postEdit, waitForJob } from '../support/pipeline-helpers.ts';
 
-/** A pipeline whose jobs get four seconds, and whose sweeper takes over one second after that. */
+/**
+ * A pipeline whose jobs get four seconds (and a run in progress four more), and whose sweeper
+ * takes over one second after that.
+ */
 const fixture = useLocalPipeline({
   stackName: 'deadline-test',
-  env: { jobDeadlineSeconds: 4, sweepGraceSeconds: 1 },
+  env: { jobDeadlineSeconds: 4, runOvertimeSeconds: 4, sweepGraceSeconds: 1 },
   simulator: { knobs: { queue_delay_s: 0.2, run_delay_s: 0.5 } },
 });
 const sim = () => fixture.sim;
@@ -78,7 +81,7 @@ describe('Pipeline: deadlines', () => {
     expect(events[0]!.detail.event_id).toBe(`${id}:expired`);
   });
 
-  it('expires a job that runs past its deadline (RunComfy cannot cancel running jobs)', async () => {
+  it('waits through the overtime for a run in progress at the deadline, then expires it', async () => {
     const submitted = await postEdit(fixture.pipeline, {
       prompt: 'runs forever __STALL__',
       image_urls: [PNG_INPUT],
@@ -88,12 +91,40 @@ describe('Pipeline: deadlines', () => {
     const job = await ended(id);
 
     expect(job.status).toBe('expired');
+    expect(job.overtime_until).toBeDefined();
+    expect(Date.parse(job.overtime_until!) - Date.parse(job.deadline_at)).toBe(4_000);
+    expect(Date.parse(job.finished_at!)).toBeGreaterThanOrEqual(Date.parse(job.overtime_until!));
     expect(job.error).toMatchObject({
       code: 'DEADLINE_EXCEEDED',
       upstream: { cancel_outcome: 'not_cancellable' },
     });
+    expect(job.error?.message).toMatch(/waited until/);
     expect(job.upstream_finished_at).toBeUndefined();
     expect(sim().job(job.upstream_request_id!)?.state).toBe('running');
+  });
+
+  it('collects a run that RunComfy finishes during the overtime (it cannot be cancelled and is billed)', async () => {
+    // Prepare: a run of 5.5 s against a deadline of 4 s and an overtime of 4 s more
+    const submitted = await postEdit(fixture.pipeline, {
+      prompt: 'a long run [sim: run_s=5.5]',
+      image_urls: [PNG_INPUT],
+    });
+    const id = String(submitted.body.id);
+
+    // Act: while it runs past its deadline, the job shows why it still waits
+    let inOvertime = await getJob(fixture.pipeline, id);
+    while (!inOvertime.overtime_until && inOvertime.status === 'queued') {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      inOvertime = await getJob(fixture.pipeline, id);
+    }
+    const job = await ended(id);
+
+    // Assess
+    expect(inOvertime.last_error?.code).toBe('RUN_OVERTIME');
+    expect(job.status).toBe('succeeded');
+    expect(job.outputs).toHaveLength(1);
+    expect(Date.parse(job.upstream_finished_at!)).toBeGreaterThan(Date.parse(job.deadline_at));
+    expect(sim().job(job.upstream_request_id!)?.state).toBe('succeeded');
   });
 
   it('still collects a run that ended by the time the deadline check looks (it was paid for)', async () => {
@@ -138,6 +169,29 @@ describe('Sweeper: jobs left behind', () => {
     expect(sim().job(requestId)?.state).toBe('cancelled');
     const { sns } = await fixture.notifications.completionOf(job.id);
     expect(sns).toHaveLength(1);
+  });
+
+  it('gives a stranded run in progress its overtime, and expires it once that ends', async () => {
+    sim().setKnobs({ clock_mode: 'manual' });
+    const { job, requestId } = await strandedJob('stranded while running');
+    sim().transition(requestId, 'running');
+
+    // Act: its deadline passed 5 s ago, so its overtime (4 s) ends a second from now with the grace
+    const first = await fixture.pipeline.invoke('sweeper', {});
+    const waiting = await getJob(fixture.pipeline, job.id);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const second = await fixture.pipeline.invoke('sweeper', {});
+    const swept = await getJob(fixture.pipeline, job.id);
+
+    expect(first).toMatchObject({ ended: 0, collected: 0 });
+    expect(waiting.status).toBe('queued');
+    expect(waiting.overtime_until).toBeDefined();
+    expect(second).toMatchObject({ ended: 1 });
+    expect(swept.status).toBe('expired');
+    expect(swept.error).toMatchObject({
+      code: 'DEADLINE_EXCEEDED',
+      upstream: { cancel_outcome: 'not_cancellable' },
+    });
   });
 
   it('collects a stranded job whose run had ended upstream (it was paid for)', async () => {

@@ -114,6 +114,11 @@ function transitions(job: Job): [string, lifecycle.JobWrite][] {
     ['heartbeat (redelivered)', lifecycle.heartbeat(redelivered, { trouble })],
     ['markRunning', lifecycle.markRunning(beat, ctx)],
     ['loseUpstream', lifecycle.loseUpstream({ ...error, code: 'UPSTREAM_LOST' }, beat, ctx)],
+    ['overtime', lifecycle.overtime(NOW + 900_000, { ...trouble, code: 'RUN_OVERTIME' }, beat, ctx)],
+    [
+      'overtime (sweeper)',
+      lifecycle.overtime(NOW + 900_000, { ...trouble, code: 'RUN_OVERTIME' }, undefined, ctx),
+    ],
     ['expire', lifecycle.expire(error, ctx)],
     ['cancel (unsubmitted)', lifecycle.cancel(undefined, ctx)],
     ['cancel (confirmed upstream)', lifecycle.cancel('r1', ctx)],

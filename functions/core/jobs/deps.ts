@@ -25,7 +25,7 @@ export type JobSettings = Pick<
   | 'sweepGraceSeconds'
   | 'resultRetryWindowSeconds'
 > &
-  Partial<Pick<Config, 'upstreamConcurrency' | 'dailySpendCapUsd'>>;
+  Partial<Pick<Config, 'upstreamConcurrency' | 'dailySpendCapUsd' | 'runOvertimeSeconds'>>;
 
 /** Everything the job core needs, injected: the handlers, the local runtime and the tests build it. */
 export interface JobDeps {

@@ -21,6 +21,8 @@ export interface JobView {
   created_at: string;
   updated_at: string;
   deadline_at: string;
+  /** Set when the deadline passed while RunComfy ran the job: its result is waited for until then. */
+  overtime_until?: string;
   started_at?: string;
   /** When RunComfy's run finished: what came after is the pipeline's own time. */
   upstream_finished_at?: string;
@@ -71,6 +73,7 @@ export function toJobView(job: Job, outputUrls?: readonly string[], linePosition
     created_at: job.createdAt,
     updated_at: job.updatedAt,
     deadline_at: job.deadlineAt,
+    overtime_until: job.overtimeUntil,
     started_at: job.startedAt,
     upstream_finished_at: job.upstreamFinishedAt,
     finished_at: job.finishedAt,

@@ -115,6 +115,11 @@ export interface Job {
   createdAt: string;
   updatedAt: string;
   deadlineAt: string;
+  /**
+   * Set when the deadline passed while RunComfy was running the job: a run in progress cannot be
+   * cancelled and is billed, so its result is still collected until this time (`RUN_OVERTIME_SECONDS`).
+   */
+  overtimeUntil?: string;
   submittedAt?: string;
   startedAt?: string;
   /**

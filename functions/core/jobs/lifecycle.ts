@@ -150,6 +150,12 @@ export const TRANSITIONS = {
     by: 'jobs (API)',
     says: 'not submitted yet, or RunComfy confirmed the cancellation',
   },
+  overtime: {
+    machine: 'status',
+    from: ACTIVE,
+    by: 'poller, sweeper',
+    says: 'the deadline passed while RunComfy runs the job (not cancellable, billed): still collected for a while',
+  },
   expire: {
     machine: 'status',
     from: ACTIVE,
@@ -423,6 +429,33 @@ export function loseUpstream(error: JobError, beat: Heartbeat, ctx: WriteContext
   return write('loseUpstream', {
     ...finishing('failed', ctx, { error }),
     guard: all(ownsHeartbeat(beat.seq, beat.messageId), missing('upstreamFinishedAt')),
+  });
+}
+
+/**
+ * The deadline passed while RunComfy was running the job: a run in progress cannot be cancelled
+ * and will be billed, so the job waits for it until `untilMs` (once per job). From the chain
+ * (`beat`, which it claims) or from the sweeper (no `beat`: it looks again when the overtime ends).
+ */
+export function overtime(
+  untilMs: number,
+  trouble: LastError,
+  beat: Heartbeat | undefined,
+  ctx: WriteContext,
+): JobWrite {
+  return write('overtime', {
+    set: {
+      ...(beat ? claimHeartbeat(beat) : {}),
+      overtimeUntil: iso(untilMs),
+      sweepAt: sweepAt.active({ deadlineAt: iso(untilMs) }, ctx),
+      lastError: trouble,
+    },
+    guard: all(
+      has('requestId'),
+      missing('overtimeUntil'),
+      missing('upstreamFinishedAt'),
+      ...(beat ? [ownsHeartbeat(beat.seq, beat.messageId)] : []),
+    ),
   });
 }
 

@@ -5,8 +5,8 @@ import { releaseSlot } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified, finishJob } from './finish-job.ts';
 import { iso, isTerminal, type Job } from './job.ts';
+import { atDeadline, type DeadlineOutcome, deadlineDue, expireJob, waitEndsAt } from './job-deadline.ts';
 import {
-  expire,
   failSubmission,
   type Heartbeat,
   handOver,
@@ -82,8 +82,7 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
     return 'dropped';
   }
 
-  const pastDeadline = deps.clock.now() >= Date.parse(job.deadlineAt);
-  if (!job.requestId) return pollUnsubmitted(deps, job, beat, pastDeadline);
+  if (!job.requestId) return pollUnsubmitted(deps, job, beat, deadlineDue(job, deps.clock.now()));
 
   try {
     const status = await deps.runComfy.status(job.requestId);
@@ -96,7 +95,8 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
       await releaseSlot(deps, handed);
       return 'handed_to_result';
     }
-    if (pastDeadline) return expireJob(deps, job);
+    if (deadlineDue(job, deps.clock.now(), status.state))
+      return afterDeadline(deps, await atDeadline(deps, job, beat));
     if (status.state === 'running') {
       const claimed = await deps.store.write(job.id, markRunning(beat, writeContext(deps)));
       if (!claimed) return 'dropped';
@@ -141,7 +141,7 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
       );
       return lost ? 'finished' : 'dropped';
     }
-    if (pastDeadline) return expireJob(deps, job);
+    if (deadlineDue(job, deps.clock.now())) return afterDeadline(deps, await atDeadline(deps, job, beat));
     // Everything else is worth another look later: rate limits and outages pass, and a revoked
     // token can be replaced by an operator before the deadline.
     deps.log.warn('upstream status check failed; retrying later', {
@@ -210,33 +210,9 @@ async function pollUnsubmitted(
   }
 }
 
-/**
- * The deadline passed before RunComfy finished: cancel upstream while that still helps (RunComfy
- * cancels queued jobs only), and end the job `expired` with `DEADLINE_EXCEEDED`, recording what
- * the cancel said.
- */
-export async function expireJob(
-  deps: JobDeps,
-  job: Job,
-  message = job.requestId
-    ? `RunComfy did not finish the job before its deadline (${job.deadlineAt})`
-    : `RunComfy did not accept the job before its deadline (${job.deadlineAt})${job.lastError ? `; last: ${job.lastError.message}` : ''}`,
-): Promise<'expired' | 'dropped'> {
-  let upstream: Record<string, unknown> | undefined;
-  if (job.requestId) {
-    try {
-      const cancelled = await deps.runComfy.cancel(job.requestId);
-      upstream = { cancel_outcome: cancelled.outcome };
-    } catch (error) {
-      upstream = { cancel_error: error instanceof Error ? error.message : String(error) };
-    }
-  }
-  const expired = await finishJob(
-    deps,
-    job.id,
-    expire({ code: 'DEADLINE_EXCEEDED', message, upstream }, writeContext(deps)),
-  );
-  return expired ? 'expired' : 'dropped';
+/** Polling goes on through the overtime; otherwise the job has ended (or someone else moved it). */
+async function afterDeadline(deps: JobDeps, outcome: DeadlineOutcome): Promise<PollOutcome> {
+  return typeof outcome === 'string' ? outcome : reschedule(deps, outcome.overtime);
 }
 
 async function reschedule(
@@ -247,7 +223,7 @@ async function reschedule(
 ): Promise<PollOutcome> {
   const nowMs = deps.clock.now();
   const since = Date.parse(job.submittedAt ?? job.createdAt);
-  const secondsToDeadline = (Date.parse(job.deadlineAt) - nowMs) / 1000;
+  const secondsToDeadline = (waitEndsAt(job) - nowMs) / 1000;
   const scheduled = nextPollDelaySeconds({
     elapsedSeconds: (nowMs - since) / 1000,
     queuePosition,

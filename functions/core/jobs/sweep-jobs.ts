@@ -3,8 +3,8 @@ import { dispatchAdmissions, releaseSlot } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified, finishJob } from './finish-job.ts';
 import { iso, isTerminal, type Job } from './job.ts';
+import { atDeadline, expireJob, waitEndsAt } from './job-deadline.ts';
 import { failSubmission, handOver, resendCollection } from './lifecycle.ts';
-import { expireJob } from './poll-job.ts';
 import { SUBMIT_IN_FLIGHT_MS, upstreamDetails } from './submit-upstream.ts';
 
 export interface SweepOptions {
@@ -34,8 +34,9 @@ export interface SweepSummary {
  * The safety net behind the queues: looks after the jobs the sweep index says are due (see
  * `TABLE.sweepIndex`) — which happens only when a queue message was lost to a DLQ, a handler
  * died at the wrong moment, or a queue send failed:
- * - an active job past its deadline whose poll chain stopped: a run that ended upstream is handed
- *   to the result stage; otherwise the job is cancelled upstream and `expired` (or, if its
+ * - an active job past its deadline (and overtime) whose poll chain stopped: a run that ended
+ *   upstream is handed to the result stage; otherwise the job is cancelled upstream and `expired`
+ *   (a run in progress that cannot be cancelled first gets its overtime) (or, if its
  *   submission never answered, failed `UPSTREAM_LOST`);
  * - a handed-over run whose collection stalled (no live lease, overdue): handed over again —
  *   never expired, whatever the deadline: RunComfy's run was paid for;
@@ -84,7 +85,7 @@ async function sweepJob(deps: JobDeps, job: Job): Promise<'collected' | 'ended' 
     });
     return 'collected';
   }
-  if (ctx.nowMs < Date.parse(job.deadlineAt) + ctx.graceMs) return 'none';
+  if (ctx.nowMs < waitEndsAt(job) + ctx.graceMs) return 'none';
   deps.log.warn('sweeping a job whose poll chain stopped', { jobId: job.id, deadlineAt: job.deadlineAt });
 
   if (!job.requestId) {
@@ -124,7 +125,8 @@ async function sweepJob(deps: JobDeps, job: Job): Promise<'collected' | 'ended' 
       upstream: upstreamDetails(error),
     });
   }
-  return (await expireJob(deps, job, stoppedMessage(job))) === 'expired' ? 'ended' : 'none';
+  // A run still in progress may get its overtime: the sweeper then looks again when that ends.
+  return (await atDeadline(deps, job, undefined, stoppedMessage(job))) === 'expired' ? 'ended' : 'none';
 }
 
 const stoppedMessage = (job: Job) =>

@@ -95,7 +95,12 @@ export const EventJobSchema = z.object({
   queue_position: z.optional(z.int()),
   created_at: timestamp('When the job was accepted'),
   updated_at: timestamp('When the job last changed, as of this event'),
-  deadline_at: timestamp('When the job expires if it has not ended'),
+  deadline_at: timestamp('When the job expires if RunComfy has not started it by then'),
+  overtime_until: z.optional(
+    timestamp(
+      'Set when the deadline passed while RunComfy ran the job (a run in progress cannot be cancelled and is billed): its result is waited for until then',
+    ),
+  ),
   started_at: z.optional(timestamp('When RunComfy was first seen running it')),
   upstream_finished_at: z.optional(
     timestamp('When RunComfy’s run finished: the time after it is the pipeline’s own (collection)'),

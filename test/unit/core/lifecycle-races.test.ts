@@ -51,6 +51,10 @@ async function run(world: World, state: 'queued' | 'running' | 'succeeded'): Pro
   return requestId;
 }
 
+/** RunComfy finished a run successfully (so it was billed, and must be collected). */
+const finishedUpstream = (world: World) =>
+  [...world.runComfy.runs.values()].some((run) => run.state === 'succeeded');
+
 /** The invariants every settled world must satisfy. */
 function settled(world: World, job: Job, expect_: { statuses: Job['status'][]; paid?: boolean }) {
   // Exactly one terminal state, and it was announced.
@@ -172,7 +176,7 @@ describe('Job lifecycle under races and crashes', () => {
     );
   });
 
-  it('expires a run still going at the deadline, or collects it if it finished first, never both', async () => {
+  it('collects a run that was still going at the deadline and finishes in the overtime (it is billed)', async () => {
     await everyInterleaving(
       async (world) => {
         const requestId = await run(world, 'running');
@@ -182,6 +186,32 @@ describe('Job lifecycle under races and crashes', () => {
           submitAttempts: 1,
           pollCount: 2,
           deadlineInMs: -400_000,
+        });
+        return {
+          jobId: job.id,
+          actors: [
+            actors.poll({ jobId: job.id, seq: 2 }, 'p2'),
+            actors.sweep(),
+            actors.upstreamFinishes(requestId),
+          ],
+        };
+      },
+      // Without the actor that finishes it (pairs), the run never ends and the overtime runs out.
+      (world, job) =>
+        settled(world, job, { statuses: ['succeeded', 'expired'], paid: finishedUpstream(world) }),
+    );
+  });
+
+  it('past its overtime, expires a run still going, or collects it if it finished first, never both', async () => {
+    await everyInterleaving(
+      async (world) => {
+        const requestId = await run(world, 'running');
+        const job = await seed(world, {
+          status: 'running',
+          requestId,
+          submitAttempts: 1,
+          pollCount: 2,
+          deadlineInMs: -1_300_000,
         });
         return {
           jobId: job.id,

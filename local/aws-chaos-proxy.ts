@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, request as httpRequest, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -115,7 +115,10 @@ export async function startAwsChaosProxy(options: AwsChaosOptions): Promise<AwsC
           answer.on('end', () => {
             injected[operation] = (injected[operation] ?? 0) + 1;
             const error = crashAnswer(operation);
-            response.writeHead(error.status, { ...error.headers, 'content-length': Buffer.byteLength(error.body) });
+            response.writeHead(error.status, {
+              ...error.headers,
+              'content-length': Buffer.byteLength(error.body),
+            });
             response.end(error.body);
           });
         },

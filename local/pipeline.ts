@@ -16,6 +16,7 @@ import {
   SWEEPER,
 } from '../contract/index.ts';
 import type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
+import { startAwsChaosProxy } from './aws-chaos-proxy.ts';
 import { LocalRuntimeError } from './errors.ts';
 import { type HandlerOverrides, loadHandlers } from './handlers.ts';
 import { startHttpApi } from './http-api.ts';
@@ -30,7 +31,6 @@ import {
   type LocalResources,
 } from './resources.ts';
 import { type DeliveryChaos, longPollTimeoutMs, SqsDriver } from './sqs-driver.ts';
-import { startAwsChaosProxy } from './aws-chaos-proxy.ts';
 
 export type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
 

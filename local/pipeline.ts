@@ -16,7 +16,7 @@ import {
   SWEEPER,
 } from '../contract/index.ts';
 import type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
-import { startAwsChaosProxy } from './aws-chaos-proxy.ts';
+import { armCrashes, startAwsChaosProxy } from './aws-chaos-proxy.ts';
 import { LocalRuntimeError } from './errors.ts';
 import { type HandlerOverrides, loadHandlers } from './handlers.ts';
 import { startHttpApi } from './http-api.ts';
@@ -235,7 +235,14 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
         ...(chaos.random ? { random: chaos.random } : {}),
       });
       cleanups.push(() => proxy.close());
-      environment.set({ AWS_ENDPOINT_URL: proxy.endpoint });
+      // Queue URLs name their host, which the SQS client calls instead of its endpoint: the proxy's.
+      const viaProxy = (url: string) => `${proxy.endpoint}${new URL(url).pathname}`;
+      environment.set({
+        AWS_ENDPOINT_URL: proxy.endpoint,
+        [ENV.pollQueueUrl]: viaProxy(resources.queues.poll.url),
+        [ENV.resultQueueUrl]: viaProxy(resources.queues.result.url),
+        [ENV.webhookQueueUrl]: viaProxy(resources.queues.webhook.url),
+      });
       if (chaos.injected) {
         const injected = chaos.injected;
         Object.defineProperty(injected, 'crashAfterWrite', {
@@ -254,13 +261,24 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       stackName,
     });
 
+    // Queue-driven and scheduled invocations may crash after a write (the soak's fault); API ones not.
+    const queueTarget = (functionName: FunctionName): InvocationTarget => {
+      const target = targetOf(functionName);
+      if (!chaos?.crashAfterWrite) return target;
+      const handler = target.handler as (event: unknown, context: unknown) => unknown;
+      return {
+        ...target,
+        handler: ((event: unknown, context: unknown) =>
+          armCrashes(async () => handler(event, context))) as LambdaHandler,
+      };
+    };
     const driver = new SqsDriver({
       sqs: clients.sqs,
       queues: (Object.keys(QUEUES) as QueueName[]).map((name) => ({
         name,
         url: resources.queues[name].url,
         arn: resources.queues[name].arn,
-        target: targetOf(QUEUES[name].consumer),
+        target: queueTarget(QUEUES[name].consumer),
       })),
       retryDelaySeconds: options.retryDelaySeconds,
       waitTimeSeconds: options.waitTimeSeconds,
@@ -284,7 +302,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     const sweepTimer = setInterval(() => {
       if (sweeping) return;
       sweeping = true;
-      invokeHandler(targetOf('sweeper'), scheduledEvent(resources.accountId))
+      invokeHandler(queueTarget('sweeper'), scheduledEvent(resources.accountId))
         .catch((error) => log.error('sweeper run failed', { error: String(error) }))
         .finally(() => {
           sweeping = false;

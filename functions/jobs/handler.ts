@@ -62,7 +62,9 @@ export const handler = makeHttpHandler(async (event, { log }) => {
       return { statusCode: 204 };
     case 'POST /edits/{id}/cancel': {
       const job = await findOwnJob(deps.store, caller, jobId);
-      return jsonResponse(200, toJobView(await cancelJob(scoped, jobId, job)));
+      const cancelled = await cancelJob(scoped, jobId, job);
+      // 202: RunComfy could not be asked now; the job's poll chain asks again while it is queued.
+      return jsonResponse(cancelled.status === 'cancelled' ? 200 : 202, toJobView(cancelled));
     }
     case 'POST /edits/{id}/notifications/resend':
       await findOwnJob(deps.store, caller, jobId);

@@ -314,6 +314,31 @@ describe('Pipeline: cancelling', () => {
     expect(sns[0]!.body.event_id).toBe(`${id}:cancelled`);
   });
 
+  it('records a cancel RunComfy cannot take now (202), and carries it out with the next status check', async () => {
+    // Prepare: RunComfy's queue does not move, and its cancel endpoint fails for a while
+    sim().setKnobs({ clock_mode: 'manual' });
+    const submitted = await postEdit(fixture.pipeline, {
+      prompt: 'cancel me later',
+      image_urls: [PNG_INPUT],
+    });
+    const id = String(submitted.body.id);
+    const requestId = await requestIdOf(id);
+    sim().failNext({ endpoint: 'cancel', status: 503, times: 2 });
+
+    // Act
+    const requested = await cancel(fixture.pipeline, id);
+    // (the next status check of a job queued upstream comes within MAX_POLL_DELAY_SECONDS)
+    const job = await waitForJob(fixture.pipeline, id, undefined, 60_000);
+
+    // Assess: never a 5xx; the job ends cancelled once RunComfy answers again
+    expect(requested.status).toBe(202);
+    expect(requested.body).toMatchObject({ id, status: 'queued', cancel_requested_at: expect.any(String) });
+    expect(job.status).toBe('cancelled');
+    expect(sim().job(requestId)?.state).toBe('cancelled');
+    const { sns } = await fixture.notifications.completionOf(id);
+    expect(sns).toHaveLength(1);
+  });
+
   it('answers 409 NOT_CANCELLABLE for a running job, which then finishes normally', async () => {
     sim().setKnobs({ clock_mode: 'manual' });
     const submitted = await postEdit(fixture.pipeline, {

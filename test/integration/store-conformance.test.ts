@@ -119,6 +119,7 @@ function transitions(job: Job): [string, lifecycle.JobWrite][] {
       'overtime (sweeper)',
       lifecycle.overtime(NOW + 900_000, { ...trouble, code: 'RUN_OVERTIME' }, undefined, ctx),
     ],
+    ['requestCancel', lifecycle.requestCancel('r1', ctx)],
     ['expire', lifecycle.expire(error, ctx)],
     ['cancel (unsubmitted)', lifecycle.cancel(undefined, ctx)],
     ['cancel (confirmed upstream)', lifecycle.cancel('r1', ctx)],

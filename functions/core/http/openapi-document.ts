@@ -175,6 +175,11 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
     parameters: [idParameter],
     responses: {
       '200': { description: 'The cancelled job', ...json('Job') },
+      '202': {
+        description:
+          'RunComfy could not be asked right now: the request is recorded (`cancel_requested_at`) and retried with the job’s status checks while RunComfy has not started it',
+        ...json('Job'),
+      },
       '404': problem('No such job'),
       '409': problem('`NOT_CANCELLABLE`: running or already ended'),
     },

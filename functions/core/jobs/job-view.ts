@@ -17,6 +17,8 @@ export interface JobView {
   /** How the completion webhook's delivery went (HTTP API only; not part of the events). */
   webhook?: WebhookView;
   upstream_request_id?: string;
+  /** A cancel RunComfy could not be asked yet: retried while the run is still queued. */
+  cancel_requested_at?: string;
   queue_position?: number;
   created_at: string;
   updated_at: string;
@@ -69,6 +71,7 @@ export function toJobView(job: Job, outputUrls?: readonly string[], linePosition
     webhook_url: job.webhookUrl,
     webhook: job.webhook ? toWebhookView(job.webhook) : undefined,
     upstream_request_id: job.requestId,
+    cancel_requested_at: job.status === 'queued' ? job.cancelRequestedAt : undefined,
     queue_position: job.status !== 'queued' ? undefined : job.waitLane ? linePosition : job.queuePosition,
     created_at: job.createdAt,
     updated_at: job.updatedAt,

@@ -109,6 +109,8 @@ export interface Job {
   waitLane?: 'interactive' | 'batch';
   waitKey?: string;
   admittedAt?: string;
+  /** A cancel RunComfy could not be asked yet: the poll chain retries it while the run is queued. */
+  cancelRequestedAt?: string;
   /** RunComfy's request id, once the submission was accepted. */
   requestId?: string;
   queuePosition?: number;

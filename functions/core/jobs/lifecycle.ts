@@ -156,6 +156,12 @@ export const TRANSITIONS = {
     by: 'poller, sweeper',
     says: 'the deadline passed while RunComfy runs the job (not cancellable, billed): still collected for a while',
   },
+  requestCancel: {
+    machine: 'status',
+    from: ['queued'],
+    by: 'jobs (API)',
+    says: 'RunComfy could not be reached to cancel: the poll chain retries while the run is still queued',
+  },
   expire: {
     machine: 'status',
     from: ACTIVE,
@@ -419,7 +425,8 @@ export function markRunning(beat: Heartbeat, ctx: WriteContext): JobWrite {
   return write('markRunning', {
     set: { ...claimHeartbeat(beat), status: 'running' },
     setIfAbsent: { startedAt: iso(ctx.nowMs) },
-    remove: ['queuePosition', 'lastError'],
+    // A cancellation still pending is moot: RunComfy cannot cancel a run in progress.
+    remove: ['queuePosition', 'lastError', 'cancelRequestedAt'],
     guard: ownsHeartbeat(beat.seq, beat.messageId),
   });
 }
@@ -468,6 +475,17 @@ export function expire(error: JobError, ctx: WriteContext): JobWrite {
   return write('expire', {
     ...finishing('expired', ctx, { error }),
     guard: all(missing('upstreamFinishedAt'), missing('submittingSince')),
+  });
+}
+
+/**
+ * A cancel RunComfy could not be asked (unreachable, 5xx, 429): recorded, so that the poll chain
+ * asks again at each heartbeat while the run is still queued upstream (`cancelRequestedAt`).
+ */
+export function requestCancel(requestId: string, ctx: WriteContext): JobWrite {
+  return write('requestCancel', {
+    set: { cancelRequestedAt: iso(ctx.nowMs) },
+    guard: all(is('requestId', requestId), missing('upstreamFinishedAt')),
   });
 }
 

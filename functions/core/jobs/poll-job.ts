@@ -2,6 +2,7 @@ import { startedEvent } from '../notify/events.ts';
 import { announceBestEffort } from '../notify/notifier.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
 import { releaseSlot } from './admission.ts';
+import { carryOutCancelRequest } from './cancel-job.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified, finishJob } from './finish-job.ts';
 import { iso, isTerminal, type Job } from './job.ts';
@@ -94,6 +95,9 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
       // RunComfy is done with it: its slot goes to the next in line.
       await releaseSlot(deps, handed);
       return 'handed_to_result';
+    }
+    if (job.cancelRequestedAt && status.state === 'queued' && (await carryOutCancelRequest(deps, job))) {
+      return 'finished';
     }
     if (deadlineDue(job, deps.clock.now(), status.state))
       return afterDeadline(deps, await atDeadline(deps, job, beat));

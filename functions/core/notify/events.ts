@@ -92,6 +92,9 @@ export const EventJobSchema = z.object({
   metadata: z.optional(MetadataSchema),
   webhook_url: z.optional(z.string()),
   upstream_request_id: z.optional(z.string()),
+  cancel_requested_at: z.optional(
+    timestamp('A cancel RunComfy could not be asked yet: retried while the run is still queued'),
+  ),
   queue_position: z.optional(z.int()),
   created_at: timestamp('When the job was accepted'),
   updated_at: timestamp('When the job last changed, as of this event'),

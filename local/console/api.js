@@ -14,6 +14,7 @@
  *   caller_reference?: string,
  *   batch_id?: string,
  *   upstream_request_id?: string,
+ *   cancel_requested_at?: string,
  *   queue_position?: number,
  *   created_at: string,
  *   started_at?: string,

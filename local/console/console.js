@@ -244,6 +244,8 @@ function renderJob(job) {
     ['Caller reference', job.caller_reference],
     ['Batch', job.batch_id],
     ['RunComfy request', job.upstream_request_id],
+    // RunComfy could not be asked yet: the pipeline asks again at each status check.
+    ['Cancel requested', when(job.cancel_requested_at)],
     ['Cost', job.cost === undefined ? undefined : `$${job.cost.toFixed(4)}`],
     [
       'Retrying',
@@ -260,7 +262,7 @@ function renderJob(job) {
 
   ui.jobError.hidden = !job.error;
   ui.jobError.textContent = job.error ? `${job.error.code}: ${job.error.message}` : '';
-  ui.jobCancel.hidden = job.status !== 'queued';
+  ui.jobCancel.hidden = job.status !== 'queued' || job.cancel_requested_at !== undefined;
   renderOutputs(job);
 }
 

@@ -17,6 +17,11 @@ export interface HttpApiOptions {
   host?: string;
   /** Larger request bodies get 413 before any handler runs. @default 1 MiB */
   maxBodyBytes?: number;
+  /**
+   * Answers requests whose path no route has (the web console), or returns false for a 404.
+   * Routes always come first: nothing here can shadow the API.
+   */
+  site?: (request: IncomingMessage, response: ServerResponse) => Promise<boolean>;
   log?: Log;
 }
 
@@ -50,7 +55,8 @@ class BodyTooLargeError extends Error {}
  *
  * Deliberate differences from API Gateway: a path that matches with another method answers
  * 405 with `Allow` (API Gateway says 404), errors are problem+json rather than
- * `{"message": ...}`, and the body limit defaults to 1 MiB (API Gateway: 10 MB).
+ * `{"message": ...}`, the body limit defaults to 1 MiB (API Gateway: 10 MB), and paths no
+ * route has may be served by `site` (the web console).
  *
  * @example
  * const api = await startHttpApi({ routes: ROUTES, invoke, accountId: '123456789012' });
@@ -81,6 +87,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     });
     const match = candidates.find((candidate) => candidate.route.route.method === method);
     if (!match) {
+      if (candidates.length === 0 && (await options.site?.(request, response))) return;
       request.resume();
       if (candidates.length === 0) return sendProblem(response, 404, 'Not Found');
       response.setHeader('allow', [...new Set(candidates.map((c) => c.route.route.method))].join(', '));

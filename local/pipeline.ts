@@ -17,6 +17,7 @@ import {
 } from '../contract/index.ts';
 import type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
 import { armCrashes, startAwsChaosProxy } from './aws-chaos-proxy.ts';
+import { CONSOLE_PATH, consoleSite } from './console-site.ts';
 import { LocalRuntimeError } from './errors.ts';
 import { type HandlerOverrides, loadHandlers } from './handlers.ts';
 import { startHttpApi } from './http-api.ts';
@@ -29,6 +30,7 @@ import {
   destroyLocalClients,
   type LocalClients,
   type LocalResources,
+  putConsoleCors,
 } from './resources.ts';
 import { type DeliveryChaos, longPollTimeoutMs, SqsDriver } from './sqs-driver.ts';
 
@@ -85,6 +87,11 @@ export interface LocalPipelineOptions {
   port?: number;
   /** @default 1 MiB */
   maxBodyBytes?: number;
+  /**
+   * Serve the web console at `/console/` of the API (and let its origin upload to the bucket).
+   * @default true
+   */
+  webConsole?: boolean;
   /** How often the sweeper runs, like its EventBridge schedule. @default SWEEPER.scheduleMinutes */
   sweepIntervalSeconds?: number;
   /** Where moto logs. @default '.local/moto.log' */
@@ -114,6 +121,8 @@ export type LocalQueueUrls = Record<QueueName | `${QueueName}Dlq` | 'snsObserver
 
 export interface LocalPipeline {
   apiUrl: string;
+  /** The web console (`<apiUrl>/console/`), unless `webConsole: false`. */
+  consoleUrl?: string;
   awsEndpoint: string;
   region: string;
   accountId: string;
@@ -226,6 +235,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       ...options.extraEnv,
     });
     const chaos = options.chaos;
+    // Where the functions reach S3, and so where the URLs they presign point.
+    let functionsAwsEndpoint = awsEndpoint;
     if (chaos?.crashAfterWrite) {
       // The functions (whose clients are made when their modules load, below) reach the emulator
       // through the fault proxy; the runtime's own clients, made above, keep talking to it directly.
@@ -243,6 +254,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
         [ENV.resultQueueUrl]: viaProxy(resources.queues.result.url),
         [ENV.webhookQueueUrl]: viaProxy(resources.queues.webhook.url),
       });
+      functionsAwsEndpoint = proxy.endpoint;
       if (chaos.injected) {
         const injected = chaos.injected;
         Object.defineProperty(injected, 'crashAfterWrite', {
@@ -311,15 +323,21 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     sweepTimer.unref();
     cleanups.push(() => clearInterval(sweepTimer));
 
+    const webConsole = options.webConsole ?? true;
     const api = await startHttpApi({
       routes: ROUTES,
       invoke: (functionName, event) => invokeHandler(targetOf(functionName), event),
       accountId: resources.accountId,
       port: options.port,
       maxBodyBytes: options.maxBodyBytes,
+      ...(webConsole ? { site: consoleSite({ storageOrigins: [functionsAwsEndpoint] }) } : {}),
       log,
     });
     cleanups.push(() => api.close());
+    if (webConsole) {
+      // The page may be opened under either loopback name; each is an origin of its own.
+      await putConsoleCors(clients.s3, resources.bucket, [api.url, `http://localhost:${api.port}`]);
+    }
 
     const queues = {
       ...Object.fromEntries(
@@ -333,6 +351,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     } as LocalQueueUrls;
     return {
       apiUrl: api.url,
+      ...(webConsole ? { consoleUrl: `${api.url}${CONSOLE_PATH}` } : {}),
       awsEndpoint,
       region: LOCAL_REGION,
       accountId: resources.accountId,

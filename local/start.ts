@@ -56,6 +56,7 @@ async function main(): Promise<void> {
 function stackDescription(pipeline: LocalPipeline) {
   return {
     apiUrl: pipeline.apiUrl,
+    consoleUrl: pipeline.consoleUrl,
     awsEndpoint: pipeline.awsEndpoint,
     region: pipeline.region,
     accountId: pipeline.accountId,
@@ -120,6 +121,7 @@ Local pipeline ready in ${(startupMs / 1000).toFixed(1)} s, using ${runComfy}.
 Failed SQS messages are retried ${retries}.
 
   API           ${api}
+  Web console   ${pipeline.consoleUrl}
   AWS (moto)    ${pipeline.awsEndpoint}  region ${pipeline.region}
   Table         ${pipeline.table}
   Bucket        ${pipeline.bucket}

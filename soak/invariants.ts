@@ -36,6 +36,8 @@ export interface Evidence {
   deliveries: Deliveries;
   /** Every API answer the soak got, by status. */
   apiStatuses: Record<string, number>;
+  /** The first 5xx answers, as `METHOD path → status body`. */
+  apiServerErrors: string[];
   dlqMessages: Record<string, number>;
   /** Ids answered to each set of concurrent submissions with one Idempotency-Key. */
   repeatedSubmissions: string[][];
@@ -147,7 +149,7 @@ export function checkInvariants(evidence: Evidence): InvariantResult[] {
   const serverErrors = Object.entries(evidence.apiStatuses).filter(([status]) => Number(status) >= 500);
   check(
     '0 API 5xx',
-    serverErrors.map(([status, count]) => `${count} × ${status}`),
+    [...serverErrors.map(([status, count]) => `${count} × ${status}`), ...evidence.apiServerErrors],
     `${Object.values(evidence.apiStatuses).reduce((sum, count) => sum + count, 0)} API calls`,
   );
   check(

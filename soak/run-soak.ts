@@ -1,22 +1,17 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { resolve } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { DEFAULTS } from '../contract/config.ts';
-import { ITEM_PREFIX, TABLE } from '../contract/table.ts';
 import type { Log } from '../functions/core/log.ts';
-import { type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
+import { startLocalPipeline } from '../local/pipeline.ts';
+import { ApiRecorder } from './api-recorder.ts';
 import {
-  checkInvariants,
-  type Evidence,
-  type InvariantResult,
-  percentile,
-  type SoakJob,
-  type UpstreamRun,
-} from './invariants.ts';
+  collectEvidence,
+  faultsMet,
+  type JobView,
+  type Plan,
+  recordTroubledJobs,
+  type Submitted,
+  TERMINAL,
+} from './evidence.ts';
+import { checkInvariants, type InvariantResult, percentile } from './invariants.ts';
 import { ChannelObserver, WebhookReceiver } from './observers.ts';
 import {
   pipelineChaos,
@@ -26,6 +21,7 @@ import {
   SoakOptionsSchema,
   seeded,
   simulatorKnobs,
+  sleep,
   soakActions,
 } from './plan.ts';
 
@@ -68,21 +64,6 @@ export const FAULT_KINDS = [
 ] as const;
 
 const INPUT_IMAGE = 'https://inputs.example.com/cup.png';
-const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'expired']);
-const TAG = /\((soak-\d+-\d+)\)/;
-
-interface JobView {
-  id: string;
-  status: string;
-  phase?: string;
-  last_error?: { code: string; message: string };
-  error?: { code?: string };
-  upstream_request_id?: string;
-  created_at: string;
-  finished_at?: string;
-  upstream_finished_at?: string;
-  outputs?: { key: string; sha256: string }[];
-}
 
 /**
  * A fault soak of the whole local pipeline (moto + the simulator + the real handlers): `jobs`
@@ -130,7 +111,8 @@ export async function runSoak(
       const plan: Plan = {
         tag: `soak-${options.seed}-${index}`,
         script: options.short ? SCRIPTED_FAULTS[index] : undefined,
-        hold: random() < actions.cancelWhileQueued,
+        // (the short soak holds and cancels its sixth job whatever the draws)
+        hold: random() < actions.cancelWhileQueued || (options.short && index === SCRIPTED_FAULTS.length),
         webhook: random() < actions.webhook,
         repeat: random() < actions.repeatSubmission,
       };
@@ -148,7 +130,11 @@ export async function runSoak(
     await observer.stop();
 
     const evidence = await collectEvidence(pipeline, api, submitted, views, observer, receiver);
-    await recordStuckJobs(pipeline, evidence.jobs);
+    const announced = new Set(evidence.deliveries.sns.map((delivery) => delivery.jobId));
+    await recordTroubledJobs(
+      pipeline,
+      evidence.jobs.filter((job) => !TERMINAL.has(job.status) || !announced.has(job.id)),
+    );
     const invariants = checkInvariants(evidence);
     const faults = await faultsMet(pipeline, runtimeFaults, submitted, receiver, evidence.upstream);
     const missingFaultKinds = options.short ? FAULT_KINDS.filter((kind) => !faults[kind]) : [];
@@ -182,22 +168,6 @@ export async function runSoak(
   }
 }
 
-interface Plan {
-  tag: string;
-  script: string | undefined;
-  hold: boolean;
-  webhook: boolean;
-  repeat: boolean;
-}
-
-interface Submitted {
-  plan: Plan;
-  id: string | undefined;
-  /** Ids answered to the concurrent repeats of the submission (repeat plans only). */
-  repeatIds: string[];
-  cancelled: boolean;
-}
-
 /** Submits one job as its plan says (repeated at once with one key, cancelled while held). */
 async function submit(api: ApiRecorder, plan: Plan, webhookUrl: string): Promise<Submitted> {
   const prompt = [`Make the cup red (${plan.tag})`, plan.script, plan.hold ? '__HOLD__' : undefined]
@@ -216,7 +186,7 @@ async function submit(api: ApiRecorder, plan: Plan, webhookUrl: string): Promise
 
 /** Cancels a held job once RunComfy has it queued (or while it still waits for admission). */
 async function cancelWhenQueued(api: ApiRecorder, id: string): Promise<boolean> {
-  const until = Date.now() + 30_000;
+  const until = Date.now() + 120_000;
   while (Date.now() < until) {
     const job = (await api.call('GET', `/edits/${id}`)).body as JobView | undefined;
     if (job && !job.upstream_request_id && job.status === 'queued') {
@@ -258,200 +228,6 @@ async function settle(
   return views;
 }
 
-async function collectEvidence(
-  pipeline: LocalPipeline,
-  api: ApiRecorder,
-  submitted: readonly Submitted[],
-  views: ReadonlyMap<string, JobView>,
-  observer: ChannelObserver,
-  receiver: WebhookReceiver,
-): Promise<Evidence> {
-  const jobs: SoakJob[] = submitted.flatMap(({ plan, id, cancelled }) => {
-    const view = id ? views.get(id) : undefined;
-    if (!id || !view) return [];
-    return [
-      {
-        id,
-        tag: plan.tag,
-        status: view.status,
-        phase: view.phase,
-        lastError: view.last_error ? `${view.last_error.code}: ${view.last_error.message}` : undefined,
-        errorCode: view.error?.code,
-        requestId: view.upstream_request_id,
-        createdAt: view.created_at,
-        finishedAt: view.finished_at,
-        upstreamFinishedAt: view.upstream_finished_at,
-        outputs: (view.outputs ?? []).map((output) => ({ key: output.key, sha256: output.sha256 })),
-        wantsWebhook: plan.webhook,
-        cancelledBySoak: cancelled,
-      },
-    ];
-  });
-  const sim = pipeline.simulator!.admin;
-  const upstream: UpstreamRun[] = [];
-  for (const run of sim.jobs()) {
-    const tag = TAG.exec(run.input.prompt)?.[1];
-    if (!tag) continue;
-    const outputs = run.state === 'succeeded' ? await sim.outputs(run.request_id) : [];
-    upstream.push({
-      requestId: run.request_id,
-      tag,
-      state: run.state,
-      answerDropped: run.submit_answer_dropped,
-      outputs: outputs.map((output) => ({ sha256: output.sha256 })),
-    });
-  }
-  return {
-    jobs,
-    upstream,
-    objects: await outputObjects(pipeline),
-    deliveries: { ...observer.deliveries, webhook: receiver.deliveries },
-    apiStatuses: api.statuses,
-    dlqMessages: await dlqDepths(pipeline),
-    repeatedSubmissions: submitted.filter((job) => job.plan.repeat).map((job) => job.repeatIds),
-    webhookBadSignatures: receiver.badSignatures,
-  };
-}
-
-/** Writes the records of jobs that did not end (and their upstream runs) for diagnosis. */
-async function recordStuckJobs(pipeline: LocalPipeline, jobs: readonly SoakJob[]): Promise<void> {
-  const stuck = jobs.filter((job) => !TERMINAL.has(job.status));
-  if (stuck.length === 0) return;
-  const records = [];
-  for (const job of stuck) {
-    const { Item } = await pipeline.clients.dynamo.send(
-      new GetCommand({
-        TableName: pipeline.table,
-        Key: { [TABLE.partitionKey]: `${ITEM_PREFIX.job}${job.id}` },
-      }),
-    );
-    records.push({
-      job: Item,
-      upstream: job.requestId ? pipeline.simulator?.admin.job(job.requestId) : undefined,
-    });
-  }
-  mkdirSync(STUCK_FILE_DIR, { recursive: true });
-  writeFileSync(STUCK_FILE, JSON.stringify(records, null, 2));
-  console.error(`the records of ${stuck.length} jobs that did not end are in ${STUCK_FILE}`);
-}
-
-const STUCK_FILE_DIR = resolve(import.meta.dirname, '..', '.local');
-const STUCK_FILE = resolve(STUCK_FILE_DIR, 'soak-stuck-jobs.json');
-
-/** Every object under the outputs prefix with the SHA-256 of its bytes. */
-async function outputObjects(pipeline: LocalPipeline): Promise<{ key: string; sha256: string }[]> {
-  const objects: { key: string; sha256: string }[] = [];
-  let token: string | undefined;
-  do {
-    const page = await pipeline.clients.s3.send(
-      new ListObjectsV2Command({
-        Bucket: pipeline.bucket,
-        Prefix: DEFAULTS.outputPrefix,
-        ContinuationToken: token,
-      }),
-    );
-    for (const { Key } of page.Contents ?? []) {
-      if (!Key) continue;
-      const object = await pipeline.clients.s3.send(new GetObjectCommand({ Bucket: pipeline.bucket, Key }));
-      const bytes = await object.Body!.transformToByteArray();
-      objects.push({ key: Key, sha256: createHash('sha256').update(bytes).digest('hex') });
-    }
-    token = page.NextContinuationToken;
-  } while (token);
-  return objects;
-}
-
-async function dlqDepths(pipeline: LocalPipeline): Promise<Record<string, number>> {
-  const depths: Record<string, number> = {};
-  for (const [name, url] of Object.entries(pipeline.queues)) {
-    if (!name.endsWith('Dlq')) continue;
-    const { Attributes = {} } = await pipeline.clients.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: url,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-      }),
-    );
-    depths[name] =
-      Number(Attributes.ApproximateNumberOfMessages ?? 0) +
-      Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
-  }
-  return depths;
-}
-
-/** The faults met, in the kinds of {@link FAULT_KINDS} (plus the raw counters, prefixed). */
-async function faultsMet(
-  pipeline: LocalPipeline,
-  runtime: Record<string, number>,
-  submitted: readonly Submitted[],
-  receiver: WebhookReceiver,
-  upstream: readonly UpstreamRun[],
-): Promise<Record<string, number>> {
-  const sim = pipeline.simulator!.admin;
-  const injected = sim.stats().injected as Record<string, number>;
-  const runs = sim.jobs().filter((run) => TAG.test(run.input.prompt));
-  const of = (...kinds: string[]) => kinds.reduce((sum, kind) => sum + (injected[kind] ?? 0), 0);
-  const faults: Record<string, number> = {
-    upstream_429: of('rate_limited', 'rate_limit'),
-    upstream_submit_5xx: of('submit_5xx'),
-    upstream_status_or_result_5xx: of('status_5xx', 'result_5xx'),
-    upstream_cancel_5xx: of('cancel_5xx'),
-    upstream_slow: of('slow'),
-    upstream_submit_answer_lost: upstream.filter((run) => run.answerDropped).length,
-    upstream_download_reset: of('file_reset'),
-    upstream_file_not_ready: of('file_not_ready'),
-    upstream_run_failed: upstream.filter((run) => run.state === 'failed').length,
-    // Knob draws may or may not show in a job's script: whichever count is larger.
-    upstream_run_never_finishes: Math.max(runs.filter((run) => run.script.stall).length, of('job_stall')),
-    upstream_run_past_deadline: Math.max(
-      runs.filter((run) => (run.script.run_s ?? 0) > SOAK_SETTINGS.jobDeadlineSeconds).length,
-      of('job_long_run'),
-    ),
-    sqs_duplicate_delivery: runtime.duplicate ?? 0,
-    sqs_message_not_deleted: runtime.skipDelete ?? 0,
-    sqs_visibility_expired: runtime.expireVisibility ?? 0,
-    crash_after_write: runtime.crashAfterWrite ?? 0,
-    webhook_receiver_500: receiver.refused,
-    concurrent_idempotent_submits: submitted.filter((job) => job.plan.repeat).length,
-    cancel_while_queued: submitted.filter((job) => job.cancelled).length,
-  };
-  for (const [kind, count] of Object.entries(injected)) faults[`simulator.${kind}`] = count;
-  return faults;
-}
-
-/** The soak's own HTTP calls to the API, every answer's status counted. */
-class ApiRecorder {
-  readonly statuses: Record<string, number> = {};
-  constructor(private readonly baseUrl: string) {}
-
-  async call(
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ): Promise<{ status: number; body: unknown }> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const response = await fetch(`${this.baseUrl}${path}`, {
-          method,
-          headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
-          body: body ? JSON.stringify(body) : undefined,
-        });
-        const text = await response.text();
-        this.statuses[response.status] = (this.statuses[response.status] ?? 0) + 1;
-        // A 5xx is counted (an invariant fails on it), then retried as a client would.
-        if (response.status >= 500 && attempt < 5) {
-          await sleep(500 * attempt);
-          continue;
-        }
-        return { status: response.status, body: text ? JSON.parse(text) : undefined };
-      } catch (error) {
-        if (attempt >= 5) throw error;
-        await sleep(500 * attempt);
-      }
-    }
-  }
-}
-
 /** The functions' crashes and retries are the soak's doing: only the runtime's own failures are shown. */
 const quietLog: Log = {
   debug() {},
@@ -463,7 +239,6 @@ const quietLog: Log = {
   },
 };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
 function countBy(values: readonly string[]): Record<string, number> {
   const counts: Record<string, number> = {};

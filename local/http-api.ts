@@ -24,6 +24,11 @@ export interface HttpApiOptions {
    * `UnauthorizedError` as 401) before the body is read or any handler runs. @default none
    */
   authorize?: (headers: IncomingMessage['headers']) => Promise<object>;
+  /**
+   * Answers requests whose path no route has (the web console), or returns false for a 404.
+   * Routes always come first: nothing here can shadow the API.
+   */
+  site?: (request: IncomingMessage, response: ServerResponse) => Promise<boolean>;
   log?: Log;
 }
 
@@ -57,7 +62,8 @@ class BodyTooLargeError extends Error {}
  *
  * Deliberate differences from API Gateway: a path that matches with another method answers
  * 405 with `Allow` (API Gateway says 404), errors (also an authorizer's 401) are problem+json
- * rather than `{"message": ...}`, and the body limit defaults to 1 MiB (API Gateway: 10 MB).
+ * rather than `{"message": ...}`, the body limit defaults to 1 MiB (API Gateway: 10 MB), and
+ * paths no route has may be served by `site` (the web console).
  *
  * @example
  * const api = await startHttpApi({ routes: ROUTES, invoke, accountId: '123456789012' });
@@ -88,6 +94,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     });
     const match = candidates.find((candidate) => candidate.route.route.method === method);
     if (!match) {
+      if (candidates.length === 0 && (await options.site?.(request, response))) return;
       request.resume();
       if (candidates.length === 0) return sendProblem(response, 404, 'Not Found');
       response.setHeader('allow', [...new Set(candidates.map((c) => c.route.route.method))].join(', '));

@@ -16,7 +16,8 @@ import {
   SWEEPER,
 } from '../contract/index.ts';
 import type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
-import { startAwsChaosProxy } from './aws-chaos-proxy.ts';
+import { armCrashes, startAwsChaosProxy } from './aws-chaos-proxy.ts';
+import { CONSOLE_PATH, consoleSite } from './console-site.ts';
 import { LocalRuntimeError } from './errors.ts';
 import { type HandlerOverrides, loadHandlers } from './handlers.ts';
 import { startHttpApi } from './http-api.ts';
@@ -31,6 +32,7 @@ import {
   destroyLocalClients,
   type LocalClients,
   type LocalResources,
+  putConsoleCors,
 } from './resources.ts';
 import { type DeliveryChaos, longPollTimeoutMs, SqsDriver } from './sqs-driver.ts';
 
@@ -94,6 +96,11 @@ export interface LocalPipelineOptions {
   auth?: { mode: 'jwt'; issuer?: string; audience?: readonly string[] };
   /** @default 1 MiB */
   maxBodyBytes?: number;
+  /**
+   * Serve the web console at `/console/` of the API (and let its origin upload to the bucket).
+   * @default true
+   */
+  webConsole?: boolean;
   /** How often the sweeper runs, like its EventBridge schedule. @default SWEEPER.scheduleMinutes */
   sweepIntervalSeconds?: number;
   /** Where moto logs. @default '.local/moto.log' */
@@ -123,6 +130,8 @@ export type LocalQueueUrls = Record<QueueName | `${QueueName}Dlq` | 'snsObserver
 
 export interface LocalPipeline {
   apiUrl: string;
+  /** The web console (`<apiUrl>/console/`), unless `webConsole: false`. */
+  consoleUrl?: string;
   awsEndpoint: string;
   region: string;
   accountId: string;
@@ -242,6 +251,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       ...options.extraEnv,
     });
     const chaos = options.chaos;
+    // Where the functions reach S3, and so where the URLs they presign point.
+    let functionsAwsEndpoint = awsEndpoint;
     if (chaos?.crashAfterWrite) {
       // The functions (whose clients are made when their modules load, below) reach the emulator
       // through the fault proxy; the runtime's own clients, made above, keep talking to it directly.
@@ -251,7 +262,15 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
         ...(chaos.random ? { random: chaos.random } : {}),
       });
       cleanups.push(() => proxy.close());
-      environment.set({ AWS_ENDPOINT_URL: proxy.endpoint });
+      // Queue URLs name their host, which the SQS client calls instead of its endpoint: the proxy's.
+      const viaProxy = (url: string) => `${proxy.endpoint}${new URL(url).pathname}`;
+      environment.set({
+        AWS_ENDPOINT_URL: proxy.endpoint,
+        [ENV.pollQueueUrl]: viaProxy(resources.queues.poll.url),
+        [ENV.resultQueueUrl]: viaProxy(resources.queues.result.url),
+        [ENV.webhookQueueUrl]: viaProxy(resources.queues.webhook.url),
+      });
+      functionsAwsEndpoint = proxy.endpoint;
       if (chaos.injected) {
         const injected = chaos.injected;
         Object.defineProperty(injected, 'crashAfterWrite', {
@@ -270,13 +289,24 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       stackName,
     });
 
+    // Queue-driven and scheduled invocations may crash after a write (the soak's fault); API ones not.
+    const queueTarget = (functionName: FunctionName): InvocationTarget => {
+      const target = targetOf(functionName);
+      if (!chaos?.crashAfterWrite) return target;
+      const handler = target.handler as (event: unknown, context: unknown) => unknown;
+      return {
+        ...target,
+        handler: ((event: unknown, context: unknown) =>
+          armCrashes(async () => handler(event, context))) as LambdaHandler,
+      };
+    };
     const driver = new SqsDriver({
       sqs: clients.sqs,
       queues: (Object.keys(QUEUES) as QueueName[]).map((name) => ({
         name,
         url: resources.queues[name].url,
         arn: resources.queues[name].arn,
-        target: targetOf(QUEUES[name].consumer),
+        target: queueTarget(QUEUES[name].consumer),
       })),
       retryDelaySeconds: options.retryDelaySeconds,
       waitTimeSeconds: options.waitTimeSeconds,
@@ -300,7 +330,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     const sweepTimer = setInterval(() => {
       if (sweeping) return;
       sweeping = true;
-      invokeHandler(targetOf('sweeper'), scheduledEvent(resources.accountId))
+      invokeHandler(queueTarget('sweeper'), scheduledEvent(resources.accountId))
         .catch((error) => log.error('sweeper run failed', { error: String(error) }))
         .finally(() => {
           sweeping = false;
@@ -311,6 +341,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
 
     const issuer = options.auth ? await startLocalIssuer(options.auth) : undefined;
     if (issuer) cleanups.push(() => issuer.close());
+    const webConsole = options.webConsole ?? true;
     const api = await startHttpApi({
       routes: ROUTES,
       invoke: (functionName, event) => invokeHandler(targetOf(functionName), event),
@@ -318,9 +349,14 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       port: options.port,
       maxBodyBytes: options.maxBodyBytes,
       ...(issuer ? { authorize: createJwtAuthorizer(issuer) } : {}),
+      ...(webConsole ? { site: consoleSite({ storageOrigins: [functionsAwsEndpoint] }) } : {}),
       log,
     });
     cleanups.push(() => api.close());
+    if (webConsole) {
+      // The page may be opened under either loopback name; each is an origin of its own.
+      await putConsoleCors(clients.s3, resources.bucket, [api.url, `http://localhost:${api.port}`]);
+    }
 
     const queues = {
       ...Object.fromEntries(
@@ -334,6 +370,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     } as LocalQueueUrls;
     return {
       apiUrl: api.url,
+      ...(webConsole ? { consoleUrl: `${api.url}${CONSOLE_PATH}` } : {}),
       awsEndpoint,
       region: LOCAL_REGION,
       accountId: resources.accountId,

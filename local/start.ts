@@ -65,6 +65,7 @@ async function main(): Promise<void> {
 function stackDescription(pipeline: LocalPipeline) {
   return {
     apiUrl: pipeline.apiUrl,
+    consoleUrl: pipeline.consoleUrl,
     awsEndpoint: pipeline.awsEndpoint,
     region: pipeline.region,
     accountId: pipeline.accountId,
@@ -150,6 +151,7 @@ function printSummary(
 Auth: JWT (API_AUTH=jwt). Issuer ${pipeline.auth.issuer}, audience ${pipeline.auth.audience.join(', ')},
 keys at ${pipeline.auth.jwksUri}; admin scope ${pipeline.auth.adminScope ?? '(none)'}.
   TOKEN=$(npm run -s token -- --sub alice)          # add --scope ${pipeline.auth.adminScope ?? 'admin'} for an admin
+The web console asks for one under "API token".
 `
     : `
 Auth: none (every caller is "local" and sees every job; API_AUTH=jwt for bearer tokens).
@@ -159,6 +161,7 @@ Local pipeline ready in ${(startupMs / 1000).toFixed(1)} s, using ${runComfy}.
 Failed SQS messages are retried ${retries}.
 
   API           ${api}
+  Web console   ${pipeline.consoleUrl}
   AWS (moto)    ${pipeline.awsEndpoint}  region ${pipeline.region}
   Table         ${pipeline.table}
   Bucket        ${pipeline.bucket}

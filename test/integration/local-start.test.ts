@@ -88,6 +88,20 @@ describe('npm start with RUNCOMFY_BASE_URL at an independent RunComfy-compatible
     expect(stack.table).not.toBe('someone-elses-table');
   });
 
+  it('serves the web console next to the API, and says where', async () => {
+    // Act
+    const root = await fetch(`${stack.apiUrl}/`, { redirect: 'manual' });
+    const page = await fetch(stack.consoleUrl);
+
+    // Assess
+    expect(stack.consoleUrl).toBe(`${stack.apiUrl}/console/`);
+    expect(started.output()).toContain(`Web console   ${stack.consoleUrl}`);
+    expect(root.status).toBe(302);
+    expect(root.headers.get('location')).toBe('/console/');
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<script type="module" src="console.js"></script>');
+  });
+
   it('runs a good edit to succeeded, with the very bytes the server served in the emulated S3', async () => {
     // Act
     const response = await fetch(`${stack.apiUrl}/edits`, {

@@ -21,6 +21,8 @@ import { CONSOLE_PATH, consoleSite } from './console-site.ts';
 import { LocalRuntimeError } from './errors.ts';
 import { type HandlerOverrides, loadHandlers } from './handlers.ts';
 import { startHttpApi } from './http-api.ts';
+import { createJwtAuthorizer } from './jwt-authorizer.ts';
+import { DEFAULT_LOCAL_ADMIN_SCOPE, type LocalIssuer, startLocalIssuer } from './jwt-issuer.ts';
 import { type InvocationTarget, invokeHandler, type LambdaHandler } from './lambda-context.ts';
 import { type MotoServer, startMotoServer } from './moto-server.ts';
 import {
@@ -85,6 +87,13 @@ export interface LocalPipelineOptions {
   waitTimeSeconds?: number;
   /** HTTP API port. @default 0 (ephemeral) */
   port?: number;
+  /**
+   * `{ mode: 'jwt' }`: every route needs a bearer token of a local issuer started with the
+   * pipeline (keys made now, JWKS on loopback), verified as API Gateway's JWT authorizer does,
+   * whose claims reach the functions where API Gateway puts them. `ADMIN_SCOPE` then defaults
+   * to `admin`. @default no auth: every caller is `local`, an admin
+   */
+  auth?: { mode: 'jwt'; issuer?: string; audience?: readonly string[] };
   /** @default 1 MiB */
   maxBodyBytes?: number;
   /**
@@ -135,6 +144,8 @@ export interface LocalPipeline {
   runComfy: { baseUrl: string; simulated: boolean };
   /** This run's webhook signing secret (`whsec_…`), for a local receiver to verify deliveries with. */
   webhookSigningSecret: string;
+  /** In JWT mode: the local issuer (its URL, JWKS, key; `mint` makes tokens) and the admin scope. */
+  auth?: LocalIssuer & { adminScope: string | undefined };
   /** Present when the simulator runs (no `runComfy` option): its admin API drives fault injection. */
   simulator?: Simulator;
   /** SDK clients on the emulator, built by the same factory the functions use. */
@@ -202,8 +213,13 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     // Checked by the functions' own loader before anything starts, so that a bad setting fails
     // at once with its variable's name. What the runtime will create is not named yet: stand-ins.
     const webhookSigningSecret = generateSigningSecret();
+    // In JWT mode an admin scope is there to be granted (`npm run token -- --scope admin`).
+    const settings: EnvOverrides = {
+      ...(options.auth ? { adminScope: DEFAULT_LOCAL_ADMIN_SCOPE } : {}),
+      ...options.env,
+    };
     loadConfig(
-      functionEnvironment(ownedSettings(undefined), upstreamOf(options), options.env, webhookSigningSecret),
+      functionEnvironment(ownedSettings(undefined), upstreamOf(options), settings, webhookSigningSecret),
     );
 
     const [moto, simulator] = await Promise.all([
@@ -223,7 +239,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     const functionEnv = functionEnvironment(
       ownedSettings(resources),
       runComfy,
-      options.env,
+      settings,
       webhookSigningSecret,
     );
     // Every setting is set or removed, so the functions see these options and nothing that
@@ -323,6 +339,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     sweepTimer.unref();
     cleanups.push(() => clearInterval(sweepTimer));
 
+    const issuer = options.auth ? await startLocalIssuer(options.auth) : undefined;
+    if (issuer) cleanups.push(() => issuer.close());
     const webConsole = options.webConsole ?? true;
     const api = await startHttpApi({
       routes: ROUTES,
@@ -330,6 +348,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       accountId: resources.accountId,
       port: options.port,
       maxBodyBytes: options.maxBodyBytes,
+      ...(issuer ? { authorize: createJwtAuthorizer(issuer) } : {}),
       ...(webConsole ? { site: consoleSite({ storageOrigins: [functionsAwsEndpoint] }) } : {}),
       log,
     });
@@ -363,6 +382,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       queues,
       runComfy: { baseUrl: runComfy.baseUrl, simulated: runComfy.simulated },
       webhookSigningSecret: functionEnv[ENV.webhookSigningSecret] ?? webhookSigningSecret,
+      ...(issuer ? { auth: { ...issuer, adminScope: functionEnv[ENV.adminScope] } } : {}),
       ...(simulator ? { simulator } : {}),
       clients,
       invoke: (functionName, event) => {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobView } from '#core/jobs/job-view';
 import { ENV, type SettingName } from '../../contract/index.ts';
 import { RUNTIME_OWNED_SETTINGS } from '../../local/pipeline.ts';
+import { RUNTIME_ENV } from '../../local/runtime-env.ts';
 import { planFromEnvironment } from '../../local/start-environment.ts';
 import { type IndependentRunComfy, startIndependentRunComfy } from '../support/independent-runcomfy.ts';
 import { closeServer, listenOnLoopback } from '../support/loopback-server.ts';
@@ -266,7 +267,7 @@ describe('Function: planFromEnvironment', () => {
 });
 
 describe('README: Configuration (environment)', () => {
-  it('documents every setting the functions read, once', () => {
+  it('documents every setting the functions and npm start read, once', () => {
     // Prepare
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const section = readme.slice(readme.indexOf('### Configuration (environment)'));
@@ -275,6 +276,6 @@ describe('README: Configuration (environment)', () => {
     const documented = [...section.matchAll(/^\| `([A-Z0-9_]+)` +\|/gm)].map((match) => match[1]);
 
     // Assess
-    expect(documented.sort()).toEqual(Object.values(ENV).sort());
+    expect(documented.sort()).toEqual([...Object.values(ENV), ...Object.values(RUNTIME_ENV)].sort());
   });
 });

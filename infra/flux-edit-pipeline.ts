@@ -44,15 +44,11 @@ import { SOURCE_MAP_ENVIRONMENT } from './defaults/lambda-defaults.ts';
 import { accessLogsBucketDefaults, outputBucketDefaults } from './defaults/s3-bucket-defaults.ts';
 import { notificationTopicDefaults, SNS_MANAGED_KEY_ALIAS } from './defaults/sns-topic-defaults.ts';
 import { queueDefaults } from './defaults/sqs-defaults.ts';
-import {
-  type ApiAuthorization,
-  type FluxEditPipelineProps,
-  type ResolvedProps,
-  resolveProps,
-} from './flux-edit-pipeline-props.ts';
+import type { ApiAuthorization, FluxEditPipelineProps } from './flux-edit-pipeline-props.ts';
 import { createFunction, grantAccess } from './function-resources.ts';
 import { pascal } from './names.ts';
 import { coreMetric, createAlarms, createDashboard, type FluxEditPipelineAlarms } from './observability.ts';
+import { type ResolvedProps, resolveProps } from './resolve-props.ts';
 
 export type {
   ApiAuthorization,
@@ -60,8 +56,8 @@ export type {
   FluxEditPipelineProps,
   PowertoolsLogLevel,
 } from './flux-edit-pipeline-props.ts';
-export { FluxEditPipelinePropsError, resolveProps } from './flux-edit-pipeline-props.ts';
 export type { FluxEditPipelineAlarms } from './observability.ts';
+export { FluxEditPipelinePropsError, resolveProps } from './resolve-props.ts';
 
 /**
  * The whole FLUX.2 [flash] edit pipeline: an HTTP API (IAM or JWT) in front of the submit and

@@ -18,8 +18,8 @@ import {
   LAMBDA_RUNTIME,
   lambdaCode,
 } from './defaults/lambda-defaults.ts';
-import type { ResolvedProps } from './flux-edit-pipeline-props.ts';
 import { pascal } from './names.ts';
+import type { ResolvedProps } from './resolve-props.ts';
 
 /** The pipeline's functions, each with least-privilege access to exactly what its row of FUNCTION_ACCESS names. */
 

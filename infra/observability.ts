@@ -25,8 +25,8 @@ import {
   QUEUES,
   type QueueName,
 } from '../contract/index.ts';
-import type { ResolvedProps } from './flux-edit-pipeline-props.ts';
 import { pascal } from './names.ts';
+import type { ResolvedProps } from './resolve-props.ts';
 
 /** Alarms and the dashboard of the pipeline: what an operator watches, built from its parts. */
 

@@ -127,7 +127,11 @@ export async function runSoak(
 
     // A job is settled once it ended and its completion was announced: a crash right after the
     // terminal write leaves the announcement to the sweeper, after the notification lease.
-    const isAnnounced = async (id: string) => Boolean((await readJobRecord(pipeline, id))?.notifiedAt);
+    const isAnnounced = (id: string) =>
+      readJobRecord(pipeline, id).then(
+        (record) => Boolean(record?.notifiedAt),
+        () => false, // the emulator was slow to answer: ask again on the next round
+      );
     const views = await settle(api, submitted, options.settleSeconds * 1000, progress, isAnnounced);
     await pipeline.drain({ timeoutMs: 60_000 }).catch(() => undefined);
     await sleep(2_000); // webhook retries and the last events

@@ -13,7 +13,7 @@ export const SoakOptionsSchema = z.object({
   seed: z.int().default(1),
   /** Every fault kind at higher rates, for a short run that must meet each at least once. */
   short: z.boolean().default(false),
-  /** How long to wait for the last jobs to end, after the last submission. */
+  /** How long to wait, after the last submission, for the next job to end (or give up on the rest). */
   settleSeconds: z.number().positive().default(180),
 });
 export type SoakOptions = z.output<typeof SoakOptionsSchema>;

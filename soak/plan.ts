@@ -8,7 +8,7 @@ import { z } from 'zod';
 export const SoakOptionsSchema = z.object({
   jobs: z.int().min(1).max(100_000).default(500),
   /** Submissions per second, steady. */
-  rate: z.number().positive().max(200).default(5),
+  rate: z.number().positive().max(200).default(2),
   /** Seeds every random draw (the simulator's, the runtime's, the soak's own). */
   seed: z.int().default(1),
   /** Every fault kind at higher rates, for a short run that must meet each at least once. */

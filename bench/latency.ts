@@ -104,8 +104,12 @@ export async function runLatencyBenchmark(options: LatencyOptions = {}): Promise
       const sent = Number(record.attributes?.SentTimestamp);
       if (jobId && Number.isFinite(sent) && !handovers.has(jobId)) handovers.set(jobId, sent);
     }
+    // A fresh module instance (as the local runtime loads each pipeline's handlers): another case
+    // in this process may have loaded the handler already, configured for its own, stopped, pipeline.
     resultHandler ??= (
-      (await import(pathToFileURL(join(REPO_ROOT, FUNCTIONS.result.entry)).href)) as {
+      (await import(
+        `${pathToFileURL(join(REPO_ROOT, FUNCTIONS.result.entry)).href}?latency=${Date.now()}`
+      )) as {
         handler: LambdaHandler;
       }
     ).handler;

@@ -1,6 +1,6 @@
 /**
  * `npm run bench` runs every benchmark case; `npm run bench -- --only <case>[,<case>…]` runs some
- * (the others keep their last figures in results.json). Writes bench/results.json, the charts in
+ * (the others keep their last figures in results.json); `npm run bench -- --report` runs none. Writes bench/results.json, the charts in
  * bench/ and BENCHMARKS.md (generated from results.json alone), and prints the goals.
  * Not part of `npm test`: it measures this machine, it does not assert.
  *
@@ -162,9 +162,12 @@ export const CASES = [
 type AnyCase = BenchCase<CaseKey>;
 
 async function main(): Promise<void> {
-  const selected = selectedCases(process.argv.slice(2));
+  const args = process.argv.slice(2);
+  // `--report`: measure nothing, write BENCHMARKS.md and the charts from results.json as it is.
+  const reportOnly = args.includes('--report');
+  const selected = reportOnly ? [] : selectedCases(args);
   const previous = readPrevious();
-  const results: BenchResults = {
+  const measured: BenchResults = {
     ...previous,
     date: new Date().toISOString(),
     node: spawnSync(nodeBinary(), ['--version'], { encoding: 'utf8' }).stdout.trim() || process.version,
@@ -178,6 +181,8 @@ async function main(): Promise<void> {
     cases: { ...previous.cases },
     goals: [...(previous.goals ?? [])],
   };
+  // A report alone keeps the last run's date and machine.
+  const results = reportOnly && previous.date ? ({ ...measured, ...previous } as BenchResults) : measured;
   // Superseded by `cases` (each case's time and load).
   delete results.measuredAt;
   const started = Date.now();
@@ -202,9 +207,12 @@ async function main(): Promise<void> {
     };
     progress(`${benchCase.name}: done in ${((Date.now() - began) / 1000).toFixed(1)} s`);
   }
-  // Goals in the cases' order, whichever ran.
+  // Goals and cases in the registry's order, whichever ran.
   const order = CASES.map((c) => c.name as string);
   results.goals = [...(results.goals ?? [])].sort((a, b) => order.indexOf(a.case) - order.indexOf(b.case));
+  results.cases = Object.fromEntries(
+    Object.entries(results.cases ?? {}).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)),
+  );
 
   const charts = new Map<string, string>();
   for (const benchCase of CASES as readonly AnyCase[]) {

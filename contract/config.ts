@@ -31,6 +31,8 @@ export const ENV = {
   sweepGraceSeconds: 'SWEEP_GRACE_SECONDS',
   /** Unset: webhooks are off and a request with a `webhook_url` is refused. */
   webhookQueueUrl: 'WEBHOOK_QUEUE_URL',
+  /** Unset: batches are off (`POST /batches` answers 503). */
+  batchQueueUrl: 'BATCH_QUEUE_URL',
   /** The webhook function's signing secret: the ARN in AWS, the `whsec_` value in the local runtime. */
   webhookSecretArn: 'WEBHOOK_SECRET_ARN',
   webhookSigningSecret: 'WEBHOOK_SIGNING_SECRET',
@@ -142,6 +144,8 @@ const ConfigSchema = z.object({
   sweepGraceSeconds: whole(DEFAULTS.sweepGraceSeconds, 86_400),
   /** Absent: webhooks are off (a request with a `webhook_url` is refused). */
   webhookQueueUrl: z.optional(required()),
+  /** Absent: batches are off. */
+  batchQueueUrl: z.optional(required()),
   /** The webhook function's signing secret: at most one of these (the secret in AWS, the value locally). */
   webhookSecretArn: z.optional(required()),
   webhookSigningSecret: z.optional(required()),

@@ -376,6 +376,7 @@ export class FluxEditPipeline extends Construct {
         runComfyTokenSecretArn: this.runComfyTokenSecret.secretArn,
         webhookSecretArn: this.webhookSigningSecret.secretArn,
         webhookQueueUrl: this.queues.webhook.queueUrl,
+        batchQueueUrl: this.queues.batch.queueUrl,
         listCursorSecretArn: this.listCursorSecret.secretArn,
         adminScope: config.adminScope,
         adminPrincipals: config.adminPrincipals,
@@ -486,10 +487,16 @@ export class FluxEditPipeline extends Construct {
     }
     if (access.uploads)
       allowObjects(access.uploads, [this.outputBucket.arnForObjects(`${this.uploadPrefix}*`)]);
+    if (access.batchFiles)
+      allowObjects(access.batchFiles, [this.outputBucket.arnForObjects(`${this.outputPrefix}batches/*`)]);
     if (access.readsInputs) allowObjects(['s3:GetObject'], inputObjects);
     // An existing bucket may bring its own SSE-KMS key; explicit actions keep the grant wildcard-free.
     const bucketKey = this.outputBucket.encryptionKey;
-    if ((access.outputs || access.uploads || access.readsInputs) && bucketKey && bucketKey !== key) {
+    if (
+      (access.outputs || access.uploads || access.batchFiles || access.readsInputs) &&
+      bucketKey &&
+      bucketKey !== key
+    ) {
       allow(['kms:Decrypt', 'kms:GenerateDataKey'], [bucketKey.keyArn]);
     }
     if (access.readsRunComfyToken) this.runComfyTokenSecret.grantRead(role);

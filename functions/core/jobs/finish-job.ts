@@ -1,3 +1,4 @@
+import { markNotifiedAndTally } from '../batches/progress.ts';
 import { startWebhookDelivery } from '../webhooks/start-delivery.ts';
 import { releaseSlot } from './admission.ts';
 import type { JobDeps } from './deps.ts';
@@ -90,7 +91,10 @@ export async function ensureNotified(deps: JobDeps, job: Job): Promise<'sent' | 
   return 'sent';
 }
 
-/** Sends the notification of a job whose lease this handler holds, then records it as sent. */
+/**
+ * Sends the notification of a job whose lease this handler holds, then records it as sent (a
+ * batch job is counted in its batch by that same write).
+ */
 async function sendUnderLease(deps: JobDeps, job: Job): Promise<void> {
   try {
     await deps.notifier.completed(job);
@@ -99,5 +103,5 @@ async function sendUnderLease(deps: JobDeps, job: Job): Promise<void> {
     await deps.store.write(job.id, releaseNotifyLease()).catch(() => undefined);
     throw error;
   }
-  await deps.store.write(job.id, markNotified(writeContext(deps)));
+  await markNotifiedAndTally(deps, job, markNotified(writeContext(deps)));
 }

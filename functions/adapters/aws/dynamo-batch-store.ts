@@ -1,0 +1,395 @@
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ITEM_PREFIX, TABLE } from '#contract/table';
+import { type Batch, emptyTallies } from '#core/batches/batch';
+import { type Clock, systemClock } from '#core/clock';
+import { isTerminal, type Job } from '#core/jobs/job';
+import type { JobWrite } from '#core/jobs/lifecycle';
+import type { BatchCreateResult, BatchStore, BatchValidation, IdempotencyClaim } from '#core/ports';
+import { jobItem, jobUpdate } from './dynamo-job-store.ts';
+
+const batchKey = (id: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.batch}${id}` });
+const idempotencyKey = (key: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.idempotency}${key}` });
+
+/** The sweep index's partition of batches (jobs have their own). */
+const SWEEP_SHARD = 'batch';
+
+/** Counters, top-level attributes (DynamoDB's ADD takes no nested paths). */
+const TALLIES = ['succeeded', 'failed', 'cancelled', 'expired'] as const;
+
+const names = (...attributes: string[]) =>
+  Object.fromEntries(attributes.map((attribute) => [`#${attribute}`, attribute]));
+
+/**
+ * Batches in the jobs table (`batch#<id>`). The counters a batch completes by are updated in the
+ * same transaction as the write that makes them true: a chunk's jobs with the chunk's number
+ * (a number set, so a duplicate delivery counts nothing), an ended job with its `markNotified`.
+ */
+export class DynamoBatchStore implements BatchStore {
+  constructor(
+    private readonly dynamo: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly retentionDays: number,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  async create(batch: Batch, idempotency?: IdempotencyClaim): Promise<BatchCreateResult> {
+    const expiresAt = this.expiry(batch.createdAt);
+    const { tallies, chunksDone: _done, ...rest } = batch;
+    const put = {
+      Put: {
+        TableName: this.tableName,
+        Item: {
+          ...batchKey(batch.id),
+          ...rest,
+          ...tallies,
+          ...shard(batch.sweepAt),
+          [TABLE.ttlAttribute]: expiresAt,
+        },
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+      },
+    };
+    const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [put];
+    if (idempotency) {
+      items.push({
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...idempotencyKey(idempotency.key),
+            batchId: batch.id,
+            fingerprint: idempotency.fingerprint,
+            createdAt: batch.createdAt,
+            [TABLE.ttlAttribute]: expiresAt,
+          },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+        },
+      });
+    }
+    try {
+      await this.dynamo.send(new TransactWriteCommand({ TransactItems: items }));
+      return { created: true, batch };
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException) || !idempotency) throw error;
+      const { Item } = await this.dynamo.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: idempotencyKey(idempotency.key),
+          ConsistentRead: true,
+        }),
+      );
+      if (!Item?.batchId) throw error;
+      return {
+        created: false,
+        existingBatchId: String(Item.batchId),
+        fingerprintMatches: Item.fingerprint === idempotency.fingerprint,
+      };
+    }
+  }
+
+  async get(id: string): Promise<Batch | undefined> {
+    const { Item } = await this.dynamo.send(
+      new GetCommand({ TableName: this.tableName, Key: batchKey(id), ConsistentRead: true }),
+    );
+    return Item ? toBatch(Item) : undefined;
+  }
+
+  async discard(batch: Batch): Promise<void> {
+    const items = [{ Delete: { TableName: this.tableName, Key: batchKey(batch.id) } }];
+    if (batch.idempotencyKey) {
+      items.push({ Delete: { TableName: this.tableName, Key: idempotencyKey(batch.idempotencyKey) } });
+    }
+    await this.dynamo.send(new TransactWriteCommand({ TransactItems: items }));
+  }
+
+  recordValidation(id: string, outcome: BatchValidation, sweepAt: string | undefined) {
+    return this.update(id, {
+      set: { ...outcome, sweepAt },
+      condition: '#status = :validating',
+      values: { ':validating': 'validating' },
+    });
+  }
+
+  async recordChunk(id: string, chunk: number, jobs: number, sweepAt: string): Promise<Batch | undefined> {
+    const counted = await this.update(id, {
+      set: { sweepAt },
+      add: { created: jobs, chunksDone: new Set([chunk]) },
+      condition: '#status = :creating AND NOT contains(#chunksDone, :chunk)',
+      values: { ':creating': 'creating', ':chunk': chunk },
+    });
+    return counted ?? this.get(id);
+  }
+
+  activate(id: string, sweepAt: string) {
+    return this.get(id).then((batch) =>
+      batch
+        ? this.update(id, {
+            set: { status: 'active', sweepAt },
+            // Every chunk of the plan done (a plan of none: nothing to wait for).
+            condition: batch.chunkCount
+              ? '#status = :creating AND size(#chunksDone) >= :chunks'
+              : '#status = :creating',
+            values: { ':creating': 'creating', ...(batch.chunkCount ? { ':chunks': batch.chunkCount } : {}) },
+          })
+        : undefined,
+    );
+  }
+
+  requestCancel(id: string, at: string) {
+    return this.update(id, {
+      set: {},
+      setIfAbsent: { cancelRequestedAt: at },
+      condition: '#status IN (:validating, :creating, :active)',
+      values: { ':validating': 'validating', ':creating': 'creating', ':active': 'active' },
+    });
+  }
+
+  startCompletion(
+    id: string,
+    token: string,
+    untilMs: number,
+    nowMs: number,
+    options: { recount?: boolean } = {},
+  ) {
+    const until = new Date(untilMs).toISOString();
+    const active = options.recount ? '#status = :active' : '(#status = :active AND #terminal >= #created)';
+    return this.update(id, {
+      // Should the holder die, the sweeper finds the batch when the lease runs out.
+      set: { status: 'completing', completeToken: token, completeLeaseUntil: until, sweepAt: until },
+      condition: `${active} OR (#status = :completing AND #completeLeaseUntil < :now)`,
+      values: { ':active': 'active', ':completing': 'completing', ':now': new Date(nowMs).toISOString() },
+    });
+  }
+
+  async releaseCompletion(id: string, token: string): Promise<void> {
+    await this.update(id, {
+      set: { status: 'active' },
+      remove: ['completeToken', 'completeLeaseUntil'],
+      condition: '#completeToken = :token',
+      values: { ':token': token },
+    });
+  }
+
+  finishCompletion(id: string, token: string, resultsKey: string, at: string) {
+    return this.update(id, {
+      set: { status: 'completed', completedAt: at, resultsKey, sweepAt: undefined },
+      remove: ['completeToken', 'completeLeaseUntil'],
+      condition: '#status = :completing AND #completeToken = :token',
+      values: { ':completing': 'completing', ':token': token },
+    });
+  }
+
+  async setSweepAt(id: string, sweepAt: string | undefined): Promise<void> {
+    // Not a change of the batch: `updatedAt` stays when its jobs last moved it.
+    await this.update(id, { set: { sweepAt }, condition: 'attribute_exists(#pk)', values: {}, touch: false });
+  }
+
+  async listDue(cutoff: string, limit: number): Promise<string[]> {
+    const { Items = [] } = await this.dynamo.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: TABLE.sweepIndex.name,
+        KeyConditionExpression: '#shard = :shard AND #due < :cutoff',
+        ExpressionAttributeNames: {
+          '#shard': TABLE.sweepIndex.partitionKey,
+          '#due': TABLE.sweepIndex.sortKey,
+        },
+        ExpressionAttributeValues: { ':shard': SWEEP_SHARD, ':cutoff': cutoff },
+        Limit: limit,
+      }),
+    );
+    return Items.map((item) => String(item[TABLE.partitionKey]).slice(ITEM_PREFIX.batch.length));
+  }
+
+  async createJob(job: Job): Promise<boolean> {
+    try {
+      await this.dynamo.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: jobItem(job, this.expiry(job.createdAt)),
+          // A deleted job's tombstone keeps its key: a line deleted by hand is not made again.
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async createEndedJob(job: Job): Promise<boolean> {
+    if (!job.batchId || !isTerminal(job.status)) throw new TypeError(`job ${job.id} is no ended batch job`);
+    return this.transactWithTally(job, {
+      Put: {
+        TableName: this.tableName,
+        Item: jobItem(job, this.expiry(job.createdAt)),
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+      },
+    });
+  }
+
+  tally(job: Job, change: JobWrite): Promise<boolean> {
+    if (!job.batchId || !isTerminal(job.status)) throw new TypeError(`job ${job.id} is no ended batch job`);
+    const now = new Date(this.clock.now()).toISOString();
+    return this.transactWithTally(job, {
+      Update: { TableName: this.tableName, ...jobUpdate(job.id, change, now) },
+    });
+  }
+
+  /** The job's write and its count in its batch, together; `false` when the job's condition failed. */
+  private async transactWithTally(job: Job, jobItemWrite: Record<string, unknown>): Promise<boolean> {
+    const status = job.status as (typeof TALLIES)[number];
+    try {
+      await this.dynamo.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            jobItemWrite,
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: batchKey(job.batchId as string),
+                UpdateExpression: 'ADD #terminal :one, #tally :one, #cost :cost SET #updatedAt = :now',
+                ConditionExpression: 'attribute_exists(#pk)',
+                ExpressionAttributeNames: {
+                  ...names('terminal', 'cost', 'updatedAt'),
+                  '#tally': status,
+                  '#pk': TABLE.partitionKey,
+                },
+                ExpressionAttributeValues: {
+                  ':one': 1,
+                  ':cost': job.cost ?? 0,
+                  ':now': new Date(this.clock.now()).toISOString(),
+                },
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+      if (error instanceof TransactionCanceledException && reasons?.[0]?.Code === 'ConditionalCheckFailed') {
+        return false;
+      }
+      throw error;
+    }
+  }
+
+  /** One conditional update of a batch; `undefined` when its condition failed. */
+  private async update(
+    id: string,
+    change: {
+      set: Record<string, unknown>;
+      setIfAbsent?: Record<string, unknown>;
+      add?: Record<string, unknown>;
+      remove?: string[];
+      condition: string;
+      values: Record<string, unknown>;
+      touch?: boolean;
+    },
+  ): Promise<Batch | undefined> {
+    const attributeNames: Record<string, string> = { '#pk': TABLE.partitionKey };
+    const values: Record<string, unknown> = { ...change.values };
+    const name = (attribute: string) => {
+      attributeNames[`#${attribute}`] = attribute;
+      return `#${attribute}`;
+    };
+    const sets: string[] = [];
+    const removes = (change.remove ?? []).map(name);
+    const set = (attribute: string, value: unknown, ifAbsent = false) => {
+      const placeholder = `:set_${attribute}`;
+      values[placeholder] = value;
+      sets.push(
+        `${name(attribute)} = ${ifAbsent ? `if_not_exists(${name(attribute)}, ${placeholder})` : placeholder}`,
+      );
+    };
+    const entries = {
+      ...change.set,
+      ...(change.touch === false ? {} : { updatedAt: new Date(this.clock.now()).toISOString() }),
+    };
+    for (const [attribute, value] of Object.entries(entries)) {
+      if (attribute === 'sweepAt' && 'sweepAt' in change.set) {
+        // The sweep index's partition follows `sweepAt`: present exactly while it is.
+        if (value === undefined) removes.push(name('sweepAt'), name(TABLE.sweepIndex.partitionKey));
+        else {
+          set('sweepAt', value);
+          set(TABLE.sweepIndex.partitionKey, SWEEP_SHARD);
+        }
+        continue;
+      }
+      if (value !== undefined) set(attribute, value);
+    }
+    for (const [attribute, value] of Object.entries(change.setIfAbsent ?? {})) set(attribute, value, true);
+    const adds = Object.entries(change.add ?? {}).map(([attribute, value]) => {
+      values[`:add_${attribute}`] = value;
+      return `${name(attribute)} :add_${attribute}`;
+    });
+    // Every attribute the condition names gets its placeholder too.
+    for (const match of change.condition.matchAll(/#(\w+)/g)) name(match[1] as string);
+    try {
+      const { Attributes } = await this.dynamo.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: batchKey(id),
+          UpdateExpression: [
+            `SET ${sets.join(', ')}`,
+            adds.length ? `ADD ${adds.join(', ')}` : '',
+            removes.length ? `REMOVE ${[...new Set(removes)].join(', ')}` : '',
+          ]
+            .filter(Boolean)
+            .join(' '),
+          ConditionExpression: `attribute_exists(#pk) AND (${change.condition})`,
+          ExpressionAttributeNames: attributeNames,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes ? toBatch(Attributes) : undefined;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
+  private expiry(createdAt: string): number {
+    return Math.floor(Date.parse(createdAt) / 1000) + this.retentionDays * 86_400;
+  }
+}
+
+function shard(sweepAt: string | undefined) {
+  return sweepAt === undefined ? {} : { [TABLE.sweepIndex.partitionKey]: SWEEP_SHARD };
+}
+
+function toBatch(item: Record<string, unknown>): Batch {
+  const {
+    [TABLE.partitionKey]: _pk,
+    [TABLE.ttlAttribute]: _ttl,
+    [TABLE.sweepIndex.partitionKey]: _shard,
+    chunksDone,
+    ...rest
+  } = item;
+  const tallies = emptyTallies();
+  for (const status of TALLIES) {
+    tallies[status] = Number(rest[status] ?? 0);
+    delete rest[status];
+  }
+  return {
+    ...(rest as unknown as Batch),
+    created: Number(rest.created ?? 0),
+    terminal: Number(rest.terminal ?? 0),
+    cost: Number(rest.cost ?? 0),
+    tallies,
+    chunksDone: chunksDone instanceof Set ? [...chunksDone].map(Number).sort((a, b) => a - b) : [],
+  };
+}

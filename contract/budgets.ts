@@ -109,19 +109,30 @@ export const LONGEST_PATH: Record<FunctionName, readonly Step[]> = {
   // cancel: read, RunComfy cancel, finish (with notification lease), queue the notification;
   // a batch (POST /batches) is shorter: spend cap, record (+ idempotency key), inline lines to S3, queue
   jobs: ['aws', 'runcomfy.cancel', 'aws', 'aws'],
-  // deadline heartbeat: read, status, cancel, finish, SNS ∥ EventBridge, webhook queue, mark notified
-  // (a batch job's: with its tally), read its batch, queue the batch's completion;
+  // deadline heartbeat: read, status, cancel, finish, SNS ∥ EventBridge, webhook queue, (a batch
+  // job's: count it in its chunk, record the chunk ended, queue the batch's completion,) mark notified;
   // the submission heartbeat is shorter: read, claim, submit, record (retried twice more), announce, next heartbeat
-  poller: ['aws', 'runcomfy.read', 'runcomfy.cancel', 'aws', 'aws', 'aws', 'aws', 'aws', 'aws'],
-  // read, take the collection lease, result, copy, finish, SNS ∥ EventBridge, webhook queue, mark
-  // notified (and tallied), read the batch, queue its completion
-  result: ['aws', 'aws', 'runcomfy.read', 'outputs.copy', 'aws', 'aws', 'aws', 'aws', 'aws', 'aws'],
+  poller: ['aws', 'runcomfy.read', 'runcomfy.cancel', 'aws', 'aws', 'aws', 'aws', 'aws', 'aws', 'aws'],
+  // read, take the collection lease, result, copy, finish, SNS ∥ EventBridge, webhook queue, (a
+  // batch job's: count it, record its chunk ended, queue the batch's completion,) mark notified
+  result: ['aws', 'aws', 'runcomfy.read', 'outputs.copy', 'aws', 'aws', 'aws', 'aws', 'aws', 'aws', 'aws'],
   // read, claim the attempt, POST, record the outcome, queue the retry (a batch's POSTs run in parallel)
   webhook: ['aws', 'aws', 'webhook.post', 'aws', 'aws'],
   // one job (the sweeper stops taking jobs when less than this is left): read, status, cancel,
-  // finish, SNS ∥ EventBridge, webhook queue, mark notified (and tallied), read its batch, queue
-  // the batch's completion; plus the index query before
-  sweeper: ['aws', 'aws', 'runcomfy.read', 'runcomfy.cancel', 'aws', 'aws', 'aws', 'aws', 'aws', 'aws'],
+  // finish, SNS ∥ EventBridge, webhook queue, (a batch job's three,) mark notified; plus the index query before
+  sweeper: [
+    'aws',
+    'aws',
+    'runcomfy.read',
+    'runcomfy.cancel',
+    'aws',
+    'aws',
+    'aws',
+    'aws',
+    'aws',
+    'aws',
+    'aws',
+  ],
   // validation: read the batch, size the manifest, copy it, stream and validate it, write the
   // invalid lines, record the plan, queue the chunks (in parallel). The other steps stop taking
   // work when less than one unit of it is left and queue the rest (see `BATCH_STEP_UNIT`).

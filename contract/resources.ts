@@ -40,7 +40,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
     entry: 'functions/result/handler.ts',
     description: 'Copies a finished job’s images into S3 and sends the completion notification',
     memoryMb: 1024,
-    // Its longest path ends with a batch job's tally and its batch's completion check.
+    // Its longest path ends with a batch job's count in its batch and the batch's completion check.
     timeoutSeconds: 135,
   },
   webhook: {

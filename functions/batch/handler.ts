@@ -28,6 +28,6 @@ export const handler = makeSqsHandler(BatchMessageSchema, (message, _record, { l
     case 'cancel':
       return cancelBatchJobs(scoped, message, remainingMs);
     case 'complete':
-      return completeBatch(scoped, message.batchId, { recount: message.recount, remainingMs });
+      return completeBatch(scoped, message.batchId, { remainingMs });
   }
 });

@@ -5,7 +5,7 @@
  * against each other.
  */
 import type { MetricName } from '#contract/metrics';
-import type { Batch, BatchLineIssue } from './batches/batch.ts';
+import type { Batch, BatchLineIssue, ChunkTally } from './batches/batch.ts';
 import type { BatchMessage } from './batches/messages.ts';
 import type { EditInput } from './edit-input.ts';
 import type { Job, JobStatus } from './jobs/job.ts';
@@ -161,17 +161,8 @@ export interface BatchStore {
   activate(id: string, sweepAt: string): Promise<Batch | undefined>;
   /** Records a cancel, unless the batch already ends (completing, completed, refused). */
   requestCancel(id: string, at: string): Promise<Batch | undefined>;
-  /**
-   * The completion lease: an active batch whose jobs all ended (with `recount`: any active batch,
-   * its jobs decide), or one whose lease ran out.
-   */
-  startCompletion(
-    id: string,
-    token: string,
-    untilMs: number,
-    nowMs: number,
-    options?: { recount?: boolean },
-  ): Promise<Batch | undefined>;
+  /** The completion lease: an active batch, or one whose lease ran out (its holder died). */
+  startCompletion(id: string, token: string, untilMs: number, nowMs: number): Promise<Batch | undefined>;
   /** Gives the lease back, `active` again (a job was found still running). */
   releaseCompletion(id: string, token: string): Promise<void>;
   /** `completing` → `completed`, by the lease holder. */
@@ -182,16 +173,17 @@ export interface BatchStore {
   listDue(cutoff: string, limit: number): Promise<string[]>;
   /** Records a line's job, unless it exists (or existed: a deleted job's tombstone counts). */
   createJob(job: Job): Promise<boolean>;
+  /** Starts a chunk's count of ended jobs, knowing how many it makes (a no-op if started). */
+  openChunk(batchId: string, chunk: number, jobs: number): Promise<void>;
   /**
-   * Records a line's job that ends as it is made (`cancelled`: the batch was cancelled first),
-   * counted in its batch at once; unless the line's job exists.
+   * Counts an ended job of the batch in its chunk (its status, its cost), once per line however
+   * often it is asked: the chunk's count as it is afterwards.
    */
-  createEndedJob(job: Job): Promise<boolean>;
-  /**
-   * Applies a batch job's `markNotified` and counts the ended job in its batch (status, cost), in
-   * one transaction: a job is counted exactly once. `false` when the write's condition failed.
-   */
-  tally(job: Job, change: JobWrite): Promise<boolean>;
+  tally(job: Job): Promise<ChunkTally | undefined>;
+  /** Records a chunk whose jobs all ended (once): the batch as it is afterwards. */
+  markChunkEnded(batchId: string, chunk: number): Promise<Batch | undefined>;
+  /** Every chunk's count (read consistently). */
+  chunkTallies(batch: Pick<Batch, 'id' | 'chunkCount'>): Promise<ChunkTally[]>;
 }
 
 /** The files of batches in the output bucket (`<prefix>batches/<id>/…`), and the callers' manifests. */

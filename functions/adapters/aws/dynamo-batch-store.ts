@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -8,29 +9,32 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ITEM_PREFIX, TABLE } from '#contract/table';
-import { type Batch, emptyTallies } from '#core/batches/batch';
+import { type Batch, type ChunkTally, emptyTallies } from '#core/batches/batch';
 import { type Clock, systemClock } from '#core/clock';
 import { isTerminal, type Job } from '#core/jobs/job';
-import type { JobWrite } from '#core/jobs/lifecycle';
 import type { BatchCreateResult, BatchStore, BatchValidation, IdempotencyClaim } from '#core/ports';
-import { jobItem, jobUpdate } from './dynamo-job-store.ts';
+import { jobItem } from './dynamo-job-store.ts';
 
 const batchKey = (id: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.batch}${id}` });
+/** A chunk's count of ended jobs: an item of its own, so that no one item takes every job's update. */
+const chunkKey = (batchId: string, chunk: number) => ({
+  [TABLE.partitionKey]: `${ITEM_PREFIX.batch}${batchId}#chunk#${chunk}`,
+});
 const idempotencyKey = (key: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.idempotency}${key}` });
 
 /** The sweep index's partition of batches (jobs have their own). */
 const SWEEP_SHARD = 'batch';
 
-/** Counters, top-level attributes (DynamoDB's ADD takes no nested paths). */
+/** Counters of a chunk, top-level attributes (DynamoDB's ADD takes no nested paths). */
 const TALLIES = ['succeeded', 'failed', 'cancelled', 'expired'] as const;
 
-const names = (...attributes: string[]) =>
-  Object.fromEntries(attributes.map((attribute) => [`#${attribute}`, attribute]));
-
 /**
- * Batches in the jobs table (`batch#<id>`). The counters a batch completes by are updated in the
- * same transaction as the write that makes them true: a chunk's jobs with the chunk's number
- * (a number set, so a duplicate delivery counts nothing), an ended job with its `markNotified`.
+ * Batches in the jobs table (`batch#<id>`), and one counter item per chunk of each
+ * (`batch#<id>#chunk#<n>`). Every count is made exactly once without a transaction, by a number
+ * set the same update adds to under the condition that the number is not in it yet: the chunks
+ * whose jobs are made (on the batch), the lines whose jobs ended (on their chunk), the chunks
+ * whose jobs all ended (on the batch). So a duplicate or replayed update counts nothing, and no
+ * single item takes an update per job.
  */
 export class DynamoBatchStore implements BatchStore {
   constructor(
@@ -42,14 +46,13 @@ export class DynamoBatchStore implements BatchStore {
 
   async create(batch: Batch, idempotency?: IdempotencyClaim): Promise<BatchCreateResult> {
     const expiresAt = this.expiry(batch.createdAt);
-    const { tallies, chunksDone: _done, ...rest } = batch;
+    const { chunksDone: _done, chunksEnded: _ended, ...rest } = batch;
     const put = {
       Put: {
         TableName: this.tableName,
         Item: {
           ...batchKey(batch.id),
           ...rest,
-          ...tallies,
           ...shard(batch.sweepAt),
           [TABLE.ttlAttribute]: expiresAt,
         },
@@ -152,19 +155,12 @@ export class DynamoBatchStore implements BatchStore {
     });
   }
 
-  startCompletion(
-    id: string,
-    token: string,
-    untilMs: number,
-    nowMs: number,
-    options: { recount?: boolean } = {},
-  ) {
+  startCompletion(id: string, token: string, untilMs: number, nowMs: number) {
     const until = new Date(untilMs).toISOString();
-    const active = options.recount ? '#status = :active' : '(#status = :active AND #terminal >= #created)';
     return this.update(id, {
       // Should the holder die, the sweeper finds the batch when the lease runs out.
       set: { status: 'completing', completeToken: token, completeLeaseUntil: until, sweepAt: until },
-      condition: `${active} OR (#status = :completing AND #completeLeaseUntil < :now)`,
+      condition: '#status = :active OR (#status = :completing AND #completeLeaseUntil < :now)',
       values: { ':active': 'active', ':completing': 'completing', ':now': new Date(nowMs).toISOString() },
     });
   }
@@ -227,63 +223,87 @@ export class DynamoBatchStore implements BatchStore {
     }
   }
 
-  async createEndedJob(job: Job): Promise<boolean> {
-    if (!job.batchId || !isTerminal(job.status)) throw new TypeError(`job ${job.id} is no ended batch job`);
-    return this.transactWithTally(job, {
-      Put: {
+  async openChunk(batchId: string, chunk: number, jobs: number): Promise<void> {
+    await this.dynamo.send(
+      new UpdateCommand({
         TableName: this.tableName,
-        Item: jobItem(job, this.expiry(job.createdAt)),
-        ConditionExpression: 'attribute_not_exists(#pk)',
-        ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
-      },
-    });
+        Key: chunkKey(batchId, chunk),
+        UpdateExpression:
+          'SET #jobs = if_not_exists(#jobs, :jobs), #expires = if_not_exists(#expires, :expires)',
+        ExpressionAttributeNames: { '#jobs': 'jobs', '#expires': TABLE.ttlAttribute },
+        ExpressionAttributeValues: {
+          ':jobs': jobs,
+          ':expires': this.expiry(new Date(this.clock.now()).toISOString()),
+        },
+      }),
+    );
   }
 
-  tally(job: Job, change: JobWrite): Promise<boolean> {
-    if (!job.batchId || !isTerminal(job.status)) throw new TypeError(`job ${job.id} is no ended batch job`);
-    const now = new Date(this.clock.now()).toISOString();
-    return this.transactWithTally(job, {
-      Update: { TableName: this.tableName, ...jobUpdate(job.id, change, now) },
-    });
-  }
-
-  /** The job's write and its count in its batch, together; `false` when the job's condition failed. */
-  private async transactWithTally(job: Job, jobItemWrite: Record<string, unknown>): Promise<boolean> {
-    const status = job.status as (typeof TALLIES)[number];
+  async tally(job: Job): Promise<ChunkTally | undefined> {
+    if (
+      !job.batchId ||
+      job.batchChunk === undefined ||
+      job.batchLine === undefined ||
+      !isTerminal(job.status)
+    ) {
+      throw new TypeError(`job ${job.id} is no ended job of a batch's chunk`);
+    }
+    const key = chunkKey(job.batchId, job.batchChunk);
     try {
-      await this.dynamo.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            jobItemWrite,
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: batchKey(job.batchId as string),
-                UpdateExpression: 'ADD #terminal :one, #tally :one, #cost :cost SET #updatedAt = :now',
-                ConditionExpression: 'attribute_exists(#pk)',
-                ExpressionAttributeNames: {
-                  ...names('terminal', 'cost', 'updatedAt'),
-                  '#tally': status,
-                  '#pk': TABLE.partitionKey,
-                },
-                ExpressionAttributeValues: {
-                  ':one': 1,
-                  ':cost': job.cost ?? 0,
-                  ':now': new Date(this.clock.now()).toISOString(),
-                },
-              },
-            },
-          ],
+      const { Attributes } = await this.dynamo.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression: 'ADD #ended :line, #status :one, #cost :cost',
+          ConditionExpression: 'NOT contains(#ended, :number)',
+          ExpressionAttributeNames: { '#ended': 'ended', '#status': job.status, '#cost': 'cost' },
+          ExpressionAttributeValues: {
+            ':line': new Set([job.batchLine]),
+            ':number': job.batchLine,
+            ':one': 1,
+            ':cost': job.cost ?? 0,
+          },
+          ReturnValues: 'ALL_NEW',
         }),
       );
-      return true;
+      return Attributes ? toChunkTally(job.batchChunk, Attributes) : undefined;
     } catch (error) {
-      const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
-      if (error instanceof TransactionCanceledException && reasons?.[0]?.Code === 'ConditionalCheckFailed') {
-        return false;
-      }
-      throw error;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // Counted already (a redelivery, another finisher): the count as it is.
+      const { Item } = await this.dynamo.send(
+        new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
+      );
+      return Item ? toChunkTally(job.batchChunk, Item) : undefined;
     }
+  }
+
+  async markChunkEnded(batchId: string, chunk: number): Promise<Batch | undefined> {
+    const marked = await this.update(batchId, {
+      set: {},
+      add: { chunksEnded: new Set([chunk]) },
+      condition: 'NOT contains(#chunksEnded, :chunk)',
+      values: { ':chunk': chunk },
+    });
+    return marked ?? this.get(batchId);
+  }
+
+  async chunkTallies(batch: Pick<Batch, 'id' | 'chunkCount'>): Promise<ChunkTally[]> {
+    const tallies: ChunkTally[] = [];
+    const chunks = Array.from({ length: batch.chunkCount ?? 0 }, (_, chunk) => chunk);
+    for (let index = 0; index < chunks.length; index += 100) {
+      let keys = chunks.slice(index, index + 100).map((chunk) => chunkKey(batch.id, chunk));
+      for (let attempt = 0; keys.length > 0 && attempt < 5; attempt++) {
+        const response = await this.dynamo.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
+        );
+        for (const item of response.Responses?.[this.tableName] ?? []) {
+          const chunk = Number(String(item[TABLE.partitionKey]).split('#chunk#')[1]);
+          tallies.push(toChunkTally(chunk, item));
+        }
+        keys = (response.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as typeof keys;
+      }
+    }
+    return tallies.sort((a, b) => a.chunk - b.chunk);
   }
 
   /** One conditional update of a batch; `undefined` when its condition failed. */
@@ -371,25 +391,33 @@ function shard(sweepAt: string | undefined) {
   return sweepAt === undefined ? {} : { [TABLE.sweepIndex.partitionKey]: SWEEP_SHARD };
 }
 
+const numbers = (set: unknown) => (set instanceof Set ? [...set].map(Number).sort((a, b) => a - b) : []);
+
 function toBatch(item: Record<string, unknown>): Batch {
   const {
     [TABLE.partitionKey]: _pk,
     [TABLE.ttlAttribute]: _ttl,
     [TABLE.sweepIndex.partitionKey]: _shard,
     chunksDone,
+    chunksEnded,
     ...rest
   } = item;
-  const tallies = emptyTallies();
-  for (const status of TALLIES) {
-    tallies[status] = Number(rest[status] ?? 0);
-    delete rest[status];
-  }
   return {
     ...(rest as unknown as Batch),
     created: Number(rest.created ?? 0),
-    terminal: Number(rest.terminal ?? 0),
-    cost: Number(rest.cost ?? 0),
+    chunksDone: numbers(chunksDone),
+    chunksEnded: numbers(chunksEnded),
+  };
+}
+
+function toChunkTally(chunk: number, item: Record<string, unknown>): ChunkTally {
+  const tallies = emptyTallies();
+  for (const status of TALLIES) tallies[status] = Number(item[status] ?? 0);
+  return {
+    chunk,
+    jobs: Number(item.jobs ?? Number.POSITIVE_INFINITY),
+    ended: item.ended instanceof Set ? item.ended.size : 0,
     tallies,
-    chunksDone: chunksDone instanceof Set ? [...chunksDone].map(Number).sort((a, b) => a - b) : [],
+    cost: Number(item.cost ?? 0),
   };
 }

@@ -1,5 +1,5 @@
 import type { JobStore } from '../ports.ts';
-import type { Batch, BatchLineIssue, BatchStatus } from './batch.ts';
+import type { Batch, BatchLineIssue, BatchStatus, BatchTotals } from './batch.ts';
 
 /** A batch as callers see it (`GET /batches/{id}`): snake_case, like the jobs. */
 export interface BatchView {
@@ -43,15 +43,15 @@ export interface BatchCounts {
 }
 
 /**
- * The batch's counts: the ended ones from its tallies (each job counted once, as it ended); the
- * running ones from the status index, where few jobs are at a time (admission bounds them); the
- * rest of the jobs made are queued. A job that ended a moment ago and is not tallied yet shows as
- * queued until it is.
+ * The batch's counts: the ended ones from its chunks' tallies (each job counted once, as its
+ * notification went out); the running ones from the status index, where few jobs are at a time
+ * (admission bounds them); the rest of the jobs made are queued. A job that ended a moment ago
+ * and is not counted yet shows as queued (or running) until it is.
  */
-export function batchCounts(batch: Batch, running: number): BatchCounts {
-  const { succeeded, failed, cancelled, expired } = batch.tallies;
+export function batchCounts(batch: Batch, totals: BatchTotals, running: number): BatchCounts {
+  const { succeeded, failed, cancelled, expired } = totals.tallies;
   const valid = batch.lines === undefined ? 0 : batch.lines - (batch.invalidLines ?? 0);
-  const activeJobs = Math.max(0, batch.created - batch.terminal);
+  const activeJobs = Math.max(0, batch.created - totals.ended);
   const runningNow = Math.min(running, activeJobs);
   return {
     pending: batch.status === 'refused' ? 0 : Math.max(0, valid - batch.created),
@@ -79,6 +79,7 @@ export async function runningJobs(store: Pick<JobStore, 'list'>, batch: Batch): 
 export function toBatchView(
   batch: Batch,
   options: {
+    totals: BatchTotals;
     running: number;
     bucket: string;
     resultsUrl?: string;
@@ -104,9 +105,9 @@ export function toBatchView(
         : undefined,
     invalid_lines_url: batch.invalidLines ? options.invalidLinesUrl : undefined,
     error: batch.error,
-    counts: batchCounts(batch, options.running),
+    counts: batchCounts(batch, options.totals, options.running),
     jobs_created: batch.created,
-    cost: roundUsd(batch.cost),
+    cost: roundUsd(options.totals.cost),
     cancel_requested_at: batch.cancelRequestedAt,
     completed_at: batch.completedAt,
     results: batch.resultsKey

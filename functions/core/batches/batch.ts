@@ -27,8 +27,6 @@ export const BATCH_LIMITS = {
   manifestLines: 50_000,
   /** A manifest's size. */
   manifestBytes: 100 * 1024 * 1024,
-  /** Lines one message of the batch queue creates jobs for. */
-  chunkLines: 500,
   /** Invalid lines kept on the batch record (all of them are in its `invalid.jsonl`). */
   recordedErrors: 20,
 } as const;
@@ -38,8 +36,29 @@ export interface BatchLineIssue extends FieldIssue {
   line: number;
 }
 
-/** What the terminal tallies count, per job status. */
+/** Ended jobs, per status. */
 export type BatchTallies = Record<TerminalStatus, number>;
+
+/**
+ * What the batch's ended jobs add up to: each job is counted once, as its notification goes out,
+ * in the counter of the chunk it was made in (so no single item takes every job's update).
+ */
+export interface BatchTotals {
+  ended: number;
+  tallies: BatchTallies;
+  /** USD RunComfy charged for them. */
+  cost: number;
+}
+
+/** One chunk's count of its ended jobs. */
+export interface ChunkTally {
+  chunk: number;
+  /** Jobs the chunk makes (its valid lines). */
+  jobs: number;
+  ended: number;
+  tallies: BatchTallies;
+  cost: number;
+}
 
 export interface Batch {
   id: string;
@@ -63,16 +82,12 @@ export interface Batch {
   errors?: BatchLineIssue[];
   /** Why the manifest as a whole was refused (not found, too large, too many lines, …). */
   error?: { code: string; message: string };
-  /** Messages the lines were split into, and those whose jobs exist. */
+  /** Chunks the lines were split into, those whose jobs are all made, and those whose jobs all ended. */
   chunkCount?: number;
   chunksDone?: number[];
+  chunksEnded?: number[];
   /** Jobs made: every valid line of each chunk done. */
   created: number;
-  /** Jobs counted as ended (once each, when their notification went out), in all and by status. */
-  terminal: number;
-  tallies: BatchTallies;
-  /** USD RunComfy charged for the batch's jobs that ended so far. */
-  cost: number;
   cancelRequestedAt?: string;
   /** The completion lease: only its holder writes the results and sends the notification. */
   completeToken?: string;
@@ -85,6 +100,19 @@ export interface Batch {
 }
 
 export const emptyTallies = (): BatchTallies => ({ succeeded: 0, failed: 0, cancelled: 0, expired: 0 });
+
+/** The chunks' counts, added up. */
+export function totalsOf(chunks: readonly ChunkTally[]): BatchTotals {
+  const totals: BatchTotals = { ended: 0, tallies: emptyTallies(), cost: 0 };
+  for (const chunk of chunks) {
+    totals.ended += chunk.ended;
+    totals.cost += chunk.cost;
+    for (const status of Object.keys(totals.tallies) as TerminalStatus[]) {
+      totals.tallies[status] += chunk.tallies[status];
+    }
+  }
+  return totals;
+}
 
 /**
  * The id of the job of a batch's line: derived from both (a UUID in form), so that a chunk
@@ -109,7 +137,7 @@ export function batchFileKey(
   return `${outputPrefix}batches/${batchId}/${file}`;
 }
 
-/** Whether every job the batch made has ended: what completes it. */
-export function allJobsEnded(batch: Pick<Batch, 'status' | 'terminal' | 'created'>): boolean {
-  return batch.status === 'active' && batch.terminal >= batch.created;
+/** Whether every job of the batch has ended, by its chunks: what completes it. */
+export function allJobsEnded(batch: Pick<Batch, 'status' | 'chunkCount' | 'chunksEnded'>): boolean {
+  return batch.status === 'active' && (batch.chunksEnded?.length ?? 0) >= (batch.chunkCount ?? 0);
 }

@@ -22,27 +22,23 @@ export type CompleteOutcome = 'dropped' | 'busy' | 'not_ended' | 'completed';
 
 /**
  * The completion step, once per batch: takes the completion lease (a conditional write only one
- * delivery wins: the batch must be `active` with every job counted as ended, or `completing`
- * with its lease run out after a crash), reads every job of the batch, writes the results
- * manifest next to the outputs, sends the one `Edit Batch Completed` notification and records
- * the batch `completed`. A duplicate delivery finds the lease taken, or the batch completed, and
- * does nothing. Only a crash between sending and recording sends it again (same `event_id`).
- *
- * `recount`: the sweeper's, for a batch whose counters say jobs still run but that has not moved
- * for long (a job deleted by hand before it was counted): the jobs themselves decide.
+ * delivery wins: the batch must be `active`, or `completing` with its lease run out after a
+ * crash), reads every job of the batch — the jobs decide: one not ended gives the lease back —,
+ * writes the results manifest next to the outputs, sends the one `Edit Batch Completed`
+ * notification and records the batch `completed`. A duplicate delivery finds the lease taken, or
+ * the batch completed, and does nothing. Only a crash between sending and recording sends it
+ * again (with the same `event_id`).
  */
 export async function completeBatch(
   deps: BatchDeps,
   batchId: string,
-  options: { recount?: boolean; remainingMs?: () => number } = {},
+  options: { remainingMs?: () => number } = {},
 ): Promise<CompleteOutcome> {
   const batch = await deps.batches.get(batchId);
   if (!batch || batch.status === 'completed') return 'dropped';
   const token = randomUUID();
   const nowMs = deps.clock.now();
-  const leased = await deps.batches.startCompletion(batch.id, token, nowMs + BATCH_COMPLETE_LEASE_MS, nowMs, {
-    recount: options.recount === true,
-  });
+  const leased = await deps.batches.startCompletion(batch.id, token, nowMs + BATCH_COMPLETE_LEASE_MS, nowMs);
   if (!leased) return 'busy';
 
   const rows = await jobRows(deps, leased, options.remainingMs);

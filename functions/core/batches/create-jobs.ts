@@ -7,7 +7,7 @@ import { type Batch, batchFileKey, batchJobId } from './batch.ts';
 import { BATCH_STALL_MS, type BatchDeps } from './deps.ts';
 import { checkLine, isBlank, type ManifestLine, splitLines } from './lines.ts';
 import type { CreateChunkMessage } from './messages.ts';
-import { afterChunk } from './progress.ts';
+import { afterChunk, countEnded } from './progress.ts';
 
 /** Jobs of a chunk recorded at once (each a conditional put). */
 const PARALLEL_PUTS = 10;
@@ -31,6 +31,8 @@ export async function createChunkJobs(
   if (batch?.status !== 'creating') return 'dropped';
   if (!batch.chunksDone?.includes(message.chunk)) {
     const lines = await readChunk(deps, batch, message);
+    // The chunk's count of ended jobs exists, knowing its size, before any of its jobs can end.
+    await deps.batches.openChunk(batch.id, message.chunk, message.lines);
     const budget = worstCaseMs('batch', BATCH_STEP_UNIT) + worstCaseMs('batch', BATCH_STEP_TAIL);
     const cancelled = Boolean(batch.cancelRequestedAt);
     // One update reserves the chunk's places in line: they follow each other, in line order.
@@ -47,8 +49,15 @@ export async function createChunkJobs(
       const group = lines.slice(index, index + PARALLEL_PUTS);
       const results = await Promise.all(
         group.map(async (line, offset) => {
-          const job = lineJob(deps, batch, line, cancelled, lastSeq - lines.length + 1 + index + offset);
-          if (cancelled) return deps.batches.createEndedJob(job);
+          const job = lineJob(
+            deps,
+            batch,
+            message.chunk,
+            line,
+            cancelled,
+            lastSeq - lines.length + 1 + index + offset,
+          );
+          if (cancelled) return createCancelled(deps, job);
           const created = await deps.batches.createJob(job);
           // Without admission control, a job's first heartbeat submits it (the sweeper ends a lost one).
           if (created && !deps.admission) await deps.queues.schedulePoll({ jobId: job.id, seq: 0 }, 0);
@@ -92,7 +101,14 @@ async function readChunk(deps: BatchDeps, batch: Batch, message: CreateChunkMess
   return valid;
 }
 
-function lineJob(deps: BatchDeps, batch: Batch, line: ValidLine, cancelled: boolean, seq: number): Job {
+function lineJob(
+  deps: BatchDeps,
+  batch: Batch,
+  chunk: number,
+  line: ValidLine,
+  cancelled: boolean,
+  seq: number,
+): Job {
   const ctx = writeContext(deps);
   const fields = {
     id: batchJobId(batch.id, line.line),
@@ -101,6 +117,7 @@ function lineJob(deps: BatchDeps, batch: Batch, line: ValidLine, cancelled: bool
     ownerKey: batch.ownerKey,
     batchId: batch.id,
     batchLine: line.line,
+    batchChunk: chunk,
     ...line.check.caller,
     createdAt: iso(ctx.nowMs),
     updatedAt: iso(ctx.nowMs),
@@ -109,6 +126,20 @@ function lineJob(deps: BatchDeps, batch: Batch, line: ValidLine, cancelled: bool
   if (cancelled) return cancelledBatchJob(fields, ctx);
   // Without admission control (not deployed so), a job is submitted by its first heartbeat.
   return newJob(fields, ctx, deps.admission ? { lane: 'batch', seq } : undefined);
+}
+
+/**
+ * A line's job made `cancelled` (its batch was cancelled first): it sends no notification, so it
+ * is counted here. If the line's job exists already, it is counted only if it is such a job (one
+ * a crash kept from being counted); any other counts itself when its notification goes out.
+ */
+async function createCancelled(deps: BatchDeps, job: Job): Promise<boolean> {
+  const created = await deps.batches.createJob(job);
+  const existing = created ? job : await deps.store.get(job.id);
+  if (existing?.status === 'cancelled' && existing.notifiedAt && existing.submitAttempts === 0) {
+    await countEnded(deps, existing);
+  }
+  return created;
 }
 
 /** The dispatchers admit what the chunk put in line (a lost nudge: the next release or sweep does). */

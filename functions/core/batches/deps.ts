@@ -5,7 +5,9 @@ import type { JobDeps, JobSettings } from '../jobs/deps.ts';
 import type { BatchFiles, BatchNotifier, BatchStore, JobQueues } from '../ports.ts';
 
 /** The settings batches are handled with: the jobs' and where the bucket keeps uploads and outputs. */
-export type BatchSettings = JobSettings & Pick<Config, 'outputBucket' | 'outputPrefix' | 'uploadPrefix'>;
+export type BatchSettings = JobSettings &
+  Pick<Config, 'outputBucket' | 'outputPrefix' | 'uploadPrefix'> &
+  Partial<Pick<Config, 'batchChunkLines'>>;
 
 /** What the batch core needs: the job core's dependencies, and the batches' store, files and queue. */
 export interface BatchDeps extends JobDeps {

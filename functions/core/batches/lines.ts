@@ -1,6 +1,7 @@
 import type { CallerFields, JobInput } from '../edit-request.ts';
 import type { FieldIssue } from '../errors.ts';
 import { checkEditRequest, type EditChecks } from '../jobs/check-edit.ts';
+import { DEFAULTS } from '#contract/config';
 import { BATCH_LIMITS, type BatchLineIssue } from './batch.ts';
 
 /** A line of a manifest: its number (1-based), its text, and where its bytes are (`end` exclusive). */
@@ -113,7 +114,7 @@ export async function validateManifest(
   checks: EditChecks,
   limits: { maxLines: number; chunkLines: number } = {
     maxLines: BATCH_LIMITS.manifestLines,
-    chunkLines: BATCH_LIMITS.chunkLines,
+    chunkLines: DEFAULTS.batchChunkLines,
   },
 ): Promise<ManifestReport> {
   const report: ManifestReport = {

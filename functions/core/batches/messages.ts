@@ -29,10 +29,10 @@ const CancelSchema = z.object({
 });
 
 /**
- * Every job ended: write the results manifest and send the one completion notification.
- * `recount`: the jobs decide whether all ended, not the batch's counters (the sweeper's).
+ * Every job ended: write the results manifest and send the one completion notification (the
+ * step reads every job first: the jobs decide, whatever the counters say).
  */
-const CompleteSchema = z.object({ batchId, step: z.literal('complete'), recount: z.optional(z.boolean()) });
+const CompleteSchema = z.object({ batchId, step: z.literal('complete') });
 
 /** The batch queue's messages: one step of one batch each. */
 export const BatchMessageSchema = z.discriminatedUnion('step', [

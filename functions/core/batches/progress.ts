@@ -30,25 +30,34 @@ export async function afterChunk(
 }
 
 /**
- * Records that a finished job's notification went out (`markNotified`) and, for a batch job,
- * counts it in its batch in the same transaction, so that each job is counted exactly once
- * whichever of its finishers (or a redelivery) gets there. The job that ends its batch's last
- * running job queues the batch's completion; should that fail, the sweeper queues it (it looks
- * at every active batch now and then), so the notification is not failed for it.
+ * Records that a finished job's notification went out (`markNotified`); a batch job is counted in
+ * its batch first (once per line, however often: a retry after a failed `markNotified` counts
+ * nothing). The job that ends its chunk's last job records the chunk ended, and the one that ends
+ * the batch's last chunk queues its completion; should either fail, the sweeper finds the batch
+ * (it looks at every active batch now and then), so the job's notification does not fail for it.
  */
 export async function markNotifiedAndTally(deps: JobDeps, job: Job, change: JobWrite): Promise<void> {
-  if (!job.batchId || !deps.batches) {
-    await deps.store.write(job.id, change);
-    return;
-  }
-  if (!(await deps.batches.tally(job, change))) return;
+  await countEnded(deps, job);
+  await deps.store.write(job.id, change);
+}
+
+/** Counts an ended batch job in its chunk (once per line), and moves the batch on if it was the last. */
+export async function countEnded(deps: JobDeps, job: Job): Promise<void> {
+  if (!job.batchId || job.batchChunk === undefined || !deps.batches) return;
+  const chunk = await deps.batches.tally(job);
+  if (chunk && chunk.ended >= chunk.jobs) await chunkEnded(deps, job, chunk.chunk);
+}
+
+async function chunkEnded(deps: JobDeps, job: Job, chunk: number): Promise<void> {
+  const { batches } = deps;
+  if (!batches || !job.batchId) return;
   try {
-    const batch = await deps.batches.get(job.batchId);
+    const batch = await batches.markChunkEnded(job.batchId, chunk);
     if (batch && allJobsEnded(batch) && deps.queues.scheduleBatch) {
       await deps.queues.scheduleBatch([{ batchId: batch.id, step: 'complete' }]);
     }
   } catch (error) {
-    deps.log.warn('could not check whether the job’s batch ended; the sweeper will', {
+    deps.log.warn('could not record the end of the job’s chunk; the sweeper will', {
       jobId: job.id,
       batchId: job.batchId,
       error,

@@ -115,9 +115,6 @@ export async function submitBatch(
       ? { idempotencyKey: hashKey(ownerKey, `batch\n${request.idempotencyKey}`) }
       : {}),
     created: 0,
-    terminal: 0,
-    tallies: emptyTallies(),
-    cost: 0,
     // Should the validation's message be lost, the sweeper queues it again.
     sweepAt: iso(now + BATCH_STALL_MS),
   };

@@ -1,4 +1,5 @@
 import { MANIFEST_READ_TIMEOUT_MS } from '#contract/budgets';
+import { DEFAULTS } from '#contract/config';
 import { S3_URI } from '../edit-request.ts';
 import { iso } from '../jobs/job.ts';
 import { BATCH_LIMITS, type Batch, type BatchLineIssue, batchFileKey } from './batch.ts';
@@ -108,12 +109,19 @@ async function snapshotManifest(
 /** Streams the batch's lines through validation, within the step's budget. */
 async function readManifest(deps: BatchDeps, batch: Batch, linesKey: string): Promise<ManifestReport> {
   const signal = AbortSignal.timeout(MANIFEST_READ_TIMEOUT_MS);
-  return validateManifest(splitLines(deps.files.read(linesKey, { signal })), {
-    policy: deps.inputs.policy,
-    ownerKey: batch.ownerKey,
-    webhooks: Boolean(deps.queues.scheduleWebhook),
-    allowLoopbackHttp: deps.config.allowLoopbackHttp,
-  });
+  return validateManifest(
+    splitLines(deps.files.read(linesKey, { signal })),
+    {
+      policy: deps.inputs.policy,
+      ownerKey: batch.ownerKey,
+      webhooks: Boolean(deps.queues.scheduleWebhook),
+      allowLoopbackHttp: deps.config.allowLoopbackHttp,
+    },
+    {
+      maxLines: BATCH_LIMITS.manifestLines,
+      chunkLines: deps.config.batchChunkLines ?? DEFAULTS.batchChunkLines,
+    },
+  );
 }
 
 /** Every bad line, one JSON document per line: `{"line": 3, "errors": [{"path", "message"}]}`. */

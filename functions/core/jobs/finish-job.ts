@@ -93,15 +93,16 @@ export async function ensureNotified(deps: JobDeps, job: Job): Promise<'sent' | 
 
 /**
  * Sends the notification of a job whose lease this handler holds, then records it as sent (a
- * batch job is counted in its batch by that same write).
+ * batch job counted in its batch first).
  */
 async function sendUnderLease(deps: JobDeps, job: Job): Promise<void> {
   try {
     await deps.notifier.completed(job);
     await startWebhookDelivery(deps, job);
+    await markNotifiedAndTally(deps, job, markNotified(writeContext(deps)));
   } catch (error) {
+    // Another handler may try at once (a notification already sent goes out again: same event_id).
     await deps.store.write(job.id, releaseNotifyLease()).catch(() => undefined);
     throw error;
   }
-  await markNotifiedAndTally(deps, job, markNotified(writeContext(deps)));
 }

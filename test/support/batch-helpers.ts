@@ -1,0 +1,84 @@
+import type { BatchView } from '#core/batches/batch-view';
+import type { ResultRow } from '#core/batches/complete-batch';
+import type { LocalPipeline } from '../../local/pipeline.ts';
+import { PNG_INPUT, s3Bytes } from './pipeline-helpers.ts';
+
+export interface Answer<T = Record<string, unknown>> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** One call of the local HTTP API, its JSON answer parsed. */
+export async function callApi<T = Record<string, unknown>>(
+  pipeline: LocalPipeline,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer<T>> {
+  const response = await fetch(`${pipeline.apiUrl}${path}`, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : {}) as T };
+}
+
+/** An edit request for line `n` of a batch. */
+export const editLine = (n: number, extra: Record<string, unknown> = {}) => ({
+  prompt: `batch edit ${n}`,
+  image_urls: [PNG_INPUT],
+  caller_reference: `sku-${n}`,
+  ...extra,
+});
+
+/** Uploads `text` as a manifest through `POST /uploads`; its `s3://` URI. */
+export async function uploadManifest(pipeline: LocalPipeline, text: string): Promise<string> {
+  const bytes = Buffer.from(text);
+  const ticket = await callApi<{ upload_url: string; headers: Record<string, string>; s3_uri: string }>(
+    pipeline,
+    'POST',
+    '/uploads',
+    { content_type: 'application/x-ndjson', size_bytes: bytes.length, filename: 'edits.jsonl' },
+  );
+  if (ticket.status !== 201) throw new Error(`POST /uploads answered ${ticket.status}`);
+  const put = await fetch(ticket.body.upload_url, {
+    method: 'PUT',
+    headers: ticket.body.headers,
+    body: bytes,
+  });
+  if (!put.ok) throw new Error(`the upload PUT answered ${put.status}`);
+  return ticket.body.s3_uri;
+}
+
+/** Polls `GET /batches/{id}` until the batch is in one of `statuses`; `seen` gets every answer. */
+export async function waitForBatch(
+  pipeline: LocalPipeline,
+  id: string,
+  statuses: readonly string[] = ['completed', 'refused'],
+  options: { timeoutMs?: number; seen?: (batch: BatchView) => void } = {},
+): Promise<BatchView> {
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  for (;;) {
+    const { status, body } = await callApi<BatchView>(pipeline, 'GET', `/batches/${id}`);
+    if (status !== 200) throw new Error(`GET /batches/${id} answered ${status}`);
+    options.seen?.(body);
+    if (statuses.includes(body.status)) return body;
+    if (Date.now() > deadline)
+      throw new Error(`batch ${id} still ${body.status} (${JSON.stringify(body.counts)})`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** The rows of a completed batch's results manifest, read from the bucket. */
+export async function readResults(pipeline: LocalPipeline, batch: BatchView): Promise<ResultRow[]> {
+  const uri = batch.results?.s3_uri ?? '';
+  const [, bucket = '', key = ''] = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri) ?? [];
+  const text = (await s3Bytes(pipeline, bucket, key)).toString('utf8');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as ResultRow);
+}

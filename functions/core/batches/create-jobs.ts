@@ -1,4 +1,4 @@
-import { BATCH_STEP_TAIL, BATCH_STEP_UNIT, worstCaseMs } from '#contract/budgets';
+import { unitBudgetMs } from '#contract/budgets';
 import { nudgeDispatch } from '../jobs/admission.ts';
 import { writeContext } from '../jobs/deps.ts';
 import { iso, type Job } from '../jobs/job.ts';
@@ -33,7 +33,7 @@ export async function createChunkJobs(
     const lines = await readChunk(deps, batch, message);
     // The chunk's count of ended jobs exists, knowing its size, before any of its jobs can end.
     await deps.batches.openChunk(batch.id, message.chunk, message.lines);
-    const budget = worstCaseMs('batch', BATCH_STEP_UNIT) + worstCaseMs('batch', BATCH_STEP_TAIL);
+    const budget = unitBudgetMs('batch');
     const cancelled = Boolean(batch.cancelRequestedAt);
     // One update reserves the chunk's places in line: they follow each other, in line order.
     const lastSeq =

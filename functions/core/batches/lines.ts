@@ -1,7 +1,7 @@
+import { DEFAULTS } from '#contract/config';
 import type { CallerFields, JobInput } from '../edit-request.ts';
 import type { FieldIssue } from '../errors.ts';
 import { checkEditRequest, type EditChecks } from '../jobs/check-edit.ts';
-import { DEFAULTS } from '#contract/config';
 import { BATCH_LIMITS, type BatchLineIssue } from './batch.ts';
 
 /** A line of a manifest: its number (1-based), its text, and where its bytes are (`end` exclusive). */

@@ -48,8 +48,12 @@ export function processIo(): CliIo {
   };
 }
 
+/** The bearer token for an API behind a JWT authorizer, when `--token` is not given. */
+export const TOKEN_ENV = 'FLUX_EDIT_TOKEN';
+
 const OPTIONS = {
   'api-url': { type: 'string' },
+  token: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   prompt: { type: 'string' },
@@ -77,7 +81,7 @@ export type Values = ReturnType<
   typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
 >['values'];
 
-const COMMON: OptionName[] = ['api-url', 'json', 'help'];
+const COMMON: OptionName[] = ['api-url', 'token', 'json', 'help'];
 const COMMANDS = {
   edit: {
     summary: 'upload local images, submit an edit, wait for it and download the outputs',
@@ -159,6 +163,8 @@ Options of batch submit:
 Common options:
   --api-url <url>         the API (default: $${API_URL_ENV}, else the apiUrl in
                           .local/stack.json of a running local runtime)
+  --token <jwt>           a bearer token, for an API behind a JWT authorizer (default:
+                          $${TOKEN_ENV}; locally: npm run -s token -- --sub <you>)
   --timeout <seconds>     stop waiting after this long (edit, wait, batch); it carries on
   --json                  print JSON on stdout: the job, or {"job", "files"} after a wait
   -h, --help              show this help
@@ -197,7 +203,9 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<n
       return EXIT.ok;
     }
     const api = resolveApiUrl({ flag: values['api-url'], env: io.env, cwd: io.cwd, repoRoot: io.repoRoot });
-    const client = new FluxEditClient({ apiUrl: api.url, fetch: io.fetch });
+    // The environment is the better place: a flag shows in the process list.
+    const token = values.token || io.env[TOKEN_ENV] || undefined;
+    const client = new FluxEditClient({ apiUrl: api.url, fetch: io.fetch, ...(token ? { token } : {}) });
     context = { io, values, json, api, client };
     switch (command) {
       case 'edit':
@@ -407,6 +415,9 @@ function reportError(io: CliIo, json: boolean, error: unknown, api: ResolvedApiU
       lines.push(
         `  ${field.line === undefined ? '' : `line ${field.line}: `}${field.path}: ${field.message}`,
       );
+    }
+    if (error.status === 401) {
+      lines.push(`  the API wants a valid bearer token: pass --token <jwt> or set ${TOKEN_ENV}`);
     }
     status = EXIT.api;
   } else if (error instanceof FluxEditNetworkError) {

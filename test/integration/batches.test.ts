@@ -127,7 +127,7 @@ describe('Batches: an inline batch', () => {
       counts: { succeeded: 2, failed: 1, cancelled: 0, expired: 0 },
       results: { s3_uri: batch.results?.s3_uri },
     });
-    expect((events[0]?.detail as unknown as { cost: number }).cost).toBeCloseTo(cost, 6);
+    expect((events[0]?.detail as unknown as { cost: number } | undefined)?.cost).toBeCloseTo(cost, 6);
     expect(sns[0]?.MessageAttributes).toMatchObject({
       event_type: { Value: 'edit.batch.completed' },
       batch_id: { Value: batch.id },

@@ -8,7 +8,7 @@ import { iso } from '../jobs/job.ts';
 import { ownerKeyOf } from '../jobs/owner.ts';
 import { fingerprint, hashKey } from '../jobs/submit-edit.ts';
 import { parseOrThrow } from '../validation.ts';
-import { BATCH_LIMITS, type Batch, type BatchLineIssue, batchFileKey, emptyTallies } from './batch.ts';
+import { BATCH_LIMITS, type Batch, type BatchLineIssue, batchFileKey } from './batch.ts';
 import { BATCH_STALL_MS, type BatchDeps } from './deps.ts';
 import { checkInlineRequests } from './lines.ts';
 

@@ -271,7 +271,8 @@ describe('Batches: a manifest of a few hundred lines', () => {
   }, 150_000);
 
   it('counts its jobs while they run and wait, and cancels those that have not started', async () => {
-    fixture.sim.setKnobs({ run_delay_s: 4 });
+    // Runs of 8 s: long enough for both to be seen running at once on a loaded machine.
+    fixture.sim.setKnobs({ run_delay_s: 8 });
     try {
       // Prepare: 2 lines that run for a while, then 25 that RunComfy holds queued: the 18 slots
       // left of the upstream limit (20) are taken, the rest wait in line
@@ -281,7 +282,7 @@ describe('Batches: a manifest of a few hundred lines', () => {
       const running = await waitUntil(async () => {
         const { body } = await callApi<BatchView>(fixture.pipeline, 'GET', `/batches/${slow.body.id}`);
         return body.counts.running === 2 ? body : undefined;
-      }, 20_000);
+      }, 30_000);
       const held = await callApi<BatchView>(fixture.pipeline, 'POST', '/batches', {
         requests: Array.from({ length: 25 }, (_, index) =>
           editLine(index + 1, { prompt: `wait __HOLD__ ${index}` }),

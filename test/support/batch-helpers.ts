@@ -34,14 +34,19 @@ export const editLine = (n: number, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-/** Uploads `text` as a manifest through `POST /uploads`; its `s3://` URI. */
-export async function uploadManifest(pipeline: LocalPipeline, text: string): Promise<string> {
+/** Uploads `text` as a manifest through `POST /uploads` (as the caller `headers` name); its `s3://` URI. */
+export async function uploadManifest(
+  pipeline: LocalPipeline,
+  text: string,
+  headers: Record<string, string> = {},
+): Promise<string> {
   const bytes = Buffer.from(text);
   const ticket = await callApi<{ upload_url: string; headers: Record<string, string>; s3_uri: string }>(
     pipeline,
     'POST',
     '/uploads',
     { content_type: 'application/x-ndjson', size_bytes: bytes.length, filename: 'edits.jsonl' },
+    headers,
   );
   if (ticket.status !== 201) throw new Error(`POST /uploads answered ${ticket.status}`);
   const put = await fetch(ticket.body.upload_url, {
@@ -58,11 +63,17 @@ export async function waitForBatch(
   pipeline: LocalPipeline,
   id: string,
   statuses: readonly string[] = ['completed', 'refused'],
-  options: { timeoutMs?: number; seen?: (batch: BatchView) => void } = {},
+  options: { timeoutMs?: number; seen?: (batch: BatchView) => void; headers?: Record<string, string> } = {},
 ): Promise<BatchView> {
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (;;) {
-    const { status, body } = await callApi<BatchView>(pipeline, 'GET', `/batches/${id}`);
+    const { status, body } = await callApi<BatchView>(
+      pipeline,
+      'GET',
+      `/batches/${id}`,
+      undefined,
+      options.headers,
+    );
     if (status !== 200) throw new Error(`GET /batches/${id} answered ${status}`);
     options.seen?.(body);
     if (statuses.includes(body.status)) return body;

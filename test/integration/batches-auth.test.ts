@@ -127,6 +127,7 @@ describe('Batches in JWT mode: a batch belongs to its caller', () => {
     expect(alicesRows.map((row) => row.job_id).sort()).toEqual(alicesJobs.map((job) => job.id).sort());
     expect(bobsRows.map((row) => row.job_id)).not.toContain(alicesJobs[0]?.id);
     expect(bobsRows).toHaveLength(2);
+    expect(new Set(alicesRows.map((row) => row.owner))).toEqual(new Set([ownerOf('alice')]));
 
     // The owner travels in the batch's completion (EventBridge rules can route on it)
     const completed = await waitUntil(async () => {

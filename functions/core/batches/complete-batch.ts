@@ -12,6 +12,8 @@ export interface ResultRow {
   line: number;
   job_id?: string;
   status: TerminalStatus | 'invalid';
+  /** Who submitted the batch: its jobs' owner (see `Job.owner`). */
+  owner?: string;
   caller_reference?: string;
   outputs?: { s3_uri: string; sha256: string; content_type: string; size_bytes: number }[];
   error?: { code: string; message: string; issues?: { path: string; message: string }[] };
@@ -100,6 +102,7 @@ export function resultRow(job: Job): ResultRow {
     line: job.batchLine ?? 0,
     job_id: job.id,
     status: job.status as TerminalStatus,
+    ...(job.owner ? { owner: job.owner } : {}),
     ...(job.callerReference ? { caller_reference: job.callerReference } : {}),
     ...(job.outputs?.length
       ? {
@@ -129,6 +132,7 @@ async function invalidRows(deps: BatchDeps, batch: Batch): Promise<ResultRow[]> 
     rows.push({
       line,
       status: 'invalid',
+      owner: batch.owner,
       error: { code: 'INVALID_REQUEST', message: `line ${line} is invalid; it was skipped`, issues: errors },
     });
   }

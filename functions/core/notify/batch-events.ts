@@ -40,7 +40,7 @@ export const BatchCompletedEventSchema = z
       })
       .check(
         z.describe(
-          'The results manifest: JSONL, one line per line of the batch (line, job_id, status, outputs with sha256, error, cost)',
+          'The results manifest: JSONL, one line per line of the batch (line, job_id, status, owner, outputs with sha256, error, cost)',
         ),
       ),
   })

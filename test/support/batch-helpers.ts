@@ -1,7 +1,9 @@
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { BatchView } from '#core/batches/batch-view';
 import type { ResultRow } from '#core/batches/complete-batch';
-import type { LocalPipeline } from '../../local/pipeline.ts';
-import { PNG_INPUT, s3Bytes } from './pipeline-helpers.ts';
+import type { JobView } from '#core/jobs/job-view';
+import type { LocalPipeline, LocalQueueUrls } from '../../local/pipeline.ts';
+import { type NotificationLog, PNG_INPUT, s3Bytes } from './pipeline-helpers.ts';
 
 export interface Answer<T = Record<string, unknown>> {
   status: number;
@@ -92,4 +94,39 @@ export async function readResults(pipeline: LocalPipeline, batch: BatchView): Pr
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line) as ResultRow);
+}
+
+/** Messages in one of the runtime's queues: visible, being handled, and delayed. */
+export async function queueDepth(pipeline: LocalPipeline, queue: keyof LocalQueueUrls): Promise<number> {
+  const { Attributes = {} } = await pipeline.clients.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: pipeline.queues[queue],
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  return Object.values(Attributes).reduce((sum, count) => sum + Number(count), 0);
+}
+
+/** The batch's jobs (up to 1,000), in line order. */
+export async function batchJobsOf(pipeline: LocalPipeline, batchId: string): Promise<JobView[]> {
+  const path = `/edits?batch_id=${batchId}&limit=1000&sort=asc`;
+  return (await callApi<{ items: JobView[] }>(pipeline, 'GET', path)).body.items;
+}
+
+/** The batch's completion notifications received so far, on EventBridge and on SNS. */
+export async function batchCompletionsOf(notifications: NotificationLog, batchId: string) {
+  await notifications.collect(1_000);
+  const events = notifications.events.filter(
+    (event) =>
+      event['detail-type'] === 'Edit Batch Completed' &&
+      (event.detail as unknown as { batch_id?: string }).batch_id === batchId,
+  );
+  const sns = notifications.sns.filter(
+    (message) => (JSON.parse(message.Message) as { batch_id?: string }).batch_id === batchId,
+  );
+  return { events, sns };
 }

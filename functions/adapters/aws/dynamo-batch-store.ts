@@ -1,6 +1,5 @@
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -9,24 +8,13 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ITEM_PREFIX, TABLE } from '#contract/table';
-import { type Batch, type ChunkTally, emptyTallies } from '#core/batches/batch';
+import type { Batch, ChunkTally } from '#core/batches/batch';
 import { type Clock, systemClock } from '#core/clock';
-import { isTerminal, type Job } from '#core/jobs/job';
+import type { Job } from '#core/jobs/job';
 import type { BatchCreateResult, BatchStore, BatchValidation, IdempotencyClaim } from '#core/ports';
+import { batchKey, createBatchItem, idempotencyKey, SWEEP_SHARD } from './dynamo-batch-create.ts';
+import { DynamoChunkTallies } from './dynamo-chunk-tallies.ts';
 import { jobItem } from './dynamo-job-store.ts';
-
-const batchKey = (id: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.batch}${id}` });
-/** A chunk's count of ended jobs: an item of its own, so that no one item takes every job's update. */
-const chunkKey = (batchId: string, chunk: number) => ({
-  [TABLE.partitionKey]: `${ITEM_PREFIX.batch}${batchId}#chunk#${chunk}`,
-});
-const idempotencyKey = (key: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.idempotency}${key}` });
-
-/** The sweep index's partition of batches (jobs have their own). */
-const SWEEP_SHARD = 'batch';
-
-/** Counters of a chunk, top-level attributes (DynamoDB's ADD takes no nested paths). */
-const TALLIES = ['succeeded', 'failed', 'cancelled', 'expired'] as const;
 
 /**
  * Batches in the jobs table (`batch#<id>`), and one counter item per chunk of each
@@ -37,65 +25,21 @@ const TALLIES = ['succeeded', 'failed', 'cancelled', 'expired'] as const;
  * single item takes an update per job.
  */
 export class DynamoBatchStore implements BatchStore {
+  private readonly chunks: DynamoChunkTallies;
+
   constructor(
     private readonly dynamo: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly retentionDays: number,
     private readonly clock: Clock = systemClock,
-  ) {}
+  ) {
+    this.chunks = new DynamoChunkTallies(dynamo, tableName, () =>
+      this.expiry(new Date(this.clock.now()).toISOString()),
+    );
+  }
 
-  async create(batch: Batch, idempotency?: IdempotencyClaim): Promise<BatchCreateResult> {
-    const expiresAt = this.expiry(batch.createdAt);
-    const { chunksDone: _done, chunksEnded: _ended, ...rest } = batch;
-    const put = {
-      Put: {
-        TableName: this.tableName,
-        Item: {
-          ...batchKey(batch.id),
-          ...rest,
-          ...shard(batch.sweepAt),
-          [TABLE.ttlAttribute]: expiresAt,
-        },
-        ConditionExpression: 'attribute_not_exists(#pk)',
-        ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
-      },
-    };
-    const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [put];
-    if (idempotency) {
-      items.push({
-        Put: {
-          TableName: this.tableName,
-          Item: {
-            ...idempotencyKey(idempotency.key),
-            batchId: batch.id,
-            fingerprint: idempotency.fingerprint,
-            createdAt: batch.createdAt,
-            [TABLE.ttlAttribute]: expiresAt,
-          },
-          ConditionExpression: 'attribute_not_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
-        },
-      });
-    }
-    try {
-      await this.dynamo.send(new TransactWriteCommand({ TransactItems: items }));
-      return { created: true, batch };
-    } catch (error) {
-      if (!(error instanceof TransactionCanceledException) || !idempotency) throw error;
-      const { Item } = await this.dynamo.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: idempotencyKey(idempotency.key),
-          ConsistentRead: true,
-        }),
-      );
-      if (!Item?.batchId) throw error;
-      return {
-        created: false,
-        existingBatchId: String(Item.batchId),
-        fingerprintMatches: Item.fingerprint === idempotency.fingerprint,
-      };
-    }
+  create(batch: Batch, idempotency?: IdempotencyClaim): Promise<BatchCreateResult> {
+    return createBatchItem(this.dynamo, this.tableName, batch, this.expiry(batch.createdAt), idempotency);
   }
 
   async get(id: string): Promise<Batch | undefined> {
@@ -223,58 +167,12 @@ export class DynamoBatchStore implements BatchStore {
     }
   }
 
-  async openChunk(batchId: string, chunk: number, jobs: number): Promise<void> {
-    await this.dynamo.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: chunkKey(batchId, chunk),
-        UpdateExpression:
-          'SET #jobs = if_not_exists(#jobs, :jobs), #expires = if_not_exists(#expires, :expires)',
-        ExpressionAttributeNames: { '#jobs': 'jobs', '#expires': TABLE.ttlAttribute },
-        ExpressionAttributeValues: {
-          ':jobs': jobs,
-          ':expires': this.expiry(new Date(this.clock.now()).toISOString()),
-        },
-      }),
-    );
+  openChunk(batchId: string, chunk: number, jobs: number): Promise<void> {
+    return this.chunks.open(batchId, chunk, jobs);
   }
 
-  async tally(job: Job): Promise<ChunkTally | undefined> {
-    if (
-      !job.batchId ||
-      job.batchChunk === undefined ||
-      job.batchLine === undefined ||
-      !isTerminal(job.status)
-    ) {
-      throw new TypeError(`job ${job.id} is no ended job of a batch's chunk`);
-    }
-    const key = chunkKey(job.batchId, job.batchChunk);
-    try {
-      const { Attributes } = await this.dynamo.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: key,
-          UpdateExpression: 'ADD #ended :line, #status :one, #cost :cost',
-          ConditionExpression: 'NOT contains(#ended, :number)',
-          ExpressionAttributeNames: { '#ended': 'ended', '#status': job.status, '#cost': 'cost' },
-          ExpressionAttributeValues: {
-            ':line': new Set([job.batchLine]),
-            ':number': job.batchLine,
-            ':one': 1,
-            ':cost': job.cost ?? 0,
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return Attributes ? toChunkTally(job.batchChunk, Attributes) : undefined;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      // Counted already (a redelivery, another finisher): the count as it is.
-      const { Item } = await this.dynamo.send(
-        new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
-      );
-      return Item ? toChunkTally(job.batchChunk, Item) : undefined;
-    }
+  tally(job: Job): Promise<ChunkTally | undefined> {
+    return this.chunks.tally(job);
   }
 
   async markChunkEnded(batchId: string, chunk: number): Promise<Batch | undefined> {
@@ -287,23 +185,8 @@ export class DynamoBatchStore implements BatchStore {
     return marked ?? this.get(batchId);
   }
 
-  async chunkTallies(batch: Pick<Batch, 'id' | 'chunkCount'>): Promise<ChunkTally[]> {
-    const tallies: ChunkTally[] = [];
-    const chunks = Array.from({ length: batch.chunkCount ?? 0 }, (_, chunk) => chunk);
-    for (let index = 0; index < chunks.length; index += 100) {
-      let keys = chunks.slice(index, index + 100).map((chunk) => chunkKey(batch.id, chunk));
-      for (let attempt = 0; keys.length > 0 && attempt < 5; attempt++) {
-        const response = await this.dynamo.send(
-          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
-        );
-        for (const item of response.Responses?.[this.tableName] ?? []) {
-          const chunk = Number(String(item[TABLE.partitionKey]).split('#chunk#')[1]);
-          tallies.push(toChunkTally(chunk, item));
-        }
-        keys = (response.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as typeof keys;
-      }
-    }
-    return tallies.sort((a, b) => a.chunk - b.chunk);
+  chunkTallies(batch: Pick<Batch, 'id' | 'chunkCount'>): Promise<ChunkTally[]> {
+    return this.chunks.all(batch);
   }
 
   /** One conditional update of a batch; `undefined` when its condition failed. */
@@ -387,10 +270,6 @@ export class DynamoBatchStore implements BatchStore {
   }
 }
 
-function shard(sweepAt: string | undefined) {
-  return sweepAt === undefined ? {} : { [TABLE.sweepIndex.partitionKey]: SWEEP_SHARD };
-}
-
 const numbers = (set: unknown) => (set instanceof Set ? [...set].map(Number).sort((a, b) => a - b) : []);
 
 function toBatch(item: Record<string, unknown>): Batch {
@@ -407,17 +286,5 @@ function toBatch(item: Record<string, unknown>): Batch {
     created: Number(rest.created ?? 0),
     chunksDone: numbers(chunksDone),
     chunksEnded: numbers(chunksEnded),
-  };
-}
-
-function toChunkTally(chunk: number, item: Record<string, unknown>): ChunkTally {
-  const tallies = emptyTallies();
-  for (const status of TALLIES) tallies[status] = Number(item[status] ?? 0);
-  return {
-    chunk,
-    jobs: Number(item.jobs ?? Number.POSITIVE_INFINITY),
-    ended: item.ended instanceof Set ? item.ended.size : 0,
-    tallies,
-    cost: Number(item.cost ?? 0),
   };
 }

@@ -1,3 +1,4 @@
+import type { ApiRecorder } from './api-recorder.ts';
 import type { JobView, Plan, Submitted } from './evidence.ts';
 import type { InvariantResult } from './invariants.ts';
 
@@ -11,15 +12,8 @@ import type { InvariantResult } from './invariants.ts';
  * completion events the soak's observer receives (see `BatchCompletions`).
  */
 
-/** What the phase needs of the soak's API caller (`ApiRecorder` is one). */
-export interface BatchApi {
-  call(
-    method: string,
-    path: string,
-    body?: unknown,
-    headers?: Record<string, string>,
-  ): Promise<{ status: number; body: unknown }>;
-}
+/** What the phase needs of the soak's API caller. */
+export type BatchApi = Pick<ApiRecorder, 'call'>;
 
 export interface BatchPhaseOptions {
   /** Lines (edits) in the batch: 1–50,000. */
@@ -47,7 +41,6 @@ export interface SubmittedBatch {
 export interface BatchView {
   id: string;
   status: string;
-  lines?: number;
   jobs_created: number;
   counts: Record<string, number>;
   cost: number;
@@ -239,16 +232,17 @@ export async function checkBatchPhase(
       : [`${batch.id} is ${view?.status ?? 'unreadable'} ${view?.error?.code ?? ''}`],
     `${batch.edits} lines, via ${batch.via}`,
   );
-  const lines = jobs.map((job) => job.batch_line ?? 0);
-  const expected = Array.from({ length: batch.edits }, (_, index) => index + 1);
+  const perLine = new Map<number, number>();
+  for (const job of jobs) perLine.set(job.batch_line ?? 0, (perLine.get(job.batch_line ?? 0) ?? 0) + 1);
+  const badLines: string[] = [];
+  for (let line = 1; line <= batch.edits; line++)
+    if (perLine.get(line) !== 1) badLines.push(`line ${line}: ${perLine.get(line) ?? 0} jobs`);
   check(
     'one job per line of the batch',
     [
       ...(jobs.length === batch.edits ? [] : [`${jobs.length} jobs for ${batch.edits} lines`]),
       ...(view && view.jobs_created !== batch.edits ? [`jobs_created ${view.jobs_created}`] : []),
-      ...expected
-        .filter((line) => lines.filter((seen) => seen === line).length !== 1)
-        .map((line) => `line ${line}`),
+      ...badLines,
     ],
     `${jobs.length} jobs`,
   );

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { BatchView } from '#core/batches/batch-view';
 import type { JobView } from '#core/jobs/job-view';
-import { callApi, editLine, queueDepth, readResults, waitForBatch } from '../support/batch-helpers.ts';
+import {
+  batchCompletionsOf,
+  callApi,
+  editLine,
+  queueDepth,
+  readResults,
+  waitForBatch,
+} from '../support/batch-helpers.ts';
 import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 import { waitUntil } from '../support/pipeline-helpers.ts';
 
@@ -63,7 +70,7 @@ describe('Batches under duplicate deliveries', () => {
       60_000,
     );
     await fixture.pipeline.drain({ timeoutMs: 15_000 }).catch(() => undefined);
-    await fixture.notifications.collect(2_000);
+    for (const batch of batches) await batchCompletionsOf(fixture.notifications, batch.id);
 
     // Assess: the faults happened, and no batch step gave up
     expect(await queueDepth(fixture.pipeline, 'batchDlq')).toBe(0);

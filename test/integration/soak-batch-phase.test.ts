@@ -9,6 +9,7 @@ import {
   submitBatchOfEdits,
 } from '../../soak/batch-phase.ts';
 import { seeded } from '../../soak/plan.ts';
+import { batchCompletionsOf } from '../support/batch-helpers.ts';
 import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 
 const injected: Record<string, number> = {};
@@ -26,8 +27,8 @@ const fixture = useLocalPipeline({
 });
 
 /** The observer's part: every completion received, handed to the phase. */
-async function receiveCompletions(completions: BatchCompletions): Promise<void> {
-  await fixture.notifications.collect(2_000);
+async function receiveCompletions(completions: BatchCompletions, batchId: string): Promise<void> {
+  await batchCompletionsOf(fixture.notifications, batchId);
   for (const message of fixture.notifications.sns) completions.observe('sns', JSON.parse(message.Message));
   for (const event of fixture.notifications.events) completions.observe('events', event.detail);
 }
@@ -51,7 +52,7 @@ describe('Soak: the batch phase', () => {
       });
       const view = await settleBatch(api, batch, 90_000);
       const jobs = await batchJobs(api, batch.id);
-      await receiveCompletions(completions);
+      await receiveCompletions(completions, batch.id);
       const results = await checkBatchPhase(batch, view, jobs, completions);
 
       // Assess

@@ -117,16 +117,32 @@ export async function batchJobsOf(pipeline: LocalPipeline, batchId: string): Pro
   return (await callApi<{ items: JobView[] }>(pipeline, 'GET', path)).body.items;
 }
 
-/** The batch's completion notifications received so far, on EventBridge and on SNS. */
-export async function batchCompletionsOf(notifications: NotificationLog, batchId: string) {
+/**
+ * The batch's completion notifications, on EventBridge and on SNS: received until both arrived
+ * (the observer queues may hold a backlog of every job's events before them) or `timeoutMs`
+ * passed, then once more for stragglers (a duplicate would be among them).
+ */
+export async function batchCompletionsOf(
+  notifications: NotificationLog,
+  batchId: string,
+  timeoutMs = 30_000,
+) {
+  const find = () => ({
+    events: notifications.events.filter(
+      (event) =>
+        event['detail-type'] === 'Edit Batch Completed' &&
+        (event.detail as unknown as { batch_id?: string }).batch_id === batchId,
+    ),
+    sns: notifications.sns.filter(
+      (message) => (JSON.parse(message.Message) as { batch_id?: string }).batch_id === batchId,
+    ),
+  });
+  const deadline = Date.now() + timeoutMs;
+  let found = find();
+  while ((found.events.length === 0 || found.sns.length === 0) && Date.now() < deadline) {
+    await notifications.collect(1_000);
+    found = find();
+  }
   await notifications.collect(1_000);
-  const events = notifications.events.filter(
-    (event) =>
-      event['detail-type'] === 'Edit Batch Completed' &&
-      (event.detail as unknown as { batch_id?: string }).batch_id === batchId,
-  );
-  const sns = notifications.sns.filter(
-    (message) => (JSON.parse(message.Message) as { batch_id?: string }).batch_id === batchId,
-  );
-  return { events, sns };
+  return find();
 }

@@ -159,7 +159,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     putsEvents: true,
   },
   batch: {
-    // Makes the lines' jobs (conditional puts), counts them in the batch (transactional updates),
+    // Makes the lines' jobs (conditional puts), counts them per chunk (conditional updates),
     // reads a batch's jobs by key for its results and its cancel.
     table: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
     // A batch's jobs (by batch, and its owner's running or queued ones); a cancel that gives a slot

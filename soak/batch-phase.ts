@@ -1,3 +1,4 @@
+import { leaseMs } from '../contract/budgets.ts';
 import type { ApiRecorder } from './api-recorder.ts';
 import type { JobView, Plan, Submitted } from './evidence.ts';
 import type { InvariantResult } from './invariants.ts';
@@ -97,6 +98,13 @@ async function uploadManifest(api: BatchApi, text: string): Promise<string> {
   if (!put.ok) throw new Error(`the manifest upload answered ${put.status}`);
   return s3_uri;
 }
+
+/**
+ * What a batch may need past its last job's end: a completion whose holder crashed (the soak's
+ * crash faults) is taken over only when its lease runs out (the batch function's timeout + 30 s),
+ * then the sweeper queues it again. Give `settleBatch` this on top of the jobs' settle time.
+ */
+export const BATCH_COMPLETION_RECOVERY_MS = leaseMs('batch') + 60_000;
 
 /** Polls the batch until it is completed or refused, or `timeoutMs` passes; its last view. */
 export async function settleBatch(

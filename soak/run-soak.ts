@@ -208,7 +208,11 @@ async function cancelWhenQueued(api: ApiRecorder, id: string): Promise<boolean> 
   return false;
 }
 
-/** Polls every job until it ends and is announced, or `timeoutMs` passes; returns the last view of each. */
+/**
+ * Polls every job until it ends and is announced, or until `timeoutMs` pass in which no job
+ * settles (a slow machine is given time; a stuck job is not waited for forever). Returns the
+ * last view of each.
+ */
 async function settle(
   api: ApiRecorder,
   submitted: readonly Submitted[],
@@ -217,7 +221,7 @@ async function settle(
   announced: (id: string) => Promise<boolean>,
 ): Promise<Map<string, JobView>> {
   const views = new Map<string, JobView>();
-  const until = Date.now() + timeoutMs;
+  let until = Date.now() + timeoutMs;
   let open = submitted.flatMap((job) => (job.id ? [job.id] : []));
   while (open.length > 0 && Date.now() < until) {
     const next: string[] = [];
@@ -230,8 +234,10 @@ async function settle(
         }),
       );
     }
-    if (next.length > 0 && next.length !== open.length)
-      progress(`${next.length} jobs not yet ended and announced`);
+    if (next.length !== open.length) {
+      until = Date.now() + timeoutMs;
+      if (next.length > 0) progress(`${next.length} jobs not yet ended and announced`);
+    }
     open = next;
     if (open.length > 0) await sleep(2_000);
   }

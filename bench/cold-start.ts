@@ -35,7 +35,8 @@ type Client = 'dynamodb' | 'sqs' | 's3' | 'sns' | 'eventbridge' | 'secrets-manag
  * submit records the job and nudges the dispatcher; jobs reads jobs, presigns output URLs and
  * uploads (S3), cancels and resends through SQS; poller and sweeper read and write jobs and
  * schedule messages; result copies into S3 and notifies on SNS and EventBridge; webhook reads the
- * signing secret it signs every delivery with. Rare paths (an `s3://` input's presigning in a
+ * signing secret it signs every delivery with; batch reads manifests and writes results in S3 and
+ * creates jobs. Rare paths (an `s3://` input's presigning in a
  * poller, a sweeper's clean-up, the RunComfy token read once per 5 minutes) are not hot.
  */
 export const HOT_PATH_CLIENTS: Record<FunctionName, readonly Client[]> = {
@@ -45,6 +46,7 @@ export const HOT_PATH_CLIENTS: Record<FunctionName, readonly Client[]> = {
   result: ['dynamodb', 'sqs', 's3', 'sns', 'eventbridge'],
   webhook: ['dynamodb', 'sqs', 'secrets-manager'],
   sweeper: ['dynamodb', 'sqs'],
+  batch: ['dynamodb', 'sqs', 's3'],
 };
 
 const CLIENT_SOURCE: Record<Client, { imports: string; make: string; call: string }> = {

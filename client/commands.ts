@@ -3,32 +3,22 @@ import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IMAGE_SIZES, OUTPUT_FORMATS } from '#core/edit-input';
 import { API_URL_ENV, type ResolvedApiUrl, resolveApiUrl } from './api-url.ts';
+import { BATCH_USAGE, batchCommand } from './batch-commands.ts';
+import { EXIT, integerOption, numberOption, secondsOption, shellQuote, UsageError } from './cli-options.ts';
 import {
   FluxEditApiError,
   FluxEditConfigError,
   FluxEditError,
   FluxEditNetworkError,
-  InputImageError,
+  InputFileError,
   WaitTimeoutError,
 } from './errors.ts';
 import { FluxEditClient } from './index.ts';
+import { listCommand } from './list-command.ts';
 import { createProgressReporter, describeProgress, formatElapsed, type ProgressStream } from './progress.ts';
 import type { EditRequest, JobView } from './types.ts';
 
-/** Exit statuses, so scripts can tell a failed edit from a refused request. */
-export const EXIT = {
-  ok: 0,
-  /** The job failed, was cancelled or expired (or something unexpected broke). */
-  failed: 1,
-  /** Bad arguments or configuration (no API URL, an unreadable image). */
-  usage: 2,
-  /** The API or storage refused the request or could not be reached. */
-  api: 3,
-  /** `--timeout` passed before the job ended; the job carries on. */
-  timeout: 124,
-  /** Ctrl-C while waiting; the job carries on. */
-  interrupted: 130,
-} as const;
+export { EXIT };
 
 /** Everything the CLI touches outside itself, so tests can run it in-process. */
 export interface CliIo {
@@ -76,10 +66,20 @@ const OPTIONS = {
   'no-wait': { type: 'boolean' },
   'idempotency-key': { type: 'string' },
   timeout: { type: 'string' },
+  status: { type: 'string', multiple: true },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  batch: { type: 'string' },
+  reference: { type: 'string' },
+  limit: { type: 'string' },
+  sort: { type: 'string' },
+  'skip-invalid': { type: 'boolean' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+export type Values = ReturnType<
+  typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
+>['values'];
 
 const COMMON: OptionName[] = ['api-url', 'token', 'json', 'help'];
 const COMMANDS = {
@@ -106,6 +106,16 @@ const COMMANDS = {
     options: ['out', 'timeout'] as OptionName[],
     positionals: 1,
   },
+  list: {
+    summary: 'list your jobs, newest first, as a table (or --json)',
+    options: ['status', 'since', 'until', 'batch', 'reference', 'limit', 'sort'] as OptionName[],
+    positionals: 0,
+  },
+  batch: {
+    summary: 'submit a JSONL batch and follow it live; get, wait for or cancel a batch',
+    options: ['skip-invalid', 'no-wait', 'idempotency-key', 'timeout'] as OptionName[],
+    positionals: 2,
+  },
 } as const;
 type CommandName = keyof typeof COMMANDS;
 
@@ -117,6 +127,14 @@ Commands:
   status <id>             ${COMMANDS.status.summary}
   cancel <id>             ${COMMANDS.cancel.summary}
   wait <id> [--out <dir>] ${COMMANDS.wait.summary}
+  list [--status <s>] [--since 24h] [--batch <id>] [--limit n]
+                          ${COMMANDS.list.summary}
+  batch submit <file.jsonl> [--skip-invalid] [--no-wait]
+                          upload a manifest (one edit request per line), submit it and
+                          show its progress (done / failed / running / queued, ETA)
+  batch get <id>          show a batch: its status, counts, cost and results manifest
+  batch wait <id>         follow a batch until it completes
+  batch cancel <id>       cancel a batch's jobs that have not started
 
 Options of edit:
   --prompt <text>         what to change (required)
@@ -131,30 +149,35 @@ Options of edit:
   --idempotency-key <key> repeat a command with the same key to get the same job back
                           instead of a second one (default: a random key per run)
 
+Options of list:
+  --status <status>       queued, running, succeeded, failed, cancelled, expired (repeat,
+                          or separate with commas)
+  --since <age|time>      created at most this long ago (30m, 24h, 7d) or since an ISO time
+  --until <age|time>      created before this
+  --batch <id>            the jobs of one batch; --reference <ref> one caller_reference
+  --limit <n>             jobs listed at most (default 50); --sort asc for oldest first
+
+Options of batch submit:
+  --skip-invalid          leave bad lines out (reported) instead of refusing the batch
+
 Common options:
   --api-url <url>         the API (default: $${API_URL_ENV}, else the apiUrl in
                           .local/stack.json of a running local runtime)
   --token <jwt>           a bearer token, for an API behind a JWT authorizer (default:
                           $${TOKEN_ENV}; locally: npm run -s token -- --sub <you>)
-  --timeout <seconds>     stop waiting after this long (edit, wait); the job carries on
+  --timeout <seconds>     stop waiting after this long (edit, wait, batch); it carries on
   --json                  print JSON on stdout: the job, or {"job", "files"} after a wait
   -h, --help              show this help
 
 While waiting, Ctrl-C stops waiting but not the job: resume with flux-edit wait <id>.
 
-Exit status: 0 done; 1 the job failed, was cancelled or expired; 2 bad usage or
-configuration; 3 the API or storage refused or was unreachable; 124 --timeout passed;
-130 interrupted.
+Exit status: 0 done; 1 the job failed, was cancelled or expired (a batch: was refused,
+or a line did not succeed); 2 bad usage or configuration; 3 the API or storage refused
+or was unreachable; 124 --timeout passed; 130 interrupted.
 `;
 
-class UsageError extends FluxEditError {
-  override readonly name: string = 'UsageError';
-  constructor(message: string) {
-    super('USAGE', message);
-  }
-}
-
-interface Context {
+/** What every command runs with. */
+export interface Context {
   io: CliIo;
   values: Values;
   json: boolean;
@@ -193,6 +216,10 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<n
         return await cancelCommand(context, positionals[0]!);
       case 'wait':
         return await waitCommand(context, positionals[0]!);
+      case 'list':
+        return await listCommand(context);
+      case 'batch':
+        return await batchCommand(context, positionals[0]!, positionals[1]!);
     }
   } catch (error) {
     return reportError(io, json, error, context?.api);
@@ -217,7 +244,11 @@ function parseCommandLine(argv: string[]): { command?: CommandName; values: Valu
   if (stray) throw new UsageError(`--${stray} is not an option of ${command}`);
   if (positionals.length !== spec.positionals) {
     throw new UsageError(
-      spec.positionals === 0 ? `${command} takes no arguments` : `usage: flux-edit ${command} <job id>`,
+      command === 'batch'
+        ? BATCH_USAGE
+        : spec.positionals === 0
+          ? `${command} takes no arguments`
+          : `usage: flux-edit ${command} <job id>`,
     );
   }
   return { command, values: parsed.values, positionals };
@@ -375,12 +406,16 @@ function reportError(io: CliIo, json: boolean, error: unknown, api: ResolvedApiU
   if (error instanceof UsageError) {
     lines.push(`error: ${error.message}`, 'run flux-edit --help for usage');
     status = EXIT.usage;
-  } else if (error instanceof FluxEditConfigError || error instanceof InputImageError) {
+  } else if (error instanceof FluxEditConfigError || error instanceof InputFileError) {
     lines.push(`error: ${error.message}`);
     status = EXIT.usage;
   } else if (error instanceof FluxEditApiError) {
     lines.push(`error: ${error.message} [${error.code}, HTTP ${error.status}]`);
-    for (const field of error.errors) lines.push(`  ${field.path}: ${field.message}`);
+    for (const field of error.errors) {
+      lines.push(
+        `  ${field.line === undefined ? '' : `line ${field.line}: `}${field.path}: ${field.message}`,
+      );
+    }
     if (error.status === 401) {
       lines.push(`  the API wants a valid bearer token: pass --token <jwt> or set ${TOKEN_ENV}`);
     }
@@ -411,32 +446,10 @@ function errorJson(error: unknown): Record<string, unknown> {
   return { code: 'UNEXPECTED', message: error instanceof Error ? error.message : String(error) };
 }
 
-function integerOption(name: string, value: string): number {
-  if (!/^-?\d+$/.test(value.trim())) throw new UsageError(`${name} must be an integer, not ${value}`);
-  return Number(value);
-}
-
-function numberOption(name: string, value: string): number {
-  const number = Number(value);
-  if (value.trim() === '' || !Number.isFinite(number))
-    throw new UsageError(`${name} must be a number, not ${value}`);
-  return number;
-}
-
-function secondsOption(name: string, value: string): number {
-  const seconds = numberOption(name, value);
-  if (seconds <= 0) throw new UsageError(`${name} must be more than 0 seconds`);
-  return seconds;
-}
-
 const outDirOf = (values: Values) => values.out ?? '.';
 
 const apiUrlFlag = (api: ResolvedApiUrl) =>
   api.source === 'flag' ? ` --api-url ${shellQuote(api.url)}` : '';
-
-function shellQuote(value: string): string {
-  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
-}
 
 function displayPath(cwd: string, file: string): string {
   const shown = relative(cwd, file);

@@ -1,4 +1,4 @@
-import type { JobView } from './types.ts';
+import type { BatchView, JobView } from './types.ts';
 
 /** Every error the client raises on purpose: a stable `code` to branch on, a message for people. */
 export class FluxEditError extends Error {
@@ -15,6 +15,8 @@ export class FluxEditError extends Error {
 export interface FieldError {
   path: string;
   message: string;
+  /** For a batch: the line (1-based) the field is on. */
+  line?: number;
 }
 
 /**
@@ -73,8 +75,13 @@ export class FluxEditConfigError extends FluxEditError {
   override readonly name: string = 'FluxEditConfigError';
 }
 
+/** A local file cannot be uploaded (unreadable, too large, not of a kind the API takes). */
+export class InputFileError extends FluxEditError {
+  override readonly name: string = 'InputFileError';
+}
+
 /** A local file cannot be uploaded as an input image (unknown format, too large, unreadable). */
-export class InputImageError extends FluxEditError {
+export class InputImageError extends InputFileError {
   override readonly name: string = 'InputImageError';
 }
 
@@ -98,6 +105,18 @@ export class WaitTimeoutError extends FluxEditError {
   constructor(jobId: string, timeoutMs: number, job: JobView | undefined) {
     super('WAIT_TIMEOUT', `job ${jobId} did not end within ${Math.round(timeoutMs / 1000)}s`);
     this.job = job;
+  }
+}
+
+/** `batches.waitFor` gave up before the batch completed; the batch itself carries on. */
+export class BatchWaitTimeoutError extends FluxEditError {
+  override readonly name: string = 'BatchWaitTimeoutError';
+  /** The batch as last seen. */
+  readonly batch: BatchView | undefined;
+
+  constructor(batchId: string, timeoutMs: number, batch: BatchView | undefined) {
+    super('WAIT_TIMEOUT', `batch ${batchId} did not complete within ${Math.round(timeoutMs / 1000)}s`);
+    this.batch = batch;
   }
 }
 
@@ -158,8 +177,15 @@ function fieldErrorsOf(value: unknown): FieldError[] {
   if (!Array.isArray(value)) return [];
   return value.flatMap((item) => {
     if (typeof item !== 'object' || item === null) return [];
-    const { path, message } = item as Record<string, unknown>;
-    return typeof message === 'string' ? [{ path: typeof path === 'string' ? path : '(root)', message }] : [];
+    const { path, message, line } = item as Record<string, unknown>;
+    if (typeof message !== 'string') return [];
+    return [
+      {
+        path: typeof path === 'string' ? path : '(root)',
+        message,
+        ...(typeof line === 'number' ? { line } : {}),
+      },
+    ];
   });
 }
 

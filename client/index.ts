@@ -4,6 +4,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { FluxEditBatches } from './batches.ts';
 import {
   apiErrorFrom,
   FluxEditConfigError,
@@ -25,13 +26,15 @@ import {
 import {
   type EditRequest,
   isTerminalStatus,
+  type JobList,
   type JobView,
+  type ListEditsQuery,
   type OutputView,
-  type UploadContentType,
   type UploadedFile,
   type UploadTicket,
 } from './types.ts';
 
+export { type BatchCallOptions, type BatchWaitOptions, FluxEditBatches } from './batches.ts';
 export * from './errors.ts';
 export type { RetryPolicy } from './retry.ts';
 export type { AwsCredentials, AwsCredentialsProvider, BearerToken, SigningMode } from './signing.ts';
@@ -97,6 +100,8 @@ export class FluxEditClient {
   readonly #signer: RequestSigner;
   readonly #retry: RetryPolicy;
   readonly #requestTimeoutMs: number;
+  /** Batches of edits: submit, follow, cancel (see {@link FluxEditBatches}). */
+  readonly batches: FluxEditBatches;
 
   constructor(options: FluxEditClientOptions) {
     let apiUrl: URL;
@@ -113,6 +118,10 @@ export class FluxEditClient {
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.batches = new FluxEditBatches({
+      call: (method, path, callOptions) => this.#call(method, path, callOptions),
+      upload: (path, file, signal) => this.#uploadLocal(path, file, signal),
+    });
   }
 
   /**
@@ -145,9 +154,53 @@ export class FluxEditClient {
     });
   }
 
-  /** `POST /uploads`: a presigned PUT for one input image. */
+  /**
+   * `GET /edits`: one page of the caller's jobs (an admin's: everyone's), newest first unless
+   * `sort: 'asc'`. Pass the page's `next_token` as `nextToken` for the next one; or use
+   * {@link list}, which follows them.
+   */
+  listPage(query: ListEditsQuery = {}, options: CallOptions & { nextToken?: string } = {}): Promise<JobList> {
+    const params = new URLSearchParams();
+    const time = (value: Date | string) => (value instanceof Date ? value.toISOString() : value);
+    if (query.status !== undefined) params.set('status', [query.status].flat().join(','));
+    if (query.callerReference !== undefined) params.set('caller_reference', query.callerReference);
+    if (query.batchId !== undefined) params.set('batch_id', query.batchId);
+    if (query.createdAfter !== undefined) params.set('created_after', time(query.createdAfter));
+    if (query.createdBefore !== undefined) params.set('created_before', time(query.createdBefore));
+    if (query.sort !== undefined) params.set('sort', query.sort);
+    if (query.pageSize !== undefined) params.set('limit', String(query.pageSize));
+    if (options.nextToken !== undefined) params.set('next_token', options.nextToken);
+    const search = params.toString();
+    return this.#call<JobList>('GET', `/edits${search ? `?${search}` : ''}`, {
+      retryable: true,
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * Every job matching `query`, page after page, as an async iterator: the next page is asked for
+   * only when the loop gets there (break out to stop). Pages never carry presigned output URLs.
+   *
+   * @example
+   * for await (const job of client.list({ status: 'failed', createdAfter: new Date(Date.now() - 86_400_000) })) {
+   *   console.log(job.id, job.error?.code);
+   * }
+   */
+  async *list(
+    query: ListEditsQuery = {},
+    options: CallOptions = {},
+  ): AsyncGenerator<JobView, void, undefined> {
+    let nextToken: string | undefined;
+    do {
+      const page = await this.listPage(query, { ...options, nextToken });
+      yield* page.items;
+      nextToken = page.next_token;
+    } while (nextToken);
+  }
+
+  /** `POST /uploads`: a presigned PUT for one input image (or a batch manifest). */
   createUpload(
-    request: { contentType: UploadContentType; sizeBytes: number; filename?: string },
+    request: { contentType: UploadedFile['contentType']; sizeBytes: number; filename?: string },
     options: CallOptions = {},
   ): Promise<UploadTicket> {
     return this.#call<UploadTicket>('POST', '/uploads', {
@@ -164,17 +217,29 @@ export class FluxEditClient {
    */
   async uploadFile(path: string, options: CallOptions = {}): Promise<UploadedFile> {
     const image = await inspectImageFile(path);
-    const ticket = await this.createUpload(image, options);
-    await withRetries(() => this.#put(ticket, image.path, options.signal), {
+    return this.#uploadLocal(image.path, image, options.signal);
+  }
+
+  /** A ticket for the file, then the file streamed to it (retried: a PUT may be repeated). */
+  async #uploadLocal(
+    path: string,
+    file: { contentType: string; sizeBytes: number; filename: string },
+    signal: AbortSignal | undefined,
+  ): Promise<UploadedFile> {
+    const ticket = await this.createUpload(
+      { ...file, contentType: file.contentType as UploadedFile['contentType'] },
+      { signal },
+    );
+    await withRetries(() => this.#put(ticket, path, signal), {
       policy: this.#retry,
       retryable: true,
-      signal: options.signal,
+      signal,
     });
     return {
       s3Uri: ticket.s3_uri,
-      contentType: image.contentType,
-      sizeBytes: image.sizeBytes,
-      filename: image.filename,
+      contentType: file.contentType as UploadedFile['contentType'],
+      sizeBytes: file.sizeBytes,
+      filename: file.filename,
     };
   }
 

@@ -27,6 +27,12 @@ export const EMULATOR_REQUEST_TIMEOUT_MS = 15_000;
 /** S3 transfers of output images carry megabytes per request: a longer per-request bound. */
 export const S3_TRANSFER_REQUEST_TIMEOUT_MS = 20_000;
 
+/** One attempt of the server-side copy of a batch manifest (up to 100 MiB) into the batch's own files. */
+export const MANIFEST_COPY_TIMEOUT_MS = 30_000;
+
+/** The whole streamed read and line-by-line validation of a batch manifest (one attempt, then aborted). */
+export const MANIFEST_READ_TIMEOUT_MS = 60_000;
+
 /** How the RunComfy client times out and retries, as `RunComfyClientOptions` takes it. */
 export interface RunComfyTiming {
   /** Whole-exchange timeout of the submit POST (never retried: a repeat could pay twice). */
@@ -72,6 +78,14 @@ export const RUNCOMFY_TIMING: Partial<Record<FunctionName, RunComfyTiming>> = {
     maxCancelAttempts: 2,
     maxBackoffMs: 2_000,
   },
+  // Cancelling a batch cancels its jobs still queued at RunComfy too (a few: admission bounds them).
+  batch: {
+    submitTimeoutMs: 1_000,
+    getTimeoutMs: 3_000,
+    maxGetAttempts: 1,
+    maxCancelAttempts: 2,
+    maxBackoffMs: 1_000,
+  },
 };
 
 /** Budget of one completion webhook POST. */
@@ -87,7 +101,10 @@ export type Step =
   | 'runcomfy.read'
   | 'runcomfy.cancel'
   | 'webhook.post'
-  | 'outputs.copy';
+  | 'outputs.copy'
+  | 'manifest.copy'
+  | 'manifest.read'
+  | 's3.transfer';
 
 /**
  * The longest sequential path of each function, in external calls (parallel calls count once).
@@ -96,24 +113,60 @@ export type Step =
 export const LONGEST_PATH: Record<FunctionName, readonly Step[]> = {
   // validate, record the job (+ idempotency key), queue the first heartbeat
   submit: ['aws', 'aws'],
-  // cancel: read, RunComfy cancel, finish (with notification lease), queue the notification
+  // cancel: read, RunComfy cancel, finish (with notification lease), queue the notification;
+  // a batch (POST /batches) is shorter: spend cap, record (+ idempotency key), inline lines to S3, queue
   jobs: ['aws', 'runcomfy.cancel', 'aws', 'aws'],
-  // deadline heartbeat: read, status, cancel, finish, SNS ∥ EventBridge, webhook queue, mark notified;
+  // deadline heartbeat: read, status, cancel, finish, SNS ∥ EventBridge, webhook queue, (a batch
+  // job's: count it in its chunk, record the chunk ended, queue the batch's completion,) mark notified;
   // the submission heartbeat is shorter: read, claim, submit, record (retried twice more), announce, next heartbeat
-  poller: ['aws', 'runcomfy.read', 'runcomfy.cancel', 'aws', 'aws', 'aws', 'aws'],
-  // read, take the collection lease, result, copy, finish, SNS ∥ EventBridge, webhook queue, mark notified
-  result: ['aws', 'aws', 'runcomfy.read', 'outputs.copy', 'aws', 'aws', 'aws', 'aws'],
+  poller: ['aws', 'runcomfy.read', 'runcomfy.cancel', 'aws', 'aws', 'aws', 'aws', 'aws', 'aws', 'aws'],
+  // read, take the collection lease, result, copy, finish, SNS ∥ EventBridge, webhook queue, (a
+  // batch job's: count it, record its chunk ended, queue the batch's completion,) mark notified
+  result: ['aws', 'aws', 'runcomfy.read', 'outputs.copy', 'aws', 'aws', 'aws', 'aws', 'aws', 'aws', 'aws'],
   // read, claim the attempt, POST, record the outcome, queue the retry (a batch's POSTs run in parallel)
   webhook: ['aws', 'aws', 'webhook.post', 'aws', 'aws'],
   // one job (the sweeper stops taking jobs when less than this is left): read, status, cancel,
-  // finish, SNS ∥ EventBridge, webhook queue, mark notified; plus the index query before
-  sweeper: ['aws', 'aws', 'runcomfy.read', 'runcomfy.cancel', 'aws', 'aws', 'aws', 'aws'],
+  // finish, SNS ∥ EventBridge, webhook queue, (a batch job's three,) mark notified; plus the index query before
+  sweeper: [
+    'aws',
+    'aws',
+    'runcomfy.read',
+    'runcomfy.cancel',
+    'aws',
+    'aws',
+    'aws',
+    'aws',
+    'aws',
+    'aws',
+    'aws',
+  ],
+  // validation: read the batch, size the manifest, copy it, stream and validate it, write the
+  // invalid lines, record the plan, queue the chunks (in parallel). The other steps stop taking
+  // work when less than one unit of it is left and queue the rest (see `BATCH_STEP_UNIT`).
+  batch: ['aws', 'aws', 'manifest.copy', 'manifest.read', 's3.transfer', 'aws', 'aws'],
 };
 
+/**
+ * Open-ended steps, whose length depends on the data: what each unit of work takes, and what
+ * the step needs after its last unit. Such a step starts another unit only while both fit in
+ * what is left of the invocation, and queues the rest. The batch function's: a group of a chunk's
+ * jobs made, a job cancelled (queued at RunComfy: a cancel there), a page of a batch's jobs read;
+ * then the results written, the notification, the record, a message for the rest.
+ */
+export const UNIT_OF_WORK: Partial<Record<FunctionName, { unit: readonly Step[]; tail: readonly Step[] }>> = {
+  batch: { unit: ['aws', 'runcomfy.cancel', 'aws', 'aws'], tail: ['s3.transfer', 'aws', 'aws', 'aws'] },
+};
+
+/** What a unit of `fn`'s open-ended work needs left in the invocation to be started (0: none). */
+export function unitBudgetMs(fn: FunctionName): number {
+  const work = UNIT_OF_WORK[fn];
+  return work ? worstCaseMs(fn, work.unit) + worstCaseMs(fn, work.tail) : 0;
+}
+
 /** Worst case of one AWS call: every attempt times out, with the retry wait between. */
-export function awsCallWorstMs(): number {
+export function awsCallWorstMs(requestTimeoutMs: number = AWS_CALLS.requestTimeoutMs): number {
   return (
-    AWS_CALLS.maxAttempts * (AWS_CALLS.connectionTimeoutMs + AWS_CALLS.requestTimeoutMs) +
+    AWS_CALLS.maxAttempts * (AWS_CALLS.connectionTimeoutMs + requestTimeoutMs) +
     (AWS_CALLS.maxAttempts - 1) * AWS_CALLS.maxRetryDelayMs
   );
 }
@@ -124,10 +177,10 @@ function runComfyWorstMs(timing: RunComfyTiming, step: Step): number {
   return attempts * timing.getTimeoutMs + (attempts - 1) * timing.maxBackoffMs;
 }
 
-/** The worst case of `fn`'s longest path, in milliseconds. */
-export function worstCaseMs(fn: FunctionName): number {
+/** The worst case of `fn`'s longest path (or of `steps` it takes), in milliseconds. */
+export function worstCaseMs(fn: FunctionName, steps: readonly Step[] = LONGEST_PATH[fn]): number {
   const timing = RUNCOMFY_TIMING[fn];
-  return LONGEST_PATH[fn].reduce((total, step) => {
+  return steps.reduce((total, step) => {
     switch (step) {
       case 'aws':
         return total + awsCallWorstMs();
@@ -136,6 +189,12 @@ export function worstCaseMs(fn: FunctionName): number {
       case 'outputs.copy':
         // Downloads run in parallel, each streamed into S3; a failure then deletes what was written.
         return total + OUTPUT_DOWNLOAD_TIMEOUT_MS + awsCallWorstMs();
+      case 'manifest.copy':
+        return total + awsCallWorstMs(MANIFEST_COPY_TIMEOUT_MS);
+      case 'manifest.read':
+        return total + MANIFEST_READ_TIMEOUT_MS;
+      case 's3.transfer':
+        return total + awsCallWorstMs(S3_TRANSFER_REQUEST_TIMEOUT_MS);
       default:
         if (!timing) throw new Error(`${fn} calls RunComfy but has no RUNCOMFY_TIMING entry`);
         return total + runComfyWorstMs(timing, step);

@@ -31,6 +31,10 @@ export const ENV = {
   sweepGraceSeconds: 'SWEEP_GRACE_SECONDS',
   /** Unset: webhooks are off and a request with a `webhook_url` is refused. */
   webhookQueueUrl: 'WEBHOOK_QUEUE_URL',
+  /** Unset: batches are off (`POST /batches` answers 503). */
+  batchQueueUrl: 'BATCH_QUEUE_URL',
+  /** Lines of a batch one message of the batch queue makes the jobs of. */
+  batchChunkLines: 'BATCH_CHUNK_LINES',
   /** The webhook function's signing secret: the ARN in AWS, the `whsec_` value in the local runtime. */
   webhookSecretArn: 'WEBHOOK_SECRET_ARN',
   webhookSigningSecret: 'WEBHOOK_SIGNING_SECRET',
@@ -80,6 +84,8 @@ export const DEFAULTS = {
   sweepGraceSeconds: 300,
   webhookRetryDelaysSeconds: [5, 30, 120, 300, 900],
   webhookRetryWindowSeconds: 24 * 3600,
+  /** 500 lines make their jobs in a few seconds: far inside the batch function's timeout. */
+  batchChunkLines: 500,
 } as const;
 
 export class ConfigError extends Error {
@@ -142,6 +148,9 @@ const ConfigSchema = z.object({
   sweepGraceSeconds: whole(DEFAULTS.sweepGraceSeconds, 86_400),
   /** Absent: webhooks are off (a request with a `webhook_url` is refused). */
   webhookQueueUrl: z.optional(required()),
+  /** Absent: batches are off. */
+  batchQueueUrl: z.optional(required()),
+  batchChunkLines: whole(DEFAULTS.batchChunkLines, 1_000),
   /** The webhook function's signing secret: at most one of these (the secret in AWS, the value locally). */
   webhookSecretArn: z.optional(required()),
   webhookSigningSecret: z.optional(required()),

@@ -9,6 +9,8 @@ export const EVENTS = {
   jobStarted: 'Edit Job Started',
   jobCompleted: 'Edit Job Completed',
   jobDeleted: 'Edit Job Deleted',
+  /** Every job of a batch ended; its results manifest is written. Once per batch. */
+  batchCompleted: 'Edit Batch Completed',
   /** Integrators put this on the bus to submit an edit; `detail` is the edit request. */
   jobRequested: 'Edit Job Requested',
 } as const;

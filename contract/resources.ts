@@ -5,7 +5,7 @@
  * function. Pure data: no CDK and no AWS SDK imports, so the local runtime stays light.
  */
 
-export type FunctionName = 'submit' | 'jobs' | 'poller' | 'result' | 'webhook' | 'sweeper';
+export type FunctionName = 'submit' | 'jobs' | 'poller' | 'result' | 'webhook' | 'sweeper' | 'batch';
 
 export interface FunctionDefinition {
   /** Handler module, relative to the repository root; it exports `handler`. */
@@ -25,7 +25,8 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
   },
   jobs: {
     entry: 'functions/jobs/handler.ts',
-    description: 'Lists, reads, cancels and deletes jobs, and hands out presigned uploads for input images',
+    description:
+      'Lists, reads, cancels and deletes jobs and batches, accepts batches, and hands out presigned uploads',
     memoryMb: 256,
     timeoutSeconds: 29,
   },
@@ -39,7 +40,8 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
     entry: 'functions/result/handler.ts',
     description: 'Copies a finished job’s images into S3 and sends the completion notification',
     memoryMb: 1024,
-    timeoutSeconds: 120,
+    // Its longest path ends with a batch job's count in its batch and the batch's completion check.
+    timeoutSeconds: 135,
   },
   webhook: {
     entry: 'functions/webhook/handler.ts',
@@ -53,6 +55,14 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
     description: 'On a schedule, ends active jobs well past their deadline whose poll chain has stopped',
     memoryMb: 256,
     timeoutSeconds: 120,
+  },
+  batch: {
+    entry: 'functions/batch/handler.ts',
+    description:
+      'Validates a batch’s manifest, creates its jobs chunk by chunk, cancels it, and writes its results manifest',
+    // Validating 50,000 lines is CPU work; more memory is more CPU on Lambda.
+    memoryMb: 1024,
+    timeoutSeconds: 300,
   },
 };
 
@@ -71,10 +81,13 @@ export const ROUTES: RouteDefinition[] = [
   { method: 'POST', path: '/edits/{id}/cancel', function: 'jobs' },
   { method: 'POST', path: '/uploads', function: 'jobs' },
   { method: 'POST', path: '/edits/{id}/notifications/resend', function: 'jobs' },
+  { method: 'POST', path: '/batches', function: 'jobs' },
+  { method: 'GET', path: '/batches/{id}', function: 'jobs' },
+  { method: 'POST', path: '/batches/{id}/cancel', function: 'jobs' },
   { method: 'GET', path: '/openapi.json', function: 'jobs' },
 ];
 
-export type QueueName = 'submit' | 'poll' | 'result' | 'webhook';
+export type QueueName = 'submit' | 'poll' | 'result' | 'webhook' | 'batch';
 
 export interface QueueDefinition {
   /** The function this queue drives through an event source mapping. */
@@ -124,6 +137,19 @@ export const QUEUES: Record<QueueName, QueueDefinition> = {
     consumer: 'webhook',
     maxReceiveCount: 5,
     batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    maxConcurrency: 5,
+    dlqRetentionDays: 14,
+    retentionDays: 4,
+  },
+  /**
+   * A batch's steps: validate its manifest, create one chunk of its jobs, cancel it, write its
+   * results. One message at a time per invocation: each is seconds of work.
+   */
+  batch: {
+    consumer: 'batch',
+    maxReceiveCount: 5,
+    batchSize: 1,
     maxBatchingWindowSeconds: 0,
     maxConcurrency: 5,
     dlqRetentionDays: 14,

@@ -11,7 +11,8 @@ export const TABLE = {
    * should: only such jobs carry `sweepShard`, and the store's lifecycle writes set `sweepAt`
    * (an active job's deadline plus grace, a handed-over job's next expected collection, a
    * finished job's notification lease) and drop the shard once the job is notified. So the
-   * sweeper reads exactly the jobs that are due, never the whole table.
+   * sweeper reads exactly the jobs that are due, never the whole table. Batches that may need
+   * looking after (a stalled step, a completion not triggered) sit in a partition of their own.
    */
   sweepIndex: { name: 'sweep-by-time', partitionKey: 'sweepShard', sortKey: 'sweepAt' },
   /**
@@ -47,6 +48,8 @@ export const ITEM_PREFIX = {
   admission: 'admission#',
   /** What RunComfy charged, per UTC day (`spend#2026-06-01`). */
   spend: 'spend#',
+  /** A batch: its source, progress counters and completion (`batch#<id>`). */
+  batch: 'batch#',
 } as const;
 
 /** Every global secondary index of the table. */

@@ -336,6 +336,7 @@ export class FluxEditPipeline extends Construct {
         runComfyTokenSecretArn: this.runComfyTokenSecret.secretArn,
         webhookSecretArn: this.webhookSigningSecret.secretArn,
         webhookQueueUrl: this.queues.webhook.queueUrl,
+        batchQueueUrl: this.queues.batch.queueUrl,
         listCursorSecretArn: this.listCursorSecret.secretArn,
         adminScope: config.adminScope,
         adminPrincipals: config.adminPrincipals,

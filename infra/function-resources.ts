@@ -127,10 +127,16 @@ export function grantAccess(
   }
   if (access.uploads)
     allowObjects(access.uploads, [parts.outputBucket.arnForObjects(`${parts.uploadPrefix}*`)]);
+  if (access.batchFiles)
+    allowObjects(access.batchFiles, [parts.outputBucket.arnForObjects(`${parts.outputPrefix}batches/*`)]);
   if (access.readsInputs) allowObjects(['s3:GetObject'], inputObjects);
   // An existing bucket may bring its own SSE-KMS key; explicit actions keep the grant wildcard-free.
   const bucketKey = parts.outputBucket.encryptionKey;
-  if ((access.outputs || access.uploads || access.readsInputs) && bucketKey && bucketKey !== key) {
+  if (
+    (access.outputs || access.uploads || access.batchFiles || access.readsInputs) &&
+    bucketKey &&
+    bucketKey !== key
+  ) {
     allow(['kms:Decrypt', 'kms:GenerateDataKey'], [bucketKey.keyArn]);
   }
   if (access.readsRunComfyToken) parts.runComfyTokenSecret.grantRead(role);

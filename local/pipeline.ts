@@ -256,6 +256,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
         [ENV.pollQueueUrl]: viaProxy(resources.queues.poll.url),
         [ENV.resultQueueUrl]: viaProxy(resources.queues.result.url),
         [ENV.webhookQueueUrl]: viaProxy(resources.queues.webhook.url),
+        [ENV.batchQueueUrl]: viaProxy(resources.queues.batch.url),
       });
       functionsAwsEndpoint = proxy.endpoint;
       if (chaos.injected) {

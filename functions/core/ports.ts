@@ -5,10 +5,13 @@
  * against each other.
  */
 import type { MetricName } from '#contract/metrics';
+import type { Batch, BatchLineIssue, ChunkTally } from './batches/batch.ts';
+import type { BatchMessage } from './batches/messages.ts';
 import type { EditInput } from './edit-input.ts';
 import type { Job, JobStatus } from './jobs/job.ts';
 import type { JobWrite } from './jobs/lifecycle.ts';
 import type { PollQueueMessage, ResultMessage } from './jobs/messages.ts';
+import type { BatchCompletedEvent } from './notify/batch-events.ts';
 import type { LifecycleEvent } from './notify/events.ts';
 import type { StoredOutput } from './outputs/index.ts';
 import type { CancelOutcome, UpstreamResult, UpstreamStatus } from './runcomfy/index.ts';
@@ -97,8 +100,11 @@ export interface JobStore {
  * line's counter, and what was spent per day. One record, conditional updates only.
  */
 export interface AdmissionStore {
-  /** The next place in line (strictly increasing). */
-  nextSeq(): Promise<number>;
+  /**
+   * The next place in line (strictly increasing); with `count`, reserves that many at once and
+   * returns the last of them (a batch's chunk takes its places in one update).
+   */
+  nextSeq(count?: number): Promise<number>;
   /** The jobs holding slots (job id → when it took the slot, ms) and the current limit. */
   slots(): Promise<{ holders: Record<string, number>; limit: number | undefined }>;
   /** Takes a slot for the job if fewer than `limit` are held (and it holds none yet). */
@@ -120,6 +126,99 @@ export interface JobQueues {
   scheduleResult(message: ResultMessage, delaySeconds?: number): Promise<void>;
   /** Absent where the deployment has no webhook queue (then no job may ask for a webhook). */
   scheduleWebhook?(message: WebhookMessage, delaySeconds?: number): Promise<void>;
+  /** Steps of batches (in parallel batches of ten); absent where batches are off. */
+  scheduleBatch?(messages: readonly BatchMessage[]): Promise<void>;
+}
+
+export type BatchCreateResult =
+  | { created: true; batch: Batch }
+  | { created: false; existingBatchId: string; fingerprintMatches: boolean };
+
+/** What a batch's validation found, recorded in one write. */
+export interface BatchValidation {
+  status: 'creating' | 'refused';
+  lines: number;
+  invalidLines: number;
+  errors: BatchLineIssue[];
+  error?: { code: string; message: string };
+  chunkCount?: number;
+}
+
+/**
+ * Batches, and the writes that move one along. Each is conditional: `undefined` (or `false`) says
+ * the batch was not in the state the write needs (someone got there first, or it is unknown).
+ */
+export interface BatchStore {
+  /** Records a new batch, and its idempotency key if given, atomically. */
+  create(batch: Batch, idempotency?: IdempotencyClaim): Promise<BatchCreateResult>;
+  /** A strongly consistent read. */
+  get(id: string): Promise<Batch | undefined>;
+  /** Removes a batch whose first step could not be queued, with its idempotency key. */
+  discard(batch: Batch): Promise<void>;
+  /** `validating` → `creating` or `refused`, with what validation found. */
+  recordValidation(
+    id: string,
+    outcome: BatchValidation,
+    sweepAt: string | undefined,
+  ): Promise<Batch | undefined>;
+  /**
+   * Counts a chunk's jobs as made, once per chunk (a duplicate delivery counts nothing); the
+   * batch as it is afterwards, either way.
+   */
+  recordChunk(id: string, chunk: number, jobs: number, sweepAt: string): Promise<Batch | undefined>;
+  /** `creating` → `active`, once every chunk is done. */
+  activate(id: string, sweepAt: string): Promise<Batch | undefined>;
+  /** Records a cancel, unless the batch already ends (completing, completed, refused). */
+  requestCancel(id: string, at: string): Promise<Batch | undefined>;
+  /** The completion lease: an active batch, or one whose lease ran out (its holder died). */
+  startCompletion(id: string, token: string, untilMs: number, nowMs: number): Promise<Batch | undefined>;
+  /** Gives the lease back, `active` again (a job was found still running). */
+  releaseCompletion(id: string, token: string): Promise<void>;
+  /** `completing` → `completed`, by the lease holder. */
+  finishCompletion(id: string, token: string, resultsKey: string, at: string): Promise<Batch | undefined>;
+  /** When the sweeper looks at the batch next (`undefined`: never, unless set again). */
+  setSweepAt(id: string, sweepAt: string | undefined): Promise<void>;
+  /** Ids of batches the sweeper should look at (`sweepAt` before `cutoff`). */
+  listDue(cutoff: string, limit: number): Promise<string[]>;
+  /** Records a line's job, unless it exists (or existed: a deleted job's tombstone counts). */
+  createJob(job: Job): Promise<boolean>;
+  /** Starts a chunk's count of ended jobs, knowing how many it makes (a no-op if started). */
+  openChunk(batchId: string, chunk: number, jobs: number): Promise<void>;
+  /**
+   * Counts an ended job of the batch in its chunk (its status, its cost), once per line however
+   * often it is asked: the chunk's count as it is afterwards.
+   */
+  tally(job: Job): Promise<ChunkTally | undefined>;
+  /** Records a chunk whose jobs all ended (once): the batch as it is afterwards. */
+  markChunkEnded(batchId: string, chunk: number): Promise<Batch | undefined>;
+  /** Every chunk's count (read consistently). */
+  chunkTallies(batch: Pick<Batch, 'id' | 'chunkCount'>): Promise<ChunkTally[]>;
+}
+
+/** The files of batches in the output bucket (`<prefix>batches/<id>/…`), and the callers' manifests. */
+export interface BatchFiles {
+  /** Size and ETag of an object, `undefined` when there is none. */
+  head(location: { bucket: string; key: string }): Promise<{ sizeBytes: number; etag: string } | undefined>;
+  /** Copies exactly that version (`etag`) of a caller's manifest into the output bucket at `key`. */
+  copy(from: { bucket: string; key: string; etag: string }, key: string): Promise<void>;
+  put(
+    key: string,
+    body: string,
+    options?: { contentType?: string; metadata?: Record<string, string> },
+  ): Promise<void>;
+  /** The object's bytes, or `range` of them (`end` exclusive), as they arrive. */
+  read(
+    key: string,
+    options?: { range?: { start: number; end: number }; signal?: AbortSignal },
+  ): AsyncIterable<Uint8Array>;
+  /** A short-lived GET URL. */
+  presignGet(key: string, expiresInSeconds: number): Promise<string>;
+}
+
+/** Where a batch's completion goes: SNS and EventBridge, like a job's. */
+export interface BatchNotifier {
+  /** Throws if either refuses it (the caller retries). */
+  batchCompleted(event: BatchCompletedEvent): Promise<void>;
 }
 
 /** The bucket's job outputs. */

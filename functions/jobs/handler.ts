@@ -3,10 +3,13 @@ import { createS3Client } from '#adapters/aws/s3-client';
 import { S3OutputStore } from '#adapters/aws/s3-output-store';
 import { S3Presigner } from '#adapters/aws/s3-presigner';
 import { ConfigError, ENV, loadConfig } from '#contract/config';
-import { NotFoundError, PipelineError } from '#core/errors';
+import { requestBatchCancel } from '#core/batches/cancel-batch';
+import { describeBatch, findOwnBatch } from '#core/batches/read-batch';
+import { submitBatch } from '#core/batches/submit-batch';
+import { NotFoundError, PipelineError, ValidationError } from '#core/errors';
 import { callerOf } from '#core/http/caller';
 import { jsonResponse } from '#core/http/problem';
-import { readJsonBody } from '#core/http/request';
+import { header, readJsonBody } from '#core/http/request';
 import { createUpload } from '#core/inputs/create-upload';
 import { linePosition } from '#core/jobs/admission';
 import { cancelJob } from '#core/jobs/cancel-job';
@@ -16,6 +19,7 @@ import { toJobView } from '#core/jobs/job-view';
 import { listJobs } from '#core/jobs/list-jobs';
 import { findOwnJob, ownerKeyOf } from '#core/jobs/owner';
 import { resendWebhook } from '#core/webhooks/start-delivery';
+import { BatchesDisabledError, createBatchDeps } from '#shared/batch-deps';
 import { makeHttpHandler } from '#shared/handler';
 import { createJobDeps } from '#shared/job-deps';
 import { logger } from '#shared/powertools';
@@ -35,20 +39,25 @@ const deps = {
   }),
   cursorKey: cursorKey(),
 };
+const batchDeps = createBatchDeps(config, deps);
 const PRESIGNED_URL_SECONDS = 3600;
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /**
  * The job routes: `GET /edits`, `GET|DELETE /edits/{id}`, `POST /edits/{id}/cancel`,
- * `POST /edits/{id}/notifications/resend`, `POST /uploads`, `GET /openapi.json`. Every one acts on
- * the caller's own jobs only (an admin's: all): another caller's job answers 404, as an unknown id.
+ * `POST /edits/{id}/notifications/resend`, `POST /uploads`, `GET /openapi.json`; and the batch
+ * routes: `POST /batches`, `GET /batches/{id}`, `POST /batches/{id}/cancel`. Every one acts on the
+ * caller's own jobs and batches only (an admin's: all): another caller's answers 404, as an
+ * unknown id.
  */
 export const handler = makeHttpHandler(async (event, { log }) => {
   const caller = callerOf(event, config);
   const jobId = event.pathParameters?.id ?? '';
   if (event.pathParameters?.id !== undefined && !JOB_ID.test(jobId)) {
-    throw new NotFoundError('no job with this id');
+    throw new NotFoundError(`no ${event.routeKey.includes('/batches') ? 'batch' : 'job'} with this id`);
   }
+  if (event.routeKey.includes(' /batches')) return batchRoute(event, caller, log);
   const scoped = { ...deps, log };
   switch (event.routeKey) {
     case 'GET /edits':
@@ -89,6 +98,43 @@ export const handler = makeHttpHandler(async (event, { log }) => {
       throw new PipelineError('ROUTE_NOT_FOUND', `no route ${event.routeKey}`, { status: 404 });
   }
 });
+
+/** `POST /batches`, `GET /batches/{id}`, `POST /batches/{id}/cancel`. */
+async function batchRoute(
+  event: Parameters<typeof handler>[0],
+  caller: ReturnType<typeof callerOf>,
+  log: typeof logger,
+) {
+  if (!batchDeps) throw new BatchesDisabledError();
+  const scoped = { ...batchDeps, log };
+  const id = event.pathParameters?.id ?? '';
+  switch (event.routeKey) {
+    case 'POST /batches': {
+      const idempotencyKey = header(event, 'idempotency-key');
+      if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+        throw new ValidationError('the Idempotency-Key header is invalid', [
+          { path: 'headers/Idempotency-Key', message: 'must be 1–255 visible ASCII characters' },
+        ]);
+      }
+      const { batch, created } = await submitBatch(scoped, {
+        body: readJsonBody(event),
+        owner: caller.owner,
+        idempotencyKey,
+      });
+      log.info(created ? 'batch accepted' : 'idempotent replay', { batchId: batch.id });
+      return jsonResponse(202, await describeBatch(scoped, batch), {
+        location: `/batches/${batch.id}`,
+        ...(created ? {} : { 'idempotent-replayed': 'true' }),
+      });
+    }
+    case 'GET /batches/{id}':
+      return jsonResponse(200, await describeBatch(scoped, await findOwnBatch(scoped, caller, id)));
+    case 'POST /batches/{id}/cancel':
+      return jsonResponse(202, await describeBatch(scoped, await requestBatchCancel(scoped, caller, id)));
+    default:
+      throw new PipelineError('ROUTE_NOT_FOUND', `no route ${event.routeKey}`, { status: 404 });
+  }
+}
 
 /** Fresh short-lived GET URLs: the bucket stays private and nothing long-lived is handed out. */
 function presignOutputs(job: Job): Promise<string[]> {

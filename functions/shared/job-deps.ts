@@ -1,5 +1,6 @@
 import { createDynamoDocumentClient, createSqsClient } from '#adapters/aws/base-clients';
 import { DynamoAdmissionStore } from '#adapters/aws/dynamo-admission';
+import { DynamoBatchStore } from '#adapters/aws/dynamo-batch-store';
 import { DynamoJobStore } from '#adapters/aws/dynamo-job-store';
 import { SqsJobQueues } from '#adapters/aws/sqs-job-queues';
 import { RUNCOMFY_TIMING } from '#contract/budgets';
@@ -43,10 +44,13 @@ export function createJobDeps(config: Config, fn: FunctionName, options: JobDeps
     metrics: metricSink,
     store: new DynamoJobStore(dynamo, config.jobsTable, config.jobRetentionDays),
     admission: new DynamoAdmissionStore(dynamo, config.jobsTable),
+    // A batch job that ends is counted in its batch, whichever function ends it.
+    batches: new DynamoBatchStore(dynamo, config.jobsTable, config.jobRetentionDays),
     queues: new SqsJobQueues(sqs, {
       poll: config.pollQueueUrl,
       result: config.resultQueueUrl,
       webhook: config.webhookQueueUrl,
+      batch: config.batchQueueUrl,
     }),
     runComfy: runComfyFor(config, fn),
     inputs: {

@@ -34,7 +34,7 @@ export const REASONS = {
   xrayNoResourceScope:
     'Tracing.ACTIVE: xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions, so X-Ray requires Resource "*".',
   objectsUnderPrefix:
-    'Objects are created per job (outputs) or per upload under a fixed prefix, or named by callers within an allowlisted input prefix; "<bucket>/<prefix>*" is the narrowest grant that covers keys not known at deploy time.',
+    'Objects are created per job (outputs), per batch (its files) or per upload under a fixed prefix, or named by callers within an allowlisted input prefix; "<bucket>/<prefix>*" is the narrowest grant that covers keys not known at deploy time.',
   tokenRotationIsManual:
     'The secret holds a third-party RunComfy API token: rotating it means issuing a new token in the RunComfy dashboard and storing it (put-secret-value). No rotation Lambda can issue one.',
   cursorKeyIsEphemeral:

@@ -31,6 +31,11 @@ export interface FunctionAccess {
   /** Object actions under the upload prefix of the output bucket (presigned upload PUTs). */
   readonly uploads?: readonly ObjectAction[];
   /**
+   * Object actions on batches' files (`<output prefix>batches/`): their copies of the lines, their
+   * invalid lines and their results manifests.
+   */
+  readonly batchFiles?: readonly ObjectAction[];
+  /**
    * Reads `s3://` inputs on the input allowlist: it presigns GETs that RunComfy fetches, and a
    * presigned URL works only while its signer may read the object (the poller submits).
    */
@@ -69,7 +74,8 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     putsEvents: true,
   },
   jobs: {
-    // Lists read the page's jobs by key; a delete puts a tombstone and deletes the idempotency key.
+    // Lists read the page's jobs by key; a delete puts a tombstone and deletes the idempotency key;
+    // a batch is put with its idempotency key.
     table: [
       'dynamodb:GetItem',
       'dynamodb:BatchGetItem',
@@ -80,12 +86,14 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     // A cancel gives the job's slot back and admits the next in line.
     queriesIndexes: ['list', 'waiting'],
     // A cancel queues its notification on the result queue (and an admitted job's first heartbeat);
-    // a resend queues the webhook.
-    sendsTo: ['poll', 'result', 'webhook'],
-    // Presigned GETs of a job's outputs, deleting a deleted job's; presigned PUTs of input uploads.
+    // a resend queues the webhook; a batch its validation, a batch's cancel its cancel step.
+    sendsTo: ['poll', 'result', 'webhook', 'batch'],
+    // Presigned GETs of a job's outputs (and a batch's results), deleting a deleted job's;
+    // presigned PUTs of input uploads; an inline batch's lines, as its manifest.
     outputs: ['s3:GetObject', 's3:DeleteObject'],
     listsOutputs: true,
     uploads: ['s3:PutObject'],
+    batchFiles: ['s3:PutObject'],
     readsInputs: false,
     readsRunComfyToken: true,
     readsWebhookSecret: false,
@@ -98,7 +106,8 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
     // Admits the next jobs in line when it gives a slot back (and on nudges).
     queriesIndexes: ['waiting'],
-    sendsTo: ['poll', 'result', 'webhook'],
+    // An ended batch job that was its batch's last queues the batch's completion (so do result and sweeper).
+    sendsTo: ['poll', 'result', 'webhook', 'batch'],
     // It submits: `s3://` inputs are presigned for RunComfy at each attempt.
     readsInputs: true,
     readsRunComfyToken: true,
@@ -110,7 +119,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
     queriesIndexes: [],
     // A failed attempt queues the next one, with a delay.
-    sendsTo: ['result', 'webhook'],
+    sendsTo: ['result', 'webhook', 'batch'],
     // Upload (multipart, aborted on failure), and deleting what a failed collection left.
     outputs: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
     listsOutputs: true,
@@ -137,8 +146,8 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     // The due jobs; and the line, to admit what nudges missed.
     queriesIndexes: ['sweep', 'waiting'],
     // A finished run goes (again) to the result function; an ended job starts its webhook; an
-    // admitted job gets its first heartbeat.
-    sendsTo: ['poll', 'result', 'webhook'],
+    // admitted job gets its first heartbeat; a batch whose step stalled gets it again.
+    sendsTo: ['poll', 'result', 'webhook', 'batch'],
     // Deleting what a collection left behind when a job ends without succeeding.
     outputs: ['s3:DeleteObject'],
     listsOutputs: true,
@@ -146,6 +155,27 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     // Checks the run's status upstream, and cancels it before expiring the job.
     readsRunComfyToken: true,
     readsWebhookSecret: false,
+    publishesNotifications: true,
+    putsEvents: true,
+  },
+  batch: {
+    // Makes the lines' jobs (conditional puts), counts them per chunk (conditional updates),
+    // reads a batch's jobs by key for its results and its cancel.
+    table: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    // A batch's jobs (by batch, and its owner's running or queued ones); a cancel that gives a slot
+    // back admits the next job in line.
+    queriesIndexes: ['list', 'waiting'],
+    // Its own next steps; the lines' jobs in line (a nudge); a cancel's notifications.
+    sendsTo: ['batch', 'poll', 'result'],
+    // Sizes and copies a caller's manifest from their uploads.
+    uploads: ['s3:GetObject'],
+    // Its copy of the lines (written by the copy, read chunk by chunk), invalid lines, results.
+    batchFiles: ['s3:GetObject', 's3:PutObject'],
+    readsInputs: false,
+    // Cancelling a batch cancels its jobs still queued at RunComfy.
+    readsRunComfyToken: true,
+    readsWebhookSecret: false,
+    // `Edit Batch Completed`.
     publishesNotifications: true,
     putsEvents: true,
   },

@@ -9,6 +9,8 @@ import {
   QUEUES,
   type QueueName,
   RUNCOMFY_TIMING,
+  UNIT_OF_WORK,
+  unitBudgetMs,
   visibilityTimeoutSeconds,
   worstCaseMs,
 } from '../../contract/index.ts';
@@ -46,10 +48,21 @@ describe('Time budgets (over the construct’s settings)', () => {
 
   it('gives every function that calls RunComfy a budget, and no other', () => {
     const callers = (Object.keys(LONGEST_PATH) as FunctionName[]).filter((name) =>
-      LONGEST_PATH[name].some((step) => step.startsWith('runcomfy.')),
+      [...LONGEST_PATH[name], ...(UNIT_OF_WORK[name]?.unit ?? [])].some((step) =>
+        step.startsWith('runcomfy.'),
+      ),
     );
     expect(Object.keys(RUNCOMFY_TIMING).sort()).toEqual(callers.sort());
   });
+
+  it.each(Object.keys(UNIT_OF_WORK) as FunctionName[])(
+    'leaves the %s function room for many units of its open-ended work',
+    (name) => {
+      // A step that stops taking work when one unit and its tail no longer fit must get more
+      // than a few done per invocation, or it would only ever queue its rest.
+      expect(unitBudgetMs(name) * 3).toBeLessThanOrEqual(MARGIN * deployedTimeoutMs(name));
+    },
+  );
 
   it('bounds every AWS call in attempts and time', () => {
     expect(AWS_CALLS.maxAttempts).toBeGreaterThanOrEqual(2);

@@ -153,6 +153,7 @@ describe('Class: FluxEditPipeline', () => {
           [ENV.runComfyTokenSecretArn]: { Ref: logicalId(pipeline.runComfyTokenSecret) },
           [ENV.webhookSecretArn]: { Ref: logicalId(pipeline.webhookSigningSecret) },
           [ENV.webhookQueueUrl]: { Ref: logicalId(pipeline.queues.webhook) },
+          [ENV.batchQueueUrl]: { Ref: logicalId(pipeline.queues.batch) },
           [ENV.listCursorSecretArn]: { Ref: logicalId(pipeline.listCursorSecret) },
           [ENV.resultRetryWindowSeconds]: '900',
           [ENV.upstreamConcurrency]: '20',

@@ -17,6 +17,7 @@ function resourceNames(synthesized: Synthesized<Stack>): Map<string, string> {
     [pipeline.queues.poll, 'pollQueue'],
     [pipeline.queues.result, 'resultQueue'],
     [pipeline.queues.webhook, 'webhookQueue'],
+    [pipeline.queues.batch, 'batchQueue'],
     [pipeline.webhookSigningSecret, 'webhookSecret'],
     [pipeline.notificationTopic, 'topic'],
     [pipeline.eventBus, 'eventBus'],
@@ -112,10 +113,13 @@ const EXPECTED: Record<FunctionName, string[]> = {
     'sqs:SendMessage pollQueue',
     'sqs:SendMessage resultQueue',
     'sqs:SendMessage webhookQueue',
+    'sqs:SendMessage batchQueue',
     's3:GetObject outputBucket/edits/*',
     's3:DeleteObject outputBucket/edits/*',
     listsOutputs,
     's3:PutObject outputBucket/uploads/*',
+    // An inline batch's lines, as its manifest.
+    's3:PutObject outputBucket/edits/batches/*',
     'secretsmanager:GetSecretValue listCursorSecret',
     'secretsmanager:DescribeSecret listCursorSecret',
     'events:PutEvents eventBus',
@@ -130,6 +134,8 @@ const EXPECTED: Record<FunctionName, string[]> = {
     `dynamodb:Query table/index/${TABLE.waitingIndex.name}`,
     'sqs:SendMessage pollQueue',
     'sqs:SendMessage resultQueue',
+    // The last job of a batch to end queues the batch's completion.
+    'sqs:SendMessage batchQueue',
     's3:GetObject outputBucket/uploads/*',
     ...consumes('pollQueue'),
   ],
@@ -140,6 +146,7 @@ const EXPECTED: Record<FunctionName, string[]> = {
     'dynamodb:GetItem table',
     'dynamodb:UpdateItem table',
     'sqs:SendMessage resultQueue',
+    'sqs:SendMessage batchQueue',
     's3:GetObject outputBucket/edits/*',
     's3:PutObject outputBucket/edits/*',
     's3:AbortMultipartUpload outputBucket/edits/*',
@@ -168,8 +175,30 @@ const EXPECTED: Record<FunctionName, string[]> = {
     `dynamodb:Query table/index/${TABLE.waitingIndex.name}`,
     'sqs:SendMessage pollQueue',
     'sqs:SendMessage resultQueue',
+    // A batch whose step stalled, or whose completion was never queued.
+    'sqs:SendMessage batchQueue',
     's3:DeleteObject outputBucket/edits/*',
     listsOutputs,
+  ],
+  // Validates manifests, makes the lines' jobs, cancels batches, completes them.
+  batch: [
+    ...observability('batch'),
+    ...announces.filter((pair) => !pair.includes('webhookQueue')),
+    ...callsRunComfy,
+    'dynamodb:GetItem table',
+    'dynamodb:BatchGetItem table',
+    'dynamodb:PutItem table',
+    'dynamodb:UpdateItem table',
+    ...Object.values(TABLE.listIndexes).map((index) => `dynamodb:Query table/index/${index.name}`),
+    `dynamodb:Query table/index/${TABLE.waitingIndex.name}`,
+    'sqs:SendMessage batchQueue',
+    'sqs:SendMessage pollQueue',
+    'sqs:SendMessage resultQueue',
+    // A caller's manifest, sized and copied; the batch's own files.
+    's3:GetObject outputBucket/uploads/*',
+    's3:GetObject outputBucket/edits/batches/*',
+    's3:PutObject outputBucket/edits/batches/*',
+    ...consumes('batchQueue'),
   ],
 };
 
@@ -220,6 +249,7 @@ describe('Function access (IAM)', () => {
         `s3:DeleteObject ${objects('existing-outputs/flux/out/')}`,
         's3:ListBucket arn:<AWS::Partition>:s3:::existing-outputs',
         `s3:PutObject ${objects('existing-outputs/uploads/')}`,
+        `s3:PutObject ${objects('existing-outputs/flux/out/batches/')}`,
       ].sort(),
     );
     expect(allowedPairs(existing, 'result')).toEqual(

@@ -3,8 +3,9 @@ import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { EVENTS } from '#contract/events';
 import { PipelineError } from '#core/errors';
 import type { Job } from '#core/jobs/job';
+import type { BatchCompletedEvent } from '#core/notify/batch-events';
 import { completionEvent, JOB_EVENTS, type JobEvent, type LifecycleEvent } from '#core/notify/events';
-import type { Notifier } from '#core/ports';
+import type { BatchNotifier, Notifier } from '#core/ports';
 import { createEventBridgeClient, createSnsClient } from './notify-clients.ts';
 
 export class NotificationError extends PipelineError {
@@ -15,7 +16,7 @@ export class NotificationError extends PipelineError {
 }
 
 /** Publishes the pipeline's events to the stack's SNS topic (completions) and EventBridge bus (all). */
-export class AwsNotifier implements Notifier {
+export class AwsNotifier implements Notifier, BatchNotifier {
   constructor(
     private readonly sns: SNSClient,
     private readonly events: EventBridgeClient,
@@ -47,6 +48,26 @@ export class AwsNotifier implements Notifier {
 
   announce(event: LifecycleEvent): Promise<void> {
     return this.putEvent(event);
+  }
+
+  async batchCompleted(event: BatchCompletedEvent): Promise<void> {
+    await Promise.all([
+      this.sns.send(
+        new PublishCommand({
+          TopicArn: this.targets.topicArn,
+          Message: JSON.stringify(event),
+          Subject: 'Edit batch completed',
+          // `event_type` and `batch_id` let a subscription take (or leave) batch completions alone.
+          MessageAttributes: {
+            status: { DataType: 'String', StringValue: event.status },
+            event_type: { DataType: 'String', StringValue: event.type },
+            batch_id: { DataType: 'String', StringValue: event.batch_id },
+            event_id: { DataType: 'String', StringValue: event.event_id },
+          },
+        }),
+      ),
+      this.putEvent(event),
+    ]);
   }
 
   private async putEvent(event: JobEvent): Promise<void> {

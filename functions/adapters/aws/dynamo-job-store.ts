@@ -40,13 +40,7 @@ export class DynamoJobStore implements JobStore {
     const putJob = {
       Put: {
         TableName: this.tableName,
-        Item: {
-          ...jobKey(job.id),
-          ...job,
-          ...sweepShard(job),
-          ...listKeys(job),
-          [TABLE.ttlAttribute]: expiresAt,
-        },
+        Item: jobItem(job, expiresAt),
         ConditionExpression: 'attribute_not_exists(#pk)',
         ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
       },
@@ -112,35 +106,11 @@ export class DynamoJobStore implements JobStore {
   }
 
   async write(id: string, change: JobWrite): Promise<Job | undefined> {
-    const expression = new Expression();
-    const sets: string[] = [];
-    const setAttribute = (attribute: string, value: unknown, ifAbsent = false) => {
-      if (value === undefined) return;
-      const name = expression.name(attribute);
-      const placeholder = expression.value(value);
-      sets.push(`${name} = ${ifAbsent ? `if_not_exists(${name}, ${placeholder})` : placeholder}`);
-    };
-    for (const [attribute, value] of Object.entries(change.set)) setAttribute(attribute, value);
-    for (const [attribute, value] of Object.entries(change.setIfAbsent)) setAttribute(attribute, value, true);
-    setAttribute('updatedAt', new Date(this.clock.now()).toISOString());
-    const removes = change.remove.map((attribute) => expression.name(attribute));
-    if (change.set.sweepAt !== undefined) setAttribute(TABLE.sweepIndex.partitionKey, SWEEP_SHARD);
-    // The status index's partition follows the status; its sort key (owner, creation) is fixed.
-    if (change.set.status !== undefined)
-      setAttribute(TABLE.listIndexes.byStatus.partitionKey, change.set.status);
-    if (change.remove.includes('sweepAt')) removes.push(expression.name(TABLE.sweepIndex.partitionKey));
-
-    // A tombstone has no status, so every lifecycle condition (which names one) refuses it.
-    const condition = `attribute_exists(${expression.name(TABLE.partitionKey)}) AND ${expression.condition(change.condition)}`;
     try {
       const { Attributes } = await this.dynamo.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: jobKey(id),
-          UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-          ConditionExpression: condition,
-          ExpressionAttributeNames: expression.names,
-          ExpressionAttributeValues: expression.values,
+          ...jobUpdate(id, change, new Date(this.clock.now()).toISOString()),
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -222,6 +192,50 @@ export class DynamoJobStore implements JobStore {
   private expiry(createdAt: string): number {
     return Math.floor(Date.parse(createdAt) / 1000) + this.retentionDays * 86_400;
   }
+}
+
+/**
+ * A lifecycle write as an `UpdateItem` (key, expressions, condition): what `write` sends, and
+ * what a transaction that carries a job's write along with another item's takes.
+ */
+export function jobUpdate(id: string, change: JobWrite, updatedAt: string) {
+  const expression = new Expression();
+  const sets: string[] = [];
+  const setAttribute = (attribute: string, value: unknown, ifAbsent = false) => {
+    if (value === undefined) return;
+    const name = expression.name(attribute);
+    const placeholder = expression.value(value);
+    sets.push(`${name} = ${ifAbsent ? `if_not_exists(${name}, ${placeholder})` : placeholder}`);
+  };
+  for (const [attribute, value] of Object.entries(change.set)) setAttribute(attribute, value);
+  for (const [attribute, value] of Object.entries(change.setIfAbsent)) setAttribute(attribute, value, true);
+  setAttribute('updatedAt', updatedAt);
+  const removes = change.remove.map((attribute) => expression.name(attribute));
+  if (change.set.sweepAt !== undefined) setAttribute(TABLE.sweepIndex.partitionKey, SWEEP_SHARD);
+  // The status index's partition follows the status; its sort key (owner, creation) is fixed.
+  if (change.set.status !== undefined)
+    setAttribute(TABLE.listIndexes.byStatus.partitionKey, change.set.status);
+  if (change.remove.includes('sweepAt')) removes.push(expression.name(TABLE.sweepIndex.partitionKey));
+
+  // A tombstone has no status, so every lifecycle condition (which names one) refuses it.
+  return {
+    Key: jobKey(id),
+    UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+    ConditionExpression: `attribute_exists(${expression.name(TABLE.partitionKey)}) AND ${expression.condition(change.condition)}`,
+    ExpressionAttributeNames: expression.names,
+    ExpressionAttributeValues: expression.values,
+  };
+}
+
+/** A new job as its item: the job, its key, its index attributes and when it expires. */
+export function jobItem(job: Job, expiresAt: number): Record<string, unknown> {
+  return {
+    ...jobKey(job.id),
+    ...job,
+    ...sweepShard(job),
+    ...listKeys(job),
+    [TABLE.ttlAttribute]: expiresAt,
+  };
 }
 
 /** Placeholders of one expression: `#n0` names (one per path segment) and `:v0` values. */

@@ -5,6 +5,7 @@ import { UploadRequestSchema } from '../inputs/create-upload.ts';
 import { JOB_STATUSES } from '../jobs/job.ts';
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../jobs/list-jobs.ts';
 import { EventJobSchema } from '../notify/events.ts';
+import { BATCH_SCHEMAS, batchOperations } from './openapi-batches.ts';
 
 /*
  * The HTTP API's OpenAPI 3.1 document, generated from the schemas the functions validate with
@@ -20,8 +21,15 @@ const ProblemSchema = z.object({
   detail: z.optional(z.string()),
   instance: z.optional(z.string()),
   errors: z.optional(
-    z.array(z.object({ path: z.string().check(z.describe('e.g. image_urls/0')), message: z.string() })),
+    z.array(
+      z.object({
+        path: z.string().check(z.describe('e.g. image_urls/0')),
+        message: z.string(),
+        line: z.optional(z.int().check(z.describe('A batch’s line (1-based)'))),
+      }),
+    ),
   ),
+  reset_at: z.optional(z.string().check(z.describe('When a refusal ends (a spend cap: the next UTC day)'))),
 });
 
 const WebhookViewSchema = z.object({
@@ -68,6 +76,7 @@ const schemas = {
       z.string().check(z.describe('Pass as next_token for the next page; absent on the last page')),
     ),
   }),
+  ...BATCH_SCHEMAS,
 };
 
 type SchemaName = keyof typeof schemas;
@@ -186,7 +195,7 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
   },
   'POST /uploads': {
     operationId: 'createUpload',
-    summary: 'Get a presigned PUT for an input image',
+    summary: 'Get a presigned PUT for an input image, or a batch manifest',
     requestBody: { required: true, ...json('UploadRequest') },
     responses: {
       '201': { description: 'Where to PUT the image, and its s3:// URI', ...json('UploadTicket') },
@@ -204,6 +213,7 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
       '422': problem('`NO_WEBHOOK_URL`: the job was submitted without a webhook_url'),
     },
   },
+  ...batchOperations({ json, problem, idParameter }),
   'GET /openapi.json': {
     operationId: 'getOpenApi',
     summary: 'This document',

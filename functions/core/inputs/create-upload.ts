@@ -3,23 +3,38 @@ import * as z from 'zod/mini';
 import type { Presigner } from '../ports.ts';
 import { parseOrThrow } from '../validation.ts';
 
-const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as const;
+const EXTENSIONS = {
+  'image/png': 'png',
+  'image/jpeg': 'jpg',
+  'image/webp': 'webp',
+  // A batch manifest (JSONL, one edit request per line) for `POST /batches`.
+  'application/x-ndjson': 'jsonl',
+} as const;
 type UploadContentType = keyof typeof EXTENSIONS;
 
 /** RunComfy recommends input images of at most 50 MB. */
 export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
+/** A batch manifest: 50,000 lines fit in this with room (see `BATCH_LIMITS.manifestBytes`). */
+export const MAX_MANIFEST_UPLOAD_BYTES = 100 * 1024 * 1024;
 const UPLOAD_URL_SECONDS = 900;
 
-export const UploadRequestSchema = z.strictObject({
-  content_type: z.enum(
-    Object.keys(EXTENSIONS) as [UploadContentType],
-    'must be image/png, image/jpeg or image/webp',
-  ),
-  size_bytes: z
-    .int('must be an integer')
-    .check(z.gte(1, 'must be at least 1'), z.lte(MAX_UPLOAD_BYTES, 'must be at most 50 MiB')),
-  filename: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
-});
+export const UploadRequestSchema = z
+  .strictObject({
+    content_type: z.enum(
+      Object.keys(EXTENSIONS) as [UploadContentType],
+      'must be image/png, image/jpeg, image/webp, or application/x-ndjson (a batch manifest)',
+    ),
+    size_bytes: z
+      .int('must be an integer')
+      .check(z.gte(1, 'must be at least 1'), z.lte(MAX_MANIFEST_UPLOAD_BYTES, 'must be at most 100 MiB')),
+    filename: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+  })
+  .check(
+    z.refine(
+      (request) => request.content_type === 'application/x-ndjson' || request.size_bytes <= MAX_UPLOAD_BYTES,
+      { message: 'must be at most 50 MiB for an image', path: ['size_bytes'] },
+    ),
+  );
 
 export interface UploadTicket {
   upload_url: string;

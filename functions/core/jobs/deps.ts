@@ -2,6 +2,7 @@ import type { Config } from '#contract/config';
 import type { S3InputPolicy } from '../inputs/s3-inputs.ts';
 import type {
   AdmissionStore,
+  BatchStore,
   Clock,
   JobQueues,
   JobStore,
@@ -43,6 +44,8 @@ export interface JobDeps {
   outputs?: OutputStore;
   /** Admission control (a bound on jobs in flight at RunComfy); absent: every job is submitted at once. */
   admission?: AdmissionStore;
+  /** Batches: a batch job that ends is counted in its batch; absent: no job belongs to a batch. */
+  batches?: BatchStore;
 }
 
 /** The clock and timing settings a lifecycle write is decided with, now. */

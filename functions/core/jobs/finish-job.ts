@@ -1,3 +1,4 @@
+import { markNotifiedAndTally } from '../batches/progress.ts';
 import { startWebhookDelivery } from '../webhooks/start-delivery.ts';
 import { releaseSlot } from './admission.ts';
 import type { JobDeps } from './deps.ts';
@@ -91,14 +92,18 @@ export async function ensureNotified(deps: JobDeps, job: Job): Promise<'sent' | 
   return 'sent';
 }
 
-/** Sends the notification of a job whose lease this handler holds, then records it as sent. */
+/**
+ * Sends the notification of a job whose lease this handler holds, then records it as sent (a
+ * batch job counted in its batch first).
+ */
 async function sendUnderLease(deps: JobDeps, job: Job): Promise<void> {
   try {
     await deps.notifier.completed(job);
     await startWebhookDelivery(deps, job);
+    await markNotifiedAndTally(deps, job, markNotified(writeContext(deps)));
   } catch (error) {
+    // Another handler may try at once (a notification already sent goes out again: same event_id).
     await deps.store.write(job.id, releaseNotifyLease()).catch(() => undefined);
     throw error;
   }
-  await deps.store.write(job.id, markNotified(writeContext(deps)));
 }

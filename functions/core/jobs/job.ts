@@ -90,9 +90,10 @@ export interface Job {
   owner?: string;
   /** A hash of `owner`: the key of the owner's list index and upload prefix (never the owner in clear). */
   ownerKey?: string;
-  /** The batch it belongs to, and its line there (1-based). */
+  /** The batch it belongs to, its line there (1-based), and the chunk of lines it was made in. */
   batchId?: string;
   batchLine?: number;
+  batchChunk?: number;
   /** The caller's own reference and metadata, echoed on the job and in every event. */
   callerReference?: string;
   metadata?: Record<string, string>;

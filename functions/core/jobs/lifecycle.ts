@@ -326,6 +326,26 @@ export function rejectedJob(
   };
 }
 
+/**
+ * A batch line whose job is made after its batch was cancelled: `cancelled` from the start, never
+ * submitted (cost 0). It sends no notification of its own (it never started): the batch counts it
+ * as it is made, and its completion reports it.
+ */
+export function cancelledBatchJob(
+  fields: Omit<Job, 'status' | 'submitAttempts' | 'pollCount' | 'sweepAt' | 'finishedAt'>,
+  ctx: WriteContext,
+): Job {
+  return {
+    ...fields,
+    status: 'cancelled',
+    finishedAt: iso(ctx.nowMs),
+    notifiedAt: iso(ctx.nowMs),
+    cost: 0,
+    submitAttempts: 0,
+    pollCount: 0,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Admission (status machine, phase `waiting`).
 
@@ -754,6 +774,7 @@ export function renderStateDiagram(): string {
     'stateDiagram-v2',
     '  [*] --> queued: accepted',
     '  [*] --> failed: rejected (invalid event)',
+    '  [*] --> cancelled: made after its batch was cancelled',
   ];
   for (const [name, spec] of Object.entries(TRANSITIONS) as [TransitionName, TransitionSpec][]) {
     if (spec.to === undefined) continue;

@@ -1,10 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { EditRequestSchema, type JobInput, splitRequest } from '../edit-request.ts';
+import type { JobInput } from '../edit-request.ts';
 import { ConflictError, PipelineError, ValidationError } from '../errors.ts';
-import { checkS3Inputs } from '../inputs/s3-inputs.ts';
-import { parseOrThrow } from '../validation.ts';
-import { checkWebhookUrl } from '../webhooks/url-policy.ts';
 import { assertWithinSpendCap, nudgeDispatch } from './admission.ts';
+import { checkEditRequest } from './check-edit.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { iso, type Job } from './job.ts';
 import { newJob } from './lifecycle.ts';
@@ -56,15 +54,15 @@ export async function submitEdit(
   deps: Pick<JobDeps, 'clock' | 'config' | 'log' | 'metrics' | 'store' | 'queues' | 'inputs' | 'admission'>,
   request: SubmitEditRequest,
 ): Promise<SubmitEditResult> {
-  const { input, caller } = splitRequest(parseOrThrow(EditRequestSchema, request.input, 'edit request'));
   const ownerKey = ownerKeyOf(request.owner);
-  const issues = [
-    ...checkS3Inputs(input.image_urls, deps.inputs.policy, ownerKey),
-    ...(caller.webhookUrl && !deps.queues.scheduleWebhook
-      ? [{ path: 'webhook_url', message: 'webhooks are not enabled on this deployment' }]
-      : checkWebhookUrl(caller.webhookUrl, deps.config)),
-  ];
-  if (issues.length > 0) throw new ValidationError('edit request is invalid', issues);
+  const check = checkEditRequest(request.input, {
+    policy: deps.inputs.policy,
+    ownerKey,
+    webhooks: Boolean(deps.queues.scheduleWebhook),
+    allowLoopbackHttp: deps.config.allowLoopbackHttp,
+  });
+  if (!check.ok) throw new ValidationError('edit request is invalid', check.issues);
+  const { input, caller } = check;
   await assertWithinSpendCap(deps);
   // With admission control, the job gets its place in line (its lane: batch lines after edits).
   const line = deps.admission
@@ -135,12 +133,12 @@ export async function submitEdit(
 }
 
 /** Idempotency keys are stored hashed (they are the caller's, and may mean something to them), per owner. */
-function hashKey(ownerKey: string, key: string): string {
+export function hashKey(ownerKey: string, key: string): string {
   return createHash('sha256').update(`${ownerKey}\n${key}`).digest('hex');
 }
 
 /** A canonical hash of the validated input: key order and defaults do not matter. */
-export function fingerprint(request: JobInput & Record<string, unknown>): string {
+export function fingerprint(request: (JobInput & Record<string, unknown>) | Record<string, unknown>): string {
   return createHash('sha256').update(canonicalJson(request)).digest('hex');
 }
 

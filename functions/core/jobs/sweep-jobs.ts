@@ -1,3 +1,4 @@
+import { sweepDueBatches } from '../batches/sweep-batches.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
 import { dispatchAdmissions, releaseSlot } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
@@ -28,6 +29,8 @@ export interface SweepSummary {
   skipped: number;
   /** Waiting jobs admitted into free RunComfy slots. */
   admitted?: number;
+  /** Batches whose stalled (or never triggered) step was queued again. */
+  batches?: number;
 }
 
 /**
@@ -65,6 +68,17 @@ export async function sweepDueJobs(deps: JobDeps, options: SweepOptions): Promis
   // The safety net of admission too: nudges can be lost, and slots left by crashed handlers wait
   // for a dispatcher to reclaim them.
   if (deps.admission) summary.admitted = await dispatchAdmissions(deps);
+  const { batches } = deps;
+  const scheduleBatch = deps.queues.scheduleBatch?.bind(deps.queues);
+  if (batches && scheduleBatch) {
+    summary.batches = await sweepDueBatches(
+      { ...deps, batches, queues: { ...deps.queues, scheduleBatch } },
+      {
+        limit: options.limit,
+        hasTime: () => !options.remainingMs || !options.perJobMs || options.remainingMs() >= options.perJobMs,
+      },
+    );
+  }
   if (summary.due > 0) deps.log.warn('swept jobs', { ...summary });
   deps.metrics.count('JobsSwept', summary.collected + summary.ended + summary.notified);
   return summary;

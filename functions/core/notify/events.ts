@@ -3,6 +3,7 @@ import { EVENTS } from '#contract/events';
 import { IMAGE_SIZES, OUTPUT_FORMATS } from '../edit-input.ts';
 import { isTerminal, JOB_ERROR_CODES, JOB_STATUSES, type Job } from '../jobs/job.ts';
 import { JOB_PHASES, toJobView } from '../jobs/job-view.ts';
+import { type BatchCompletedEvent, BatchCompletedEventSchema } from './batch-events.ts';
 
 /*
  * The events the pipeline announces, as schemas: the single source of their shape. The JSON
@@ -206,9 +207,9 @@ export type JobStartedEvent = z.infer<typeof JobStartedEventSchema>;
 export type CompletionEvent = z.infer<typeof JobCompletedEventSchema>;
 /** Events that mark progress (or a deletion): published best effort, to EventBridge only. */
 export type LifecycleEvent = JobSubmittedEvent | JobStartedEvent | JobDeletedEvent;
-export type JobEvent = LifecycleEvent | CompletionEvent;
+export type JobEvent = LifecycleEvent | CompletionEvent | BatchCompletedEvent;
 
-/** Every event: its EventBridge detail type, schema and JSON Schema file (in schemas/events/). */
+/** Every event (a batch's completion too): its EventBridge detail type, schema and JSON Schema file (in schemas/events/). */
 export const JOB_EVENTS = {
   'edit.job.submitted': {
     detailType: EVENTS.jobSubmitted,
@@ -229,6 +230,11 @@ export const JOB_EVENTS = {
     detailType: EVENTS.jobDeleted,
     schema: JobDeletedEventSchema,
     file: 'edit-job-deleted',
+  },
+  'edit.batch.completed': {
+    detailType: EVENTS.batchCompleted,
+    schema: BatchCompletedEventSchema,
+    file: 'edit-batch-completed',
   },
 } as const;
 

@@ -1,0 +1,120 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ITEM_PREFIX, TABLE } from '#contract/table';
+import { type Batch, type ChunkTally, emptyTallies } from '#core/batches/batch';
+import { isTerminal, type Job } from '#core/jobs/job';
+
+/** A chunk's count of ended jobs: an item of its own, so that no one item takes every job's update. */
+const chunkKey = (batchId: string, chunk: number) => ({
+  [TABLE.partitionKey]: `${ITEM_PREFIX.batch}${batchId}#chunk#${chunk}`,
+});
+
+/** Counters of a chunk, top-level attributes (DynamoDB's ADD takes no nested paths). */
+const TALLIES = ['succeeded', 'failed', 'cancelled', 'expired'] as const;
+
+/**
+ * The counters of a batch's chunks (`batch#<id>#chunk#<n>`), one item per chunk: each ended job
+ * is counted once by adding its line to the chunk's set of ended lines under the condition that
+ * the line is not in it yet, so a duplicate or replayed count counts nothing.
+ */
+export class DynamoChunkTallies {
+  constructor(
+    private readonly dynamo: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    /** When a counter made now expires (epoch seconds), with its batch. */
+    private readonly expiresAt: () => number,
+  ) {}
+
+  /** Creates the chunk's counter, knowing how many jobs it makes, before any of them can end. */
+  async open(batchId: string, chunk: number, jobs: number): Promise<void> {
+    await this.dynamo.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: chunkKey(batchId, chunk),
+        UpdateExpression:
+          'SET #jobs = if_not_exists(#jobs, :jobs), #expires = if_not_exists(#expires, :expires)',
+        ExpressionAttributeNames: { '#jobs': 'jobs', '#expires': TABLE.ttlAttribute },
+        ExpressionAttributeValues: {
+          ':jobs': jobs,
+          ':expires': this.expiresAt(),
+        },
+      }),
+    );
+  }
+
+  /** Counts an ended job in its chunk, once per line; the chunk's count after it. */
+  async tally(job: Job): Promise<ChunkTally | undefined> {
+    if (
+      !job.batchId ||
+      job.batchChunk === undefined ||
+      job.batchLine === undefined ||
+      !isTerminal(job.status)
+    ) {
+      throw new TypeError(`job ${job.id} is no ended job of a batch's chunk`);
+    }
+    const key = chunkKey(job.batchId, job.batchChunk);
+    try {
+      const { Attributes } = await this.dynamo.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression: 'ADD #ended :line, #status :one, #cost :cost',
+          ConditionExpression: 'NOT contains(#ended, :number)',
+          ExpressionAttributeNames: { '#ended': 'ended', '#status': job.status, '#cost': 'cost' },
+          ExpressionAttributeValues: {
+            ':line': new Set([job.batchLine]),
+            ':number': job.batchLine,
+            ':one': 1,
+            ':cost': job.cost ?? 0,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes ? toChunkTally(job.batchChunk, Attributes) : undefined;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // Counted already (a redelivery, another finisher): the count as it is.
+      const { Item } = await this.dynamo.send(
+        new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
+      );
+      return Item ? toChunkTally(job.batchChunk, Item) : undefined;
+    }
+  }
+
+  /** Every chunk's count of a batch, read 100 at a time. */
+  async all(batch: Pick<Batch, 'id' | 'chunkCount'>): Promise<ChunkTally[]> {
+    const tallies: ChunkTally[] = [];
+    const chunks = Array.from({ length: batch.chunkCount ?? 0 }, (_, chunk) => chunk);
+    for (let index = 0; index < chunks.length; index += 100) {
+      let keys = chunks.slice(index, index + 100).map((chunk) => chunkKey(batch.id, chunk));
+      for (let attempt = 0; keys.length > 0 && attempt < 5; attempt++) {
+        const response = await this.dynamo.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
+        );
+        for (const item of response.Responses?.[this.tableName] ?? []) {
+          const chunk = Number(String(item[TABLE.partitionKey]).split('#chunk#')[1]);
+          tallies.push(toChunkTally(chunk, item));
+        }
+        keys = (response.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as typeof keys;
+      }
+    }
+    return tallies.sort((a, b) => a.chunk - b.chunk);
+  }
+}
+
+function toChunkTally(chunk: number, item: Record<string, unknown>): ChunkTally {
+  const tallies = emptyTallies();
+  for (const status of TALLIES) tallies[status] = Number(item[status] ?? 0);
+  return {
+    chunk,
+    jobs: Number(item.jobs ?? Number.POSITIVE_INFINITY),
+    ended: item.ended instanceof Set ? item.ended.size : 0,
+    tallies,
+    cost: Number(item.cost ?? 0),
+  };
+}

@@ -8,6 +8,7 @@ import { DEFAULTS } from '../contract/config.ts';
 import { ITEM_PREFIX, TABLE } from '../contract/table.ts';
 import type { LocalPipeline } from '../local/pipeline.ts';
 import type { ApiRecorder } from './api-recorder.ts';
+import { isBatchFile } from './batch-phase.ts';
 import type { Evidence, SoakJob, UpstreamRun } from './invariants.ts';
 import type { ChannelObserver, WebhookReceiver } from './observers.ts';
 import { SOAK_SETTINGS } from './plan.ts';
@@ -149,7 +150,7 @@ async function outputObjects(pipeline: LocalPipeline): Promise<{ key: string; sh
       }),
     );
     for (const { Key } of page.Contents ?? []) {
-      if (!Key) continue;
+      if (!Key || isBatchFile(Key, DEFAULTS.outputPrefix)) continue;
       const object = await pipeline.clients.s3.send(new GetObjectCommand({ Bucket: pipeline.bucket, Key }));
       const bytes = await object.Body!.transformToByteArray();
       objects.push({ key: Key, sha256: createHash('sha256').update(bytes).digest('hex') });

@@ -1,5 +1,5 @@
 /**
- * `npm run soak [-- --jobs 500 --rate 2 --seed 1 --short --record]`: a fault soak of the whole
+ * `npm run soak [-- --jobs 500 --rate 2 --batch 200 --seed 1 --short --record]`: a fault soak of the whole
  * local pipeline (see soak/run-soak.ts). Prints every invariant and exits non-zero if one fails;
  * `--record` writes the summary into RELIABILITY.md.
  */
@@ -14,6 +14,7 @@ const { values } = parseArgs({
     jobs: { type: 'string' },
     rate: { type: 'string' },
     seed: { type: 'string' },
+    batch: { type: 'string' },
     settle: { type: 'string' },
     short: { type: 'boolean', default: false },
     record: { type: 'boolean', default: false },
@@ -27,6 +28,7 @@ const report = await runSoak(
     ...(values.rate ? { rate: number(values.rate) } : {}),
     ...(values.seed ? { seed: number(values.seed) } : {}),
     ...(values.settle ? { settleSeconds: number(values.settle) } : {}),
+    ...(values.batch ? { batchEdits: number(values.batch) } : {}),
     short: values.short,
   },
   (line) => console.log(`… ${line}`),

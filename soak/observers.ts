@@ -38,7 +38,10 @@ export class ChannelObserver {
   #running = true;
   #loops: Promise<void>[] = [];
 
-  constructor(private readonly pipeline: LocalPipeline) {
+  constructor(
+    private readonly pipeline: LocalPipeline,
+    private readonly onEvent: (channel: 'sns' | 'events', event: unknown) => void = () => {},
+  ) {
     this.#loops = [this.#loop('sns'), this.#loop('events')];
   }
 
@@ -67,6 +70,7 @@ export class ChannelObserver {
         channel === 'sns'
           ? (JSON.parse(String(message.Message)) as CompletionEvent)
           : (message.detail as CompletionEvent | undefined);
+      this.onEvent(channel, event);
       const delivery = completion(event);
       if (delivery) this.deliveries[channel].push(delivery);
     }

@@ -15,6 +15,8 @@ export const SoakOptionsSchema = z.object({
   short: z.boolean().default(false),
   /** How long to wait, after the last submission, for the next job to end (or give up on the rest). */
   settleSeconds: z.number().positive().default(180),
+  /** Edits in the soak's one batch (0: none), submitted with the first jobs. */
+  batchEdits: z.int().min(0).max(50_000).default(200),
 });
 export type SoakOptions = z.output<typeof SoakOptionsSchema>;
 
@@ -27,6 +29,8 @@ export const SOAK_SETTINGS = {
   resultRetryWindowSeconds: 60,
   upstreamConcurrency: 20,
   webhookRetryDelaysSeconds: '1,2,4',
+  // Several chunks even for a small batch.
+  batchChunkLines: 25,
 } as const;
 
 /** The account concurrency the simulator enforces (429 beyond it): Black Forest Labs' documented 24. */

@@ -3,7 +3,7 @@ import type { SoakReport } from './run-soak.ts';
 /** The soak's findings as text: each invariant, the faults met, the outcomes and the throughput. */
 export function formatReport(report: SoakReport): string {
   const lines = [
-    `Soak: ${report.options.jobs} jobs at ${report.options.rate}/s, seed ${report.options.seed}${report.options.short ? ' (short)' : ''}, ${report.durationSeconds} s, ${report.machine.cpus} CPUs, load ${report.machine.loadAverage.join(' ')}`,
+    `Soak: ${report.options.jobs} jobs at ${report.options.rate}/s and a batch of ${report.options.batchEdits}, seed ${report.options.seed}${report.options.short ? ' (short)' : ''}, ${report.durationSeconds} s, ${report.machine.cpus} CPUs, load ${report.machine.loadAverage.join(' ')}`,
     '',
     'Invariants:',
     ...report.invariants.map(
@@ -40,7 +40,7 @@ export function withSummary(document: string, report: SoakReport): string {
   const to = document.indexOf(end);
   if (from < 0 || to < from) throw new Error(`the document has no ${start} … ${end} block`);
   const summary = [
-    `Recorded ${report.startedAt.slice(0, 10)} by \`npm run soak -- --jobs ${report.options.jobs} --rate ${report.options.rate} --seed ${report.options.seed} --record\`:`,
+    `Recorded ${report.startedAt.slice(0, 10)} by \`npm run soak -- --jobs ${report.options.jobs} --rate ${report.options.rate} --batch ${report.options.batchEdits} --seed ${report.options.seed} --record\`:`,
     '',
     '```text',
     formatReport(report),

@@ -3,6 +3,15 @@ import type { Log } from '../functions/core/log.ts';
 import { startLocalPipeline } from '../local/pipeline.ts';
 import { ApiRecorder } from './api-recorder.ts';
 import {
+  asSubmitted,
+  BATCH_COMPLETION_RECOVERY_MS,
+  BatchCompletions,
+  batchJobs,
+  checkBatchPhase,
+  settleBatch,
+  submitBatchOfEdits,
+} from './batch-phase.ts';
+import {
   collectEvidence,
   faultsMet,
   type JobView,
@@ -95,7 +104,10 @@ export async function runSoak(
     log: quietLog,
   });
   const api = new ApiRecorder(pipeline.apiUrl);
-  const observer = new ChannelObserver(pipeline);
+  const batchCompletions = new BatchCompletions();
+  const observer = new ChannelObserver(pipeline, (channel, event) =>
+    batchCompletions.observe(channel, event),
+  );
   const receiver = new WebhookReceiver(
     pipeline.webhookSigningSecret,
     actions.webhookReceiverFails,
@@ -106,6 +118,15 @@ export async function runSoak(
     const submitted: Submitted[] = [];
     const work: Promise<void>[] = [];
     const began = Date.now();
+    const batchSubmitted =
+      options.batchEdits > 0
+        ? submitBatchOfEdits(api, {
+            edits: options.batchEdits,
+            seed: options.seed,
+            firstIndex: options.jobs,
+            inputImage: INPUT_IMAGE,
+          })
+        : undefined;
     for (let index = 0; index < options.jobs; index++) {
       const due = began + (index * 1000) / options.rate;
       if (due > Date.now()) await sleep(due - Date.now());
@@ -133,6 +154,15 @@ export async function runSoak(
         () => false, // the emulator was slow to answer: ask again on the next round
       );
     const views = await settle(api, submitted, options.settleSeconds * 1000, progress, isAnnounced);
+    // The batch completes once every job of it ended and was announced (each is counted as its
+    // notification goes out); its jobs are then jobs like the others for every per-job invariant.
+    const batch = await batchSubmitted;
+    const batchView = batch
+      ? await settleBatch(api, batch, options.settleSeconds * 1000 + BATCH_COMPLETION_RECOVERY_MS, progress)
+      : undefined;
+    const batchJobViews = batch ? await batchJobs(api, batch.id) : [];
+    submitted.push(...asSubmitted(batchJobViews));
+    for (const job of batchJobViews) views.set(job.id, job);
     await pipeline.drain({ timeoutMs: 60_000 }).catch(() => undefined);
     await sleep(2_000); // webhook retries and the last events
     await observer.stop();
@@ -143,7 +173,10 @@ export async function runSoak(
       pipeline,
       evidence.jobs.filter((job) => !TERMINAL.has(job.status) || !announced.has(job.id)),
     );
-    const invariants = checkInvariants(evidence);
+    const invariants = [
+      ...checkInvariants(evidence),
+      ...(batch ? await checkBatchPhase(batch, batchView, batchJobViews, batchCompletions) : []),
+    ];
     const faults = await faultsMet(pipeline, runtimeFaults, submitted, receiver, evidence.upstream);
     const missingFaultKinds = options.short ? FAULT_KINDS.filter((kind) => !faults[kind]) : [];
     const ended = evidence.jobs.filter((job) => job.finishedAt);

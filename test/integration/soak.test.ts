@@ -7,7 +7,7 @@ import { FAULT_KINDS, runSoak } from '../../soak/run-soak.ts';
  * under every fault the full `npm run soak` plays, at three times the rate, with every invariant.
  */
 it('keeps every invariant of the reliability soak under faults on both sides (60 jobs)', async () => {
-  const report = await runSoak({ jobs: 60, rate: 4, short: true, settleSeconds: 420 });
+  const report = await runSoak({ jobs: 60, rate: 4, short: true, settleSeconds: 420, batchEdits: 20 });
 
   const failed = report.invariants.filter((result) => !result.ok);
   expect(failed, formatReport(report)).toEqual([]);

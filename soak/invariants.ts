@@ -42,6 +42,9 @@ export interface Evidence {
   /** Ids answered to each set of concurrent submissions with one Idempotency-Key. */
   repeatedSubmissions: string[][];
   webhookBadSignatures: number;
+  /** The most runs the simulator had queued or running at once, and the pipeline's admission bound. */
+  upstreamMaxInFlight: number;
+  admissionLimit: number;
 }
 
 export interface InvariantResult {
@@ -185,6 +188,18 @@ export function checkInvariants(evidence: Evidence): InvariantResult[] {
     'every webhook signature verifies',
     evidence.webhookBadSignatures > 0 ? [`${evidence.webhookBadSignatures} bad signatures`] : [],
     `${evidence.deliveries.webhook.length} verified deliveries`,
+  );
+  // Runs the pipeline no longer counts can hold RunComfy's slots too: a submit whose answer was
+  // lost, and a run that never finished after its job gave up on it at the end of the overtime.
+  const letGo = evidence.upstream.filter(
+    (run) => run.answerDropped || run.state === 'queued' || run.state === 'running',
+  ).length;
+  check(
+    'upstream runs in flight within the admission bound',
+    evidence.upstreamMaxInFlight > evidence.admissionLimit + letGo
+      ? [`${evidence.upstreamMaxInFlight} at once > ${evidence.admissionLimit} + ${letGo} let go`]
+      : [],
+    `at most ${evidence.upstreamMaxInFlight} at once (bound ${evidence.admissionLimit}, ${letGo} runs let go)`,
   );
   return results;
 }

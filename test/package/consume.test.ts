@@ -114,7 +114,7 @@ describe('npm pack', () => {
   it('ships the compiled entry points with types, the Lambda bundles, the CLI and the docs, and nothing else', () => {
     const paths = pack.files.map((file) => file.path);
     const allowed =
-      /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/flux-edit\.mjs|dist\/assets\/[a-z]+\/index\.mjs(\.map)?|dist\/(client|contract|functions|infra)\/[\w/.-]+\.(js|d\.ts))$/;
+      /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/flux-edit\.mjs|dist\/assets\/[a-z]+\/(index|chunks\/[\w-]+)\.mjs(\.map)?|dist\/(client|contract|functions|infra)\/[\w/.-]+\.(js|d\.ts))$/;
     expect(paths.filter((path) => !allowed.test(path))).toEqual([]);
     for (const required of [
       'LICENSE',

@@ -1,4 +1,3 @@
-import { AwsNotifier } from '#adapters/aws/aws-notifier';
 import { S3BatchFiles } from '#adapters/aws/s3-batch-files';
 import { createS3Client } from '#adapters/aws/s3-client';
 import { S3Presigner } from '#adapters/aws/s3-presigner';
@@ -6,6 +5,7 @@ import type { Config } from '#contract/config';
 import type { BatchDeps } from '#core/batches/deps';
 import { PipelineError } from '#core/errors';
 import type { JobDeps } from '#core/jobs/deps';
+import type { BatchNotifier } from '#core/ports';
 
 export class BatchesDisabledError extends PipelineError {
   override readonly name: string = 'BatchesDisabledError';
@@ -21,7 +21,8 @@ export class BatchesDisabledError extends PipelineError {
  */
 export function createBatchDeps(config: Config, jobDeps: JobDeps): BatchDeps | undefined {
   const { batches, queues, notifier } = jobDeps;
-  if (!batches || !queues.scheduleBatch || !(notifier instanceof AwsNotifier)) return undefined;
+  const batchNotifier = isBatchNotifier(notifier) ? notifier : undefined;
+  if (!batches || !queues.scheduleBatch || !batchNotifier) return undefined;
   const s3 = createS3Client();
   return {
     ...jobDeps,
@@ -29,6 +30,10 @@ export function createBatchDeps(config: Config, jobDeps: JobDeps): BatchDeps | u
     batches,
     queues: queues as BatchDeps['queues'],
     files: new S3BatchFiles(s3, new S3Presigner(s3), config.outputBucket),
-    batchNotifier: notifier,
+    batchNotifier,
   };
+}
+
+function isBatchNotifier(notifier: object): notifier is BatchNotifier {
+  return typeof (notifier as Partial<BatchNotifier>).batchCompleted === 'function';
 }

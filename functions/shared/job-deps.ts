@@ -9,7 +9,7 @@ import type { FunctionName } from '#contract/resources';
 import { systemClock } from '#core/clock';
 import { parseS3Allowlist, resolveImageUrls } from '#core/inputs/s3-inputs';
 import type { JobDeps } from '#core/jobs/deps';
-import type { Notifier, OutputStore, Presigner, RunComfy } from '#core/ports';
+import type { BatchNotifier, Notifier, OutputStore, Presigner, RunComfy } from '#core/ports';
 import { RunComfyClient } from '#core/runcomfy/index';
 import { logger, metricSink } from './powertools.ts';
 import { runComfyTokenSource } from './runcomfy-token.ts';
@@ -103,7 +103,7 @@ export function lazyOutputStore(config: Config): OutputStore {
 }
 
 /** The notifier, its SNS and EventBridge clients made on first use. */
-function lazyNotifier(config: Config): Notifier {
+function lazyNotifier(config: Config): Notifier & BatchNotifier {
   const notifier = onFirstUse(async () => {
     const { createAwsNotifier } = await import('#adapters/aws/aws-notifier');
     return createAwsNotifier({ topicArn: config.topicArn, eventBusName: config.eventBusName });
@@ -111,6 +111,7 @@ function lazyNotifier(config: Config): Notifier {
   return {
     completed: async (job) => (await notifier()).completed(job),
     announce: async (event) => (await notifier()).announce(event),
+    batchCompleted: async (event) => (await notifier()).batchCompleted(event),
   };
 }
 

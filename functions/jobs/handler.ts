@@ -6,7 +6,7 @@ import { ConfigError, ENV, loadConfig } from '#contract/config';
 import { NotFoundError, PipelineError } from '#core/errors';
 import { callerOf } from '#core/http/caller';
 import { jsonResponse } from '#core/http/problem';
-import { readJsonBody } from '#core/http/request';
+import { JobIdSchema, readJsonBody } from '#core/http/request';
 import { createUpload } from '#core/inputs/create-upload';
 import { linePosition } from '#core/jobs/admission';
 import { cancelJob } from '#core/jobs/cancel-job';
@@ -36,7 +36,6 @@ const deps = {
   cursorKey: cursorKey(),
 };
 const PRESIGNED_URL_SECONDS = 3600;
-const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * The job routes: `GET /edits`, `GET|DELETE /edits/{id}`, `POST /edits/{id}/cancel`,
@@ -46,7 +45,7 @@ const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export const handler = makeHttpHandler(async (event, { log }) => {
   const caller = callerOf(event, config);
   const jobId = event.pathParameters?.id ?? '';
-  if (event.pathParameters?.id !== undefined && !JOB_ID.test(jobId)) {
+  if (event.pathParameters?.id !== undefined && !JobIdSchema.safeParse(jobId).success) {
     throw new NotFoundError('no job with this id');
   }
   const scoped = { ...deps, log };

@@ -1,5 +1,17 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import * as z from 'zod/mini';
 import { PipelineError, ValidationError } from '../errors.ts';
+
+/** `Idempotency-Key`: 1–255 visible ASCII characters (the header's value as the API documents it). */
+export const IdempotencyKeySchema = z
+  .string()
+  .check(
+    z.regex(/^[\x21-\x7e]{1,255}$/, 'must be 1–255 visible ASCII characters'),
+    z.describe('Retrying with the same key and body returns the first job (`Idempotent-Replayed: true`)'),
+  );
+
+/** A job id in a path: anything else cannot name a job, and answers 404 without a read. */
+export const JobIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
 
 /** Reads a JSON body from an HTTP API event, with a specific error for each way it can be wrong. */
 export function readJsonBody(event: APIGatewayProxyEventV2): unknown {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
 import type { Presigner } from '../ports.ts';
-import { parseOrThrow } from '../validation.ts';
+import { parseOrThrow, SINGLE_LINE, text } from '../validation.ts';
 
 const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as const;
 type UploadContentType = keyof typeof EXTENSIONS;
@@ -10,16 +10,34 @@ type UploadContentType = keyof typeof EXTENSIONS;
 export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 const UPLOAD_URL_SECONDS = 900;
 
-export const UploadRequestSchema = z.strictObject({
-  content_type: z.enum(
-    Object.keys(EXTENSIONS) as [UploadContentType],
-    'must be image/png, image/jpeg or image/webp',
-  ),
-  size_bytes: z
-    .int('must be an integer')
-    .check(z.gte(1, 'must be at least 1'), z.lte(MAX_UPLOAD_BYTES, 'must be at most 50 MiB')),
-  filename: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
-});
+export const UploadRequestSchema = z
+  .strictObject({
+    content_type: z.enum(
+      Object.keys(EXTENSIONS) as [UploadContentType],
+      'must be image/png, image/jpeg or image/webp',
+    ),
+    size_bytes: z
+      .int('must be an integer')
+      .check(z.gte(1, 'must be at least 1'), z.lte(MAX_UPLOAD_BYTES, 'must be at most 50 MiB')),
+    filename: z.optional(
+      text({
+        min: 1,
+        max: 200,
+        pattern: SINGLE_LINE,
+        patternMessage: 'must not contain control characters',
+        description:
+          'Kept in the object key, with every character but A-Z a-z 0-9 . _ - replaced by `_`: no control characters; well-formed Unicode.',
+      }),
+    ),
+  })
+  .check(
+    z.meta({
+      examples: [
+        { content_type: 'image/png', size_bytes: 1843221, filename: 'cup.png' },
+        { content_type: 'image/jpeg', size_bytes: 52428800 },
+      ],
+    }),
+  );
 
 export interface UploadTicket {
   upload_url: string;

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { EditRequestSchema, type JobInput, splitRequest } from '../edit-request.ts';
+import { editRequestSchema, type JobInput, splitRequest } from '../edit-request.ts';
 import { ConflictError, PipelineError, ValidationError } from '../errors.ts';
 import { checkS3Inputs } from '../inputs/s3-inputs.ts';
 import { parseOrThrow } from '../validation.ts';
@@ -56,7 +56,9 @@ export async function submitEdit(
   deps: Pick<JobDeps, 'clock' | 'config' | 'log' | 'metrics' | 'store' | 'queues' | 'inputs' | 'admission'>,
   request: SubmitEditRequest,
 ): Promise<SubmitEditResult> {
-  const { input, caller } = splitRequest(parseOrThrow(EditRequestSchema, request.input, 'edit request'));
+  const { input, caller } = splitRequest(
+    parseOrThrow(editRequestSchema(deps.config), request.input, 'edit request'),
+  );
   const ownerKey = ownerKeyOf(request.owner);
   const issues = [
     ...checkS3Inputs(input.image_urls, deps.inputs.policy, ownerKey),

@@ -58,8 +58,12 @@ export function processIo(): CliIo {
   };
 }
 
+/** The bearer token for an API behind a JWT authorizer, when `--token` is not given. */
+export const TOKEN_ENV = 'FLUX_EDIT_TOKEN';
+
 const OPTIONS = {
   'api-url': { type: 'string' },
+  token: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   prompt: { type: 'string' },
@@ -77,7 +81,7 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS;
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
-const COMMON: OptionName[] = ['api-url', 'json', 'help'];
+const COMMON: OptionName[] = ['api-url', 'token', 'json', 'help'];
 const COMMANDS = {
   edit: {
     summary: 'upload local images, submit an edit, wait for it and download the outputs',
@@ -130,6 +134,8 @@ Options of edit:
 Common options:
   --api-url <url>         the API (default: $${API_URL_ENV}, else the apiUrl in
                           .local/stack.json of a running local runtime)
+  --token <jwt>           a bearer token, for an API behind a JWT authorizer (default:
+                          $${TOKEN_ENV}; locally: npm run -s token -- --sub <you>)
   --timeout <seconds>     stop waiting after this long (edit, wait); the job carries on
   --json                  print JSON on stdout: the job, or {"job", "files"} after a wait
   -h, --help              show this help
@@ -174,7 +180,9 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<n
       return EXIT.ok;
     }
     const api = resolveApiUrl({ flag: values['api-url'], env: io.env, cwd: io.cwd, repoRoot: io.repoRoot });
-    const client = new FluxEditClient({ apiUrl: api.url, fetch: io.fetch });
+    // The environment is the better place: a flag shows in the process list.
+    const token = values.token || io.env[TOKEN_ENV] || undefined;
+    const client = new FluxEditClient({ apiUrl: api.url, fetch: io.fetch, ...(token ? { token } : {}) });
     context = { io, values, json, api, client };
     switch (command) {
       case 'edit':
@@ -373,6 +381,9 @@ function reportError(io: CliIo, json: boolean, error: unknown, api: ResolvedApiU
   } else if (error instanceof FluxEditApiError) {
     lines.push(`error: ${error.message} [${error.code}, HTTP ${error.status}]`);
     for (const field of error.errors) lines.push(`  ${field.path}: ${field.message}`);
+    if (error.status === 401) {
+      lines.push(`  the API wants a valid bearer token: pass --token <jwt> or set ${TOKEN_ENV}`);
+    }
     status = EXIT.api;
   } else if (error instanceof FluxEditNetworkError) {
     const hint =

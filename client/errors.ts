@@ -123,7 +123,8 @@ export async function apiErrorFrom(response: Response): Promise<FluxEditApiError
   }
   return new FluxEditApiError({
     status: response.status,
-    code: stringOf(body.code) ?? `HTTP_${response.status}`,
+    // API Gateway's own 401 (`{"message":"Unauthorized"}`) gets the code the local runtime's has.
+    code: stringOf(body.code) ?? (response.status === 401 ? 'UNAUTHORIZED' : `HTTP_${response.status}`),
     title: stringOf(body.title),
     // API Gateway's own answers (auth failures, throttling) are `{"message": "..."}`.
     detail: stringOf(body.detail) ?? stringOf(body.message) ?? stringOf(body.title),

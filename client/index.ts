@@ -17,6 +17,7 @@ import { DEFAULT_RETRY_POLICY, isTransient, type RetryPolicy, sleep, withRetries
 import {
   type AwsCredentials,
   type AwsCredentialsProvider,
+  type BearerToken,
   type RequestSigner,
   type SigningMode,
   signerFor,
@@ -33,7 +34,7 @@ import {
 
 export * from './errors.ts';
 export type { RetryPolicy } from './retry.ts';
-export type { AwsCredentials, AwsCredentialsProvider, SigningMode } from './signing.ts';
+export type { AwsCredentials, AwsCredentialsProvider, BearerToken, SigningMode } from './signing.ts';
 export { defaultSigningMode, regionFromExecuteApiHost } from './signing.ts';
 export * from './types.ts';
 
@@ -46,6 +47,12 @@ export interface FluxEditClientOptions {
   region?: string;
   /** @default the AWS SDK's Node provider chain, loaded on first signed request */
   credentials?: AwsCredentials | AwsCredentialsProvider;
+  /**
+   * A bearer token (or a function returning the current one) for an API behind a JWT authorizer;
+   * sent as `Authorization: Bearer …` on API calls only, never to the presigned storage URLs.
+   * Replaces SigV4. The CLI reads it from `--token` or `FLUX_EDIT_TOKEN`. @default none
+   */
+  token?: BearerToken;
   /** @default globalThis.fetch */
   fetch?: typeof fetch;
   /** Retries of requests that are safe to repeat. @default { maxRetries: 2, baseDelayMs: 500, maxDelayMs: 10000 } */
@@ -75,6 +82,7 @@ const MAX_CONSECUTIVE_POLL_FAILURES = 5;
  *
  * @example
  * const client = new FluxEditClient({ apiUrl: 'https://abc123.execute-api.eu-west-1.amazonaws.com' });
+ * // behind a JWT authorizer: new FluxEditClient({ apiUrl, token: process.env.FLUX_EDIT_TOKEN })
  * const image = await client.uploadFile('./cup.png');
  * const job = await client.submit(
  *   { prompt: 'make the cup red', image_urls: [image.s3Uri] },

@@ -15,6 +15,12 @@ export interface AwsCredentials {
 /** Called before every signature, so it should cache (the SDK's providers do). */
 export type AwsCredentialsProvider = () => Promise<AwsCredentials>;
 
+/**
+ * A bearer token (a JWT of the issuer the API trusts), or a function returning the current one:
+ * called before every request, so it can hand out a refreshed token.
+ */
+export type BearerToken = string | (() => string | Promise<string>);
+
 /** What a signer needs of a request, and what it hands back: the headers to send. */
 export interface SignableRequest {
   method: string;
@@ -90,13 +96,46 @@ export function createSigV4Signer(options: {
   };
 }
 
-/** Picks the signer for a client's options; a SigV4 signer needs a region, given or from the host. */
+/** A token is visible ASCII (RFC 6750's token68 and more): never a header injection. */
+const TOKEN = /^[\x21-\x7e]+$/;
+
+/**
+ * Sends `Authorization: Bearer <token>`, for an API behind a JWT authorizer (deployed with
+ * `apiAuthorization: { type: 'jwt' }`, or the local runtime with `API_AUTH=jwt`).
+ */
+export function createBearerSigner(token: BearerToken): RequestSigner {
+  return {
+    async sign(request) {
+      const value = typeof token === 'function' ? await token() : token;
+      if (typeof value !== 'string' || !TOKEN.test(value)) {
+        throw new FluxEditConfigError('TOKEN_INVALID', 'the bearer token is empty or not a token');
+      }
+      return { ...request.headers, authorization: `Bearer ${value}` };
+    },
+  };
+}
+
+/**
+ * Picks the signer for a client's options: a bearer token when one is given, else SigV4 or none
+ * by `signing`; a SigV4 signer needs a region, given or from the host.
+ */
 export function signerFor(options: {
   apiUrl: URL;
   signing?: SigningMode;
   region?: string;
   credentials?: AwsCredentials | AwsCredentialsProvider;
+  token?: BearerToken;
 }): RequestSigner {
+  if (options.token !== undefined) {
+    // Both would be the Authorization header: an API takes one kind of auth.
+    if (options.signing === 'sigv4') {
+      throw new FluxEditConfigError(
+        'TOKEN_WITH_SIGV4',
+        'give either a bearer token or SigV4 signing, not both',
+      );
+    }
+    return createBearerSigner(options.token);
+  }
   const mode = options.signing ?? defaultSigningMode(options.apiUrl);
   if (mode === 'none') return unsignedRequests;
   const region =

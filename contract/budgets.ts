@@ -17,6 +17,13 @@ export const AWS_CALLS = {
   maxRetryDelayMs: 200,
 } as const;
 
+/**
+ * The per-request bound against an emulator (`AWS_ENDPOINT_URL` set: the local runtime, tests):
+ * moto is one Python process, and under load it answers in seconds where AWS answers in
+ * milliseconds. Deployed functions never have an endpoint set, so their budgets are unchanged.
+ */
+export const EMULATOR_REQUEST_TIMEOUT_MS = 15_000;
+
 /** S3 transfers of output images carry megabytes per request: a longer per-request bound. */
 export const S3_TRANSFER_REQUEST_TIMEOUT_MS = 20_000;
 

@@ -23,8 +23,9 @@ export type ApiAuthorization =
   | {
       readonly type: 'iam';
       /**
-       * IAM principal ARNs (as API Gateway reports them: `arn:aws:iam::<account>:user/<name>`, or
-       * `arn:aws:sts::<account>:assumed-role/<role>/<session>`) that may act on every caller's jobs.
+       * IAM principal ARNs that may act on every caller's jobs: users
+       * (`arn:aws:iam::<account>:user/<name>`), roles (`arn:aws:iam::<account>:role/<name>`: every
+       * session of it), or single role sessions (`arn:aws:sts::<account>:assumed-role/<role>/<session>`).
        * @default - none
        */
       readonly adminPrincipals?: string[];

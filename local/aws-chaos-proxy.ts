@@ -1,4 +1,12 @@
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { subscribe } from 'node:diagnostics_channel';
+import {
+  type ClientRequest,
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -7,7 +15,9 @@ import type { AddressInfo } from 'node:net';
  * SQS, SNS, EventBridge) have their success answer replaced by a non-retryable error *after* the
  * emulator carried them out. The calling handler then fails with the side effect done — what a
  * Lambda crashing right after a write looks like — and its message is redelivered. Reads are
- * never touched. Local runtime only: nothing in the functions knows it exists.
+ * never touched, and neither are the calls of an invocation not run under {@link armCrashes}
+ * (an API call crashing would be an API 5xx, which is not the fault being played). Local runtime
+ * only: nothing in the functions knows it exists.
  */
 export interface AwsChaosOptions {
   /** The emulator to forward to, e.g. moto's `http://127.0.0.1:5000`. */
@@ -23,6 +33,25 @@ export interface AwsChaosProxy {
   /** Crashes injected so far, by operation (`DynamoDB.UpdateItem`, `S3.PutObject`, …). */
   readonly injected: Record<string, number>;
   close(): Promise<void>;
+}
+
+const ARMED_HEADER = 'x-local-chaos';
+const armed = new AsyncLocalStorage<boolean>();
+let marking = false;
+
+/**
+ * Runs `work` (a handler invocation) with its AWS calls eligible for crashes: every HTTP request it
+ * makes carries a marker header, set when node creates the request (a diagnostics channel, so
+ * the SDK is not touched); the proxy crashes marked requests only, and strips the marker.
+ */
+export function armCrashes<T>(work: () => Promise<T>): Promise<T> {
+  if (!marking) {
+    marking = true;
+    subscribe('http.client.request.created', (message: unknown) => {
+      if (armed.getStore()) (message as { request: ClientRequest }).request.setHeader(ARMED_HEADER, 'armed');
+    });
+  }
+  return armed.run(true, work);
 }
 
 /** The operation a request names: JSON protocols say it in `X-Amz-Target`, query protocols in the body, S3 in the path. */
@@ -92,16 +121,18 @@ export async function startAwsChaosProxy(options: AwsChaosOptions): Promise<AwsC
     request.on('end', () => {
       const body = Buffer.concat(chunks);
       const operation = operationOf(request, body);
+      const { [ARMED_HEADER]: marker, ...headers } = request.headers;
       const upstream = httpRequest(
         {
           host: target.hostname,
           port: target.port,
           method: request.method,
           path: request.url,
-          headers: { ...request.headers, host: target.host },
+          headers: { ...headers, host: target.host },
         },
         (answer) => {
           const crash =
+            marker === 'armed' &&
             SIDE_EFFECTS.has(operation) &&
             (answer.statusCode ?? 500) < 300 &&
             options.crashAfterWrite > 0 &&

@@ -13,7 +13,11 @@ export type LocalRuntimeErrorCode =
   | 'SETTINGS_INVALID'
   | 'HANDLER_LOAD_FAILED'
   | 'HANDLER_TIMEOUT'
-  | 'DRAIN_TIMEOUT';
+  | 'DRAIN_TIMEOUT'
+  /** `npm run token`: the running runtime's signing key file is missing or unreadable. */
+  | 'AUTH_KEY_MISSING'
+  /** `npm run token`: no local runtime runs, or it runs without auth (`API_AUTH` unset). */
+  | 'AUTH_NOT_RUNNING';
 
 export class LocalRuntimeError extends PipelineError {
   override readonly name = 'LocalRuntimeError';

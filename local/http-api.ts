@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { problemResponse } from '#core/http/problem';
 import type { Log } from '#core/log';
 import { silentLog } from '#core/log';
 import type { FunctionName, RouteDefinition } from '../contract/index.ts';
@@ -17,6 +18,17 @@ export interface HttpApiOptions {
   host?: string;
   /** Larger request bodies get 413 before any handler runs. @default 1 MiB */
   maxBodyBytes?: number;
+  /**
+   * The routes' authorizer (every route has it, as the construct's default authorizer): what it
+   * returns becomes `requestContext.authorizer`; an error is answered as problem+json (its
+   * `UnauthorizedError` as 401) before the body is read or any handler runs. @default none
+   */
+  authorize?: (headers: IncomingMessage['headers']) => Promise<object>;
+  /**
+   * Answers requests whose path no route has (the web console), or returns false for a 404.
+   * Routes always come first: nothing here can shadow the API.
+   */
+  site?: (request: IncomingMessage, response: ServerResponse) => Promise<boolean>;
   log?: Log;
 }
 
@@ -49,8 +61,9 @@ class BodyTooLargeError extends Error {}
  * the handler's result is mapped back to HTTP by the same rules API Gateway applies.
  *
  * Deliberate differences from API Gateway: a path that matches with another method answers
- * 405 with `Allow` (API Gateway says 404), errors are problem+json rather than
- * `{"message": ...}`, and the body limit defaults to 1 MiB (API Gateway: 10 MB).
+ * 405 with `Allow` (API Gateway says 404), errors (also an authorizer's 401) are problem+json
+ * rather than `{"message": ...}`, the body limit defaults to 1 MiB (API Gateway: 10 MB), and
+ * paths no route has may be served by `site` (the web console).
  *
  * @example
  * const api = await startHttpApi({ routes: ROUTES, invoke, accountId: '123456789012' });
@@ -81,10 +94,20 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     });
     const match = candidates.find((candidate) => candidate.route.route.method === method);
     if (!match) {
+      if (candidates.length === 0 && (await options.site?.(request, response))) return;
       request.resume();
       if (candidates.length === 0) return sendProblem(response, 404, 'Not Found');
       response.setHeader('allow', [...new Set(candidates.map((c) => c.route.route.method))].join(', '));
       return sendProblem(response, 405, 'Method Not Allowed');
+    }
+
+    let authorizer: object | undefined;
+    try {
+      authorizer = await options.authorize?.(request.headers);
+    } catch (error) {
+      request.resume();
+      const refusal = toHttpResponse(problemResponse(error, url.pathname, log));
+      return refusal ? send(response, refusal) : sendProblem(response, 500, 'Internal Server Error');
     }
 
     let body: Buffer;
@@ -96,7 +119,16 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       return sendProblem(response, 413, 'Content Too Large');
     }
 
-    const event = toEvent({ request, url, body, match, requestId, apiId, accountId: options.accountId });
+    const event = toEvent({
+      request,
+      url,
+      body,
+      match,
+      requestId,
+      apiId,
+      accountId: options.accountId,
+      authorizer,
+    });
     let result: unknown;
     try {
       result = await options.invoke(match.route.route.function, event);
@@ -114,11 +146,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       log.error('handler returned a malformed response', { routeKey: match.route.routeKey, requestId });
       return sendProblem(response, 500, 'Internal Server Error');
     }
-    response.statusCode = mapped.statusCode;
-    for (const [name, value] of Object.entries(mapped.headers)) response.setHeader(name, value);
-    if (mapped.cookies.length > 0) response.setHeader('set-cookie', mapped.cookies);
-    response.setHeader('content-length', mapped.body.length);
-    response.end(mapped.body);
+    send(response, mapped);
   }
 
   await new Promise<void>((listening, failed) => {
@@ -134,6 +162,14 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     port,
     close: () => closeServer(server),
   };
+}
+
+function send(response: ServerResponse, mapped: HttpResponse): void {
+  response.statusCode = mapped.statusCode;
+  for (const [name, value] of Object.entries(mapped.headers)) response.setHeader(name, value);
+  if (mapped.cookies.length > 0) response.setHeader('set-cookie', mapped.cookies);
+  response.setHeader('content-length', mapped.body.length);
+  response.end(mapped.body);
 }
 
 function compileRoute(route: RouteDefinition): CompiledRoute {
@@ -208,6 +244,7 @@ function toEvent(input: {
   requestId: string;
   apiId: string;
   accountId: string;
+  authorizer: object | undefined;
 }): APIGatewayProxyEventV2 {
   const { request, url, body, match } = input;
   const headers: Record<string, string> = {};
@@ -264,7 +301,8 @@ function toEvent(input: {
       stage: '$default',
       time: formatRequestTime(now),
       timeEpoch: now.getTime(),
-    },
+      ...(input.authorizer ? { authorizer: input.authorizer } : {}),
+    } as APIGatewayProxyEventV2['requestContext'],
     ...(body.length > 0 ? { body: isText ? body.toString('utf8') : body.toString('base64') } : {}),
     isBase64Encoded: body.length > 0 && !isText,
   };

@@ -73,7 +73,9 @@ async function launch(logFile: string, timeoutMs: number): Promise<MotoServer> {
     [MOTO_LAUNCHER, '--parent-pid', String(process.pid), '-H', '127.0.0.1', '-p', '0'],
     {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, PYTHONUNBUFFERED: '1' },
+      // moto answers every origin's CORS request by default; S3 answers only what the bucket's
+      // CORS rules allow, and so does moto without its global CORS (see putConsoleCors).
+      env: { ...process.env, PYTHONUNBUFFERED: '1', MOTO_DISABLE_GLOBAL_CORS: 'true' },
     },
   );
   child.stdout.pipe(logStream, { end: false });

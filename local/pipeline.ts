@@ -16,10 +16,13 @@ import {
   SWEEPER,
 } from '../contract/index.ts';
 import type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
-import { startAwsChaosProxy } from './aws-chaos-proxy.ts';
+import { armCrashes, startAwsChaosProxy } from './aws-chaos-proxy.ts';
+import { CONSOLE_PATH, consoleSite } from './console-site.ts';
 import { LocalRuntimeError } from './errors.ts';
 import { type HandlerOverrides, loadHandlers } from './handlers.ts';
 import { startHttpApi } from './http-api.ts';
+import { createJwtAuthorizer } from './jwt-authorizer.ts';
+import { DEFAULT_LOCAL_ADMIN_SCOPE, type LocalIssuer, startLocalIssuer } from './jwt-issuer.ts';
 import { type InvocationTarget, invokeHandler, type LambdaHandler } from './lambda-context.ts';
 import { type MotoServer, startMotoServer } from './moto-server.ts';
 import {
@@ -29,6 +32,7 @@ import {
   destroyLocalClients,
   type LocalClients,
   type LocalResources,
+  putConsoleCors,
 } from './resources.ts';
 import { type DeliveryChaos, longPollTimeoutMs, SqsDriver } from './sqs-driver.ts';
 
@@ -83,8 +87,20 @@ export interface LocalPipelineOptions {
   waitTimeSeconds?: number;
   /** HTTP API port. @default 0 (ephemeral) */
   port?: number;
+  /**
+   * `{ mode: 'jwt' }`: every route needs a bearer token of a local issuer started with the
+   * pipeline (keys made now, JWKS on loopback), verified as API Gateway's JWT authorizer does,
+   * whose claims reach the functions where API Gateway puts them. `ADMIN_SCOPE` then defaults
+   * to `admin`. @default no auth: every caller is `local`, an admin
+   */
+  auth?: { mode: 'jwt'; issuer?: string; audience?: readonly string[] };
   /** @default 1 MiB */
   maxBodyBytes?: number;
+  /**
+   * Serve the web console at `/console/` of the API (and let its origin upload to the bucket).
+   * @default true
+   */
+  webConsole?: boolean;
   /** How often the sweeper runs, like its EventBridge schedule. @default SWEEPER.scheduleMinutes */
   sweepIntervalSeconds?: number;
   /** Where moto logs. @default '.local/moto.log' */
@@ -114,6 +130,8 @@ export type LocalQueueUrls = Record<QueueName | `${QueueName}Dlq` | 'snsObserver
 
 export interface LocalPipeline {
   apiUrl: string;
+  /** The web console (`<apiUrl>/console/`), unless `webConsole: false`. */
+  consoleUrl?: string;
   awsEndpoint: string;
   region: string;
   accountId: string;
@@ -126,6 +144,8 @@ export interface LocalPipeline {
   runComfy: { baseUrl: string; simulated: boolean };
   /** This run's webhook signing secret (`whsec_…`), for a local receiver to verify deliveries with. */
   webhookSigningSecret: string;
+  /** In JWT mode: the local issuer (its URL, JWKS, key; `mint` makes tokens) and the admin scope. */
+  auth?: LocalIssuer & { adminScope: string | undefined };
   /** Present when the simulator runs (no `runComfy` option): its admin API drives fault injection. */
   simulator?: Simulator;
   /** SDK clients on the emulator, built by the same factory the functions use. */
@@ -193,8 +213,13 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     // Checked by the functions' own loader before anything starts, so that a bad setting fails
     // at once with its variable's name. What the runtime will create is not named yet: stand-ins.
     const webhookSigningSecret = generateSigningSecret();
+    // In JWT mode an admin scope is there to be granted (`npm run token -- --scope admin`).
+    const settings: EnvOverrides = {
+      ...(options.auth ? { adminScope: DEFAULT_LOCAL_ADMIN_SCOPE } : {}),
+      ...options.env,
+    };
     loadConfig(
-      functionEnvironment(ownedSettings(undefined), upstreamOf(options), options.env, webhookSigningSecret),
+      functionEnvironment(ownedSettings(undefined), upstreamOf(options), settings, webhookSigningSecret),
     );
 
     const [moto, simulator] = await Promise.all([
@@ -214,7 +239,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     const functionEnv = functionEnvironment(
       ownedSettings(resources),
       runComfy,
-      options.env,
+      settings,
       webhookSigningSecret,
     );
     // Every setting is set or removed, so the functions see these options and nothing that
@@ -226,6 +251,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       ...options.extraEnv,
     });
     const chaos = options.chaos;
+    // Where the functions reach S3, and so where the URLs they presign point.
+    let functionsAwsEndpoint = awsEndpoint;
     if (chaos?.crashAfterWrite) {
       // The functions (whose clients are made when their modules load, below) reach the emulator
       // through the fault proxy; the runtime's own clients, made above, keep talking to it directly.
@@ -235,7 +262,15 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
         ...(chaos.random ? { random: chaos.random } : {}),
       });
       cleanups.push(() => proxy.close());
-      environment.set({ AWS_ENDPOINT_URL: proxy.endpoint });
+      // Queue URLs name their host, which the SQS client calls instead of its endpoint: the proxy's.
+      const viaProxy = (url: string) => `${proxy.endpoint}${new URL(url).pathname}`;
+      environment.set({
+        AWS_ENDPOINT_URL: proxy.endpoint,
+        [ENV.pollQueueUrl]: viaProxy(resources.queues.poll.url),
+        [ENV.resultQueueUrl]: viaProxy(resources.queues.result.url),
+        [ENV.webhookQueueUrl]: viaProxy(resources.queues.webhook.url),
+      });
+      functionsAwsEndpoint = proxy.endpoint;
       if (chaos.injected) {
         const injected = chaos.injected;
         Object.defineProperty(injected, 'crashAfterWrite', {
@@ -254,13 +289,24 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       stackName,
     });
 
+    // Queue-driven and scheduled invocations may crash after a write (the soak's fault); API ones not.
+    const queueTarget = (functionName: FunctionName): InvocationTarget => {
+      const target = targetOf(functionName);
+      if (!chaos?.crashAfterWrite) return target;
+      const handler = target.handler as (event: unknown, context: unknown) => unknown;
+      return {
+        ...target,
+        handler: ((event: unknown, context: unknown) =>
+          armCrashes(async () => handler(event, context))) as LambdaHandler,
+      };
+    };
     const driver = new SqsDriver({
       sqs: clients.sqs,
       queues: (Object.keys(QUEUES) as QueueName[]).map((name) => ({
         name,
         url: resources.queues[name].url,
         arn: resources.queues[name].arn,
-        target: targetOf(QUEUES[name].consumer),
+        target: queueTarget(QUEUES[name].consumer),
       })),
       retryDelaySeconds: options.retryDelaySeconds,
       waitTimeSeconds: options.waitTimeSeconds,
@@ -284,7 +330,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     const sweepTimer = setInterval(() => {
       if (sweeping) return;
       sweeping = true;
-      invokeHandler(targetOf('sweeper'), scheduledEvent(resources.accountId))
+      invokeHandler(queueTarget('sweeper'), scheduledEvent(resources.accountId))
         .catch((error) => log.error('sweeper run failed', { error: String(error) }))
         .finally(() => {
           sweeping = false;
@@ -293,15 +339,24 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     sweepTimer.unref();
     cleanups.push(() => clearInterval(sweepTimer));
 
+    const issuer = options.auth ? await startLocalIssuer(options.auth) : undefined;
+    if (issuer) cleanups.push(() => issuer.close());
+    const webConsole = options.webConsole ?? true;
     const api = await startHttpApi({
       routes: ROUTES,
       invoke: (functionName, event) => invokeHandler(targetOf(functionName), event),
       accountId: resources.accountId,
       port: options.port,
       maxBodyBytes: options.maxBodyBytes,
+      ...(issuer ? { authorize: createJwtAuthorizer(issuer) } : {}),
+      ...(webConsole ? { site: consoleSite({ storageOrigins: [functionsAwsEndpoint] }) } : {}),
       log,
     });
     cleanups.push(() => api.close());
+    if (webConsole) {
+      // The page may be opened under either loopback name; each is an origin of its own.
+      await putConsoleCors(clients.s3, resources.bucket, [api.url, `http://localhost:${api.port}`]);
+    }
 
     const queues = {
       ...Object.fromEntries(
@@ -315,6 +370,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     } as LocalQueueUrls;
     return {
       apiUrl: api.url,
+      ...(webConsole ? { consoleUrl: `${api.url}${CONSOLE_PATH}` } : {}),
       awsEndpoint,
       region: LOCAL_REGION,
       accountId: resources.accountId,
@@ -326,6 +382,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       queues,
       runComfy: { baseUrl: runComfy.baseUrl, simulated: runComfy.simulated },
       webhookSigningSecret: functionEnv[ENV.webhookSigningSecret] ?? webhookSigningSecret,
+      ...(issuer ? { auth: { ...issuer, adminScope: functionEnv[ENV.adminScope] } } : {}),
       ...(simulator ? { simulator } : {}),
       clients,
       invoke: (functionName, event) => {

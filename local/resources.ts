@@ -12,7 +12,12 @@ import {
   PutTargetsCommand,
   ResourceAlreadyExistsException,
 } from '@aws-sdk/client-eventbridge';
-import { BucketAlreadyOwnedByYou, CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  BucketAlreadyOwnedByYou,
+  CreateBucketCommand,
+  PutBucketCorsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { CreateTopicCommand, type SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
@@ -296,4 +301,33 @@ async function ensureQueue(
 /** `arn:aws:sns:us-east-1:123456789012:name` -> `123456789012` */
 function accountOf(arn: string): string {
   return arn.split(':')[4] ?? '';
+}
+
+/**
+ * Lets pages of `origins` (the web console) upload to the bucket with the presigned PUTs of
+ * `POST /uploads`: S3 (and moto without its global CORS) refuses a browser's cross-origin PUT
+ * unless a CORS rule allows it. Outputs need no rule, as `<img>` loads are not CORS requests.
+ * The deployed bucket has no CORS rule: the console is served by the local runtime only.
+ */
+export async function putConsoleCors(
+  s3: S3Client,
+  bucket: string,
+  origins: readonly string[],
+): Promise<void> {
+  await s3.send(
+    new PutBucketCorsCommand({
+      Bucket: bucket,
+      CORSConfiguration: {
+        CORSRules: [
+          {
+            AllowedOrigins: [...origins],
+            AllowedMethods: ['PUT'],
+            // What the upload ticket's signature covers; the browser sets content-length itself.
+            AllowedHeaders: ['content-type'],
+            MaxAgeSeconds: 600,
+          },
+        ],
+      },
+    }),
+  );
 }

@@ -3,6 +3,7 @@ import { hostMatches } from '#core/outputs/download-policy';
 import { DEFAULTS, ENV, type SettingName } from '../contract/index.ts';
 import { LocalRuntimeError } from './errors.ts';
 import { type EnvOverrides, type LocalPipelineOptions, RUNTIME_OWNED_SETTINGS } from './pipeline.ts';
+import { RUNTIME_ENV } from './runtime-env.ts';
 
 const DEFAULT_PORT = 3000;
 
@@ -66,12 +67,14 @@ export async function planFromEnvironment(env: NodeJS.ProcessEnv): Promise<Start
     if (hint) notes.push(hint);
   }
 
+  const auth = authFrom(env);
   return {
     options: {
-      port: await portFrom(env.PORT, notes),
+      port: await portFrom(env[RUNTIME_ENV.port], notes),
       ...(runComfy ? { runComfy } : {}),
+      ...(auth ? { auth } : {}),
       env: settings,
-      ...retryDelayFrom(env.LOCAL_RETRY_DELAY_SECONDS),
+      ...retryDelayFrom(env[RUNTIME_ENV.retryDelaySeconds]),
       // Readable, indented logs for a person; it also keeps Powertools metrics off the console.
       extraEnv: { POWERTOOLS_DEV: env.POWERTOOLS_DEV ?? 'true' },
     },
@@ -96,6 +99,36 @@ function allowlistHint(baseUrl: string, allowlist: EnvOverrides['outputHostAllow
     `Note: outputs are copied only from the hosts in ${ENV.outputHostAllowlist} (${entries.join(',') || 'none'}); ` +
     `if ${host} serves the outputs itself, add it there.`
   );
+}
+
+/** `API_AUTH=jwt` with its issuer and audiences; JWT settings without it are a mistake worth saying. */
+function authFrom(env: NodeJS.ProcessEnv): LocalPipelineOptions['auth'] {
+  const mode = env[RUNTIME_ENV.apiAuth] || 'none';
+  const issuer = env[RUNTIME_ENV.jwtIssuer] || undefined;
+  const audienceList = env[RUNTIME_ENV.jwtAudience] || undefined;
+  const audience = audienceList
+    ?.split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+  if (mode !== 'none' && mode !== 'jwt') {
+    throw new LocalRuntimeError('SETTINGS_INVALID', `${RUNTIME_ENV.apiAuth} must be none or jwt`);
+  }
+  if (mode === 'none') {
+    if (issuer !== undefined || audienceList !== undefined) {
+      throw new LocalRuntimeError(
+        'SETTINGS_INVALID',
+        `${RUNTIME_ENV.jwtIssuer} and ${RUNTIME_ENV.jwtAudience} apply with ${RUNTIME_ENV.apiAuth}=jwt only`,
+      );
+    }
+    return undefined;
+  }
+  if (issuer !== undefined && !URL.canParse(issuer)) {
+    throw new LocalRuntimeError('SETTINGS_INVALID', `${RUNTIME_ENV.jwtIssuer} must be a URL`);
+  }
+  if (audienceList !== undefined && !audience?.length) {
+    throw new LocalRuntimeError('SETTINGS_INVALID', `${RUNTIME_ENV.jwtAudience} must name an audience`);
+  }
+  return { mode: 'jwt', ...(issuer ? { issuer } : {}), ...(audience?.length ? { audience } : {}) };
 }
 
 async function portFrom(value: string | undefined, notes: string[]): Promise<number> {

@@ -11,17 +11,26 @@
  * - LOCAL_RETRY_DELAY_SECONDS: redeliver failed SQS messages after this many seconds instead
  *   of the queue's visibility timeout (minutes, as in AWS)
  * - LOCAL_STACK_FILE: where to describe the running stack [.local/stack.json]
+ * - API_AUTH=jwt (+ LOCAL_JWT_ISSUER, LOCAL_JWT_AUDIENCE): bearer tokens of a local issuer on
+ *   every route; `npm run token` mints them with the key written beside the stack file
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { ENV, EVENTS } from '../contract/index.ts';
+import { writeSigningKeyFile } from './jwt-token.ts';
 import { type LocalPipeline, startLocalPipeline } from './pipeline.ts';
+import { RUNTIME_ENV } from './runtime-env.ts';
 import { planFromEnvironment } from './start-environment.ts';
 import { probeUpstream } from './upstream-probe.ts';
 
 const STACK_FILE = resolve(
-  process.env.LOCAL_STACK_FILE || resolve(import.meta.dirname, '..', '.local', 'stack.json'),
+  process.env[RUNTIME_ENV.stackFile] || resolve(import.meta.dirname, '..', '.local', 'stack.json'),
 );
+/**
+ * In JWT mode, the issuer's private key for `npm run token`: beside the stack file (which names
+ * it), readable by this user only, removed with the stack file. A new one at every start.
+ */
+const SIGNING_KEY_FILE = resolve(dirname(STACK_FILE), `${basename(STACK_FILE, '.json')}.signing-key.json`);
 /** How often the parent is checked for; a re-parented runtime stops within this. */
 const PARENT_CHECK_MS = 500;
 /** A stop that takes longer than this (a stuck server) ends in a forced exit. */
@@ -56,6 +65,7 @@ async function main(): Promise<void> {
 function stackDescription(pipeline: LocalPipeline) {
   return {
     apiUrl: pipeline.apiUrl,
+    consoleUrl: pipeline.consoleUrl,
     awsEndpoint: pipeline.awsEndpoint,
     region: pipeline.region,
     accountId: pipeline.accountId,
@@ -68,20 +78,39 @@ function stackDescription(pipeline: LocalPipeline) {
     // A throwaway secret of this local run (never a deployed one): verify local webhook deliveries with it.
     webhookSigningSecret: pipeline.webhookSigningSecret,
     ...(pipeline.simulator ? { simulatorAdminUrl: `${pipeline.simulator.baseUrl}/__sim` } : {}),
+    auth: pipeline.auth
+      ? {
+          mode: 'jwt',
+          issuer: pipeline.auth.issuer,
+          audience: pipeline.auth.audience,
+          jwksUri: pipeline.auth.jwksUri,
+          openIdConfigurationUrl: `${pipeline.auth.url}/.well-known/openid-configuration`,
+          adminScope: pipeline.auth.adminScope,
+          signingKeyFile: SIGNING_KEY_FILE,
+        }
+      : { mode: 'none' },
   };
 }
 
 function writeStackFile(pipeline: LocalPipeline): void {
   mkdirSync(resolve(STACK_FILE, '..'), { recursive: true });
+  if (pipeline.auth) writeSigningKeyFile(SIGNING_KEY_FILE, pipeline.auth.signingKey);
   stackFileContent = `${JSON.stringify(stackDescription(pipeline), null, 2)}\n`;
   writeFileSync(STACK_FILE, stackFileContent);
 }
 
-/** Removes the stack file if it is still ours (another runtime may have written its own since). */
+/**
+ * Removes the stack file, and in JWT mode the signing key beside it, if they are still ours
+ * (another runtime may have written its own since).
+ */
 function removeStackFile(): void {
   if (stackFileContent === undefined) return;
   try {
-    if (readFileSync(STACK_FILE, 'utf8') === stackFileContent) rmSync(STACK_FILE, { force: true });
+    if (readFileSync(STACK_FILE, 'utf8') === stackFileContent) {
+      // The key is this run's: useless to the next one, and nobody should keep minting with it.
+      if (stackFileContent.includes('"signingKeyFile"')) rmSync(SIGNING_KEY_FILE, { force: true });
+      rmSync(STACK_FILE, { force: true });
+    }
   } catch {
     // Already gone.
   }
@@ -115,28 +144,41 @@ function printSummary(
       Detail: JSON.stringify(request),
     },
   ]);
+  // In JWT mode every call carries a token: the examples say how to get one.
+  const bearer = pipeline.auth ? ` -H "authorization: Bearer $TOKEN"` : '';
+  const authLines = pipeline.auth
+    ? `
+Auth: JWT (API_AUTH=jwt). Issuer ${pipeline.auth.issuer}, audience ${pipeline.auth.audience.join(', ')},
+keys at ${pipeline.auth.jwksUri}; admin scope ${pipeline.auth.adminScope ?? '(none)'}.
+  TOKEN=$(npm run -s token -- --sub alice)          # add --scope ${pipeline.auth.adminScope ?? 'admin'} for an admin
+The web console asks for one under "API token".
+`
+    : `
+Auth: none (every caller is "local" and sees every job; API_AUTH=jwt for bearer tokens).
+`;
   console.log(`
 Local pipeline ready in ${(startupMs / 1000).toFixed(1)} s, using ${runComfy}.
 Failed SQS messages are retried ${retries}.
 
   API           ${api}
+  Web console   ${pipeline.consoleUrl}
   AWS (moto)    ${pipeline.awsEndpoint}  region ${pipeline.region}
   Table         ${pipeline.table}
   Bucket        ${pipeline.bucket}
   Topic         ${pipeline.topicArn}
   Event bus     ${pipeline.eventBusName}
   Stack file    ${STACK_FILE}
-
+${authLines}
 Submit an edit:
-  curl -si -X POST ${api}/edits -H 'content-type: application/json' -H 'idempotency-key: demo-1' \\
+  curl -si -X POST ${api}/edits${bearer} -H 'content-type: application/json' -H 'idempotency-key: demo-1' \\
     -d '${JSON.stringify(request)}'
 
 Or submit through the bus, as an integrator would:
   ${aws} events put-events --entries '${busEntry}'
 
 Check it (and cancel it while queued):
-  curl -s ${api}/edits/<id>
-  curl -s -X POST ${api}/edits/<id>/cancel
+  curl -s${bearer} ${api}/edits/<id>
+  curl -s -X POST${bearer} ${api}/edits/<id>/cancel
 
 See what it produced and announced:
   ${aws} s3 ls s3://${pipeline.bucket} --recursive

@@ -1,5 +1,3 @@
-import type { Knobs } from './knobs.ts';
-
 /** A misuse of the simulator itself (bad knob, bad script, illegal forced transition). */
 export class SimulatorError extends Error {
   override readonly name = 'SimulatorError';
@@ -60,7 +58,8 @@ export class ApiError extends Error {
 /** The HTTP status and JSON body an {@link ApiError} is sent as, following the style knobs. */
 export function renderApiError(
   error: ApiError,
-  knobs: Pick<Knobs, 'error_body_style' | 'http200_error_quirk'>,
+  // The two style knobs (see knobs.ts), spelled out so that this module does not import it.
+  knobs: { error_body_style: 'default' | 'community_mock' | 'message_only'; http200_error_quirk: boolean },
 ): { status: number; body: Record<string, unknown> } {
   const name = ERROR_NAMES[error.errorCode] ?? 'Error';
   let body: Record<string, unknown>;

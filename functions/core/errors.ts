@@ -44,6 +44,20 @@ export class NotFoundError extends PipelineError {
   }
 }
 
+/**
+ * The request carries no usable identity (a missing, invalid or expired token, or a verified one
+ * that names no subject). Answered `401` with a Bearer challenge, by any route.
+ */
+export class UnauthorizedError extends PipelineError {
+  override readonly name: string = 'UnauthorizedError';
+  /** The `WWW-Authenticate` challenge (RFC 6750): no error code when no token was sent at all. */
+  readonly challenge: string;
+  constructor(message: string, options: { tokenSent?: boolean } = {}) {
+    super('UNAUTHORIZED', message, { status: 401 });
+    this.challenge = options.tokenSent === false ? 'Bearer' : 'Bearer error="invalid_token"';
+  }
+}
+
 export class ConflictError extends PipelineError {
   override readonly name: string = 'ConflictError';
   constructor(code: string, message: string, status = 409) {

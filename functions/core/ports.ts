@@ -59,6 +59,11 @@ export interface ListPage {
   next?: string;
 }
 
+/** What an id's record holds: the job, or the tombstone of a deleted one. */
+export type JobRecord =
+  | { job: Job; deleted?: undefined }
+  | { job?: undefined; deleted: { ownerKey: string } };
+
 /** Jobs, and the idempotency keys that lead to them. */
 export interface JobStore {
   /** Records a new job, and its idempotency key if given, atomically (one wins a race for a key). */
@@ -78,8 +83,12 @@ export interface JobStore {
    * delete is recognised; `false` if the job is not finished (or gone).
    */
   delete(job: Job, deletedAt: string): Promise<boolean>;
-  /** The owner key of a deleted job's tombstone, if the id was deleted. */
-  deletedOwner(id: string): Promise<string | undefined>;
+  /**
+   * One strongly consistent read of the id's record: the job, or the tombstone a delete left
+   * (with the deleted job's owner key). One read either way, so a delete costs the same whether
+   * the id is unknown, deleted or another caller's.
+   */
+  lookup(id: string): Promise<JobRecord | undefined>;
 }
 
 /**

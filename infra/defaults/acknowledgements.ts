@@ -2,7 +2,27 @@ import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import type { FunctionName, QueueName } from '../../contract/resources.ts';
 import { QUEUES } from '../../contract/resources.ts';
-import type { FluxEditPipeline, FluxEditPipelineProps } from '../flux-edit-pipeline.ts';
+import type { FluxEditPipelineProps } from '../flux-edit-pipeline-props.ts';
+
+/**
+ * The parts of the pipeline the acknowledgements name, as constructs: the construct hands itself
+ * in, and this file does not import it (no cycle).
+ */
+export interface AcknowledgedParts extends IConstruct {
+  readonly functions: Record<FunctionName, IConstruct>;
+  readonly functionRoles: Record<FunctionName, IConstruct>;
+  readonly functionLogGroups: Record<FunctionName, IConstruct>;
+  readonly queues: Record<QueueName, IConstruct>;
+  readonly deadLetterQueues: Record<QueueName, IConstruct>;
+  readonly table: IConstruct;
+  readonly outputBucket: IConstruct;
+  readonly accessLogsBucket?: IConstruct;
+  readonly apiAccessLogGroup: IConstruct;
+  readonly sweeperSchedule: IConstruct;
+  readonly runComfyTokenSecret: IConstruct;
+  readonly webhookSigningSecret: IConstruct;
+  readonly listCursorSecret: IConstruct;
+}
 
 /**
  * Every finding of cdk-nag (AwsSolutions, Serverless) and checkov the pipeline accepts, with the
@@ -89,7 +109,7 @@ export function skipCheckov(scope: IConstruct, id: string, comment: string) {
  *   cdk-nag reports one finding each for
  */
 export function acknowledgeFindings(
-  pipeline: FluxEditPipeline,
+  pipeline: AcknowledgedParts,
   props: FluxEditPipelineProps,
   objectGrants: Record<FunctionName, string[]>,
 ): void {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobView } from '#core/jobs/job-view';
 import { ENV, type SettingName } from '../../contract/index.ts';
 import { RUNTIME_OWNED_SETTINGS } from '../../local/pipeline.ts';
+import { RUNTIME_ENV } from '../../local/runtime-env.ts';
 import { planFromEnvironment } from '../../local/start-environment.ts';
 import { type IndependentRunComfy, startIndependentRunComfy } from '../support/independent-runcomfy.ts';
 import { closeServer, listenOnLoopback } from '../support/loopback-server.ts';
@@ -85,6 +86,20 @@ describe('npm start with RUNCOMFY_BASE_URL at an independent RunComfy-compatible
     );
     expect(output).toContain(`Ignoring ${ENV.jobsTable} from the environment`);
     expect(stack.table).not.toBe('someone-elses-table');
+  });
+
+  it('serves the web console next to the API, and says where', async () => {
+    // Act
+    const root = await fetch(`${stack.apiUrl}/`, { redirect: 'manual' });
+    const page = await fetch(stack.consoleUrl);
+
+    // Assess
+    expect(stack.consoleUrl).toBe(`${stack.apiUrl}/console/`);
+    expect(started.output()).toContain(`Web console   ${stack.consoleUrl}`);
+    expect(root.status).toBe(302);
+    expect(root.headers.get('location')).toBe('/console/');
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<script type="module" src="console.js"></script>');
   });
 
   it('runs a good edit to succeeded, with the very bytes the server served in the emulated S3', async () => {
@@ -252,7 +267,7 @@ describe('Function: planFromEnvironment', () => {
 });
 
 describe('README: Configuration (environment)', () => {
-  it('documents every setting the functions read, once', () => {
+  it('documents every setting the functions and npm start read, once', () => {
     // Prepare
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const section = readme.slice(readme.indexOf('### Configuration (environment)'));
@@ -261,6 +276,6 @@ describe('README: Configuration (environment)', () => {
     const documented = [...section.matchAll(/^\| `([A-Z0-9_]+)` +\|/gm)].map((match) => match[1]);
 
     // Assess
-    expect(documented.sort()).toEqual(Object.values(ENV).sort());
+    expect(documented.sort()).toEqual([...Object.values(ENV), ...Object.values(RUNTIME_ENV)].sort());
   });
 });

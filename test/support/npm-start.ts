@@ -11,6 +11,7 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 /** What `npm start` writes to its stack file (the part the tests read). */
 export interface StackDescription {
   apiUrl: string;
+  consoleUrl: string;
   awsEndpoint: string;
   region: string;
   bucket: string;

@@ -197,9 +197,7 @@ function causedByCrash(error: unknown): boolean {
 /** Failures a handler reports by throwing (its message is retried): not bugs. */
 function isExpectedFailure(error: unknown): boolean {
   const name = (error as { name?: string } | null)?.name;
-  return ['NotificationBusyError', 'NotCancellableError', 'NotFoundError', 'JobNotQueuedError'].includes(
-    name ?? '',
-  );
+  return ['NotCancellableError', 'NotFoundError', 'JobNotQueuedError'].includes(name ?? '');
 }
 
 async function settle(): Promise<void> {

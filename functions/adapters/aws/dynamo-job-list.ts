@@ -92,10 +92,9 @@ function plan(query: ListQuery, options: { retentionDays?: number; today?: strin
   const from = (query.createdAfter ?? oldest).slice(0, 10);
   const to = (query.createdBefore ?? today).slice(0, 10);
   const days: string[] = [];
-  // Dates as `YYYY-MM-DD` strings compare in time order.
-  const last = to > today ? today : to;
-  const first = from < oldest ? oldest : from;
-  for (let day = Date.parse(last); day >= Date.parse(first); day -= 86_400_000) {
+  const last = Math.min(Date.parse(to), Date.parse(today));
+  const first = Math.max(Date.parse(from), Date.parse(oldest));
+  for (let day = last; day >= first; day -= 86_400_000) {
     days.push(new Date(day).toISOString().slice(0, 10));
   }
   const ordered = query.order === 'desc' ? days : days.reverse();

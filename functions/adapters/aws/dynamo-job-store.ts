@@ -13,7 +13,7 @@ import type { Condition } from '#core/jobs/conditions';
 import type { Job } from '#core/jobs/job';
 import type { JobWrite } from '#core/jobs/lifecycle';
 import { listPosition } from '#core/jobs/list-position';
-import type { CreateResult, IdempotencyClaim, JobStore, ListPage, ListQuery } from '#core/ports';
+import type { CreateResult, IdempotencyClaim, JobRecord, JobStore, ListPage, ListQuery } from '#core/ports';
 import { listJobs } from './dynamo-job-list.ts';
 
 const jobKey = (id: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.job}${id}` });
@@ -211,11 +211,12 @@ export class DynamoJobStore implements JobStore {
     }
   }
 
-  async deletedOwner(id: string): Promise<string | undefined> {
+  async lookup(id: string): Promise<JobRecord | undefined> {
     const { Item } = await this.dynamo.send(
       new GetCommand({ TableName: this.tableName, Key: jobKey(id), ConsistentRead: true }),
     );
-    return Item?.deletedAt ? String(Item.ownerKey ?? '') : undefined;
+    if (!Item) return undefined;
+    return Item.deletedAt ? { deleted: { ownerKey: String(Item.ownerKey ?? '') } } : { job: toJob(Item) };
   }
 
   private expiry(createdAt: string): number {

@@ -3,7 +3,7 @@ import { holds } from '#core/jobs/conditions';
 import { isTerminal, type Job } from '#core/jobs/job';
 import type { JobWrite } from '#core/jobs/lifecycle';
 import { listPosition, matchesQuery } from '#core/jobs/list-position';
-import type { CreateResult, IdempotencyClaim, JobStore, ListPage, ListQuery } from '#core/ports';
+import type { CreateResult, IdempotencyClaim, JobRecord, JobStore, ListPage, ListQuery } from '#core/ports';
 
 /**
  * The job store in memory, with DynamoDB's semantics where the core relies on them: every write
@@ -94,8 +94,11 @@ export class MemoryJobStore implements JobStore {
     return true;
   }
 
-  async deletedOwner(id: string): Promise<string | undefined> {
-    return this.#tombstones.get(id)?.ownerKey;
+  async lookup(id: string): Promise<JobRecord | undefined> {
+    const job = this.#jobs.get(id);
+    if (job) return { job: structuredClone(job) };
+    const tombstone = this.#tombstones.get(id);
+    return tombstone ? { deleted: { ownerKey: tombstone.ownerKey } } : undefined;
   }
 
   /** Every job, as stored (copies). */

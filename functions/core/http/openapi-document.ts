@@ -251,7 +251,8 @@ export function buildOpenApiDocument(routes: readonly RouteDefinition[] = ROUTES
         variables: { apiId: { default: 'api' }, region: { default: 'us-east-1' } },
       },
     ],
-    security: [{ sigv4: [] }],
+    // One of the two, as the stack is deployed (`apiAuthorization`).
+    security: [{ sigv4: [] }, { jwt: [] }],
     paths,
     components: {
       securitySchemes: {
@@ -259,8 +260,14 @@ export function buildOpenApiDocument(routes: readonly RouteDefinition[] = ROUTES
           type: 'apiKey',
           name: 'Authorization',
           in: 'header',
+          description: 'AWS Signature Version 4 (service execute-api): stacks with IAM auth (the default)',
+        },
+        jwt: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
           description:
-            'AWS Signature Version 4 (service execute-api), or a JWT if the stack is configured so',
+            'A JWT of the configured issuer and audience: stacks with JWT auth (and the local runtime with API_AUTH=jwt)',
         },
       },
       schemas: Object.fromEntries(

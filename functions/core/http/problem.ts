@@ -1,5 +1,5 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { PipelineError, ValidationError } from '../errors.ts';
+import { PipelineError, UnauthorizedError, ValidationError } from '../errors.ts';
 import type { Log } from '../log.ts';
 
 /** RFC 9457 problem details, with the pipeline's stable `code` and, for bad input, each bad field. */
@@ -17,6 +17,8 @@ export interface Problem {
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',
@@ -62,6 +64,8 @@ export function problemResponse(
     headers: {
       'content-type': 'application/problem+json',
       ...(status === 503 ? { 'retry-after': '1' } : {}),
+      // RFC 6750: a refused bearer token is told so (no details: they would help a forger).
+      ...(error instanceof UnauthorizedError ? { 'www-authenticate': error.challenge } : {}),
       ...(resetAt
         ? { 'retry-after': String(Math.max(1, Math.ceil((Date.parse(resetAt) - Date.now()) / 1000))) }
         : {}),

@@ -95,10 +95,18 @@ export async function dispatchAdmissions(all: JobDeps): Promise<number> {
     if (next.length === 0) return admitted;
     for (const candidate of next) {
       if (free <= 0 || admitted >= MAX_ADMITTED_PER_CALL) break;
-      if (!(await deps.admission.acquire(candidate.jobId, limit, deps.clock.now()))) break;
-      free -= 1;
-      if (await admitJob(deps, candidate.jobId)) admitted += 1;
-      else await deps.admission.release(candidate.jobId);
+      const heldSince = holders[candidate.jobId];
+      if (heldSince === undefined) {
+        if (!(await deps.admission.acquire(candidate.jobId, limit, deps.clock.now()))) break;
+        free -= 1;
+      } else if (deps.clock.now() - heldSince < UNCLAIMED_SLOT_MS) {
+        continue; // another dispatcher is admitting it right now
+      }
+      // (A slot the job already holds, taken by a dispatcher that died before admitting it, is
+      // its own: it is admitted with it, or the head of the line would block every other.)
+      const outcome = await admitJob(deps, candidate.jobId);
+      if (outcome === 'admitted') admitted += 1;
+      else if (outcome === 'left') await deps.admission.release(candidate.jobId);
     }
   }
   return admitted;
@@ -106,16 +114,20 @@ export async function dispatchAdmissions(all: JobDeps): Promise<number> {
 
 /**
  * Admits one job holding a slot: its first heartbeat goes out first (a heartbeat for a job still
- * waiting is dropped), then the admission write; if the job left the line meanwhile (cancelled),
- * the caller gives the slot back.
+ * waiting is dropped), then the admission write. `left`: the job left the line without being
+ * admitted (cancelled, deleted): the caller gives the slot back. `already`: another dispatcher
+ * admitted it (the slot is in use).
  */
-async function admitJob(deps: AdmissionDeps, jobId: string): Promise<boolean> {
+async function admitJob(deps: AdmissionDeps, jobId: string): Promise<'admitted' | 'left' | 'already'> {
   const job = await deps.store.get(jobId);
-  if (!job?.waitLane) return false;
+  if (!job?.waitLane) return job?.admittedAt ? 'already' : 'left';
   await deps.queues.schedulePoll({ jobId, seq: job.pollCount }, 0);
   const admitted = await deps.store.write(jobId, admit(deps.config.jobDeadlineSeconds, writeContext(deps)));
-  if (admitted) deps.log.info('job admitted', { jobId, lane: job.lane });
-  return Boolean(admitted);
+  if (admitted) {
+    deps.log.info('job admitted', { jobId, lane: job.lane });
+    return 'admitted';
+  }
+  return (await deps.store.get(jobId))?.admittedAt ? 'already' : 'left';
 }
 
 /**

@@ -64,10 +64,7 @@ export async function collectResult(deps: CollectDeps, message: ResultMessage): 
     job.id,
     startCollection(job, { token, untilMs: ctx.nowMs + leaseMs('result') }, ctx),
   );
-  if (!leased) {
-    deps.log.info('another collector holds the job; dropped', { jobId: job.id });
-    return 'dropped';
-  }
+  if (!leased) return lookAgainAfterLease(deps, job, message);
   const collection = new Collection(deps, leased, token);
   const silent = (leased.collectAttempts ?? 1) - 1 - (leased.collectHistory?.length ?? 0);
   if (silent >= MAX_SILENT_ATTEMPTS) {
@@ -78,6 +75,36 @@ export async function collectResult(deps: CollectDeps, message: ResultMessage): 
   }
   return collection.run(leased.requestId as string);
 }
+
+/**
+ * Another collector holds the lease. It may be working (then this was a duplicate), or it may have
+ * crashed holding it: so the job is looked at again when the lease ends, rather than left to the
+ * sweeper. A job collected by then is simply dropped at that look.
+ */
+async function lookAgainAfterLease(
+  deps: CollectDeps,
+  seen: Job,
+  message: ResultMessage,
+): Promise<ResultOutcome> {
+  const job = (await deps.store.get(seen.id)) ?? seen;
+  const leaseLeftMs = job.collectLeaseUntil ? Date.parse(job.collectLeaseUntil) - deps.clock.now() : 0;
+  if (isTerminal(job.status) || leaseLeftMs <= 0) {
+    deps.log.info('another collector took the job; dropped', { jobId: job.id });
+    return 'dropped';
+  }
+  await deps.queues.scheduleResult(
+    message,
+    Math.min(MAX_QUEUE_DELAY_SECONDS, Math.ceil(leaseLeftMs / 1000) + 1),
+  );
+  deps.log.info('another collector holds the job; looking again when its lease ends', {
+    jobId: job.id,
+    leaseUntil: job.collectLeaseUntil,
+  });
+  return 'retry_later';
+}
+
+/** SQS's longest message delay. */
+const MAX_QUEUE_DELAY_SECONDS = 900;
 
 /** One collection attempt under the lease `token`. */
 class Collection {

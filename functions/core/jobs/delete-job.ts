@@ -9,7 +9,7 @@ export interface DeleteDeps {
   clock: { now(): number };
   log: Log;
   metrics: MetricSink;
-  store: Pick<JobStore, 'get' | 'delete' | 'deletedOwner'>;
+  store: Pick<JobStore, 'lookup' | 'delete'>;
   outputs: Pick<OutputStore, 'deleteJobOutputs'>;
   notifier: Notifier;
 }
@@ -17,20 +17,21 @@ export interface DeleteDeps {
 /**
  * Deletes a finished job: its record (a tombstone stays, so a repeated delete answers the same)
  * and its outputs, and announces `Edit Job Deleted`. An active job answers 409 (cancel it first);
- * a job never seen, or another caller's, 404. Idempotent: deleting a deleted job succeeds again
- * (and retries removing its outputs, in case an earlier attempt stopped half-way).
+ * a job never seen, or another caller's, 404 — after the same single read, so neither answer nor
+ * timing tells them apart. Idempotent: deleting a deleted job succeeds again (and retries removing
+ * its outputs, in case an earlier attempt stopped half-way).
  */
 export async function deleteJob(deps: DeleteDeps, caller: Caller, id: string): Promise<void> {
-  const job = await deps.store.get(id);
+  const record = await deps.store.lookup(id);
+  const mine = record?.job
+    ? canAccess(caller, record.job)
+    : record?.deleted !== undefined && (caller.admin || record.deleted.ownerKey === ownerKeyOf(caller.owner));
+  if (!record || !mine) throw new NotFoundError(`no job with id ${id}`);
+  const job = record.job;
   if (!job) {
-    const ownerKey = await deps.store.deletedOwner(id);
-    if (ownerKey === undefined || !(caller.admin || ownerKey === ownerKeyOf(caller.owner))) {
-      throw new NotFoundError(`no job with id ${id}`);
-    }
     await deps.outputs.deleteJobOutputs(id);
     return;
   }
-  if (!canAccess(caller, job)) throw new NotFoundError(`no job with id ${id}`);
   if (!isTerminal(job.status)) {
     throw new ConflictError(
       'JOB_ACTIVE',
@@ -41,7 +42,7 @@ export async function deleteJob(deps: DeleteDeps, caller: Caller, id: string): P
   const deletedAt = iso(deps.clock.now());
   // The record first: if removing the outputs then fails, a repeated delete finishes the job.
   if (!(await deps.store.delete(job, deletedAt))) {
-    if ((await deps.store.deletedOwner(id)) === undefined) {
+    if (!(await deps.store.lookup(id))?.deleted) {
       throw new ConflictError('JOB_ACTIVE', 'the job changed while it was being deleted; try again', 409);
     }
   }

@@ -5,10 +5,6 @@ import { writeContext } from './deps.ts';
 import { isTerminal, type Job } from './job.ts';
 import { type JobWrite, markNotified, releaseNotifyLease, takeNotifyLease } from './lifecycle.ts';
 
-export class NotificationBusyError extends Error {
-  override readonly name: string = 'NotificationBusyError';
-}
-
 /**
  * Applies a finishing write (one of the lifecycle's terminal transitions) and then announces the
  * end: sent here, under the notification lease the write took, or — for a finisher with no time
@@ -77,14 +73,19 @@ async function removeOrphanOutputs(deps: JobDeps, job: Job): Promise<void> {
  * it. A duplicate remains possible only if a sender dies between sending and recording:
  * consumers drop it by `event_id`.
  */
-export async function ensureNotified(deps: JobDeps, job: Job): Promise<'sent' | 'already'> {
+export async function ensureNotified(deps: JobDeps, job: Job): Promise<'sent' | 'already' | 'busy'> {
   if (job.notifiedAt || !isTerminal(job.status)) return 'already';
   const leased = await deps.store.write(job.id, takeNotifyLease(writeContext(deps)));
   if (!leased) {
     const current = await deps.store.get(job.id);
     if (!current || current.notifiedAt) return 'already';
-    // Another handler is sending it right now: fail this delivery so that it is retried later.
-    throw new NotificationBusyError(`notification of job ${job.id} is being sent by another handler`);
+    // Another handler holds the lease: it is sending right now, or it died holding it. Either
+    // way the sweeper looks at the job when the lease ends (the lease set its due time), so this
+    // delivery is done; failing it would only spend its receives while the lease runs.
+    deps.log.info('notification is being sent by another handler; the sweeper checks it after its lease', {
+      jobId: job.id,
+    });
+    return 'busy';
   }
   await sendUnderLease(deps, leased);
   return 'sent';

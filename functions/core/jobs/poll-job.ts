@@ -74,6 +74,13 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
   }
   const beat: Heartbeat = { seq: message.seq, messageId };
   const ownsNextSeq = job.pollCount === message.seq + 1 && job.lastPollMessageId === messageId;
+  if (ownsNextSeq && job.upstreamFinishedAt && job.collectAttempts === undefined) {
+    // This very heartbeat handed the run over and died before queueing its collection (or giving
+    // its slot back): both again. A second result message is harmless (the collection lease).
+    await deps.queues.scheduleResult({ jobId: job.id, attempt: 0 });
+    await releaseSlot(deps, job);
+    return 'handed_to_result';
+  }
   if ((job.pollCount !== message.seq && !ownsNextSeq) || job.upstreamFinishedAt) {
     deps.log.info('stale or duplicate poll message; dropped', {
       jobId: job.id,

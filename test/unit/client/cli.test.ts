@@ -325,3 +325,53 @@ describe('Function: runCli (configuration)', () => {
     );
   });
 });
+
+describe('Function: runCli (bearer token)', () => {
+  it('sends --token to the API on every call, and never to storage', async () => {
+    // Act
+    const result = await run([
+      'edit',
+      '--prompt',
+      'p',
+      '--image',
+      './cup.png',
+      '--out',
+      'out',
+      '--token',
+      'tok.en-1',
+    ]);
+
+    // Assess
+    expect(result.status).toBe(EXIT.ok);
+    const toApi = api.requests.filter((request) => !/^\/(storage|files)\//.test(request.path));
+    const toStorage = api.requests.filter((request) => /^\/(storage|files)\//.test(request.path));
+    expect(toApi.length).toBeGreaterThan(2);
+    expect(toStorage.length).toBe(2);
+    expect(toApi.every((request) => request.headers.authorization === 'Bearer tok.en-1')).toBe(true);
+    expect(toStorage.every((request) => request.headers.authorization === undefined)).toBe(true);
+  });
+
+  it('takes the token from FLUX_EDIT_TOKEN, and --token over it', async () => {
+    const env = { FLUX_EDIT_API_URL: api.url, FLUX_EDIT_TOKEN: 'from-env' };
+    await run(['edit', '--prompt', 'p', '--image', 'https://example.com/a.png', '--no-wait'], { env });
+    await run(['status', 'job1', '--token', 'from-flag'], { env });
+
+    expect(api.requests.map((request) => request.headers.authorization)).toEqual([
+      'Bearer from-env',
+      'Bearer from-flag',
+    ]);
+  });
+
+  it('says how to give a token when the API answers 401', async () => {
+    // Prepare: API Gateway's own refusal
+    api.failNext.push({ status: 401, body: '{"message":"Unauthorized"}' });
+
+    // Act
+    const result = await run(['status', 'job1']);
+
+    // Assess
+    expect(result.status).toBe(EXIT.api);
+    expect(result.stderr).toContain('[UNAUTHORIZED, HTTP 401]');
+    expect(result.stderr).toContain('pass --token <jwt> or set FLUX_EDIT_TOKEN');
+  });
+});

@@ -152,3 +152,54 @@ describe('Class: FluxEditClient (signing)', () => {
     expect(construct).toThrow(/give the region/);
   });
 });
+
+describe('Class: FluxEditClient (bearer token)', () => {
+  it('sends the token instead of a SigV4 signature, even to an execute-api host', async () => {
+    // Prepare
+    const { fetch, seen } = recordingFetch();
+    const client = new FluxEditClient({ apiUrl: EXECUTE_API_URL, token: 'eyJ.a.b', fetch });
+
+    // Act
+    await client.get('job1');
+
+    // Assess
+    expect(seen[0]!.headers.get('authorization')).toBe('Bearer eyJ.a.b');
+    expect(seen[0]!.headers.has('x-amz-date')).toBe(false);
+  });
+
+  it('asks a token function again for each request, so a refreshed token is used', async () => {
+    // Prepare
+    const { fetch, seen } = recordingFetch();
+    let count = 0;
+    const client = new FluxEditClient({
+      apiUrl: 'http://127.0.0.1:3000',
+      token: async () => `t${++count}`,
+      fetch,
+    });
+
+    // Act
+    await client.get('job1');
+    await client.get('job1');
+
+    // Assess
+    expect(seen.map((request) => request.headers.get('authorization'))).toEqual(['Bearer t1', 'Bearer t2']);
+  });
+
+  it('refuses a token that is not one, and a token together with SigV4', async () => {
+    // Prepare
+    const { fetch } = recordingFetch();
+    const injected = new FluxEditClient({ apiUrl: 'http://127.0.0.1:3000', token: 'a\r\nx-evil: 1', fetch });
+
+    // Act & Assess
+    await expect(injected.get('job1')).rejects.toMatchObject({ code: 'TOKEN_INVALID' });
+    expect(
+      () =>
+        new FluxEditClient({
+          apiUrl: EXECUTE_API_URL,
+          token: 't',
+          signing: 'sigv4',
+          credentials: CREDENTIALS,
+        }),
+    ).toThrow(/either a bearer token or SigV4/);
+  });
+});

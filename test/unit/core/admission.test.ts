@@ -73,6 +73,28 @@ describe('Function: dispatchAdmissions', () => {
     expect((await w.store.get(batch[0]!.id))!.waitLane).toBe('batch');
   });
 
+  it('admits the head of the line with the slot a dead dispatcher took for it, below the limit too', async () => {
+    // Prepare: three free slots; a dispatcher took one for the first job in line and died
+    const { w, admission, deps } = world(4);
+    const busy = await submit(deps);
+    await drainPolls(w, deps);
+    deps.config.upstreamConcurrency = 1;
+    const [head, next] = [await submit(deps), await submit(deps)];
+    await drainPolls(w, deps);
+    deps.config.upstreamConcurrency = 4;
+    admission.holders[head.id] = w.clock.now();
+    w.clock.ms += UNCLAIMED_SLOT_MS + 1_000;
+
+    // Act
+    await dispatchAdmissions(deps);
+    await drainPolls(w, deps);
+
+    // Assess: nobody waits behind a slot its own job holds
+    expect(heldBy(admission).sort()).toEqual([busy.id, head.id, next.id].sort());
+    expect((await w.store.get(head.id))!.admittedAt).toBeDefined();
+    expect((await w.store.get(next.id))!.admittedAt).toBeDefined();
+  });
+
   it('takes a slot back from a job that ended, and from a dispatcher that died before admitting', async () => {
     const { w, admission, deps } = world(2);
     const [a, b, c] = [await submit(deps), await submit(deps), await submit(deps)];

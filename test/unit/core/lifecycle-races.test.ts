@@ -118,7 +118,7 @@ async function everyInterleaving(
       runs += result.runs;
     }
   }
-  runs += (await explore(scenario, check, { maxCrashes: 1, sample: { runs: 2_000, seed: 7 } })).runs;
+  runs += (await explore(scenario, check, { maxCrashes: 1, sample: { runs: 1_000, seed: 7 } })).runs;
   return runs;
 }
 

@@ -11,35 +11,17 @@ export const VENV_DIR = join(ROOT, '.venv');
  * serves the AWS APIs with.
  */
 export const TOOLS_VENV_DIR = join(ROOT, '.venv-tools');
-/**
- * A third for schemathesis (the API fuzzer): it needs packaging ≥ 24 (through pytest), checkov
- * pins packaging < 24.
- */
-export const FUZZ_VENV_DIR = join(ROOT, '.venv-fuzz');
 
 /** A Python tool the project needs: the module that proves it is importable, what pip installs, and where. */
 export interface PythonRequirement {
   module: string;
   pip: string;
   venv: string;
-  /**
-   * Python that exits 0 when the installed module will do (e.g. a version check), run after
-   * `import <module>`. @default the import alone
-   */
-  check?: string;
 }
 
 export const MOTO: PythonRequirement = { module: 'moto.server', pip: 'moto[server]>=5.1,<6', venv: VENV_DIR };
 export const CFN_LINT: PythonRequirement = { module: 'cfnlint', pip: 'cfn-lint>=1.20', venv: VENV_DIR };
 export const CHECKOV: PythonRequirement = { module: 'checkov', pip: 'checkov>=3.2', venv: TOOLS_VENV_DIR };
-/** Its CLI and config changed in 4.0; a machine's older copy is shadowed by one in the venv. */
-export const SCHEMATHESIS: PythonRequirement = {
-  module: 'schemathesis',
-  pip: 'schemathesis>=4.32,<5',
-  venv: FUZZ_VENV_DIR,
-  check:
-    "import sys; from importlib.metadata import version; major, minor = map(int, version('schemathesis').split('.')[:2]); sys.exit(0 if (major, minor) >= (4, 32) and major < 5 else 1)",
-};
 
 export const venvPython = join(VENV_DIR, 'bin', 'python');
 /** Path of a console script in a venv (the main one unless told otherwise, e.g. `venvBin('checkov', CHECKOV.venv)`). */
@@ -50,9 +32,8 @@ export const toolBin = (
   name: string = requirement.module.split('.')[0] ?? '',
 ) => venvBin(name, requirement.venv);
 
-function importable(python: string, requirement: PythonRequirement): boolean {
-  const code = `import ${requirement.module}${requirement.check ? `\n${requirement.check}` : ''}`;
-  return spawnSync(python, ['-c', code], { stdio: 'ignore' }).status === 0;
+function importable(python: string, module: string): boolean {
+  return spawnSync(python, ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0;
 }
 
 function withLock<T>(lock: string, work: () => T): T {
@@ -94,7 +75,7 @@ export function ensurePythonTools(
         log(`creating Python venv in ${venv}`);
         execFileSync('python3', ['-m', 'venv', '--system-site-packages', venv], { stdio: 'inherit' });
       }
-      const missing = wanted.filter((requirement) => !importable(python, requirement));
+      const missing = wanted.filter((requirement) => !importable(python, requirement.module));
       if (missing.length === 0) return;
       const specs = missing.map((requirement) => requirement.pip);
       log(`installing ${specs.join(', ')} into ${venv}`);

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { ROUTES, type RouteDefinition } from '#contract/resources';
 import { EditRequestSchema } from '../edit-request.ts';
+import { ERROR_CODE } from '../errors.ts';
 import { UploadRequestSchema } from '../inputs/create-upload.ts';
 import { ListParamsSchema } from '../jobs/list-jobs.ts';
 import { EventJobSchema } from '../notify/events.ts';
@@ -11,9 +12,6 @@ import { IdempotencyKeySchema, JobIdSchema } from './request.ts';
  * (`npm run openapi` writes openapi.json; a test fails when the committed file or the routes
  * drift). Not bundled into any function: the jobs function serves the committed JSON.
  */
-
-/** Every `code` the API, events and job records carry: UPPER_SNAKE_CASE (README: Error codes). */
-export const ERROR_CODE = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$/;
 
 const ProblemSchema = z.object({
   type: z.string(),
@@ -143,7 +141,9 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
       },
       '400': problem('Invalid request: `errors` names each bad field'),
       '413': tooLarge,
-      '415': problem('The body is not JSON'),
+      '415': problem(
+        '`UNSUPPORTED_MEDIA_TYPE`: the body is not sent as application/json (or another +json type)',
+      ),
       '422': problem('`IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with another body'),
       '429': problem('`SPEND_CAP_REACHED`: the daily spend cap is reached; `reset_at` says until when'),
       '503': problem('The job could not be queued; nothing was recorded, retry'),
@@ -205,7 +205,9 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
       '201': { description: 'Where to PUT the image, and its s3:// URI', ...json('UploadTicket') },
       '400': problem('Invalid request: `errors` names each bad field'),
       '413': tooLarge,
-      '415': problem('The body is not JSON'),
+      '415': problem(
+        '`UNSUPPORTED_MEDIA_TYPE`: the body is not sent as application/json (or another +json type)',
+      ),
     },
   },
   'POST /edits/{id}/notifications/resend': {

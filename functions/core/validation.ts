@@ -66,7 +66,10 @@ const codePoints = (value: string) => {
  * one), not as `string.length` does (UTF-16 units), so the document and the server agree.
  */
 export const maxChars = (max: number, message = `must be at most ${max} characters`) => [
-  z.refine<string>((value) => value.length <= max || codePoints(value) <= max, message),
+  z.refine<string>((value) => value.length <= max || codePoints(value) <= max, {
+    error: message,
+    abort: true,
+  }),
   z.meta({ maxLength: max }),
 ];
 
@@ -81,24 +84,30 @@ export interface TextRule {
 }
 
 /**
- * A string field: well-formed Unicode, `min`–`max` characters, matching `pattern`.
+ * A string field: well-formed Unicode, `min`–`max` characters, matching `pattern`. The first rule
+ * it breaks is the one reported (an empty prompt is "must not be empty", not also the pattern's).
  *
  * @example
  * const CallerReference = text({ min: 1, max: 128, pattern: ATTRIBUTE_TEXT, patternMessage: 'no control characters' });
  */
 export function text(rule: TextRule) {
   const min = rule.min ?? 0;
-  return z
-    .string('must be a string')
-    .check(
-      ...(min > 0
-        ? [z.minLength(min, min === 1 ? 'must not be empty' : `must be at least ${min} characters`)]
-        : []),
-      ...maxChars(rule.max),
-      ...(rule.pattern ? [z.regex(rule.pattern, rule.patternMessage ?? 'has an invalid format')] : []),
-      wellFormed(),
-      ...(rule.description ? [z.describe(rule.description)] : []),
-    );
+  return z.string('must be a string').check(
+    ...(min > 0
+      ? [
+          z.minLength(min, {
+            error: min === 1 ? 'must not be empty' : `must be at least ${min} characters`,
+            abort: true,
+          }),
+        ]
+      : []),
+    ...maxChars(rule.max),
+    ...(rule.pattern
+      ? [z.regex(rule.pattern, { error: rule.patternMessage ?? 'has an invalid format', abort: true })]
+      : []),
+    wellFormed(),
+    ...(rule.description ? [z.describe(rule.description)] : []),
+  );
 }
 
 /** Field issues kept per error: a hostile request can fail on thousands of keys at once. */

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 import { type Answer, conformanceProblems } from '../support/openapi-contract.ts';
-import { PNG_INPUT } from '../support/pipeline-helpers.ts';
+import { PNG_INPUT, waitForJob } from '../support/pipeline-helpers.ts';
 
 /*
  * A hand list of hostile requests to the HTTP API of the local runtime (the real handlers on
@@ -304,11 +304,16 @@ describe('HTTP API: hostile inputs', () => {
       expect(answers.map((answer) => answer.status)).toEqual(paths.map(([, status]) => status));
     });
 
-    it('an id longer than a request line may be: a 4xx from the server itself, never a 5xx', async () => {
+    it('an id longer than a request line may be: 431 problem+json from the server itself', async () => {
       const answer = await send({ method: 'GET', path: `/edits/${'x'.repeat(70_000)}` });
 
-      expect(answer.status).toBeGreaterThanOrEqual(400);
-      expect(answer.status).toBeLessThan(500);
+      expect(answer.status).toBe(431);
+      expect(answer.headers.get('content-type')).toBe('application/problem+json');
+      expect(JSON.parse(answer.text)).toEqual({
+        type: 'about:blank',
+        title: 'Request Header Fields Too Large',
+        status: 431,
+      });
     });
   });
 
@@ -332,6 +337,9 @@ describe('HTTP API: hostile inputs', () => {
         items: { id: string; input: { prompt: string } }[];
       };
       expect(listed.items.filter((job) => job.input.prompt === body.prompt)).toHaveLength(1);
+      // And RunComfy is asked once.
+      await waitForJob(fixture.pipeline, [...ids][0]!);
+      expect(fixture.sim.jobs().filter((upstream) => upstream.input.prompt === body.prompt)).toHaveLength(1);
     });
 
     it('with different bodies at once: one job, every other body 422 IDEMPOTENCY_KEY_REUSED', async () => {

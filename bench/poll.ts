@@ -1,7 +1,8 @@
 import { loadConfig } from '#contract/config';
 import { FIRST_POLL_DELAY_SECONDS, nextPollDelaySeconds } from '#core/jobs/poll-schedule';
+import { type GoalFigure, goal } from './lib/goals.ts';
 import { logNormalFromPercentiles, SeededRandom } from './lib/random.ts';
-import { mean, percentile, round } from './lib/stats.ts';
+import { mean, percentile, round, spread } from './lib/stats.ts';
 import { type ScatterSeries, scatterChart } from './lib/svg.ts';
 
 /*
@@ -92,6 +93,59 @@ export interface PollResult {
     goalMet: boolean;
   }[];
   goalMet: boolean;
+  /** Our schedule's figures with other seeds (the first is `seed`): the spread of the simulation. */
+  seedRuns?: { seed: number; logNormal: PolicyFigures; queueBurst: PolicyFigures }[];
+}
+
+/** The poll case of the bench: the simulation with `seeds` seeds, the first one reported in full. */
+export function runPollCase(seeds: readonly number[] = [20_240_905, 1, 2]): PollResult {
+  const runs = seeds.map((seed) => runPollBenchmark({ seed }));
+  const ours = (c: PollCaseResult) => c.policies.find((p) => p.schedule === OURS)!;
+  return {
+    ...runs[0]!,
+    seedRuns: runs.map((run) => ({
+      seed: run.seed,
+      logNormal: ours(run.cases.logNormal),
+      queueBurst: ours(run.cases.queueBurst),
+    })),
+  };
+}
+
+export function pollGoals(poll: PollResult): GoalFigure[] {
+  const runs = poll.seedRuns ?? [];
+  return (['logNormal', 'queueBurst'] as const).flatMap((key) => {
+    const label = key === 'logNormal' ? 'log-normal' : 'queue burst';
+    return [
+      goal({
+        id: `poll.${key}.mean-added-delay`,
+        label: `poll (${label}): mean added delay`,
+        unit: 's',
+        figure: spread(runs.map((run) => run[key].meanAddedDelaySeconds)),
+        goal: { op: '<=', value: poll.meanAddedDelayGoalSeconds },
+        baseline: `absolute; ${poll.jobsPerCase.toLocaleString('en-US')} simulated jobs per seed`,
+      }),
+      goal({
+        id: `poll.${key}.dominating-fixed-intervals`,
+        label: `poll (${label}): fixed intervals better on calls and p95 delay`,
+        unit: '',
+        figure: spread([poll.cases[key].dominatedBy.length]),
+        goal: { op: '==', value: 0 },
+        baseline: `fixed ${FIXED_INTERVALS_SECONDS.join('/')} s pollers on the same jobs`,
+      }),
+    ];
+  });
+}
+
+/**
+ * What the simulation predicts as the poll wait of one job (no queue): the time from the run's
+ * end to the first status call at or after it, the calls counted from the upstream submission.
+ */
+export function predictedPollWaitSeconds(runSeconds: number): number {
+  const config = loadConfig(DUMMY_ENV);
+  const policy = oursPolicy(config.jobDeadlineSeconds, config.maxPollDelaySeconds);
+  let t = policy.firstDelaySeconds;
+  while (t < runSeconds) t += policy.next(t, undefined);
+  return t - runSeconds;
 }
 
 export function runPollBenchmark(options: PollBenchOptions = {}): PollResult {

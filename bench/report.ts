@@ -1,6 +1,10 @@
+import type { AdmissionResult } from './admission.ts';
 import type { ColdStartResult } from './cold-start.ts';
 import type { CopyResult } from './copy.ts';
 import type { CostResult } from './cost.ts';
+import type { LatencyResult } from './latency.ts';
+import type { GoalRecord } from './lib/goals.ts';
+import type { Spread } from './lib/stats.ts';
 import type { PollCaseResult, PollResult } from './poll.ts';
 import type { ThroughputResult } from './throughput.ts';
 
@@ -15,7 +19,16 @@ export interface BenchResults {
   coldStart?: ColdStartResult;
   copy?: CopyResult;
   throughput?: ThroughputResult;
+  latency?: LatencyResult;
+  admission?: AdmissionResult;
   cost?: CostResult;
+  /** Per case: when it ran, how long, and the machine's load around it. */
+  cases?: Record<
+    string,
+    { measuredAt: string; seconds: number; loadAverage1m: { before: number; after: number }; cpus: number }
+  >;
+  /** Every goal's figure and verdict (the summary of BENCHMARKS.md is this list). */
+  goals?: GoalRecord[];
 }
 
 export interface SummaryRow {
@@ -28,89 +41,28 @@ export interface SummaryRow {
 
 const fmt = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 
-export function summaryRows(results: BenchResults): SummaryRow[] {
-  const rows: SummaryRow[] = [];
-  const { poll, coldStart, copy, throughput, cost } = results;
-  if (poll) {
-    for (const [key, label] of [
-      ['logNormal', 'log-normal'],
-      ['queueBurst', 'queue burst'],
-    ] as const) {
-      const poll_case = poll.cases[key];
-      const ours = poll_case.policies.find((p) => p.schedule === 'ours')!;
-      rows.push({
-        benchmark: `poll (${label})`,
-        figure: 'status calls / mean delay / p95 delay',
-        value: `${fmt(ours.meanStatusCallsPerJob)} / ${fmt(ours.meanAddedDelaySeconds)} s / ${fmt(ours.p95AddedDelaySeconds)} s`,
-        goal: `Pareto vs fixed; mean ≤ ${poll.meanAddedDelayGoalSeconds} s`,
-        met: poll_case.paretoDominant && poll_case.meanAddedDelayGoalMet,
-      });
-    }
-  }
-  if (coldStart) {
-    for (const f of coldStart.functions) {
-      rows.push({
-        benchmark: `cold start (${f.function})`,
-        figure: 'init over bare node / bundle',
-        value: f.measured
-          ? `${fmt(f.initMs!, 1)} ms / ${fmt(f.bundleBytes! / 1000, 0)} KB`
-          : `not measured (${f.error})`,
-        goal: `≤ ${f.goalMs} ms`,
-        met: f.measured ? f.goalMet : undefined,
-      });
-    }
-  }
-  if (copy) {
-    rows.push({
-      benchmark: 'copy (4 × 25 MiB)',
-      figure: 'peak RSS growth (worst run)',
-      value: `${fmt(copy.copyMaxPeakRssGrowthMiB, 1)} MiB (median ${fmt(copy.copyPeakRssGrowthMiB, 1)})`,
-      goal: `≤ ${copy.rssGoalMiB} MiB`,
-      met: copy.rssGoalMet,
-    });
-    rows.push({
-      benchmark: 'copy (4 × 25 MiB)',
-      figure: 'wall / one PutObject of the same bytes',
-      value: `${fmt(copy.copyWallMs, 0)} ms / ${fmt(copy.singlePutWallMs, 0)} ms = ${fmt(copy.wallRatioToSinglePut)}×`,
-      goal: `≤ ${copy.wallGoalRatio}×`,
-      met: copy.wallGoalMet,
-    });
-  }
-  if (throughput) {
-    rows.push({
-      benchmark: `throughput (${throughput.jobs} jobs)`,
-      figure: 'succeeded / jobs per second',
-      value: `${throughput.succeeded}/${throughput.jobs} / ${fmt(throughput.jobsPerSecond)} jobs/s`,
-      goal: 'all succeed',
-      met: throughput.allSucceeded,
-    });
-    rows.push({
-      benchmark: `throughput (${throughput.jobs} jobs)`,
-      figure: 'AWS requests per job',
-      value: Object.entries(throughput.awsRequestsPerJobByService)
-        .map(([service, count]) => `${service} ${fmt(count, 1)}`)
-        .join(', '),
-      goal: '—',
-      met: undefined,
-    });
-  }
-  if (cost) {
-    rows.push({
-      benchmark: 'cost',
-      figure: 'USD per 1,000 jobs',
-      value: `$${fmt(cost.pipelineUsdPer1000Jobs, 4)} (typical outputs $${fmt(cost.pipelineUsdPer1000JobsWithTypicalOutputs, 4)})`,
-      goal: `≤ $${cost.goalUsdPer1000Jobs}`,
-      met: cost.pipelineUsdPer1000Jobs <= cost.goalUsdPer1000Jobs,
-    });
-    rows.push({
-      benchmark: 'cost',
-      figure: 'vs Step Functions loop / sleeping Lambda',
-      value: `${fmt(cost.ratioToStepFunctions, 3)} of $${fmt(cost.stepFunctionsUsdPer1000Jobs, 4)} / ${fmt(cost.ratioToSleepingLambda, 3)} of $${fmt(cost.sleepingLambdaUsdPer1000Jobs, 4)}`,
-      goal: `≤ ${fmt(cost.goalRatioToStepFunctions)} of SFN`,
-      met: cost.ratioToStepFunctions <= cost.goalRatioToStepFunctions,
-    });
-  }
-  return rows;
+/** Enough digits for a figure of this size. */
+const auto = (value: number) => {
+  const size = Math.abs(value);
+  return fmt(value, size === 0 || size >= 100 ? 0 : size >= 10 ? 1 : size >= 0.1 ? 2 : 4);
+};
+
+export function spreadText(figure: Spread, unit = ''): string {
+  const u = unit === '' ? '' : unit === '×' ? '×' : ` ${unit}`;
+  if (figure.runs <= 1 || figure.min === figure.max)
+    return `${auto(figure.median)}${u}${figure.runs <= 1 ? ' (1 run)' : ''}`;
+  return `${auto(figure.median)}${u} (${auto(figure.min)}–${auto(figure.max)}, ${figure.runs} runs)`;
+}
+
+/** The goals of results.json, one row each: the one source of the summary, console and Markdown. */
+export function goalRows(results: BenchResults): SummaryRow[] {
+  return (results.goals ?? []).map((g) => ({
+    benchmark: g.case,
+    figure: g.label,
+    value: spreadText(g.figure, g.unit),
+    goal: `${g.judgedOn} ${g.goal.op === '<=' ? '≤' : g.goal.op === '>=' ? '≥' : '='} ${g.goal.value}${g.unit === '×' ? '×' : g.unit ? ` ${g.unit}` : ''}`,
+    met: g.met,
+  }));
 }
 
 export function consoleTable(rows: SummaryRow[]): string {
@@ -160,34 +112,54 @@ export function benchmarksMarkdown(results: BenchResults, charts: string[]): str
   const { machine } = results;
   parts.push(`# Benchmarks
 
-Generated by \`npm run bench\` (not part of \`npm test\`) on **${results.date}**, Node ${results.node},
-${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB RAM, ${machine.platform}; 1-minute load
-average at start ${machine.loadAverage1mAtStart} (other work on the machine shows up in the timings).
-${staleNote(results)}Figures: [\`bench/results.json\`](bench/results.json). One benchmark alone: \`npm run bench -- poll\`
-(\`cold-start\`, \`copy\`, \`throughput\`, \`cost\`; the others keep their last figures).
+Generated by \`npm run bench\` (not part of \`npm test\`) from [\`bench/results.json\`](bench/results.json) alone: never
+edit this file, run the bench. Last run **${results.date}**, Node ${results.node}, ${machine.cpus} × ${machine.model},
+${machine.memoryGiB} GiB RAM, ${machine.platform}; 1-minute load average at start ${machine.loadAverage1mAtStart}
+(the machine is shared: other work shows up in the timings, which is why every timed figure is a ratio to a
+baseline measured in the same run, repeated). One case alone: \`npm run bench -- --only <case>\`
+(${Object.keys(results.cases ?? {})
+    .map((name) => `\`${name}\``)
+    .join(', ')}); the others keep their last figures.
 
 ## Summary
 
+Each goal's figure, with min–max over its repetitions (runs, rounds, seeds or quarters of the jobs, as the
+section says) and the statistic the goal is judged on.
+
 ${markdownTable(
-  ['benchmark', 'figure', 'value', 'goal', 'met'],
-  summaryRows(results).map((row) => [row.benchmark, row.figure, row.value, row.goal, metText(row.met)]),
+  ['case', 'figure', 'value', 'goal', 'met'],
+  goalRows(results).map((row) => [row.benchmark, row.figure, row.value, row.goal, metText(row.met)]),
 )}
+
+${casesTable(results)}
 `);
   if (results.poll) parts.push(pollSection(results.poll, charts));
   if (results.coldStart) parts.push(coldStartSection(results.coldStart, charts));
   if (results.copy) parts.push(copySection(results.copy));
   if (results.throughput) parts.push(throughputSection(results.throughput));
   if (results.cost) parts.push(costSection(results.cost, charts));
+  if (results.latency) parts.push(latencySection(results.latency));
+  if (results.admission) parts.push(admissionSection(results.admission));
   parts.push(DECISIONS);
   return `${parts.join('\n')}`;
 }
 
-function staleNote(results: BenchResults): string {
-  const older = Object.entries(results.measuredAt ?? {}).filter(
-    ([, at]) => at.slice(0, 16) !== results.date.slice(0, 16),
-  );
-  if (older.length === 0) return '';
-  return `Kept from earlier runs: ${older.map(([name, at]) => `${name} (${at})`).join(', ')}.\n`;
+/** When each case ran and the machine's load around it. */
+function casesTable(results: BenchResults): string {
+  const cases = Object.entries(results.cases ?? {});
+  if (cases.length === 0) return '';
+  return `Cases measured (1-minute load average before → after each, on ${results.machine.cpus} cores):
+
+${markdownTable(
+  ['case', 'measured at', 'took (s)', 'load before → after'],
+  cases.map(([name, c]) => [
+    name,
+    c.measuredAt,
+    fmt(c.seconds, 1),
+    `${fmt(c.loadAverage1m.before)} → ${fmt(c.loadAverage1m.after)}`,
+  ]),
+)}
+`;
 }
 
 function pollCaseTable(poll_case: PollCaseResult): string {
@@ -240,33 +212,48 @@ ${charts
 }
 
 function coldStartSection(cold: ColdStartResult, charts: string[]): string {
+  const kb = (bytes: number) => fmt(bytes / 1000, 0);
   const rows = cold.functions.map((f) => [
     f.function,
-    f.measured ? fmt(f.bundleBytes! / 1000, 0) : '—',
-    f.measured ? fmt(f.initMs!, 1) : '—',
-    f.measured ? fmt(f.initMsWithoutSourceMaps!, 1) : '—',
-    `≤ ${f.goalMs}`,
-    f.measured ? metText(f.goalMet) : (f.error ?? 'not measured'),
-    (f.largestPackages ?? []).map((p) => `${p.package} ${fmt(p.bytes / 1000, 0)}`).join(', '),
+    `${kb(f.initBytes)} (${kb(f.totalBytes)} in ${f.files} files)`,
+    `${fmt(f.initMs, 1)} (wall ${fmt(f.initWallMs, 0)})`,
+    `${f.clients.join(' + ')}: ${fmt(cold.references[f.reference]?.initMs ?? Number.NaN, 1)}`,
+    spreadText(f.ratio, '×'),
+    spreadText(f.ratioWithoutSourceMaps, '×'),
+    `≤ ${f.goalRatio}×`,
+    metText(f.goalMet),
+    f.largestModules.map((m) => `${m.module} ${kb(m.bytes)}`).join(', '),
   ]);
-  const ref = cold.reference;
-  const causes = coldStartCauses(cold);
+  const refs = Object.entries(cold.references).map(([key, r]) => [
+    key,
+    kb(r.initBytes),
+    fmt(r.initMs, 1),
+    fmt(r.initMsWithoutSourceMaps, 1),
+    r.largestPackages
+      .slice(0, 4)
+      .map((p) => `${p.module} ${kb(p.bytes)}`)
+      .join(', '),
+  ]);
   return `## 2. Cold start
 
-Each function bundled with the stack's own esbuild settings (\`nodejsBundling()\`: ${cold.esbuild.format}, ${cold.esbuild.target},
-minify ${cold.esbuild.minify}, source map ${cold.esbuild.sourcemap} without sources, banner, AWS SDK bundled) and imported
-in a fresh \`${cold.nodeBinary}\` (${cold.nodeVersion}) process with dummy configuration; init = median wall time of that
-minus the median of a bare \`node -e 0\` (${cold.bareNodeMsWithSourceMaps} ms), ${cold.runsPerMeasurement} interleaved runs each, with the deployed
-\`NODE_OPTIONS=--enable-source-maps\` (and without, for comparison). Bundles and esbuild metafiles: \`${cold.bundlesDir}/\`.
+Each function bundled as its asset is (\`lambdaEsbuildOptions()\` of scripts/lambda-assets.ts, from \`nodejsBundling()\`:
+${cold.esbuild.format}, ${cold.esbuild.target}, minified, source maps without sources, AWS SDK bundled, **split at \`import()\`** into
+chunks read only when first imported) and imported in a fresh \`${cold.nodeBinary}\` (${cold.nodeVersion}) process with
+dummy configuration and the deployed \`NODE_OPTIONS=--enable-source-maps\`. Its baseline, built the same way in the
+same run: a **reference bundle holding only the AWS SDK clients the function calls on its hot path**, made at init.
+Init = the process's **CPU time** (all threads, reported as it exits) over bare \`node -e 0\`'s (${cold.bareNodeMsWithSourceMaps} ms):
+on this shared machine a process's wall time moves with everyone else's load and its CPU time hardly does, and in
+Lambda init has its CPU to itself (wall time over bare node shown as well). ${cold.rounds} rounds × ${cold.runsPerRound} interleaved
+processes per bundle; each round gives one ratio, the median ratio is judged. Bundles and metafiles:
+\`${cold.bundlesDir}/\`.
 
-${markdownTable(['function', 'bundle (KB)', 'init (ms)', 'init, no source maps (ms)', 'goal (ms)', 'met', 'largest packages in the bundle (KB)'], rows)}
+${markdownTable(['function', 'KB read at init (all)', 'init, CPU ms', 'reference: init, CPU ms', 'ratio', 'ratio, no source maps', 'goal', 'met', 'three largest modules read at init (KB)'], rows)}
 
-**Yardstick.** The issue's prototype bundle with only the SQS and DynamoDB clients (≈ ${ref.prototypeBundleKB} KB, +${ref.prototypeInitMs} ms there) measures
-${fmt(ref.bundleBytes / 1000, 0)} KB and **+${fmt(ref.initMs, 1)} ms** here (${fmt(ref.initMsWithoutSourceMaps, 1)} ms without source maps): this machine is
-~${fmt(ref.machineFactor, 1)}× slower than the one the goals were set on, and no function that loads an AWS SDK v3 client can meet
-a 25 ms goal on it.
+References:
 
-${causes}
+${markdownTable(['reference', 'KB read at init', 'init, CPU ms', 'no source maps', 'largest packages (KB)'], refs)}
+
+${coldStartCauses(cold)}
 
 ${charts
   .filter((c) => c.startsWith('cold') || c.startsWith('bundle'))
@@ -277,34 +264,20 @@ ${charts
 
 /** Reads the causes off the figures, so the text stays true as the bundles change. */
 function coldStartCauses(cold: ColdStartResult): string {
-  const measured = cold.functions.filter((f) => f.measured);
-  const lines: string[] = ['**Why the functions miss, from the metafiles:**', ''];
-  const zod = measured.filter((f) =>
-    (f.largestPackages ?? []).some((p) => p.package === 'zod' && p.bytes > 100_000),
-  );
-  if (zod.length > 0) {
-    const bytes = zod[0]!.largestPackages!.find((p) => p.package === 'zod')!.bytes;
-    lines.push(
-      `- **Classic zod in every bundle** (${fmt(bytes / 1000, 0)} KB of ${zod.map((f) => f.function).join(', ')}), although the code imports \`zod/mini\`: \`import { z } from 'zod/mini'\` takes the namespace object \`z\`, which holds every export (locales, JSON Schema, the JIT), so nothing can be tree-shaken. \`import * as z from 'zod/mini'\` bundles ~35–45 KB instead: an import-line change in functions/core (config, edit-input, edit-request, jobs/messages, notify/events, runcomfy/responses, webhooks/webhook-message) and functions/submit/handler.ts. Tried on these bundles: ~390 KB less each and ~15–35 ms less init here.`,
-    );
-  }
-  const s3 = measured.filter(
-    (f) =>
-      ['poller', 'webhook'].includes(f.function) &&
-      (f.largestPackages ?? []).some((p) => p.package === '@aws-sdk/client-s3'),
-  );
-  if (s3.length > 0) {
-    lines.push(
-      `- **The S3 client (and the presigner) in ${s3.map((f) => f.function).join(' and ')}**, needed only to presign \`s3://\` inputs when a refused submission is retried: \`createJobDeps\` imports \`createS3Client\` and \`resolveImageUrls\`. A lazy \`import()\` does not take it out: the stack bundles each function into one file, so esbuild inlines the lazily imported code anyway (tried: splitting the S3 presigning and the SNS/EventBridge notifier into lazily imported modules made the bundles larger and init no faster). Only several files per function (esbuild \`splitting\`, which NodejsFunction does not do) or not depending on the SDK client would.`,
-    );
-  }
-  const maps = measured.map((f) => f.initMs! - f.initMsWithoutSourceMaps!);
-  const meanMaps = maps.reduce((a, b) => a + b, 0) / Math.max(1, maps.length);
+  const lines: string[] = ['**What the figures say:**', ''];
+  const extra = cold.functions.map((f) => {
+    const ref = cold.references[f.reference]!;
+    return `${f.function} +${fmt((f.initBytes - ref.initBytes) / 1000, 0)} KB / +${fmt(f.initMs - ref.initMs, 1)} ms`;
+  });
   lines.push(
-    `- **Source maps**: \`--enable-source-maps\` makes Node read and parse each ~1.5× bundle-sized map at load: ${fmt(meanMaps, 0)} ms on average here (init with vs without).`,
+    `- **Over its reference**, each function reads at init its own code, \`zod/mini\`, Powertools (logger, metrics, batch) and the adapters: ${extra.join('; ')}.`,
+  );
+  const maps = cold.functions.map((f) => f.initMs - f.initMsWithoutSourceMaps);
+  lines.push(
+    `- **Source maps** (\`--enable-source-maps\`, kept for mapped stack traces in the logs): ${fmt(maps.reduce((a, b) => a + b, 0) / Math.max(1, maps.length), 0)} ms of each function's init on average; the references pay it too, so the ratios with and without are shown.`,
   );
   lines.push(
-    "- **The AWS SDK itself**: the SQS + DynamoDB clients alone cost the yardstick above; their `@smithy/core` (~140 KB), nested STS/SSO clients for the credential chain and the Node built-ins they load (http, https, crypto, child_process, …) are the floor of any function here. For comparison, a DynamoDB call signed with `@smithy/signature-v4` and sent with `fetch` bundles to ~21 KB, and with Powertools and `zod/mini` ~77 KB, +20–27 ms here (≈ 10–13 ms at the yardstick's scale, before the project's own ~45 KB): the only way found toward a 25 ms poller.",
+    "- **Rare paths are not read at init**: the S3 client and presigner of a poller or submit (`s3://` inputs), the notifier's SNS and EventBridge clients outside the result stage, a sweeper's S3 clean-up, Secrets Manager (Powertools Parameters), Node's `fetch` (undici): each is an `import()` the bundle splits into a chunk.",
   );
   return lines.join('\n');
 }
@@ -480,5 +453,77 @@ ${cost.assumptions.map((a) => `- ${a}`).join('\n')}
 Prices (${cost.pricesAsOf}; from the AWS pricing pages named, written down from knowledge, not fetched: this machine has no internet access):
 
 ${prices}
+`;
+}
+
+function latencySection(l: LatencyResult): string {
+  const row = (name: string, p: { p50: number; p95: number; mean: number }) => [
+    name,
+    fmt(p.p50, 3),
+    fmt(p.p95, 3),
+    fmt(p.mean, 3),
+  ];
+  return `## 6. End-to-end added latency
+
+${l.jobs} jobs on the local pipeline (real handlers, moto, simulator), one every ${l.spacingMs} ms, each with its own run time
+(${String(l.simulatorKnobs.run_s)}; seed ${l.seed}), ${fmt(l.outputBytes / 2 ** 20, 0)} MiB outputs. Timestamps: the simulator's \`finished_at\` of the
+run; the SentTimestamp of the result message the poller sent when it saw the run finished (hand-over); the job's
+\`finishedAt\`; the SentTimestamp of the SNS notification in a queue subscribed to the topic. ${l.measuredJobs}/${l.jobs} jobs measured
+(${l.notSucceeded} not succeeded or not notified) in ${fmt(l.wallSeconds, 0)} s.
+
+${markdownTable(
+  ['part', 'p50 (s)', 'p95 (s)', 'mean (s)'],
+  [
+    row('**added latency** (run finished → notification landed)', l.added),
+    row('poll wait (run finished → hand-over)', l.pollWait),
+    row('poll wait the simulation predicts for the same runs', l.predictedPollWait),
+    row('collect: result queue, result fetch, copy, writes (hand-over → terminal)', l.collect),
+    row('notify (terminal → notification landed)', l.notify),
+    row('**our own processing** (hand-over → notification landed)', l.processing),
+  ],
+)}
+
+Measured poll wait / predicted: **${fmt(l.pollWaitRatioToPrediction, 3)}** (quarters of the jobs: ${spreadText(l.pollWaitRatioByQuarter, '×')}). Our processing p95
+per quarter: ${spreadText(l.processingP95ByQuarter, 's')}. The simulation counts status calls from the upstream submission with no SQS or
+Lambda latency; the measured wait adds the local SQS driver's delivery (long polls of 1 s) and the poller's own time.
+`;
+}
+
+function admissionSection(a: AdmissionResult): string {
+  return `## 7. Admission burst
+
+${a.jobs.toLocaleString('en-US')} edits submitted at once against the simulator with an account limit of ${a.upstreamLimit} in flight (\`max_in_flight\`:
+a submit beyond it answers 429), the pipeline's \`upstreamConcurrency\` ${a.pipelineConcurrency}; run times ${a.runTimes}. The job core's
+real submit, admission, poll and result code and the real RunComfy client over HTTP, with the in-memory adapters
+(DynamoDB's conditional semantics) and **virtual time**: one clock drives the simulator and the pipeline, SQS is a timeline
+of messages each handled ${a.hopMs} ms after it became visible (delivery and handler time), so hours of upstream work take
+${fmt(a.wallSeconds, 0)} s. Not modelled: Lambda, DynamoDB and SQS latency beyond that, crashes (the soak covers those).
+
+${markdownTable(
+  ['figure', 'value'],
+  [
+    ['succeeded', `${a.succeeded.toLocaleString('en-US')} / ${a.jobs.toLocaleString('en-US')}`],
+    ['not succeeded', Object.keys(a.failed).length === 0 ? 'none' : JSON.stringify(a.failed)],
+    ['failed by rate limiting', String(a.failedByRateLimiting)],
+    ['upstream 429s (per job)', `${a.upstream429} (${fmt(a.upstream429PerJob, 4)})`],
+    ['upstream submits accepted', a.submitsAccepted.toLocaleString('en-US')],
+    ['most in flight at RunComfy at once', String(a.maxInFlightUpstream)],
+    [
+      '**utilisation while work waited** (busy slots / limit)',
+      `${fmt(a.utilisationWhileWaiting * 100, 1)} % (quarters: ${fmt(a.utilisationByQuarter.min * 100, 1)}–${fmt(a.utilisationByQuarter.max * 100, 1)} %)`,
+    ],
+    [
+      'line empty after / all done after (virtual)',
+      `${fmt(a.virtualSecondsUntilLineEmpty, 0)} s / ${fmt(a.virtualSecondsUntilAllDone, 0)} s`,
+    ],
+    [
+      'messages handled / handler errors',
+      `${a.messagesHandled.toLocaleString('en-US')} / ${a.handlerErrors}`,
+    ],
+  ],
+)}
+
+A slot is held from admission until the poller sees the run finished, so utilisation is bounded by run time / (run time +
+poll wait + the hops of admission and submission): the poll schedule's ~1 s mean wait on ~12 s runs is most of what is missing.
 `;
 }

@@ -443,7 +443,7 @@ function processCpuSeconds(pid: number): number {
 }
 
 /** The functions log (Powertools, EMF metrics) to stdout as in Lambda; here that goes to a file. */
-function divertStdout(file: string): () => void {
+export function divertStdout(file: string): () => void {
   const stream = createWriteStream(file, { flags: 'w' });
   const original = process.stdout.write.bind(process.stdout);
   process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
@@ -456,7 +456,7 @@ function divertStdout(file: string): () => void {
   };
 }
 
-const quietLog = {
+export const quietLog = {
   debug() {},
   info() {},
   warn: (message: string, ...extra: unknown[]) => console.error(`[local] ${message}`, ...extra),

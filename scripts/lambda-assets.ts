@@ -1,6 +1,6 @@
 /**
  * Bundles every function of `contract/resources.ts` FUNCTIONS into `dist/assets/<name>/`
- * (`index.mjs` and its source map), the directories the construct deploys with
+ * (`index.mjs`, the chunks it imports lazily, and their source maps), the directories the construct deploys with
  * `Code.fromAsset`. `npm run build:assets`, `npm run build` (and so `npm pack`), `cdk synth`
  * (cdk.json's `build`) and the infra tests run it; it takes about a second.
  */
@@ -35,6 +35,10 @@ export function lambdaEsbuildOptions(): BuildOptions {
     external: props.bundleAwsSDK ? [...(props.externalModules ?? [])] : ['@aws-sdk/*'],
     // ESM bundles end in .mjs, as aws-lambda-nodejs names them, so Lambda loads them as modules.
     outExtension: { '.js': '.mjs' },
+    splitting: props.esbuildArgs?.['--splitting'] === true,
+    ...(typeof props.esbuildArgs?.['--chunk-names'] === 'string'
+      ? { chunkNames: props.esbuildArgs['--chunk-names'] }
+      : {}),
     absWorkingDir: ROOT,
     logLevel: 'warning',
   };
@@ -49,23 +53,27 @@ export interface LambdaAssets {
 }
 
 /**
- * Builds all bundles in one esbuild call and writes only files whose bytes changed, each by an
- * atomic rename: test workers and a concurrent `npm pack` may build at once, and a synth reading
- * the assets then sees each file whole, old or new, and unchanged files keep their hash.
- * Anything else in the directory (a function since removed) is deleted.
+ * Builds one esbuild call per function (each directory holds its own chunks: a function's asset
+ * is its directory alone) and writes only files whose bytes changed, each by an atomic rename:
+ * test workers and a concurrent `npm pack` may build at once, and a synth reading the assets then
+ * sees each file whole, old or new, and unchanged files keep their hash. Anything else in the
+ * directory (a function since removed, a chunk no longer made) is deleted.
  */
 export function buildLambdaAssets(directory: string = LAMBDA_ASSETS_DIR): LambdaAssets {
   const names = Object.keys(FUNCTIONS) as FunctionName[];
-  const result = buildSync({
-    ...lambdaEsbuildOptions(),
-    entryPoints: Object.fromEntries(names.map((name) => [`${name}/index`, FUNCTIONS[name].entry])),
-    outdir: directory,
-    write: false,
-  });
+  const outputFiles = names.flatMap(
+    (name) =>
+      buildSync({
+        ...lambdaEsbuildOptions(),
+        entryPoints: { index: FUNCTIONS[name].entry },
+        outdir: join(directory, name),
+        write: false,
+      }).outputFiles,
+  );
   const changed: string[] = [];
   const wanted = new Set<string>();
   const bundleBytes = {} as Record<FunctionName, number>;
-  for (const file of result.outputFiles) {
+  for (const file of outputFiles) {
     const path = relative(directory, file.path);
     wanted.add(path);
     if (path.endsWith('index.mjs')) bundleBytes[path.split('/')[0] as FunctionName] = file.contents.length;
@@ -79,7 +87,8 @@ export function buildLambdaAssets(directory: string = LAMBDA_ASSETS_DIR): Lambda
   for (const entry of readdirSync(directory, { recursive: true, withFileTypes: true })) {
     const path = relative(directory, join(entry.parentPath, entry.name));
     const kept = entry.isDirectory()
-      ? names.includes(path as FunctionName)
+      ? names.includes(path.split('/')[0] as FunctionName) &&
+        [...wanted].some((file) => file.startsWith(`${path}/`))
       : wanted.has(path) || entry.name.endsWith('.tmp');
     if (!kept) rmSync(join(directory, path), { recursive: true, force: true });
   }

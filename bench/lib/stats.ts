@@ -22,3 +22,22 @@ export function round(value: number, digits = 2): number {
   const factor = 10 ** digits;
   return Math.round(value * factor) / factor;
 }
+
+/** A figure measured several times: every figure in the report carries its spread. */
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+  /** How many measurements (1: a model or a single run, said so in the report). */
+  runs: number;
+}
+
+export function spread(values: readonly number[], digits = 3): Spread {
+  if (values.length === 0) return { min: Number.NaN, median: Number.NaN, max: Number.NaN, runs: 0 };
+  return {
+    min: round(Math.min(...values), digits),
+    median: round(median(values), digits),
+    max: round(Math.max(...values), digits),
+    runs: values.length,
+  };
+}

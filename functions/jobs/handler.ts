@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createS3Client } from '#adapters/aws/clients';
+import { createS3Client } from '#adapters/aws/s3-client';
 import { S3OutputStore } from '#adapters/aws/s3-output-store';
 import { S3Presigner } from '#adapters/aws/s3-presigner';
 import { ConfigError, ENV, loadConfig } from '#contract/config';

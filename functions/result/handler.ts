@@ -1,4 +1,5 @@
-import { createS3Client } from '#adapters/aws/clients';
+import { createAwsNotifier } from '#adapters/aws/aws-notifier';
+import { createS3Client } from '#adapters/aws/s3-client';
 import { S3OutputStore } from '#adapters/aws/s3-output-store';
 import { S3Presigner } from '#adapters/aws/s3-presigner';
 import { loadConfig } from '#contract/config';
@@ -11,7 +12,10 @@ import { logger } from '#shared/powertools';
 const config = loadConfig();
 const s3 = createS3Client();
 const deps = {
-  ...createJobDeps(config, 'result'),
+  // Every collection copies to S3 and notifies: those clients are made at init here.
+  ...createJobDeps(config, 'result', {
+    notifier: createAwsNotifier({ topicArn: config.topicArn, eventBusName: config.eventBusName }),
+  }),
   outputs: new S3OutputStore(s3, new S3Presigner(s3), {
     bucket: config.outputBucket,
     prefix: config.outputPrefix,

@@ -1,11 +1,4 @@
-import { AwsNotifier } from '#adapters/aws/aws-notifier';
-import {
-  createDynamoDocumentClient,
-  createEventBridgeClient,
-  createS3Client,
-  createSnsClient,
-  createSqsClient,
-} from '#adapters/aws/clients';
+import { createDynamoDocumentClient, createSqsClient } from '#adapters/aws/base-clients';
 import { DynamoAdmissionStore } from '#adapters/aws/dynamo-admission';
 import { DynamoJobStore } from '#adapters/aws/dynamo-job-store';
 import { SqsJobQueues } from '#adapters/aws/sqs-job-queues';
@@ -15,20 +8,34 @@ import type { FunctionName } from '#contract/resources';
 import { systemClock } from '#core/clock';
 import { parseS3Allowlist, resolveImageUrls } from '#core/inputs/s3-inputs';
 import type { JobDeps } from '#core/jobs/deps';
-import type { Presigner, RunComfy } from '#core/ports';
+import type { Notifier, OutputStore, Presigner, RunComfy } from '#core/ports';
 import { RunComfyClient } from '#core/runcomfy/index';
 import { logger, metricSink } from './powertools.ts';
 import { runComfyTokenSource } from './runcomfy-token.ts';
+
+export interface JobDepsOptions {
+  /**
+   * A notifier made at init, for a function that notifies on its common path (the result stage);
+   * the others load theirs — the SNS and EventBridge clients — on first use.
+   */
+  notifier?: Notifier;
+}
 
 /**
  * Builds the job core's dependencies for one function from the validated settings, once per
  * container: the AWS adapters, and a RunComfy client timed by the function's budget. The local
  * runtime runs the same handlers, so it builds them the same way.
+ *
+ * At cold start only what every invocation uses is loaded — the DynamoDB and SQS clients. What
+ * only some jobs need is loaded by its first use (each a module the bundle evaluates then): the
+ * S3 client and presigner (`s3://` inputs), the notifier's SNS and EventBridge clients (lifecycle
+ * events and completions, unless `options.notifier`), and `fetch` itself (Node loads its HTTP
+ * client when `globalThis.fetch` is first read).
  */
-export function createJobDeps(config: Config, fn: FunctionName): JobDeps {
+export function createJobDeps(config: Config, fn: FunctionName, options: JobDepsOptions = {}): JobDeps {
   const sqs = createSqsClient();
   const dynamo = createDynamoDocumentClient();
-  let presigner: Promise<Presigner> | undefined;
+  const presigner = onFirstUse(createPresigner);
   return {
     config,
     clock: systemClock,
@@ -49,22 +56,70 @@ export function createJobDeps(config: Config, fn: FunctionName): JobDeps {
       }),
       resolve: async (imageUrls) => {
         if (!imageUrls.some((url) => url.startsWith('s3://'))) return [...imageUrls];
-        // Only jobs with `s3://` inputs need it: the S3 client stays unloaded otherwise.
-        presigner ??= createPresigner();
-        return resolveImageUrls(imageUrls, await presigner);
+        return resolveImageUrls(imageUrls, await presigner());
       },
     },
-    notifier: new AwsNotifier(createSnsClient(), createEventBridgeClient(), {
-      topicArn: config.topicArn,
-      eventBusName: config.eventBusName,
-    }),
+    notifier: options.notifier ?? lazyNotifier(config),
   };
 }
 
-/** The presigner, loaded on first use. */
+/** The presigner, with an S3 client of its own. */
 export async function createPresigner(): Promise<Presigner> {
-  const { S3Presigner } = await import('#adapters/aws/s3-presigner');
+  const [{ S3Presigner }, { createS3Client }] = await Promise.all([
+    import('#adapters/aws/s3-presigner'),
+    import('#adapters/aws/s3-client'),
+  ]);
   return new S3Presigner(createS3Client());
+}
+
+/**
+ * The bucket's outputs for a function that touches them only now and then (the sweeper deletes
+ * what a failed collection left): the S3 client is loaded by the first call.
+ */
+export function lazyOutputStore(config: Config): OutputStore {
+  const store = onFirstUse(async () => {
+    const [{ S3OutputStore }, { S3Presigner }, { createS3Client }] = await Promise.all([
+      import('#adapters/aws/s3-output-store'),
+      import('#adapters/aws/s3-presigner'),
+      import('#adapters/aws/s3-client'),
+    ]);
+    const s3 = createS3Client();
+    return new S3OutputStore(s3, new S3Presigner(s3), {
+      bucket: config.outputBucket,
+      prefix: config.outputPrefix,
+      policy: { allowedHosts: [], maxBytes: 1, allowLoopbackHttp: false },
+      log: logger,
+    });
+  });
+  return {
+    copy: async (jobId, urls) => (await store()).copy(jobId, urls),
+    deleteJobOutputs: async (jobId, keep) => (await store()).deleteJobOutputs(jobId, keep),
+    presignGet: async (output, expiresInSeconds) => (await store()).presignGet(output, expiresInSeconds),
+  };
+}
+
+/** The notifier, its SNS and EventBridge clients made on first use. */
+function lazyNotifier(config: Config): Notifier {
+  const notifier = onFirstUse(async () => {
+    const { createAwsNotifier } = await import('#adapters/aws/aws-notifier');
+    return createAwsNotifier({ topicArn: config.topicArn, eventBusName: config.eventBusName });
+  });
+  return {
+    completed: async (job) => (await notifier()).completed(job),
+    announce: async (event) => (await notifier()).announce(event),
+  };
+}
+
+/** `make()` once, on the first call; a failed attempt is forgotten, so the next call tries again. */
+function onFirstUse<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => {
+    made ??= make().catch((error: unknown) => {
+      made = undefined;
+      throw error;
+    });
+    return made;
+  };
 }
 
 /** RunComfy for `fn`, timed by its budget; a function without one never calls RunComfy. */
@@ -80,6 +135,8 @@ function runComfyFor(config: Config, fn: FunctionName): RunComfy {
     baseUrl: config.runComfyBaseUrl,
     token: runComfyTokenSource(config),
     log: logger,
+    // Read at each call, not here: reading `globalThis.fetch` loads Node's HTTP client (undici).
+    fetch: (input, init) => globalThis.fetch(input, init),
     ...timing,
   });
 }

@@ -1,4 +1,4 @@
-import { createDynamoDocumentClient, createSqsClient } from '#adapters/aws/clients';
+import { createDynamoDocumentClient, createSqsClient } from '#adapters/aws/base-clients';
 import { DynamoJobStore } from '#adapters/aws/dynamo-job-store';
 import { SqsJobQueues } from '#adapters/aws/sqs-job-queues';
 import { type Config, ConfigError, ENV } from '#contract/config';

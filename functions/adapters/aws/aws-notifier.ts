@@ -5,6 +5,7 @@ import { PipelineError } from '#core/errors';
 import type { Job } from '#core/jobs/job';
 import { completionEvent, JOB_EVENTS, type JobEvent, type LifecycleEvent } from '#core/notify/events';
 import type { Notifier } from '#core/ports';
+import { createEventBridgeClient, createSnsClient } from './notify-clients.ts';
 
 export class NotificationError extends PipelineError {
   override readonly name: string = 'NotificationError';
@@ -70,4 +71,9 @@ export class AwsNotifier implements Notifier {
       );
     }
   }
+}
+
+/** The notifier with its own SNS and EventBridge clients (bounded like every client). */
+export function createAwsNotifier(targets: { topicArn: string; eventBusName: string }): AwsNotifier {
+  return new AwsNotifier(createSnsClient(), createEventBridgeClient(), targets);
 }

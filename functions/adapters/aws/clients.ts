@@ -1,61 +1,15 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { AWS_CALLS, EMULATOR_REQUEST_TIMEOUT_MS, S3_TRANSFER_REQUEST_TIMEOUT_MS } from '#contract/budgets';
-
 /*
- * One builder per client, so that each function's bundle carries only the SDK clients it uses
- * (a poller has no S3 client to parse at cold start). Every call is bounded in attempts and time
- * by the contract's budgets (the SDK's own defaults wait forever). The SDK reads
- * `AWS_ENDPOINT_URL` by itself, so the same code reaches AWS in Lambda and moto locally; S3 also
- * needs path-style addressing whenever an endpoint is set, because an emulator on loopback has no
- * virtual-host DNS; and an emulator (one Python process, on a busy laptop) answers far slower
- * than AWS, so its calls get a longer bound (the construct never sets an endpoint).
+ * One builder per client, each SDK client in a module of its own: DynamoDB and SQS (every
+ * function's common path) in base-clients.ts, S3 in s3-client.ts, SNS and EventBridge in
+ * notify-clients.ts. A function imports the modules it needs directly, and those it needs only
+ * now and then with `import()`: the Lambda bundles are split at those imports, so such a client
+ * is not even read at cold start (see job-deps.ts). This module gathers them all for the local
+ * runtime, tests and benchmarks; the functions never import it, or every client would load at
+ * their cold start. Every call is bounded in attempts and time by the contract's budgets
+ * (client-bounds.ts). The SDK reads `AWS_ENDPOINT_URL` by itself, so the same code reaches AWS in
+ * Lambda and moto locally.
  */
 
-const emulated = (env: NodeJS.ProcessEnv) => Boolean(env.AWS_ENDPOINT_URL);
-
-const bounded = (requestTimeout: number = AWS_CALLS.requestTimeoutMs, env: NodeJS.ProcessEnv = process.env) =>
-  ({
-    maxAttempts: AWS_CALLS.maxAttempts,
-    requestHandler: {
-      connectionTimeout: AWS_CALLS.connectionTimeoutMs,
-      requestTimeout: emulated(env) ? Math.max(requestTimeout, EMULATOR_REQUEST_TIMEOUT_MS) : requestTimeout,
-      throwOnRequestTimeout: true,
-    },
-  }) as const;
-
-export function createDynamoDocumentClient(): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(new DynamoDBClient(bounded()), {
-    // A caller's map may have a key named `constructor` (metadata): the marshaller takes an object
-    // whose `constructor` is not Object for a class instance and refuses it unless told to map it.
-    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
-  });
-}
-
-export function createSqsClient(): SQSClient {
-  return new SQSClient(bounded());
-}
-
-/** For transfers of output images (megabytes per request): a longer per-request bound. */
-export function createS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
-  const endpointSet = Boolean(env.AWS_ENDPOINT_URL || env.AWS_ENDPOINT_URL_S3);
-  return new S3Client({
-    ...bounded(S3_TRANSFER_REQUEST_TIMEOUT_MS, env),
-    forcePathStyle: endpointSet,
-    // Otherwise a presigned PUT carries `x-amz-checksum-crc32` of an empty body, which S3 checks
-    // against the uploaded file and refuses. Uploads that want a checksum set it explicitly.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-  });
-}
-
-export function createSnsClient(): SNSClient {
-  return new SNSClient(bounded());
-}
-
-export function createEventBridgeClient(): EventBridgeClient {
-  return new EventBridgeClient(bounded());
-}
+export { createDynamoDocumentClient, createSqsClient } from './base-clients.ts';
+export { createEventBridgeClient, createSnsClient } from './notify-clients.ts';
+export { createS3Client } from './s3-client.ts';

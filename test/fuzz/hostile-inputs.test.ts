@@ -228,8 +228,8 @@ describe('HTTP API: hostile inputs', () => {
       ['POST', '/uploads', 'text/plain'],
       ['POST', '/uploads', undefined],
     ])('%s %s with %s: 415 problem+json, nothing made', async (method, path, type) => {
-      const before = fixture.sim.stats().jobs_created;
-      const body = path === '/edits' ? valid : { content_type: 'image/png', size_bytes: 10 };
+      const prompt = `sent as ${type ?? 'nothing'} to ${path}`;
+      const body = path === '/edits' ? { ...valid, prompt } : { content_type: 'image/png', size_bytes: 10 };
 
       const answer = await send({
         method,
@@ -241,7 +241,10 @@ describe('HTTP API: hostile inputs', () => {
       expectDocumented(method, path, answer);
       expect(answer.status).toBe(415);
       expect(JSON.parse(answer.text)).toMatchObject({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
-      expect(fixture.sim.stats().jobs_created).toBe(before);
+      const listed = JSON.parse((await send({ method: 'GET', path: '/edits?limit=1000' })).text) as {
+        items: { input: { prompt: string } }[];
+      };
+      expect(listed.items.filter((job) => job.input.prompt === prompt)).toEqual([]);
     });
 
     it.each(['application/json; charset=utf-8', 'APPLICATION/JSON', 'application/merge-patch+json'])(

@@ -26,7 +26,7 @@ export interface FieldError {
  *
  * @example
  * try { await client.cancel(id); } catch (error) {
- *   if (error instanceof FluxEditApiError && error.code === 'not_cancellable') { ... }
+ *   if (error instanceof FluxEditApiError && error.code === 'NOT_CANCELLABLE') { ... }
  * }
  */
 export class FluxEditApiError extends FluxEditError {

@@ -145,7 +145,7 @@ export class FluxEditClient {
     return this.#call<JobView>('GET', `/edits/${encodeURIComponent(id)}`, { retryable: true, ...options });
   }
 
-  /** `POST /edits/{id}/cancel`; a job that already started fails with code `not_cancellable` (409). */
+  /** `POST /edits/{id}/cancel`; a job that already started fails with code `NOT_CANCELLABLE` (409). */
   cancel(id: string, options: CallOptions = {}): Promise<JobView> {
     // Cancelling is idempotent on the server: a cancelled job is returned as it is.
     return this.#call<JobView>('POST', `/edits/${encodeURIComponent(id)}/cancel`, {

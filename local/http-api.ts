@@ -62,8 +62,9 @@ class BodyTooLargeError extends Error {}
  *
  * Deliberate differences from API Gateway: a path that matches with another method answers
  * 405 with `Allow` (API Gateway says 404), errors (also an authorizer's 401) are problem+json
- * rather than `{"message": ...}`, the body limit defaults to 1 MiB (API Gateway: 10 MB), and
- * paths no route has may be served by `site` (the web console).
+ * rather than `{"message": ...}` (also Node's own 431 for a request line or headers over 16 KiB),
+ * the body limit defaults to 1 MiB (API Gateway: 10 MB), and paths no route has may be served by
+ * `site` (the web console).
  *
  * @example
  * const api = await startHttpApi({ routes: ROUTES, invoke, accountId: '123456789012' });
@@ -81,6 +82,22 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       if (!response.headersSent) sendProblem(response, 500, 'Internal Server Error');
       else response.destroy();
     });
+  });
+
+  // What Node cannot parse (a request line or headers over its 16 KiB, bad syntax) is refused as
+  // problem+json too, like every other refusal of this server (Node's own answer has no body).
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const title = status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+    const body = JSON.stringify({ type: 'about:blank', title, status });
+    socket.end(
+      `HTTP/1.1 ${status} ${title}\r\ncontent-type: application/problem+json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
   });
 
   async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {

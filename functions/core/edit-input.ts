@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { HTTPS_URL, text, VISIBLE_TEXT } from './validation.ts';
 
 /** Pixel sizes of the model's `image_size` presets (RunComfy/fal preset table). */
 export const IMAGE_SIZE_PIXELS = {
@@ -16,7 +17,21 @@ export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 export const MODEL_ID = 'blackforestlabs/flux-2/flash/edit';
 
-const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
+/** A URL's length cap: four of them, with the rest of a job, stay far below DynamoDB's 400 KB item. */
+export const MAX_URL_CHARS = 2048;
+export const MAX_PROMPT_CHARS = 10_000;
+
+const httpsUrl = text({
+  max: MAX_URL_CHARS,
+  pattern: HTTPS_URL,
+  patternMessage: 'must be an https:// URL',
+  description: 'An https:// URL to a host name or IPv4 address (no IPv6 literal, no user name or password)',
+});
+/**
+ * DynamoDB stores numbers down to 1e-130 only: a denormal such as 5e-324, which JSON allows, would
+ * fail the job's write. Six decimal places are more than the model can tell apart.
+ */
+const roundGuidance = (value: number) => Math.round(value * 1e6) / 1e6;
 const oneOf = (values: readonly string[]) => `must be one of: ${values.join(', ')}`;
 
 /**
@@ -27,15 +42,26 @@ const oneOf = (values: readonly string[]) => `must be one of: ${values.join(', '
  * EditInputSchema.parse({ prompt: 'make the cup red', image_urls: ['https://example.com/cup.png'] });
  */
 export const EditInputSchema = z.object({
-  prompt: z.string('must be a string').check(
-    z.refine((prompt) => prompt.trim().length > 0, 'must not be empty'),
-    z.maxLength(10_000, 'must be at most 10000 characters'),
-  ),
+  prompt: text({
+    min: 1,
+    max: MAX_PROMPT_CHARS,
+    pattern: VISIBLE_TEXT,
+    patternMessage: 'must contain a visible character, and no control characters but tabs and line breaks',
+    description:
+      'What to change. At least one character that is not white space; tabs and line breaks are the only control characters allowed; well-formed Unicode (no lone UTF-16 surrogates).',
+  }),
   image_urls: z
     .array(httpsUrl, 'must be an array of https:// URLs')
     .check(z.minLength(1, 'needs at least 1 image URL'), z.maxLength(4, 'allows at most 4 image URLs')),
   guidance_scale: z._default(
-    z.number('must be a number').check(z.gte(0, 'must be ≥ 0'), z.lte(20, 'must be ≤ 20')),
+    z
+      .number('must be a number')
+      .check(
+        z.gte(0, 'must be ≥ 0'),
+        z.lte(20, 'must be ≤ 20'),
+        z.overwrite(roundGuidance),
+        z.describe('How closely to follow the prompt; used to 6 decimal places'),
+      ),
     2.5,
   ),
   seed: z.optional(z.int('must be an integer')),

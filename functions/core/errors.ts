@@ -1,4 +1,10 @@
 /**
+ * How every `code` is spelt, in HTTP answers, job records and events: UPPER_SNAKE_CASE (README:
+ * Error codes; a test checks every code the functions raise).
+ */
+export const ERROR_CODE = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$/;
+
+/**
  * Every error the pipeline raises on purpose carries a stable `code`. The mapping to HTTP
  * (RFC 9457 problem+json) happens at the edge only (`#core/http/problem`); `expose` says
  * whether `message` is safe to show to a caller (never for 5xx, never with secrets).

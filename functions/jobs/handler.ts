@@ -9,7 +9,7 @@ import { submitBatch } from '#core/batches/submit-batch';
 import { NotFoundError, PipelineError, ValidationError } from '#core/errors';
 import { callerOf } from '#core/http/caller';
 import { jsonResponse } from '#core/http/problem';
-import { header, readJsonBody } from '#core/http/request';
+import { header, IdempotencyKeySchema, JobIdSchema, readJsonBody } from '#core/http/request';
 import { createUpload } from '#core/inputs/create-upload';
 import { linePosition } from '#core/jobs/admission';
 import { cancelJob } from '#core/jobs/cancel-job';
@@ -40,8 +40,6 @@ const deps = {
 };
 const batchDeps = createBatchDeps(config, deps);
 const PRESIGNED_URL_SECONDS = 3600;
-const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /**
  * The job routes: `GET /edits`, `GET|DELETE /edits/{id}`, `POST /edits/{id}/cancel`,
@@ -53,7 +51,7 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 export const handler = makeHttpHandler(async (event, { log }) => {
   const caller = callerOf(event, config);
   const jobId = event.pathParameters?.id ?? '';
-  if (event.pathParameters?.id !== undefined && !JOB_ID.test(jobId)) {
+  if (event.pathParameters?.id !== undefined && !JobIdSchema.safeParse(jobId).success) {
     throw new NotFoundError(`no ${event.routeKey.includes('/batches') ? 'batch' : 'job'} with this id`);
   }
   if (event.routeKey.includes(' /batches')) return batchRoute(event, caller, log);
@@ -111,7 +109,7 @@ async function batchRoute(
   switch (event.routeKey) {
     case 'POST /batches': {
       const idempotencyKey = header(event, 'idempotency-key');
-      if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      if (idempotencyKey !== undefined && !IdempotencyKeySchema.safeParse(idempotencyKey).success) {
         throw new ValidationError('the Idempotency-Key header is invalid', [
           { path: 'headers/Idempotency-Key', message: 'must be 1–255 visible ASCII characters' },
         ]);

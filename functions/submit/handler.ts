@@ -4,7 +4,7 @@ import { loadConfig } from '#contract/config';
 import { ValidationError } from '#core/errors';
 import { callerOf } from '#core/http/caller';
 import { jsonResponse } from '#core/http/problem';
-import { header, readJsonBody } from '#core/http/request';
+import { header, IdempotencyKeySchema, readJsonBody } from '#core/http/request';
 import { type JobView, toJobView } from '#core/jobs/job-view';
 import { trustedOwner } from '#core/jobs/owner';
 import { rejectSubmission } from '#core/jobs/reject-submission';
@@ -15,7 +15,6 @@ import { createJobDeps } from '#shared/job-deps';
 
 const config = loadConfig();
 const deps = createJobDeps(config, 'submit');
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /**
  * One submit core, four ways in:
@@ -32,7 +31,7 @@ export const handler = async (event: unknown, context: Context) => {
 
 const handleHttp = makeHttpHandler(async (event, { log }) => {
   const idempotencyKey = header(event, 'idempotency-key');
-  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+  if (idempotencyKey !== undefined && !IdempotencyKeySchema.safeParse(idempotencyKey).success) {
     throw new ValidationError('the Idempotency-Key header is invalid', [
       { path: 'headers/Idempotency-Key', message: 'must be 1–255 visible ASCII characters' },
     ]);

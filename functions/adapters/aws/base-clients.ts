@@ -7,7 +7,9 @@ import { bounded } from './client-bounds.ts';
 
 export function createDynamoDocumentClient(): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(new DynamoDBClient(bounded()), {
-    marshallOptions: { removeUndefinedValues: true },
+    // A caller's map may have a key named `constructor` (metadata): the marshaller takes an object
+    // whose `constructor` is not Object for a class instance and refuses it unless told to map it.
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
   });
 }
 

@@ -1,11 +1,12 @@
 import * as z from 'zod/mini';
 import { ROUTES, type RouteDefinition } from '#contract/resources';
 import { EditRequestSchema } from '../edit-request.ts';
+import { ERROR_CODE } from '../errors.ts';
 import { UploadRequestSchema } from '../inputs/create-upload.ts';
-import { JOB_STATUSES } from '../jobs/job.ts';
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../jobs/list-jobs.ts';
+import { ListParamsSchema } from '../jobs/list-jobs.ts';
 import { EventJobSchema } from '../notify/events.ts';
 import { BATCH_SCHEMAS, batchOperations } from './openapi-batches.ts';
+import { IdempotencyKeySchema, JobIdSchema } from './request.ts';
 
 /*
  * The HTTP API's OpenAPI 3.1 document, generated from the schemas the functions validate with
@@ -16,8 +17,8 @@ import { BATCH_SCHEMAS, batchOperations } from './openapi-batches.ts';
 const ProblemSchema = z.object({
   type: z.string(),
   title: z.string(),
-  status: z.int(),
-  code: z.string().check(z.describe('Stable error code: branch on this')),
+  status: z.int().check(z.gte(400), z.lte(599)),
+  code: z.string().check(z.regex(ERROR_CODE), z.describe('Stable error code: branch on this')),
   detail: z.optional(z.string()),
   instance: z.optional(z.string()),
   errors: z.optional(
@@ -31,6 +32,13 @@ const ProblemSchema = z.object({
   ),
   reset_at: z.optional(z.string().check(z.describe('When a refusal ends (a spend cap: the next UTC day)'))),
 });
+
+/**
+ * What the gateway itself answers, before any function runs (e.g. to a body too large): API
+ * Gateway's `{"message"}`, or the local runtime's problem+json without a `code`.
+ */
+const GatewayErrorSchema = z.object({ message: z.string() });
+const GatewayProblemSchema = z.object({ type: z.string(), title: z.string(), status: z.int() });
 
 const WebhookViewSchema = z.object({
   status: z.enum(['pending', 'delivered', 'failed']),
@@ -70,6 +78,8 @@ const schemas = {
   UploadRequest: UploadRequestSchema,
   UploadTicket: UploadTicketSchema,
   Problem: ProblemSchema,
+  GatewayError: GatewayErrorSchema,
+  GatewayProblem: GatewayProblemSchema,
   JobList: z.object({
     items: z.array(JobViewSchema),
     next_token: z.optional(
@@ -86,11 +96,34 @@ const problem = (description: string) => ({
   description,
   content: { 'application/problem+json': { schema: ref('Problem') } },
 });
-const idParameter = {
-  name: 'id',
-  in: 'path',
-  required: true,
-  schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+/** A parameter's schema, from the zod schema the function checks it with. */
+const parameterSchema = (schema: z.ZodMiniType) => {
+  const {
+    $schema: _,
+    description,
+    ...rest
+  } = z.toJSONSchema(schema, {
+    io: 'input',
+    target: 'draft-2020-12',
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
+  return { ...(description ? { description } : {}), schema: rest };
+};
+const idParameter = { name: 'id', in: 'path', required: true, ...parameterSchema(JobIdSchema) };
+const tooLarge = {
+  description:
+    'The body is too large, answered before any function runs: by the local runtime over 1 MiB (problem+json without a `code`), by API Gateway over 10 MB (its own `{"message"}`)',
+  content: {
+    'application/problem+json': { schema: ref('GatewayProblem') },
+    'application/json': { schema: ref('GatewayError') },
+  },
+};
+/** `GET /edits/{id}` and the other operations on a job, from a response that carries its `id`. */
+const jobLinks = {
+  GetEdit: { operationId: 'getEdit', parameters: { id: '$response.body#/id' } },
+  CancelEdit: { operationId: 'cancelEdit', parameters: { id: '$response.body#/id' } },
+  DeleteEdit: { operationId: 'deleteEdit', parameters: { id: '$response.body#/id' } },
+  ResendNotification: { operationId: 'resendNotification', parameters: { id: '$response.body#/id' } },
 };
 
 /** What each route does. Every route in infra/definition.ts must have an entry (a test checks). */
@@ -101,23 +134,26 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
     description:
       'Validates the request, records the job and submits it to RunComfy. With an Idempotency-Key, a retried request returns the first job.',
     parameters: [
-      {
-        name: 'Idempotency-Key',
-        in: 'header',
-        required: false,
-        schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
-      },
+      { name: 'Idempotency-Key', in: 'header', required: false, ...parameterSchema(IdempotencyKeySchema) },
     ],
     requestBody: { required: true, ...json('EditRequest') },
     responses: {
       '202': {
-        description: 'Accepted: the job, queued',
-        headers: { Location: { schema: { type: 'string' } } },
+        description: 'Accepted: the job, queued (or, with a replayed Idempotency-Key, the first job)',
+        headers: {
+          Location: { schema: { type: 'string' } },
+          'Idempotent-Replayed': { schema: { type: 'string', enum: ['true'] } },
+        },
         ...json('Job'),
+        links: jobLinks,
       },
       '400': problem('Invalid request: `errors` names each bad field'),
-      '415': problem('The body is not JSON'),
-      '422': problem('The Idempotency-Key was used with another body'),
+      '413': tooLarge,
+      '415': problem(
+        '`UNSUPPORTED_MEDIA_TYPE`: the body is not sent as application/json (or another +json type)',
+      ),
+      '422': problem('`IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with another body'),
+      '429': problem('`SPEND_CAP_REACHED`: the daily spend cap is reached; `reset_at` says until when'),
       '503': problem('The job could not be queued; nothing was recorded, retry'),
     },
   },
@@ -126,35 +162,11 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
     summary: 'List the caller’s jobs (an admin’s: everyone’s), newest first',
     description:
       'Served from DynamoDB indexes. Filters combine; `next_token` is opaque and signed together with the filters, and stays correct while new jobs arrive. A page may hold fewer than `limit` jobs (a very selective filter examines at most a bounded number of candidates per request) and still carry a `next_token`.',
-    parameters: [
-      {
-        name: 'status',
-        in: 'query',
-        description: 'One status, or several separated by commas (or the parameter repeated)',
-        schema: { type: 'string', pattern: `^(${JOB_STATUSES.join('|')})(,(${JOB_STATUSES.join('|')}))*$` },
-      },
-      { name: 'caller_reference', in: 'query', schema: { type: 'string', minLength: 1, maxLength: 128 } },
-      { name: 'batch_id', in: 'query', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } },
-      {
-        name: 'created_after',
-        in: 'query',
-        description: 'Inclusive, ISO 8601 UTC',
-        schema: { type: 'string', format: 'date-time' },
-      },
-      {
-        name: 'created_before',
-        in: 'query',
-        description: 'Exclusive, ISO 8601 UTC',
-        schema: { type: 'string', format: 'date-time' },
-      },
-      { name: 'sort', in: 'query', schema: { type: 'string', enum: ['desc', 'asc'], default: 'desc' } },
-      {
-        name: 'limit',
-        in: 'query',
-        schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT },
-      },
-      { name: 'next_token', in: 'query', schema: { type: 'string', maxLength: 2048 } },
-    ],
+    parameters: Object.entries(ListParamsSchema.shape).map(([name, schema]) => ({
+      name,
+      in: 'query',
+      ...parameterSchema(schema),
+    })),
     responses: {
       '200': { description: 'A page of jobs (without presigned output URLs)', ...json('JobList') },
       '400': problem('A bad filter or cursor: `errors` names it'),
@@ -199,7 +211,11 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
     requestBody: { required: true, ...json('UploadRequest') },
     responses: {
       '201': { description: 'Where to PUT the image, and its s3:// URI', ...json('UploadTicket') },
-      '400': problem('Invalid request'),
+      '400': problem('Invalid request: `errors` names each bad field'),
+      '413': tooLarge,
+      '415': problem(
+        '`UNSUPPORTED_MEDIA_TYPE`: the body is not sent as application/json (or another +json type)',
+      ),
     },
   },
   'POST /edits/{id}/notifications/resend': {

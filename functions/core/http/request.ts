@@ -1,10 +1,26 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import * as z from 'zod/mini';
 import { PipelineError, ValidationError } from '../errors.ts';
 
-/** Reads a JSON body from an HTTP API event, with a specific error for each way it can be wrong. */
+/** `Idempotency-Key`: 1–255 visible ASCII characters (the header's value as the API documents it). */
+export const IdempotencyKeySchema = z
+  .string()
+  .check(
+    z.regex(/^[\x21-\x7e]{1,255}$/, 'must be 1–255 visible ASCII characters'),
+    z.describe('Retrying with the same key and body returns the first job (`Idempotent-Replayed: true`)'),
+  );
+
+/** A job id in a path: anything else cannot name a job, and answers 404 without a read. */
+export const JobIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
+
+/**
+ * Reads a JSON body from an HTTP API event, with a specific error for each way it can be wrong.
+ * The body must be said to be JSON (`application/json` or `…+json`): anything else, or no
+ * Content-Type at all, is a 415, so a form post or a text body is never guessed at.
+ */
 export function readJsonBody(event: APIGatewayProxyEventV2): unknown {
-  const contentType = event.headers?.['content-type'] ?? '';
-  if (contentType && !/^application\/(.+\+)?json\b/i.test(contentType)) {
+  const contentType = header(event, 'content-type') ?? '';
+  if (!/^application\/(.+\+)?json\b/i.test(contentType)) {
     throw new PipelineError('UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json', {
       status: 415,
     });

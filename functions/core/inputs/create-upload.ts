@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
 import type { Presigner } from '../ports.ts';
-import { parseOrThrow } from '../validation.ts';
+import { parseOrThrow, SINGLE_LINE, text } from '../validation.ts';
 
 const EXTENSIONS = {
   'image/png': 'png',
@@ -27,13 +27,29 @@ export const UploadRequestSchema = z
     size_bytes: z
       .int('must be an integer')
       .check(z.gte(1, 'must be at least 1'), z.lte(MAX_MANIFEST_UPLOAD_BYTES, 'must be at most 100 MiB')),
-    filename: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+    filename: z.optional(
+      text({
+        min: 1,
+        max: 200,
+        pattern: SINGLE_LINE,
+        patternMessage: 'must not contain control characters',
+        description:
+          'Kept in the object key, with every character but A-Z a-z 0-9 . _ - replaced by `_`: no control characters; well-formed Unicode.',
+      }),
+    ),
   })
   .check(
     z.refine(
       (request) => request.content_type === 'application/x-ndjson' || request.size_bytes <= MAX_UPLOAD_BYTES,
       { message: 'must be at most 50 MiB for an image', path: ['size_bytes'] },
     ),
+    z.meta({
+      examples: [
+        { content_type: 'image/png', size_bytes: 1843221, filename: 'cup.png' },
+        { content_type: 'image/jpeg', size_bytes: 52428800 },
+        { content_type: 'application/x-ndjson', size_bytes: 734003, filename: 'catalogue.jsonl' },
+      ],
+    }),
   );
 
 export interface UploadTicket {

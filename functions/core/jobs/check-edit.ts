@@ -1,4 +1,4 @@
-import { type CallerFields, EditRequestSchema, type JobInput, splitRequest } from '../edit-request.ts';
+import { type CallerFields, editRequestSchema, type JobInput, splitRequest } from '../edit-request.ts';
 import type { FieldIssue } from '../errors.ts';
 import { checkS3Inputs, type S3InputPolicy } from '../inputs/s3-inputs.ts';
 import { toFieldIssues } from '../validation.ts';
@@ -29,7 +29,7 @@ export type EditCheck =
  * if (!check.ok) throw new ValidationError('edit request is invalid', check.issues);
  */
 export function checkEditRequest(raw: unknown, checks: EditChecks): EditCheck {
-  const parsed = EditRequestSchema.safeParse(raw);
+  const parsed = editRequestSchema({ allowLoopbackHttp: checks.allowLoopbackHttp }).safeParse(raw);
   if (!parsed.success) return { ok: false, issues: toFieldIssues(parsed.error.issues) };
   const { input, caller } = splitRequest(parsed.data);
   const issues = [

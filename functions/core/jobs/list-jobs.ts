@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from 'zod/mini';
+import { CallerReferenceSchema } from '../edit-request.ts';
 import { ValidationError } from '../errors.ts';
 import type { JobStore, ListQuery } from '../ports.ts';
 import { parseOrThrow } from '../validation.ts';
@@ -9,6 +10,9 @@ import { type Caller, ownerKeyOf } from './owner.ts';
 
 export const MAX_LIST_LIMIT = 1_000;
 export const DEFAULT_LIST_LIMIT = 50;
+
+const STATUS = `(?:${JOB_STATUSES.join('|')})`;
+const STATUS_LIST = new RegExp(`^${STATUS}(?:,${STATUS})*$`);
 
 const isoInstant = z.iso.datetime({
   offset: false,
@@ -21,21 +25,24 @@ const isoInstant = z.iso.datetime({
  */
 export const ListParamsSchema = z.strictObject({
   status: z.optional(
-    z
-      .pipe(
-        z.string(),
-        z.transform((value) => value.split(',').map((item) => item.trim())),
-      )
-      .check(
-        z.refine((items) => items.every((item) => (JOB_STATUSES as readonly string[]).includes(item)), {
-          message: `each must be one of: ${JOB_STATUSES.join(', ')}`,
-        }),
-      ),
+    z.pipe(
+      z
+        .string()
+        .check(
+          z.regex(STATUS_LIST, `each must be one of: ${JOB_STATUSES.join(', ')}`),
+          z.describe('One status, or several separated by commas (or the parameter repeated)'),
+        ),
+      z.transform((value) => value.split(',')),
+    ),
   ),
-  caller_reference: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
+  caller_reference: z.optional(CallerReferenceSchema),
   batch_id: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a batch id'))),
-  created_after: z.optional(isoInstant),
-  created_before: z.optional(isoInstant),
+  created_after: z.optional(isoInstant.check(z.describe('Inclusive, ISO 8601 UTC'))),
+  created_before: z.optional(
+    isoInstant.check(
+      z.describe('Exclusive, ISO 8601 UTC; must be later than created_after when both are given'),
+    ),
+  ),
   sort: z._default(z.enum(['asc', 'desc'], 'must be asc or desc'), 'desc'),
   limit: z._default(
     z.coerce
@@ -47,7 +54,16 @@ export const ListParamsSchema = z.strictObject({
       ),
     DEFAULT_LIST_LIMIT,
   ),
-  next_token: z.optional(z.string().check(z.maxLength(2_048))),
+  next_token: z.optional(
+    z
+      .string()
+      .check(
+        z.maxLength(2_048),
+        z.describe(
+          'The `next_token` of the previous page, with the same filters: no other value is accepted',
+        ),
+      ),
+  ),
 });
 
 export interface JobList {
@@ -118,13 +134,11 @@ function readCursor(key: Buffer, token: string, scope: string): string {
       { path: 'next_token', message: 'is not a cursor this listing issued (or its filters changed)' },
     ]);
   const [payload = '', signature = ''] = token.split('.');
-  const expected = mac(key, `${payload}.${scope}`);
-  if (
-    signature.length !== expected.length ||
-    !timingSafeEqual(Buffer.from(signature), Buffer.from(expected))
-  ) {
-    throw invalid();
-  }
+  // Compared as bytes: a signature of the right length in characters but not in bytes (`é`) would
+  // make timingSafeEqual throw, a 500.
+  const given = Buffer.from(signature);
+  const expected = Buffer.from(mac(key, `${payload}.${scope}`));
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid();
   try {
     const { v, p } = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as {
       v?: number;

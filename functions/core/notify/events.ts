@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { EVENTS } from '#contract/events';
 import { IMAGE_SIZES, OUTPUT_FORMATS } from '../edit-input.ts';
+import { ERROR_CODE } from '../errors.ts';
 import { isTerminal, JOB_ERROR_CODES, JOB_STATUSES, type Job } from '../jobs/job.ts';
 import { JOB_PHASES, toJobView } from '../jobs/job-view.ts';
 import { type BatchCompletedEvent, BatchCompletedEventSchema } from './batch-events.ts';
@@ -56,7 +57,7 @@ const JobErrorSchema = z.object({
 });
 
 const LastErrorSchema = z.object({
-  code: z.string(),
+  code: z.string().check(z.regex(ERROR_CODE)),
   message: z.string(),
   attempt: z.int(),
   at: z.string(),

@@ -85,7 +85,7 @@ export class FluxEditBatches {
     if (sizeBytes > MAX_MANIFEST_BYTES) {
       throw new InputFileError(
         'MANIFEST_TOO_LARGE',
-        `${path} has ${sizeBytes} bytes; at most 100 MiB are accepted`,
+        `${path} has ${sizeBytes} bytes; at most 50 MiB are accepted`,
       );
     }
     return this.#transport.upload(

@@ -42,7 +42,7 @@ export interface UploadedFile {
 
 /** A batch's manifest: JSONL, one edit request per line (`POST /uploads` takes it as this type). */
 export const MANIFEST_CONTENT_TYPE = 'application/x-ndjson';
-export const MAX_MANIFEST_BYTES = 100 * 1024 * 1024;
+export const MAX_MANIFEST_BYTES = 50 * 1024 * 1024;
 
 /** Statuses a batch never leaves. */
 export const FINAL_BATCH_STATUSES: readonly BatchStatus[] = ['completed', 'refused'];

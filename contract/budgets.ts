@@ -27,7 +27,7 @@ export const EMULATOR_REQUEST_TIMEOUT_MS = 15_000;
 /** S3 transfers of output images carry megabytes per request: a longer per-request bound. */
 export const S3_TRANSFER_REQUEST_TIMEOUT_MS = 20_000;
 
-/** One attempt of the server-side copy of a batch manifest (up to 100 MiB) into the batch's own files. */
+/** One attempt of the server-side copy of a batch manifest (up to 50 MiB) into the batch's own files. */
 export const MANIFEST_COPY_TIMEOUT_MS = 30_000;
 
 /** The whole streamed read and line-by-line validation of a batch manifest (one attempt, then aborted). */

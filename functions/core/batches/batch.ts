@@ -26,7 +26,7 @@ export const BATCH_LIMITS = {
   /** Edit requests in a manifest (JSONL, one per line). */
   manifestLines: 50_000,
   /** A manifest's size. */
-  manifestBytes: 100 * 1024 * 1024,
+  manifestBytes: 50 * 1024 * 1024,
   /** Invalid lines kept on the batch record (all of them are in its `invalid.jsonl`). */
   recordedErrors: 20,
 } as const;

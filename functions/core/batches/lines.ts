@@ -19,7 +19,7 @@ const NEWLINE = 0x0a;
 
 /**
  * Splits a stream of bytes into lines, with their numbers and byte offsets, reading as they
- * arrive: a 100 MiB manifest is never held whole. `\n` and `\r\n` both end a line; a last line
+ * arrive: a 50 MiB manifest is never held whole. `\n` and `\r\n` both end a line; a last line
  * without one counts. A line longer than {@link MAX_LINE_BYTES} is cut there (it then fails
  * validation as the bad JSON it is) rather than buffered.
  *

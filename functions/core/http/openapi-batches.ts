@@ -30,7 +30,7 @@ const BatchRequestSchema = z.object({
       .string()
       .check(
         z.describe(
-          `The s3_uri of a JSONL manifest you uploaded (POST /uploads, content_type application/x-ndjson): one edit request per line, at most ${BATCH_LIMITS.manifestLines} lines and 100 MiB`,
+          `The s3_uri of a JSONL manifest you uploaded (POST /uploads, content_type application/x-ndjson): one edit request per line, at most ${BATCH_LIMITS.manifestLines} lines and 50 MiB`,
         ),
       ),
   ),

@@ -281,17 +281,27 @@ export function buildOpenApiDocument(routes: readonly RouteDefinition[] = ROUTES
             'A JWT of the configured issuer and audience: stacks with JWT auth (and the local runtime with API_AUTH=jwt)',
         },
       },
-      schemas: Object.fromEntries(
-        Object.entries(schemas).map(([name, schema]) => [
-          name,
-          // Requests are described as callers send them (defaults optional), responses as sent.
-          z.toJSONSchema(schema, {
-            io: name.endsWith('Request') ? 'input' : 'output',
-            target: 'draft-2020-12',
-            unrepresentable: 'any',
-          }),
-        ]),
+      schemas: referEditRequests(
+        Object.fromEntries(
+          Object.entries(schemas).map(([name, schema]) => [
+            name,
+            // Requests are described as callers send them (defaults optional), responses as sent.
+            z.toJSONSchema(schema, {
+              io: name.endsWith('Request') ? 'input' : 'output',
+              target: 'draft-2020-12',
+              unrepresentable: 'any',
+            }) as Record<string, unknown>,
+          ]),
+        ),
       ),
     },
   };
+}
+
+/** A batch's inline requests are edit requests: one schema (and its examples) in the document, referred to. */
+function referEditRequests(generated: Record<string, Record<string, unknown>>) {
+  const requests = (generated.BatchRequest?.properties as Record<string, Record<string, unknown>> | undefined)
+    ?.requests;
+  if (requests) requests.items = ref('EditRequest');
+  return generated;
 }

@@ -14,8 +14,6 @@ type UploadContentType = keyof typeof EXTENSIONS;
 
 /** RunComfy recommends input images of at most 50 MB. */
 export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
-/** A batch manifest: 50,000 lines fit in this with room (see `BATCH_LIMITS.manifestBytes`). */
-export const MAX_MANIFEST_UPLOAD_BYTES = 100 * 1024 * 1024;
 const UPLOAD_URL_SECONDS = 900;
 
 export const UploadRequestSchema = z
@@ -26,7 +24,7 @@ export const UploadRequestSchema = z
     ),
     size_bytes: z
       .int('must be an integer')
-      .check(z.gte(1, 'must be at least 1'), z.lte(MAX_MANIFEST_UPLOAD_BYTES, 'must be at most 100 MiB')),
+      .check(z.gte(1, 'must be at least 1'), z.lte(MAX_UPLOAD_BYTES, 'must be at most 50 MiB')),
     filename: z.optional(
       text({
         min: 1,
@@ -39,10 +37,6 @@ export const UploadRequestSchema = z
     ),
   })
   .check(
-    z.refine(
-      (request) => request.content_type === 'application/x-ndjson' || request.size_bytes <= MAX_UPLOAD_BYTES,
-      { message: 'must be at most 50 MiB for an image', path: ['size_bytes'] },
-    ),
     z.meta({
       examples: [
         { content_type: 'image/png', size_bytes: 1843221, filename: 'cup.png' },

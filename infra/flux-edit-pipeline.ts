@@ -433,7 +433,12 @@ export class FluxEditPipeline extends Construct {
       tracing: Tracing.ACTIVE,
       role,
       logGroup,
-      environment,
+      environment: definition.nodeOptions
+        ? {
+            ...environment,
+            NODE_OPTIONS: [environment.NODE_OPTIONS, ...definition.nodeOptions].filter(Boolean).join(' '),
+          }
+        : environment,
       reservedConcurrentExecutions: reservedConcurrency,
       environmentEncryption: this.encryptionKey,
     });

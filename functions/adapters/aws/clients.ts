@@ -47,9 +47,6 @@ export function createS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
     // Otherwise a presigned PUT carries `x-amz-checksum-crc32` of an empty body, which S3 checks
     // against the uploaded file and refuses. Uploads that want a checksum set it explicitly.
     requestChecksumCalculation: 'WHEN_REQUIRED',
-    // A streamed upload goes out aws-chunked with its checksum as a trailer; S3 refuses chunks
-    // under 8 KiB but the last, and a download's chunks may be smaller: send them in 64 KiB.
-    requestStreamBufferSize: 64 * 1024,
   });
 }
 

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { DeleteObjectsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -186,7 +186,9 @@ async function copyOutput(
     throw signal.aborted ? explainFailure(error) : error;
   });
 
-  const inspector = new ImageInspector({ maxBytes: context.maxBytes, url: sourceUrl });
+  // A large output with a declared length streams to S3, whose SDK hashes it on the way.
+  const streamed = declaredBytes !== undefined && declaredBytes > PART_SIZE;
+  const inspector = new ImageInspector({ maxBytes: context.maxBytes, url: sourceUrl, hash: !streamed });
   // Errors surface through `inspector` (pipeline destroys it); this only keeps them handled.
   pipeline(body, inspector).catch(() => {});
 
@@ -219,7 +221,7 @@ async function copyOutput(
 
   let storedChecksum: string | undefined;
   try {
-    if (declaredBytes !== undefined && declaredBytes > PART_SIZE) {
+    if (streamed) {
       storedChecksum = await putStreamed(target, inspector, declaredBytes);
     } else {
       const head = await readUpTo(inspector, PART_SIZE, declaredBytes, sourceUrl);
@@ -232,15 +234,26 @@ async function copyOutput(
     throw uploadFailed(error);
   }
 
-  const sha256 = inspector.sha256;
-  const expected = Buffer.from(sha256, 'hex').toString('base64');
   // S3 verified the bytes against the checksum it was sent (ours, or the SDK's trailer over the
   // same stream) and answers with it: end-to-end proof that it holds exactly the bytes hashed. A
   // multipart upload's composite checksum ("…-3") is not a hash of the bytes and proves nothing.
-  if (storedChecksum !== undefined && !storedChecksum.includes('-') && storedChecksum !== expected) {
-    throw new OutputCopyError('upload_failed', sourceUrl, 'S3 holds different bytes than were downloaded', {
-      retryable: true,
-    });
+  let sha256: string;
+  if (streamed) {
+    // Not hashed here: S3's full-object SHA-256 of what it stored is the hash.
+    if (storedChecksum === undefined || storedChecksum.includes('-')) {
+      throw new OutputCopyError('upload_failed', sourceUrl, 'S3 did not confirm the stored bytes’ SHA-256', {
+        retryable: true,
+      });
+    }
+    sha256 = Buffer.from(storedChecksum, 'base64').toString('hex');
+  } else {
+    sha256 = inspector.sha256;
+    const expected = Buffer.from(sha256, 'hex').toString('base64');
+    if (storedChecksum !== undefined && !storedChecksum.includes('-') && storedChecksum !== expected) {
+      throw new OutputCopyError('upload_failed', sourceUrl, 'S3 holds different bytes than were downloaded', {
+        retryable: true,
+      });
+    }
   }
   return {
     index,
@@ -318,8 +331,8 @@ async function putBuffered(target: UploadTarget, bytes: Buffer, sha256: string):
 /**
  * A larger output whose length the download declared: one PutObject streaming the body as it
  * arrives (nothing buffered beyond the streams' own small buffers), its SHA-256 computed on the
- * way by the SDK and sent as a trailer that S3 verifies and stores. The hash is not in the
- * metadata (headers go before the body): the job record and its events carry it.
+ * way by the SDK and sent as a trailer that S3 verifies, stores and answers with. The hash is not
+ * in the metadata (headers go before the body): the job record and its events carry it.
  */
 async function putStreamed(
   target: UploadTarget,
@@ -330,12 +343,15 @@ async function putStreamed(
   const bodyFailed = new AbortController();
   const onError = () => bodyFailed.abort();
   inspector.once('error', onError);
+  const body = new MinimumChunks(AWS_CHUNK_MIN_BYTES);
+  // Errors reach the request through `inspector`'s listener above; this only keeps them handled.
+  pipeline(inspector, body).catch(() => {});
   try {
     const result = await target.s3.send(
       new PutObjectCommand({
         Bucket: target.bucket,
         Key: target.key,
-        Body: inspector,
+        Body: body,
         ContentLength: declaredBytes,
         ContentType: target.contentType,
         ChecksumAlgorithm: 'SHA256',
@@ -346,6 +362,50 @@ async function putStreamed(
     return result.ChecksumSHA256;
   } finally {
     inspector.off('error', onError);
+  }
+}
+
+/**
+ * S3 refuses an aws-chunked chunk under 8 KiB but the last, and the SDK sends each chunk of the
+ * body as one. (Its own `requestStreamBufferSize` re-chunking ignores backpressure: a download
+ * faster than the upload would pile up in memory.)
+ */
+const AWS_CHUNK_MIN_BYTES = 16 * 1024;
+
+/** Passes chunks on as they are, except that small ones are joined until they reach `min` bytes. */
+class MinimumChunks extends Transform {
+  readonly #min: number;
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+
+  constructor(min: number) {
+    super();
+    this.#min = min;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.#heldBytes === 0 && chunk.byteLength >= this.#min) {
+      callback(null, chunk);
+      return;
+    }
+    this.#held.push(chunk);
+    this.#heldBytes += chunk.byteLength;
+    if (this.#heldBytes < this.#min) {
+      callback();
+      return;
+    }
+    callback(null, this.#take());
+  }
+
+  override _flush(callback: TransformCallback): void {
+    callback(null, this.#heldBytes > 0 ? this.#take() : undefined);
+  }
+
+  #take(): Buffer {
+    const joined = Buffer.concat(this.#held, this.#heldBytes);
+    this.#held = [];
+    this.#heldBytes = 0;
+    return joined;
   }
 }
 

@@ -69,9 +69,10 @@ function fakeS3(
     const key = String(call.input.Key);
     switch (call.name) {
       case 'PutObject': {
-        const body = Buffer.isBuffer(call.input.Body)
-          ? call.input.Body
-          : Buffer.concat(await Array.fromAsync(call.input.Body as AsyncIterable<Buffer>));
+        const chunks: Buffer[] = [];
+        if (!Buffer.isBuffer(call.input.Body))
+          for await (const chunk of call.input.Body as AsyncIterable<Buffer>) chunks.push(chunk);
+        const body = Buffer.isBuffer(call.input.Body) ? call.input.Body : Buffer.concat(chunks);
         bytesHandedOver += body.length;
         objects.set(key, Buffer.from(body));
         // S3 answers with the checksum of what it stored (the SDK's trailer or the header sent).

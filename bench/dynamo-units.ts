@@ -81,6 +81,7 @@ export interface WriteTally {
   /** The lifecycle transition (job store writes), else `operation (item kind)`. */
   name: string;
   writes: number;
+  wru: number;
   /** Of `wru`, what the indexes cost. */
   indexWru: number;
   meanItemBytes: number;

@@ -8,27 +8,16 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import {
-  Alarm,
-  ComparisonOperator,
-  Dashboard,
-  GraphWidget,
-  type IMetric,
-  Metric,
-  TextWidget,
-  TreatMissingData,
-  Unit,
-} from 'aws-cdk-lib/aws-cloudwatch';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { Dashboard, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, type IEventBus, Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import {
   LambdaFunction as LambdaFunctionTarget,
   SqsQueue as SqsQueueTarget,
 } from 'aws-cdk-lib/aws-events-targets';
-import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IRole } from 'aws-cdk-lib/aws-iam';
 import { Alias, type IKey } from 'aws-cdk-lib/aws-kms';
-import { Function as LambdaFunction, Tracing } from 'aws-cdk-lib/aws-lambda';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Bucket, type IBucket } from 'aws-cdk-lib/aws-s3';
@@ -40,38 +29,26 @@ import {
   EVENTS,
   FUNCTIONS,
   type FunctionName,
-  METRIC,
-  type MetricName,
   QUEUES,
   type QueueName,
   ROUTES,
   SUBMIT_RULE,
   SWEEPER,
-  TABLE,
   toEnvironment,
   visibilityTimeoutSeconds,
 } from '../contract/index.ts';
 import { acknowledgeFindings } from './defaults/acknowledgements.ts';
 import { apiAccessLogFormat } from './defaults/apigateway-defaults.ts';
 import { jobsTableDefaults, tableIndexes } from './defaults/dynamodb-table-defaults.ts';
-import { CUSTOMER_KEY_ACTIONS, FUNCTION_ACCESS } from './defaults/function-access.ts';
-import {
-  LAMBDA_ARCHITECTURE,
-  LAMBDA_HANDLER,
-  LAMBDA_RUNTIME,
-  lambdaCode,
-  SOURCE_MAP_ENVIRONMENT,
-} from './defaults/lambda-defaults.ts';
+import { SOURCE_MAP_ENVIRONMENT } from './defaults/lambda-defaults.ts';
 import { accessLogsBucketDefaults, outputBucketDefaults } from './defaults/s3-bucket-defaults.ts';
 import { notificationTopicDefaults, SNS_MANAGED_KEY_ALIAS } from './defaults/sns-topic-defaults.ts';
 import { queueDefaults } from './defaults/sqs-defaults.ts';
-
-import {
-  type ApiAuthorization,
-  type FluxEditPipelineProps,
-  type ResolvedProps,
-  resolveProps,
-} from './flux-edit-pipeline-props.ts';
+import type { ApiAuthorization, FluxEditPipelineProps } from './flux-edit-pipeline-props.ts';
+import { createFunction, grantAccess } from './function-resources.ts';
+import { pascal } from './names.ts';
+import { coreMetric, createAlarms, createDashboard, type FluxEditPipelineAlarms } from './observability.ts';
+import { type ResolvedProps, resolveProps } from './resolve-props.ts';
 
 export type {
   ApiAuthorization,
@@ -79,29 +56,8 @@ export type {
   FluxEditPipelineProps,
   PowertoolsLogLevel,
 } from './flux-edit-pipeline-props.ts';
-export { FluxEditPipelinePropsError, resolveProps } from './flux-edit-pipeline-props.ts';
-
-const FIVE_MINUTES = Duration.minutes(5);
-
-const pascal = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
-
-/** The alarms the pipeline raises, by what they watch. */
-export interface FluxEditPipelineAlarms {
-  /** Any message in a DLQ: a job message failed `maxReceiveCount` deliveries. */
-  readonly deadLetterQueues: Record<QueueName, Alarm>;
-  /** Any invocation error of a function. */
-  readonly functionErrors: Record<FunctionName, Alarm>;
-  /** The poll queue's oldest message is older than the threshold: polling is falling behind. */
-  readonly pollQueueAge: Alarm;
-  /** A finished (paid) run has waited too long in the result queue: collection is falling behind. */
-  readonly resultQueueAge: Alarm;
-  /** Jobs ending `failed` (the core's `JobsFailed` metric). */
-  readonly jobsFailed: Alarm;
-  /** Webhook deliveries given up (retry window over, or a refused URL). */
-  readonly webhooksFailed: Alarm;
-  /** The sweeper's schedule could not invoke it (e.g. a lost permission): the safety net is down. */
-  readonly sweeperScheduleFailed: Alarm;
-}
+export type { FluxEditPipelineAlarms } from './observability.ts';
+export { FluxEditPipelinePropsError, resolveProps } from './resolve-props.ts';
 
 /**
  * The whole FLUX.2 [flash] edit pipeline: an HTTP API (IAM or JWT) in front of the submit and
@@ -248,11 +204,15 @@ export class FluxEditPipeline extends Construct {
     const logGroups = {} as Record<FunctionName, LogGroup>;
     const objectGrants = {} as Record<FunctionName, string[]>;
     for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
-      const created = this.createFunction(name, config, environment, props.reservedConcurrency?.[name]);
+      const created = createFunction(this, name, config, {
+        environment,
+        reservedConcurrency: props.reservedConcurrency?.[name],
+        encryptionKey: key,
+      });
       functions[name] = created.fn;
       roles[name] = created.role;
       logGroups[name] = created.logGroup;
-      objectGrants[name] = this.grantAccess(name, created.role, key, inputObjects);
+      objectGrants[name] = grantAccess(this, name, created.role, key, inputObjects);
     }
     this.functions = functions;
     this.functionRoles = roles;
@@ -317,9 +277,9 @@ export class FluxEditPipeline extends Construct {
       this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration });
     }
 
-    this.jobsFailedMetric = this.coreMetric(config, 'JobsFailed');
-    this.alarms = this.createAlarms(config, props.alarmTopic);
-    this.dashboard = this.createDashboard(config);
+    this.jobsFailedMetric = coreMetric(config, 'JobsFailed');
+    this.alarms = createAlarms(this, this, config, props.alarmTopic);
+    this.dashboard = createDashboard(this, this, config);
 
     acknowledgeFindings(this, props, objectGrants);
   }
@@ -398,300 +358,11 @@ export class FluxEditPipeline extends Construct {
     };
   }
 
-  private createFunction(
-    name: FunctionName,
-    config: ResolvedProps,
-    environment: Record<string, string>,
-    reservedConcurrency: number | undefined,
-  ) {
-    const definition = FUNCTIONS[name];
-    const id = pascal(name);
-    const logGroup = new LogGroup(this, `${id}FunctionLogs`, {
-      retention: config.logRetention,
-      removalPolicy: config.removalPolicy,
-    });
-    // An own role instead of AWSLambdaBasicExecutionRole: logging is scoped to this log group.
-    const role = new Role(this, `${id}FunctionRole`, {
-      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: `Execution role of the ${name} function of the FLUX edit pipeline`,
-    });
-    role.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [logGroup.logGroupArn],
-      }),
-    );
-    // The bundle built ahead of synth from `definition.entry` (see lambda-defaults.ts).
-    const fn = new LambdaFunction(this, `${id}Function`, {
-      code: lambdaCode(name),
-      handler: LAMBDA_HANDLER,
-      description: definition.description,
-      runtime: LAMBDA_RUNTIME,
-      architecture: LAMBDA_ARCHITECTURE,
-      memorySize: definition.memoryMb,
-      timeout: Duration.seconds(definition.timeoutSeconds),
-      tracing: Tracing.ACTIVE,
-      role,
-      logGroup,
-      environment: definition.nodeOptions
-        ? {
-            ...environment,
-            NODE_OPTIONS: [environment.NODE_OPTIONS, ...definition.nodeOptions].filter(Boolean).join(' '),
-          }
-        : environment,
-      reservedConcurrentExecutions: reservedConcurrency,
-      environmentEncryption: this.encryptionKey,
-    });
-    return { fn, role, logGroup };
-  }
-
-  /**
-   * Turns the function's row of FUNCTION_ACCESS into statements on this pipeline's resources;
-   * returns the object ARNs (wildcards under a prefix) it granted, for the nag acknowledgements.
-   */
-  private grantAccess(
-    name: FunctionName,
-    role: IRole,
-    key: IKey | undefined,
-    inputObjects: string[],
-  ): string[] {
-    const access = FUNCTION_ACCESS[name];
-    const allow = (actions: readonly string[], resources: string[]) =>
-      role.addToPrincipalPolicy(new PolicyStatement({ actions: [...actions], resources }));
-    const objectGrants: string[] = [];
-    const allowObjects = (actions: readonly string[], resources: string[]) => {
-      allow(actions, resources);
-      objectGrants.push(...resources);
-    };
-
-    allow(access.table, [this.table.tableArn]);
-    const indexesOf = {
-      sweep: [TABLE.sweepIndex.name],
-      waiting: [TABLE.waitingIndex.name],
-      list: Object.values(TABLE.listIndexes).map((index) => index.name),
-    };
-    const indexNames = access.queriesIndexes.flatMap((group) => indexesOf[group]);
-    if (indexNames.length > 0) {
-      allow(
-        ['dynamodb:Query'],
-        indexNames.map((name) => `${this.table.tableArn}/index/${name}`),
-      );
-    }
-    for (const queue of access.sendsTo) allow(['sqs:SendMessage'], [this.queues[queue].queueArn]);
-    if (access.outputs)
-      allowObjects(access.outputs, [this.outputBucket.arnForObjects(`${this.outputPrefix}*`)]);
-    if (access.listsOutputs) {
-      role.addToPrincipalPolicy(
-        new PolicyStatement({
-          actions: ['s3:ListBucket'],
-          resources: [this.outputBucket.bucketArn],
-          conditions: { StringLike: { 's3:prefix': [`${this.outputPrefix}*`] } },
-        }),
-      );
-    }
-    if (access.uploads)
-      allowObjects(access.uploads, [this.outputBucket.arnForObjects(`${this.uploadPrefix}*`)]);
-    if (access.readsInputs) allowObjects(['s3:GetObject'], inputObjects);
-    // An existing bucket may bring its own SSE-KMS key; explicit actions keep the grant wildcard-free.
-    const bucketKey = this.outputBucket.encryptionKey;
-    if ((access.outputs || access.uploads || access.readsInputs) && bucketKey && bucketKey !== key) {
-      allow(['kms:Decrypt', 'kms:GenerateDataKey'], [bucketKey.keyArn]);
-    }
-    if (access.readsRunComfyToken) this.runComfyTokenSecret.grantRead(role);
-    if (access.readsWebhookSecret) this.webhookSigningSecret.grantRead(role);
-    if (access.readsListCursorSecret) this.listCursorSecret.grantRead(role);
-    if (access.publishesNotifications) allow(['sns:Publish'], [this.notificationTopic.topicArn]);
-    if (access.putsEvents) allow(['events:PutEvents'], [this.eventBus.eventBusArn]);
-    if (key) allow(CUSTOMER_KEY_ACTIONS, [key.keyArn]);
-    return objectGrants;
-  }
-
   private authorizer(authorization: ApiAuthorization): IHttpRouteAuthorizer {
     if (authorization.type === 'iam') return new HttpIamAuthorizer();
     return new HttpJwtAuthorizer('JwtAuthorizer', authorization.issuer, {
       jwtAudience: authorization.audience,
       identitySource: authorization.identitySource,
-    });
-  }
-
-  private createAlarms(config: ResolvedProps, alarmTopic: ITopic | undefined): FluxEditPipelineAlarms {
-    const action = alarmTopic ? new SnsAction(alarmTopic) : undefined;
-    const alarm = (id: string, metric: IMetric, threshold: number, description: string) => {
-      const created = new Alarm(this, id, {
-        metric,
-        threshold,
-        evaluationPeriods: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-        alarmDescription: description,
-      });
-      if (action) {
-        created.addAlarmAction(action);
-        created.addOkAction(action);
-      }
-      return created;
-    };
-
-    const deadLetterQueues = {} as Record<QueueName, Alarm>;
-    for (const name of Object.keys(QUEUES) as QueueName[]) {
-      deadLetterQueues[name] = alarm(
-        `${pascal(name)}DeadLetterQueueAlarm`,
-        this.deadLetterQueues[name].metricApproximateNumberOfMessagesVisible({
-          period: Duration.minutes(1),
-          statistic: 'Maximum',
-        }),
-        1,
-        `Messages in the ${name} DLQ: jobs stopped moving after ${QUEUES[name].maxReceiveCount} deliveries. Inspect, fix, then redrive.`,
-      );
-    }
-    const functionErrors = {} as Record<FunctionName, Alarm>;
-    for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
-      functionErrors[name] = alarm(
-        `${pascal(name)}FunctionErrorsAlarm`,
-        this.functions[name].metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
-        1,
-        `The ${name} function failed (threw or timed out); see its log group.`,
-      );
-    }
-    const pollQueueAge = alarm(
-      'PollQueueAgeAlarm',
-      this.queues.poll.metricApproximateAgeOfOldestMessage({
-        period: Duration.minutes(1),
-        statistic: 'Maximum',
-      }),
-      config.pollQueueAgeAlarmSeconds,
-      'The poll queue is backing up: the poller is failing, throttled or short of concurrency.',
-    );
-    const resultQueueAge = alarm(
-      'ResultQueueAgeAlarm',
-      this.queues.result.metricApproximateAgeOfOldestMessage({
-        period: Duration.minutes(1),
-        statistic: 'Maximum',
-      }),
-      config.resultQueueAgeAlarmSeconds,
-      'Finished (paid) runs are waiting to be collected: the result function is failing, throttled or short of concurrency. Nothing is lost: no deadline applies once RunComfy has finished.',
-    );
-    const jobsFailed = alarm(
-      'JobsFailedAlarm',
-      this.jobsFailedMetric,
-      config.failedJobsAlarmThreshold,
-      'Edit jobs ended failed (RunComfy error, deadline, or output copy failure).',
-    );
-    const webhooksFailed = alarm(
-      'WebhooksFailedAlarm',
-      this.coreMetric(config, 'WebhooksFailed'),
-      1,
-      'Webhook deliveries were given up: a receiver refused or stayed unreachable for the whole retry window.',
-    );
-    const sweeperScheduleFailed = alarm(
-      'SweeperScheduleFailedAlarm',
-      new Metric({
-        namespace: 'AWS/Events',
-        metricName: 'FailedInvocations',
-        dimensionsMap: { RuleName: this.sweeperSchedule.ruleName },
-        period: FIVE_MINUTES,
-        statistic: 'Sum',
-      }),
-      1,
-      'EventBridge could not invoke the sweeper: stopped jobs, stalled collections and unsent notifications are not being looked after.',
-    );
-    return {
-      deadLetterQueues,
-      functionErrors,
-      pollQueueAge,
-      resultQueueAge,
-      jobsFailed,
-      webhooksFailed,
-      sweeperScheduleFailed,
-    };
-  }
-
-  private createDashboard(config: ResolvedProps): Dashboard {
-    const names = Object.keys(FUNCTIONS) as FunctionName[];
-    const queueNames = Object.keys(QUEUES) as QueueName[];
-    const perFunction = (metric: (fn: LambdaFunction) => IMetric) =>
-      names.map((name) => metric(this.functions[name]));
-    const core = (metricName: MetricName) => this.coreMetric(config, metricName).with({ label: metricName });
-    const dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
-    dashboard.addWidgets(
-      new TextWidget({ markdown: '# FLUX edit pipeline', width: 24, height: 1 }),
-      new GraphWidget({
-        title: 'Jobs',
-        left: [core('JobsAccepted'), core('JobsSucceeded'), core('JobsFailed'), core('JobsSwept')],
-        width: 12,
-      }),
-      new GraphWidget({
-        title: 'Collection of finished runs',
-        left: [core('ResultsCollected'), core('ResultAttemptsFailed'), core('OrphanOutputsDeleted')],
-        right: [
-          this.coreMetric(config, 'ResultCollectionLatency').with({
-            statistic: 'p95',
-            label: 'upstream finished → job ended (p95)',
-          }),
-        ],
-        width: 12,
-      }),
-      new GraphWidget({
-        title: 'Notifications',
-        left: [
-          core('WebhooksDelivered'),
-          core('WebhookAttemptsFailed'),
-          core('WebhooksFailed'),
-          core('WebhooksResent'),
-          core('LifecycleEventsFailed'),
-        ],
-        width: 12,
-      }),
-      new GraphWidget({
-        title: 'API requests and errors',
-        left: [
-          this.apiStage.metricCount(),
-          this.apiStage.metricClientError(),
-          this.apiStage.metricServerError(),
-        ],
-        right: [this.apiStage.metricLatency({ statistic: 'p99' })],
-        width: 12,
-      }),
-      new GraphWidget({
-        title: 'Function errors and throttles',
-        left: [...perFunction((fn) => fn.metricErrors()), ...perFunction((fn) => fn.metricThrottles())],
-        width: 12,
-      }),
-      new GraphWidget({
-        title: 'Function duration p99',
-        left: perFunction((fn) => fn.metricDuration({ statistic: 'p99' })),
-        width: 12,
-      }),
-      new GraphWidget({
-        title: 'Queues: visible messages and oldest age',
-        left: queueNames.map((name) => this.queues[name].metricApproximateNumberOfMessagesVisible()),
-        right: queueNames.map((name) => this.queues[name].metricApproximateAgeOfOldestMessage()),
-        width: 12,
-      }),
-      new GraphWidget({
-        title: 'Dead-letter queues',
-        left: queueNames.map((name) =>
-          this.deadLetterQueues[name].metricApproximateNumberOfMessagesVisible({ label: `${name} DLQ` }),
-        ),
-        width: 12,
-      }),
-    );
-    return dashboard;
-  }
-
-  /**
-   * A metric the core emits through Powertools Metrics (the shared `service` dimension only),
-   * from the contract's catalogue: counts summed, durations averaged, over five minutes.
-   */
-  private coreMetric(config: ResolvedProps, metricName: MetricName): Metric {
-    const timing = METRIC[metricName].unit === 'Milliseconds';
-    return new Metric({
-      namespace: config.metricsNamespace,
-      metricName,
-      dimensionsMap: { service: config.serviceName },
-      statistic: timing ? 'Average' : 'Sum',
-      period: FIVE_MINUTES,
-      unit: timing ? Unit.MILLISECONDS : Unit.COUNT,
     });
   }
 

@@ -1,9 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { randomUUID } from 'node:crypto';
 import type { Log } from '#core/log';
 import { generateSigningSecret } from '#core/webhooks/sign';
 import {
-  DEFAULTS,
   ENV,
   FUNCTIONS,
   type FunctionName,
@@ -12,56 +10,40 @@ import {
   QUEUES,
   type QueueName,
   ROUTES,
-  type SettingName,
   SWEEPER,
 } from '../contract/index.ts';
 import type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
 import { armCrashes, startAwsChaosProxy } from './aws-chaos-proxy.ts';
 import { CONSOLE_PATH, consoleSite } from './console-site.ts';
 import { LocalRuntimeError } from './errors.ts';
+import {
+  awsEnvironment,
+  EnvironmentChanges,
+  type EnvOverrides,
+  functionEnvironment,
+  LOCAL_REGION,
+  ownedSettings,
+  upstreamOf,
+} from './function-environment.ts';
 import { type HandlerOverrides, loadHandlers } from './handlers.ts';
 import { startHttpApi } from './http-api.ts';
 import { createJwtAuthorizer } from './jwt-authorizer.ts';
 import { DEFAULT_LOCAL_ADMIN_SCOPE, type LocalIssuer, startLocalIssuer } from './jwt-issuer.ts';
 import { type InvocationTarget, invokeHandler, type LambdaHandler } from './lambda-context.ts';
 import { type MotoServer, startMotoServer } from './moto-server.ts';
+import { receiveObserved } from './observer-queues.ts';
 import {
   createLocalClients,
   createLocalResources,
   DEFAULT_STACK_NAME,
   destroyLocalClients,
   type LocalClients,
-  type LocalResources,
   putConsoleCors,
 } from './resources.ts';
-import { type DeliveryChaos, longPollTimeoutMs, SqsDriver } from './sqs-driver.ts';
+import { type DeliveryChaos, SqsDriver } from './sqs-driver.ts';
 
 export type { RunningSimulator as Simulator, SimulatorOptions } from '../simulator/index.ts';
-
-/** Settings the functions read (`ENV` keys), overriding the local defaults. */
-export type EnvOverrides = Partial<Record<SettingName, string | number | boolean>>;
-
-export const LOCAL_REGION = 'us-east-1';
-
-/**
- * Settings the runtime owns: it points them at what it creates (table, queues, bucket, topic,
- * bus), and leaves the secrets' ARNs unset because it hands the functions the values instead
- * (there is no Secrets Manager secret to read locally). Every other setting is the caller's.
- */
-export const RUNTIME_OWNED_SETTINGS = [
-  'jobsTable',
-  'pollQueueUrl',
-  'resultQueueUrl',
-  'webhookQueueUrl',
-  'outputBucket',
-  'topicArn',
-  'eventBusName',
-  'runComfyTokenSecretArn',
-  'webhookSecretArn',
-  'listCursorSecretArn',
-] as const satisfies readonly SettingName[];
-
-type RuntimeOwnedSetting = (typeof RUNTIME_OWNED_SETTINGS)[number];
+export { type EnvOverrides, LOCAL_REGION, RUNTIME_OWNED_SETTINGS } from './function-environment.ts';
 
 export interface LocalPipelineOptions {
   /** Use this emulator endpoint instead of starting moto (it is then left running by `stop()`). */
@@ -219,7 +201,12 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       ...options.env,
     };
     loadConfig(
-      functionEnvironment(ownedSettings(undefined), upstreamOf(options), settings, webhookSigningSecret),
+      functionEnvironment(
+        ownedSettings(undefined),
+        upstreamOf(options.runComfy),
+        settings,
+        webhookSigningSecret,
+      ),
     );
 
     const [moto, simulator] = await Promise.all([
@@ -235,7 +222,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     cleanups.push(() => destroyLocalClients(clients));
     const resources = await createLocalResources(clients, { stackName, region: LOCAL_REGION });
 
-    const runComfy = upstreamOf(options, simulator);
+    const runComfy = upstreamOf(options.runComfy, simulator);
     const functionEnv = functionEnvironment(
       ownedSettings(resources),
       runComfy,
@@ -405,167 +392,11 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
   }
 }
 
-interface Upstream {
-  baseUrl: string;
-  token: string;
-  simulated: boolean;
-  /** The simulator's file host: it serves outputs over plain http on loopback. */
-  outputHost?: string;
-}
-
-/** The RunComfy the functions talk to; before the simulator runs, a stand-in of its shape. */
-function upstreamOf(options: LocalPipelineOptions, simulator?: Simulator): Upstream {
-  if (options.runComfy) return { ...options.runComfy, simulated: false };
-  if (!simulator) {
-    return { baseUrl: 'http://127.0.0.1', token: 'simulator', simulated: true, outputHost: '127.0.0.1' };
-  }
-  return {
-    baseUrl: simulator.baseUrl,
-    token: simulator.token,
-    simulated: true,
-    outputHost: new URL(simulator.filesBaseUrl).hostname,
-  };
-}
-
-/** The runtime's own settings, from what it created (stand-ins when `resources` is not there yet). */
-function ownedSettings(
-  resources: LocalResources | undefined,
-): Record<RuntimeOwnedSetting, string | undefined> {
-  const created = (pick: (made: LocalResources) => string) => (resources ? pick(resources) : 'to-be-created');
-  return {
-    jobsTable: created((made) => made.table),
-    pollQueueUrl: created((made) => made.queues.poll.url),
-    resultQueueUrl: created((made) => made.queues.result.url),
-    webhookQueueUrl: created((made) => made.queues.webhook.url),
-    outputBucket: created((made) => made.bucket),
-    topicArn: created((made) => made.topicArn),
-    eventBusName: created((made) => made.eventBusName),
-    runComfyTokenSecretArn: undefined,
-    webhookSecretArn: undefined,
-    listCursorSecretArn: undefined,
-  };
-}
-
-/**
- * The functions' whole environment, one entry per `ENV` name (`undefined`: removed): the
- * runtime's own settings, then the local defaults, then `overrides`. Locally, outputs over
- * plain http are accepted from the loopback hosts the allowlist names (the simulator, or a
- * RunComfy-compatible server on this machine); the functions never widen it beyond loopback.
- */
-function functionEnvironment(
-  owned: Record<RuntimeOwnedSetting, string | undefined>,
-  upstream: Upstream,
-  overrides: EnvOverrides | undefined,
-  webhookSigningSecret: string,
-): Record<string, string | undefined> {
-  const settings: Partial<Record<SettingName, string | undefined>> = {
-    ...owned,
-    runComfyBaseUrl: upstream.baseUrl,
-    // The deployed functions read the token from Secrets Manager; locally it is given directly.
-    runComfyApiToken: upstream.token,
-    outputHostAllowlist: [
-      ...(upstream.outputHost ? [upstream.outputHost] : []),
-      ...DEFAULTS.outputHostAllowlist,
-    ].join(','),
-    allowLoopbackHttp: 'true',
-    // A fresh secret per run; read it from the environment (or pass `env.webhookSigningSecret`).
-    webhookSigningSecret,
-    // Likewise the key that signs list cursors.
-    listCursorSecret: randomBytes(32).toString('base64url'),
-  };
-  for (const [key, value] of Object.entries(overrides ?? {})) {
-    if (value !== undefined) settings[key as SettingName] = String(value);
-  }
-  return Object.fromEntries(
-    (Object.entries(ENV) as [SettingName, string][]).map(([key, name]) => [name, settings[key]]),
-  );
-}
-
 async function startProjectSimulator(options: Partial<SimulatorOptions> | undefined): Promise<Simulator> {
   // Imported on demand: with a real RunComfy the simulator (and sharp) are never loaded.
   const { startSimulator } = await import('../simulator/index.ts');
   // `s3://` inputs reach RunComfy as presigned URLs, which locally point at moto over plain http.
   return startSimulator({ ...options, knobs: { allow_http_inputs: true, ...options?.knobs } });
-}
-
-/**
- * Points every SDK client at the emulator with throwaway credentials, and drops anything
- * that could route a call to a real account (profiles, session tokens, per-service endpoints).
- */
-function awsEnvironment(endpoint: string): Record<string, string | undefined> {
-  const perServiceEndpoints = Object.keys(process.env).filter((name) => name.startsWith('AWS_ENDPOINT_URL_'));
-  return {
-    AWS_ENDPOINT_URL: endpoint,
-    AWS_REGION: LOCAL_REGION,
-    AWS_DEFAULT_REGION: LOCAL_REGION,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    AWS_SESSION_TOKEN: undefined,
-    AWS_PROFILE: undefined,
-    ...Object.fromEntries(perServiceEndpoints.map((name) => [name, undefined])),
-  };
-}
-
-/** Remembers the values it replaces so `stop()` leaves process.env as it found it. */
-class EnvironmentChanges {
-  readonly #previous = new Map<string, string | undefined>();
-
-  set(values: Record<string, string | undefined>): void {
-    for (const [name, value] of Object.entries(values)) {
-      if (!this.#previous.has(name)) this.#previous.set(name, process.env[name]);
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  }
-
-  unset(names: string[]): void {
-    this.set(Object.fromEntries(names.map((name) => [name, undefined])));
-  }
-
-  restore(): void {
-    for (const [name, value] of this.#previous) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-    this.#previous.clear();
-  }
-}
-
-async function receiveObserved(
-  clients: LocalClients,
-  queueUrl: string,
-  options: { min?: number; timeoutMs?: number } = {},
-): Promise<Record<string, unknown>[]> {
-  const min = options.min ?? 1;
-  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
-  const received: Record<string, unknown>[] = [];
-  while (received.length < min) {
-    const remainingSeconds = Math.ceil((deadline - Date.now()) / 1000);
-    if (remainingSeconds <= 0) break;
-    const waitTimeSeconds = Math.min(remainingSeconds, 20);
-    const { Messages = [] } = await clients.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: waitTimeSeconds,
-      }),
-      { requestTimeout: longPollTimeoutMs(waitTimeSeconds) },
-    );
-    if (Messages.length === 0) continue;
-    received.push(
-      ...Messages.map((message) => JSON.parse(message.Body ?? 'null') as Record<string, unknown>),
-    );
-    await clients.sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: Messages.map((message, index) => ({
-          Id: String(index),
-          ReceiptHandle: message.ReceiptHandle!,
-        })),
-      }),
-    );
-  }
-  return received;
 }
 
 /** The event an EventBridge schedule delivers to its target. */

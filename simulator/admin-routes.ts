@@ -1,8 +1,8 @@
 import type { SimulatorAdmin } from './admin.ts';
 import { SimulatorError } from './errors.ts';
 import type { FaultRuleInput } from './faults.ts';
+import type { JobState } from './job.ts';
 import type { KnobsInput } from './knobs.ts';
-import type { JobState } from './state.ts';
 import { isoTimestamp } from './wire.ts';
 
 export const ADMIN_PREFIX = '/__sim';

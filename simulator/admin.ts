@@ -1,9 +1,10 @@
+import type { ConcurrencyBooks } from './concurrency-ledger.ts';
 import type { SimContext } from './context.ts';
 import { SimulatorError } from './errors.ts';
 import type { FaultRule, FaultRuleInput } from './faults.ts';
+import type { Job, JobState } from './job.ts';
 import type { Knobs, KnobsInput } from './knobs.ts';
 import { type JobScript, parseScript } from './script.ts';
-import type { ConcurrencyBooks, Job, JobState } from './state.ts';
 import type { StatsSnapshot } from './stats.ts';
 import { isoTimestamp, outputUrls, statusOf } from './wire.ts';
 

@@ -2,8 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { catalogEntry } from './catalog.ts';
 import type { SimContext } from './context.ts';
 import { ApiError } from './errors.ts';
+import type { Job } from './job.ts';
 import { parseScript, SCRIPT_HEADER, scriptFromPrompt } from './script.ts';
-import type { Job } from './state.ts';
 import { FLASH_EDIT_MODEL_ID, validateEditInput } from './validation.ts';
 import { errorField, isoTimestamp, outputField, outputUrls, resultStatusOf, statusOf } from './wire.ts';
 

@@ -7,13 +7,14 @@ import { createSimulatorServer } from './server.ts';
 
 export type { JobView, OutputBook, SimStats } from './admin.ts';
 export { JOB_STATES, SimulatorAdmin } from './admin.ts';
+export type { ConcurrencyBooks } from './concurrency-ledger.ts';
 export { ApiError, SimulatorError } from './errors.ts';
 export type { FaultRule, FaultRuleInput } from './faults.ts';
+export type { JobState } from './job.ts';
 export type { Knobs, KnobsInput } from './knobs.ts';
 export { KnobsSchema } from './knobs.ts';
 export type { JobScript } from './script.ts';
 export { parseScript, SCRIPT_HEADER } from './script.ts';
-export type { ConcurrencyBooks, JobState } from './state.ts';
 export type { Endpoint, InjectedFault, StatsSnapshot } from './stats.ts';
 export { FLASH_EDIT_MODEL_ID } from './validation.ts';
 

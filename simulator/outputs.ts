@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { FORMAT_FILES, renderImage } from './images.ts';
-import type { Job } from './state.ts';
+import type { Job } from './job.ts';
 
 /** Path of output `index` of a job, relative to the files base URL (§3.7). */
 export function outputPath(job: Job, index: number): string {

@@ -7,7 +7,7 @@ import type { SimContext } from './context.ts';
 import { ApiError, renderApiError, SimulatorError } from './errors.ts';
 import type { FaultAction } from './faults.ts';
 import { FORMAT_FILES } from './images.ts';
-import type { Job } from './state.ts';
+import type { Job } from './job.ts';
 import type { Endpoint } from './stats.ts';
 
 /** Data-URI inputs can be large (the partner node allows 64 MiB per request). */

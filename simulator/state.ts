@@ -1,12 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { SimClock } from './clock.ts';
+import { type ConcurrencyBooks, ConcurrencyLedger } from './concurrency-ledger.ts';
 import { SimulatorError } from './errors.ts';
 import { checkInputImages } from './inputs.ts';
+import { isBackward, isTerminal, type Job, type JobState, type NewJob } from './job.ts';
 import type { Knobs } from './knobs.ts';
 import type { Rng } from './random.ts';
 import type { JobScript } from './script.ts';
 import type { InjectedFault } from './stats.ts';
-import type { EditRequest } from './validation.ts';
+
+interface StoreDeps {
+  clock: SimClock;
+  knobs: () => Knobs;
+  rng: () => Rng;
+  /** Where faults drawn for jobs and charges are booked. */
+  books: { injected(kind: InjectedFault): void; charged(usd: number): void };
+}
 
 /**
  * The job store and its state machine (reference §3.4):
@@ -20,84 +29,6 @@ import type { EditRequest } from './validation.ts';
  * computed lazily (`settle`) as a discrete-event replay up to the sim clock's "now", so the
  * timeline is exact and identical whether or not anyone was watching.
  */
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-
-const RANK: Record<JobState, number> = { queued: 0, running: 1, succeeded: 2, failed: 2, cancelled: 2 };
-
-export const isTerminal = (state: JobState): boolean => RANK[state] === 2;
-
-/** An output file as the file host serves it, booked when it is first rendered. */
-export interface OutputFileBooks {
-  bytes: number;
-  /** SHA-256 (hex) of exactly the bytes served. */
-  sha256: string;
-  /** Complete 200 GET answers (not HEAD, not downloads reset mid-body). */
-  downloads: number;
-}
-
-/** A user's jobs queued or running at RunComfy: now, the most at once, and their time integral. */
-export interface ConcurrencyBooks {
-  in_flight: number;
-  max_in_flight: number;
-  /** ∫ in_flight dt over [since, now] on the sim clock, in job-milliseconds. */
-  in_flight_ms_integral: number;
-  /** Sim-clock ms the books run from (the last reset of the stats or of the simulator). */
-  since: number;
-  /** now − since: utilisation = in_flight_ms_integral / (limit × measured_ms). */
-  measured_ms: number;
-}
-
-type InputCheck =
-  | { status: 'skipped' }
-  | { status: 'pending' }
-  | { status: 'done'; at: number; problem?: string };
-
-export interface Job {
-  readonly id: string;
-  /** Submission order: the queue is FIFO by this. */
-  readonly seq: number;
-  readonly userId: string;
-  readonly modelId: string;
-  readonly input: EditRequest;
-  /** The caller's seed, or the one the simulator picked. */
-  readonly seed: number;
-  readonly createdAt: number;
-  readonly outputCount: number;
-  readonly outputMinBytes: number;
-  state: JobState;
-  startedAt: number | undefined;
-  finishedAt: number | undefined;
-  /** Snapshotted from the knobs at submit; per-job scripts may change them. */
-  queueMs: number;
-  runMs: number;
-  script: JobScript;
-  /** Why the run failed (set once the job is `failed`). */
-  failReason: string | undefined;
-  /** Polls seen in the current state (`clock_mode: polls`). */
-  pollsInState: number;
-  chargedUsd: number;
-  inputCheck: InputCheck;
-  /** The answer to the submit that created it was lost (the socket destroyed after the commit). */
-  submitAnswerDropped: boolean;
-  /** Its output files by index, once rendered. */
-  files: (OutputFileBooks | undefined)[];
-}
-
-export interface NewJob {
-  userId: string;
-  modelId: string;
-  input: EditRequest;
-  script: JobScript;
-}
-
-interface StoreDeps {
-  clock: SimClock;
-  knobs: () => Knobs;
-  rng: () => Rng;
-  /** Where faults drawn for jobs and charges are booked. */
-  books: { injected(kind: InjectedFault): void; charged(usd: number): void };
-}
-
 export class JobStore {
   readonly #deps: StoreDeps;
   #jobs = new Map<string, Job>();
@@ -105,16 +36,14 @@ export class JobStore {
   #queued: Job[] = [];
   #running = new Set<Job>();
   #balances = new Map<string, number | null>();
-  #inFlight = new Map<string, { count: number; max: number; integral: number; lastAt: number }>();
-  /** When the concurrency books started (reset, or a stats reset). */
-  #booksSince: number;
+  #ledger: ConcurrencyLedger;
   #seq = 0;
   #settledAt: number;
 
   constructor(deps: StoreDeps) {
     this.#deps = deps;
     this.#settledAt = deps.clock.now();
-    this.#booksSince = this.#settledAt;
+    this.#ledger = new ConcurrencyLedger(this.#settledAt);
   }
 
   create(request: NewJob): Job {
@@ -159,7 +88,7 @@ export class JobStore {
     };
     this.#jobs.set(job.id, job);
     this.#queued.push(job);
-    this.#account(job.createdAt, job.userId, +1);
+    this.#ledger.account(job.createdAt, job.userId, +1);
     if (knobs.fetch_inputs) this.#checkInputs(job);
     return job;
   }
@@ -167,50 +96,19 @@ export class JobStore {
   /** Jobs of a user queued or running now (what `max_in_flight` bounds). */
   inFlight(userId: string): number {
     this.settle();
-    return this.#inFlight.get(userId)?.count ?? 0;
+    return this.#ledger.inFlight(userId);
   }
 
   /** Concurrency books per user who has had a job since the simulator's reset. */
   concurrency(): Record<string, ConcurrencyBooks> {
     this.settle();
-    const now = this.#deps.clock.now();
-    return Object.fromEntries(
-      [...this.#inFlight.entries()].map(([userId, books]) => [
-        userId,
-        {
-          in_flight: books.count,
-          max_in_flight: books.max,
-          in_flight_ms_integral: books.integral + books.count * Math.max(0, now - books.lastAt),
-          since: this.#booksSince,
-          measured_ms: now - this.#booksSince,
-        },
-      ]),
-    );
+    return this.#ledger.report(this.#deps.clock.now());
   }
 
   /** Starts the concurrency books again from now (a stats reset): the jobs in flight stay. */
   restartBooks(): void {
     this.settle();
-    const now = this.#deps.clock.now();
-    this.#booksSince = now;
-    for (const books of this.#inFlight.values()) {
-      books.integral = 0;
-      books.lastAt = now;
-      books.max = books.count;
-    }
-  }
-
-  /** A job entered (+1) or left (-1) the queued-or-running set at `at`. */
-  #account(at: number, userId: string, delta: 1 | -1): void {
-    let books = this.#inFlight.get(userId);
-    if (!books) {
-      books = { count: 0, max: 0, integral: 0, lastAt: at };
-      this.#inFlight.set(userId, books);
-    }
-    books.integral += books.count * Math.max(0, at - books.lastAt);
-    books.lastAt = Math.max(books.lastAt, at);
-    books.count += delta;
-    books.max = Math.max(books.max, books.count);
+    this.#ledger.restart(this.#deps.clock.now());
   }
 
   /** The job as of now (after replaying due transitions), or undefined. */
@@ -280,7 +178,7 @@ export class JobStore {
     this.#leaveQueue(job);
     job.state = 'cancelled';
     job.finishedAt = this.#deps.clock.now();
-    this.#account(job.finishedAt, job.userId, -1);
+    this.#ledger.account(job.finishedAt, job.userId, -1);
     return 'cancelled';
   }
 
@@ -295,7 +193,7 @@ export class JobStore {
         409,
       );
     }
-    if (RANK[to] < RANK[job.state]) {
+    if (isBackward(job.state, to)) {
       throw new SimulatorError(
         'BACKWARD_TRANSITION',
         `job ${job.id} cannot go from ${job.state} back to ${to}`,
@@ -316,7 +214,7 @@ export class JobStore {
       this.#running.delete(job);
       job.state = 'cancelled';
       job.finishedAt = now;
-      this.#account(now, job.userId, -1);
+      this.#ledger.account(now, job.userId, -1);
       return;
     }
     job.script = { ...job.script, fail: to === 'failed', stall: false };
@@ -358,9 +256,8 @@ export class JobStore {
     this.#queued = [];
     this.#running.clear();
     this.#balances.clear();
-    this.#inFlight.clear();
     this.#settledAt = this.#deps.clock.now();
-    this.#booksSince = this.#settledAt;
+    this.#ledger.clear(this.#settledAt);
   }
 
   /** Whether the job's files are still not ready (the host answers 404 until then). */
@@ -420,7 +317,7 @@ export class JobStore {
     job.state = failed ? 'failed' : 'succeeded';
     job.finishedAt = at;
     job.pollsInState = 0;
-    this.#account(at, job.userId, -1);
+    this.#ledger.account(at, job.userId, -1);
     if (failed) job.failReason = problem ?? job.script.error_message ?? knobs.error_message;
     if (!failed || knobs.charge_failed) this.#charge(job, knobs.price_per_request_usd);
   }

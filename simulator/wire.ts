@@ -1,7 +1,7 @@
 import type { SimContext } from './context.ts';
+import type { Job } from './job.ts';
 import type { Knobs } from './knobs.ts';
 import { outputPath } from './outputs.ts';
-import type { Job } from './state.ts';
 
 /**
  * How jobs look on RunComfy's wire (reference §3.3): status strings, timestamps, output and

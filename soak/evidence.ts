@@ -105,19 +105,24 @@ export async function collectEvidence(
   };
 }
 
+/** The job's raw record in the table, as the functions wrote it. */
+export async function readJobRecord(
+  pipeline: LocalPipeline,
+  id: string,
+): Promise<Record<string, unknown> | undefined> {
+  const { Item } = await pipeline.clients.dynamo.send(
+    new GetCommand({ TableName: pipeline.table, Key: { [TABLE.partitionKey]: `${ITEM_PREFIX.job}${id}` } }),
+  );
+  return Item;
+}
+
 /** Writes the records of jobs that did not end or were not announced (and their runs), for diagnosis. */
 export async function recordTroubledJobs(pipeline: LocalPipeline, stuck: readonly SoakJob[]): Promise<void> {
   if (stuck.length === 0) return;
   const records = [];
   for (const job of stuck) {
-    const { Item } = await pipeline.clients.dynamo.send(
-      new GetCommand({
-        TableName: pipeline.table,
-        Key: { [TABLE.partitionKey]: `${ITEM_PREFIX.job}${job.id}` },
-      }),
-    );
     records.push({
-      job: Item,
+      job: await readJobRecord(pipeline, job.id),
       upstream: job.requestId ? pipeline.simulator?.admin.job(job.requestId) : undefined,
     });
   }

@@ -1,5 +1,5 @@
 /**
- * `npm run soak [-- --jobs 500 --rate 5 --seed 1 --short --record]`: a fault soak of the whole
+ * `npm run soak [-- --jobs 500 --rate 2 --seed 1 --short --record]`: a fault soak of the whole
  * local pipeline (see soak/run-soak.ts). Prints every invariant and exits non-zero if one fails;
  * `--record` writes the summary into RELIABILITY.md.
  */

@@ -42,13 +42,27 @@ export class ChannelObserver {
     this.#loops = [this.#loop('sns'), this.#loop('events')];
   }
 
+  /** Envelope ids seen (SNS `MessageId`, EventBridge `id`): a message received again is not a new delivery. */
+  #seen = new Set<string>();
+
   async #loop(channel: 'sns' | 'events'): Promise<void> {
     while (this.#running) await this.#receive(channel);
   }
 
+  /** One receive; an emulator that answers too slowly under load is simply asked again. */
   async #receive(channel: 'sns' | 'events'): Promise<number> {
-    const messages = await this.pipeline.receiveObserved(channel, { min: 100, timeoutMs: 1_000 });
+    let messages: Record<string, unknown>[];
+    try {
+      messages = await this.pipeline.receiveObserved(channel, { min: 100, timeoutMs: 1_000 });
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return -1;
+    }
     for (const message of messages) {
+      // A receive whose delete timed out hands the same messages out again.
+      const envelopeId = String(channel === 'sns' ? message.MessageId : message.id);
+      if (this.#seen.has(envelopeId)) continue;
+      this.#seen.add(envelopeId);
       const event =
         channel === 'sns'
           ? (JSON.parse(String(message.Message)) as CompletionEvent)
@@ -65,7 +79,10 @@ export class ChannelObserver {
     await Promise.all(this.#loops);
     for (const channel of ['sns', 'events'] as const) {
       let empty = 0;
-      while (empty < 2) empty = (await this.#receive(channel)) === 0 ? empty + 1 : 0;
+      while (empty < 2) {
+        const received = await this.#receive(channel);
+        empty = received === 0 ? empty + 1 : received > 0 ? 0 : empty;
+      }
     }
   }
 }

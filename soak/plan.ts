@@ -8,12 +8,12 @@ import { z } from 'zod';
 export const SoakOptionsSchema = z.object({
   jobs: z.int().min(1).max(100_000).default(500),
   /** Submissions per second, steady. */
-  rate: z.number().positive().max(200).default(5),
+  rate: z.number().positive().max(200).default(2),
   /** Seeds every random draw (the simulator's, the runtime's, the soak's own). */
   seed: z.int().default(1),
   /** Every fault kind at higher rates, for a short run that must meet each at least once. */
   short: z.boolean().default(false),
-  /** How long to wait for the last jobs to end, after the last submission. */
+  /** How long to wait, after the last submission, for the next job to end (or give up on the rest). */
   settleSeconds: z.number().positive().default(180),
 });
 export type SoakOptions = z.output<typeof SoakOptionsSchema>;

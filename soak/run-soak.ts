@@ -7,6 +7,7 @@ import {
   faultsMet,
   type JobView,
   type Plan,
+  readJobRecord,
   recordTroubledJobs,
   type Submitted,
   TERMINAL,
@@ -124,7 +125,14 @@ export async function runSoak(
       `all ${options.jobs} submitted in ${Math.round((Date.now() - began) / 1000)} s; waiting for them to end`,
     );
 
-    const views = await settle(api, submitted, options.settleSeconds * 1000, progress);
+    // A job is settled once it ended and its completion was announced: a crash right after the
+    // terminal write leaves the announcement to the sweeper, after the notification lease.
+    const isAnnounced = (id: string) =>
+      readJobRecord(pipeline, id).then(
+        (record) => Boolean(record?.notifiedAt),
+        () => false, // the emulator was slow to answer: ask again on the next round
+      );
+    const views = await settle(api, submitted, options.settleSeconds * 1000, progress, isAnnounced);
     await pipeline.drain({ timeoutMs: 60_000 }).catch(() => undefined);
     await sleep(2_000); // webhook retries and the last events
     await observer.stop();
@@ -200,15 +208,20 @@ async function cancelWhenQueued(api: ApiRecorder, id: string): Promise<boolean> 
   return false;
 }
 
-/** Polls every job until it ends or `timeoutMs` passes; returns the last view of each. */
+/**
+ * Polls every job until it ends and is announced, or until `timeoutMs` pass in which no job
+ * settles (a slow machine is given time; a stuck job is not waited for forever). Returns the
+ * last view of each.
+ */
 async function settle(
   api: ApiRecorder,
   submitted: readonly Submitted[],
   timeoutMs: number,
   progress: (line: string) => void,
+  announced: (id: string) => Promise<boolean>,
 ): Promise<Map<string, JobView>> {
   const views = new Map<string, JobView>();
-  const until = Date.now() + timeoutMs;
+  let until = Date.now() + timeoutMs;
   let open = submitted.flatMap((job) => (job.id ? [job.id] : []));
   while (open.length > 0 && Date.now() < until) {
     const next: string[] = [];
@@ -217,11 +230,14 @@ async function settle(
         open.slice(i, i + 16).map(async (id) => {
           const view = (await api.call('GET', `/edits/${id}`)).body as JobView | undefined;
           if (view?.id) views.set(id, view);
-          if (!view || !TERMINAL.has(view.status)) next.push(id);
+          if (!view || !TERMINAL.has(view.status) || !(await announced(id))) next.push(id);
         }),
       );
     }
-    if (next.length > 0 && next.length !== open.length) progress(`${next.length} jobs still active`);
+    if (next.length !== open.length) {
+      until = Date.now() + timeoutMs;
+      if (next.length > 0) progress(`${next.length} jobs not yet ended and announced`);
+    }
     open = next;
     if (open.length > 0) await sleep(2_000);
   }

@@ -48,7 +48,8 @@ const variants: [string, (stack: Stack) => FluxEditPipelineProps][] = [
   ],
 ];
 
-describe('cdk-nag (AwsSolutions and Serverless packs)', () => {
+// The first synth loads cdk-nag's rule packs; on a loaded 2-core machine that alone can pass 30 s.
+describe('cdk-nag (AwsSolutions and Serverless packs)', { timeout: 120_000 }, () => {
   it.each(variants)('finds nothing unacknowledged with %s', (_case, propsFor) => {
     // Act
     const { app } = synthConstruct(propsFor);

@@ -2,7 +2,7 @@ import { DEFAULTS } from '#contract/config';
 import { type JobDeps, writeContext } from './deps.ts';
 import { finishJob } from './finish-job.ts';
 import { iso, type Job } from './job.ts';
-import { expire, type Heartbeat, heartbeat, overtime } from './lifecycle.ts';
+import { expire, failSubmission, type Heartbeat, heartbeat, overtime } from './lifecycle.ts';
 
 /**
  * What happens when a job's deadline passes before RunComfy finished. RunComfy cancels queued
@@ -120,4 +120,29 @@ async function cancelUpstream(deps: JobDeps, requestId: string): Promise<CancelR
   } catch (error) {
     return { cancel_error: error instanceof Error ? error.message : String(error) };
   }
+}
+
+/**
+ * Ends a job whose submission started but never recorded its outcome (the function died between
+ * the claim and RunComfy's answer). It is never repeated: a duplicate would be charged twice.
+ */
+export async function endLostSubmission(
+  deps: JobDeps,
+  jobId: string,
+  submittingSince: string,
+): Promise<boolean> {
+  const lost = await finishJob(
+    deps,
+    jobId,
+    failSubmission(
+      {
+        code: 'UPSTREAM_LOST',
+        message:
+          'the submission to RunComfy never completed; it was not repeated, since a duplicate would be charged twice',
+      },
+      submittingSince,
+      writeContext(deps),
+    ),
+  );
+  return Boolean(lost);
 }

@@ -6,9 +6,15 @@ import { carryOutCancelRequest } from './cancel-job.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified, finishJob } from './finish-job.ts';
 import { iso, isTerminal, type Job } from './job.ts';
-import { atDeadline, type DeadlineOutcome, deadlineDue, expireJob, waitEndsAt } from './job-deadline.ts';
 import {
-  failSubmission,
+  atDeadline,
+  type DeadlineOutcome,
+  deadlineDue,
+  endLostSubmission,
+  expireJob,
+  waitEndsAt,
+} from './job-deadline.ts';
+import {
   type Heartbeat,
   handOver,
   heartbeat,
@@ -192,19 +198,7 @@ async function pollUnsubmitted(
       const claimed = await deps.store.write(job.id, heartbeat(beat));
       return claimed ? reschedule(deps, claimed) : 'dropped';
     }
-    const lost = await finishJob(
-      deps,
-      job.id,
-      failSubmission(
-        {
-          code: 'UPSTREAM_LOST',
-          message:
-            'the submission to RunComfy never completed; it was not repeated, since a duplicate would be charged twice',
-        },
-        job.submittingSince,
-        writeContext(deps),
-      ),
-    );
+    const lost = await endLostSubmission(deps, job.id, job.submittingSince);
     return lost ? 'finished' : 'dropped';
   }
   if (pastDeadline) return expireJob(deps, job);

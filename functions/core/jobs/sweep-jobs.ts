@@ -1,10 +1,10 @@
 import { RunComfyError } from '../runcomfy/index.ts';
 import { dispatchAdmissions, releaseSlot } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
-import { ensureNotified, finishJob } from './finish-job.ts';
+import { ensureNotified } from './finish-job.ts';
 import { iso, isTerminal, type Job } from './job.ts';
-import { atDeadline, expireJob, waitEndsAt } from './job-deadline.ts';
-import { failSubmission, handOver, resendCollection } from './lifecycle.ts';
+import { atDeadline, endLostSubmission, expireJob, waitEndsAt } from './job-deadline.ts';
+import { handOver, resendCollection } from './lifecycle.ts';
 import { SUBMIT_IN_FLIGHT_MS, upstreamDetails } from './submit-upstream.ts';
 
 export interface SweepOptions {
@@ -92,19 +92,7 @@ async function sweepJob(deps: JobDeps, job: Job): Promise<'collected' | 'ended' 
     if (!job.submittingSince)
       return (await expireJob(deps, job, stoppedMessage(job))) === 'expired' ? 'ended' : 'none';
     if (ctx.nowMs - Date.parse(job.submittingSince) < SUBMIT_IN_FLIGHT_MS) return 'none';
-    const lost = await finishJob(
-      deps,
-      job.id,
-      failSubmission(
-        {
-          code: 'UPSTREAM_LOST',
-          message:
-            'the submission to RunComfy never completed; it was not repeated, since a duplicate would be charged twice',
-        },
-        job.submittingSince,
-        ctx,
-      ),
-    );
+    const lost = await endLostSubmission(deps, job.id, job.submittingSince);
     return lost ? 'ended' : 'none';
   }
 

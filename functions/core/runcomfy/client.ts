@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '../clock.ts';
 import { type EditInput, MODEL_ID } from '../edit-input.ts';
 import { type Log, silentLog } from '../log.ts';
+import type { ReadContext } from './error-answers.ts';
 import { RunComfyError, type RunComfyOperation, redact, redactError } from './errors.ts';
 import {
   backoffDelayMs,
@@ -12,7 +13,6 @@ import {
 import {
   type CancelOutcome,
   REQUEST_ID_PATTERN,
-  type ReadContext,
   readCancelResponse,
   readResultResponse,
   readStatusResponse,

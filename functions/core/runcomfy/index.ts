@@ -17,12 +17,10 @@ export {
 export { backoffDelayMs, parseRetryAfterMs } from './http.ts';
 export {
   type CancelOutcome,
-  describeUpstreamError,
-  extractOutputUrls,
   REQUEST_ID_PATTERN,
-  statusStateOf,
   type UpstreamResult,
   type UpstreamResultState,
-  type UpstreamState,
   type UpstreamStatus,
 } from './responses.ts';
+export { statusStateOf, type UpstreamState } from './status-spellings.ts';
+export { describeUpstreamError, extractOutputUrls } from './upstream-values.ts';

@@ -1,17 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { classifyErrorAnswer, type ReadContext } from '#core/runcomfy/error-answers';
 import type { RunComfyError } from '#core/runcomfy/errors';
 import type { RawResponse } from '#core/runcomfy/http';
 import {
-  classifyErrorAnswer,
-  describeUpstreamError,
-  extractOutputUrls,
-  type ReadContext,
   readCancelResponse,
   readResultResponse,
   readStatusResponse,
   readSubmitResponse,
-  statusStateOf,
 } from '#core/runcomfy/responses';
+import { statusStateOf } from '#core/runcomfy/status-spellings';
+import { describeUpstreamError, extractOutputUrls } from '#core/runcomfy/upstream-values';
 import { recordingLog } from './fakes.ts';
 
 const NOW = Date.parse('2026-01-02T03:04:05.000Z');

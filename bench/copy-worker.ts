@@ -13,7 +13,7 @@ export interface CopyWorkerConfig {
   bucket: string;
   /** Small outputs, copied once untimed: loads the modules and opens the connections. */
   warmUpUrls: string[];
-  /** The measured outputs (4 x 25 MiB). */
+  /** The measured outputs (e.g. 4 x 25 MiB). */
   urls: string[];
   policy: DownloadPolicy;
 }
@@ -21,6 +21,9 @@ export interface CopyWorkerConfig {
 export interface CopyRun {
   wallMs: number;
   peakRssGrowthBytes: number;
+  /** Largest V8 heap used and ArrayBuffer (Buffer) memory seen while sampling, over their values before. */
+  peakHeapUsedGrowthBytes: number;
+  peakArrayBuffersGrowthBytes: number;
 }
 
 export interface CopyWorkerResult {
@@ -29,6 +32,10 @@ export interface CopyWorkerResult {
   totalBytes: number;
   outputs: number;
   copy: CopyRun;
+  /** S3 requests the measured copy sent, per output, by command (e.g. `{ PutObject: 1 }`). */
+  copyRequestsPerOutput: Record<string, number>;
+  /** The same for the warm-up copy's small outputs (a few KiB, under one part). */
+  smallRequestsPerOutput: Record<string, number>;
   singlePut: CopyRun;
   parallelPuts: CopyRun;
   /** How the peak was read: the kernel's high-water mark, or sampling when that is unavailable. */
@@ -45,14 +52,30 @@ const gc = (globalThis as { gc?: () => void }).gc;
 async function main(): Promise<void> {
   const s3 = createS3Client();
   await s3.send(new CreateBucketCommand({ Bucket: config.bucket })).catch(() => {});
+  // Every request the client sends, by command (counted once per command, retries aside).
+  let requests: Record<string, number> = {};
+  s3.middlewareStack.add(
+    (next, context) => (args) => {
+      const name = (context.commandName ?? 'unknown').replace(/Command$/, '');
+      requests[name] = (requests[name] ?? 0) + 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'benchCountRequests' },
+  );
+  const perOutput = (outputs: number) =>
+    Object.fromEntries(Object.entries(requests).map(([name, count]) => [name, count / outputs]));
   const options = { s3, bucket: config.bucket, prefix: 'bench/', policy: config.policy };
+  requests = {};
   await copyOutputs({ ...options, jobId: 'warmup', urls: config.warmUpUrls });
+  const smallRequestsPerOutput = perOutput(config.warmUpUrls.length);
 
   let sizes: number[] = [];
+  requests = {};
   const copy = await measure(async () => {
     const stored = await copyOutputs({ ...options, jobId: 'measured', urls: config.urls });
     sizes = stored.map((output) => output.sizeBytes);
   });
+  const copyRequestsPerOutput = perOutput(config.urls.length);
   const totalBytes = sizes.reduce((a, b) => a + b, 0);
   // The baselines' bytes are in memory before their clocks start: they are the "from memory".
   const whole = Buffer.alloc(totalBytes, 0x5a);
@@ -67,6 +90,8 @@ async function main(): Promise<void> {
     totalBytes,
     outputs: sizes.length,
     copy,
+    copyRequestsPerOutput,
+    smallRequestsPerOutput,
     singlePut,
     parallelPuts,
     peakSource: resetPeak() ? 'VmHWM' : 'sampled',
@@ -88,9 +113,19 @@ async function measure(run: () => Promise<unknown>): Promise<CopyRun> {
   await new Promise((resolve) => setTimeout(resolve, 50));
   const resetOk = resetPeak();
   const before = process.memoryUsage.rss();
+  const usageBefore = process.memoryUsage();
   let sampledPeak = before;
+  let heapPeak = usageBefore.heapUsed;
+  let buffersPeak = usageBefore.arrayBuffers;
+  let ticks = 0;
   const sampler = setInterval(() => {
     sampledPeak = Math.max(sampledPeak, process.memoryUsage.rss());
+    // The full breakdown walks the heap's spaces: every 10th tick only.
+    if (++ticks % 10 === 0) {
+      const usage = process.memoryUsage();
+      heapPeak = Math.max(heapPeak, usage.heapUsed);
+      buffersPeak = Math.max(buffersPeak, usage.arrayBuffers);
+    }
   }, 2);
   const start = performance.now();
   await run();
@@ -98,7 +133,12 @@ async function measure(run: () => Promise<unknown>): Promise<CopyRun> {
   clearInterval(sampler);
   sampledPeak = Math.max(sampledPeak, process.memoryUsage.rss());
   const peak = resetOk ? Math.max(readHighWaterMark() ?? 0, sampledPeak) : sampledPeak;
-  return { wallMs, peakRssGrowthBytes: peak - before };
+  return {
+    wallMs,
+    peakRssGrowthBytes: peak - before,
+    peakHeapUsedGrowthBytes: heapPeak - usageBefore.heapUsed,
+    peakArrayBuffersGrowthBytes: buffersPeak - usageBefore.arrayBuffers,
+  };
 }
 
 /** Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS. */

@@ -1,4 +1,5 @@
 import { FUNCTIONS } from '../contract/index.ts';
+import { type DynamoUnitsOptions, type DynamoUnitsResult, measureDynamoUnits } from './dynamo-units.ts';
 import { RUNTIME_CALLER } from './lib/aws-request-counter.ts';
 import { round } from './lib/stats.ts';
 import { barChart } from './lib/svg.ts';
@@ -16,35 +17,81 @@ import type { FunctionFigures, ThroughputResult } from './throughput.ts';
  * per-heartbeat request by the measured per-heartbeat footprint; the as-measured figure is kept.
  */
 
+/** When the prices were read, and how. */
 export const PRICES_AS_OF =
-  'as of mid-2025 list prices (no free tier), us-east-1; verify before relying on them';
+  '2026-12-04: us-east-1 list prices, arm64, no free tier, read from the stored copies of the pricing pages named (search tool); where the stored AWS page did not show the figure, it was confirmed on the third-party page named';
 
-/** USD, us-east-1. Not fetched (no network here): from the pricing pages named, to be verified. */
+interface Price {
+  usd: number;
+  /** What the price is, where it was read, and where it was confirmed when the AWS page did not show it. */
+  source: string;
+}
+
+/** USD, us-east-1, first (lowest-volume) tier. */
 export const PRICES = {
   apiGatewayHttpPerRequest: {
     usd: 1.0 / 1e6,
-    source: 'Amazon API Gateway pricing (HTTP APIs, first 300 M requests/month)',
+    source:
+      'HTTP API, first 300 M requests/month, $1.00 per million: https://aws.amazon.com/api-gateway/pricing/ (stored copy: free tier only); confirmed at https://awsforengineers.com/blog/aws-api-gateway-pricing-explained and https://www.apigatewaycost.com/aws',
   },
-  lambdaPerRequest: { usd: 0.2 / 1e6, source: 'AWS Lambda pricing (requests)' },
+  lambdaPerRequest: {
+    usd: 0.2 / 1e6,
+    source:
+      'Requests, $0.20 per million: https://aws.amazon.com/lambda/pricing/ (stored copy: tables not rendered); confirmed at https://cloudchipr.com/blog/aws-lambda-pricing',
+  },
   lambdaArmPerGbSecond: {
     usd: 0.0000133334,
-    source: 'AWS Lambda pricing (Arm duration, first 6 B GB-s/month)',
+    source:
+      'Arm duration, first 7.5 B GB-s/month, $0.0000133334 per GB-s: https://aws.amazon.com/lambda/pricing/ (stored copy: tables not rendered); confirmed at https://cloudchipr.com/blog/aws-lambda-pricing',
   },
-  sqsPerRequest: { usd: 0.4 / 1e6, source: 'Amazon SQS pricing (standard queue, per 64 KB request)' },
-  dynamoPerWriteUnit: { usd: 0.625 / 1e6, source: 'Amazon DynamoDB pricing (on-demand write request unit)' },
-  dynamoPerReadUnit: { usd: 0.125 / 1e6, source: 'Amazon DynamoDB pricing (on-demand read request unit)' },
-  snsPerPublish: { usd: 0.5 / 1e6, source: 'Amazon SNS pricing (standard topic publish, per 64 KB)' },
-  eventBridgePerEvent: { usd: 1.0 / 1e6, source: 'Amazon EventBridge pricing (custom events, per 64 KB)' },
-  s3PerPutCopyPostList: { usd: 0.005 / 1e3, source: 'Amazon S3 pricing (S3 Standard PUT, COPY, POST, LIST)' },
-  s3PerGet: { usd: 0.0004 / 1e3, source: 'Amazon S3 pricing (S3 Standard GET, SELECT and other)' },
-  s3PerGbMonth: { usd: 0.023, source: 'Amazon S3 pricing (S3 Standard storage, first 50 TB/month)' },
+  sqsPerRequest: {
+    usd: 0.4 / 1e6,
+    source:
+      'Standard queue, $0.40 per million requests (each 64 KB chunk a request): https://aws.amazon.com/sqs/pricing/ (not in the stored pages); confirmed at https://cloudburn.io/blog/amazon-sqs-pricing (US East, March 2026)',
+  },
+  dynamoPerWriteUnit: {
+    usd: 0.625 / 1e6,
+    source:
+      'On-demand, $0.625 per million write request units: https://aws.amazon.com/dynamodb/pricing/on-demand/ (not in the stored pages); confirmed at https://airbyte.com/data-engineering-resources/dynamodb-pricing (US East)',
+  },
+  dynamoPerReadUnit: {
+    usd: 0.125 / 1e6,
+    source:
+      'On-demand, $0.125 per million read request units: https://aws.amazon.com/dynamodb/pricing/on-demand/ (not in the stored pages); confirmed at https://airbyte.com/data-engineering-resources/dynamodb-pricing (US East)',
+  },
+  snsPerPublish: {
+    usd: 0.5 / 1e6,
+    source:
+      'Standard topic, $0.50 per million publishes (64 KB each): https://aws.amazon.com/sns/pricing/ (not in the stored pages); confirmed at https://www.factualminds.com/blog/amazon-sns-pricing-publishes-fanout-protocols/ (us-east-1, June 2026)',
+  },
+  eventBridgePerEvent: {
+    usd: 1.0 / 1e6,
+    source:
+      'Custom events, $1.00 per million (64 KB each): https://aws.amazon.com/eventbridge/pricing/ (not in the stored pages); confirmed at https://cloudburn.io/blog/amazon-eventbridge-pricing (US East, March 2026)',
+  },
+  s3PerPutCopyPostList: {
+    usd: 0.005 / 1e3,
+    source:
+      'S3 Standard PUT, COPY, POST, LIST, $0.005 per 1,000: https://aws.amazon.com/s3/pricing/ (not in the stored pages); confirmed at https://www.cloudkaramchari.com/blog/understanding-per-1000-put-copy-post-or-list-requests-in-amazon-s3-pricing/ — the least certain figure here',
+  },
+  s3PerGet: {
+    usd: 0.0004 / 1e3,
+    source:
+      'S3 Standard GET, SELECT and other, $0.0004 per 1,000: https://aws.amazon.com/s3/pricing/ (not confirmed in the stored pages)',
+  },
+  s3PerGbMonth: {
+    usd: 0.023,
+    source:
+      'S3 Standard storage, first 50 TB/month, $0.023 per GB-month: https://aws.amazon.com/s3/pricing/ (not confirmed in the stored pages)',
+  },
   stepFunctionsStandardPerTransition: {
     usd: 0.025 / 1e3,
-    source: 'AWS Step Functions pricing (Standard workflows, per state transition)',
+    source:
+      'Standard workflows, US East (N. Virginia), $0.0250 per 1,000 state transitions: https://aws.amazon.com/step-functions/pricing/ (read there)',
   },
-} as const;
+} as const satisfies Record<string, Price>;
 
-export const COST_GOAL_USD_PER_1000 = 0.05;
+export const COST_GOAL_USD_PER_1000 = 0.035;
 export const SFN_RATIO_GOAL = 1 / 5;
 
 /** A typical FLUX.2 [flash] 1 MP PNG, for the storage sensitivity line (the simulator's are tiny). */
@@ -84,6 +131,13 @@ export interface CostResult {
   goalUsdPer1000Jobs: number;
   goalRatioToStepFunctions: number;
   goalMet: boolean;
+  /** Every goal with its figure. */
+  goals: { name: string; figure: number; unit: string; goal: string; met: boolean }[];
+  /** DynamoDB units per job and per transition, when measured (else the estimate from item size). */
+  dynamo?: DynamoUnitsResult;
+  /** The pipeline's DynamoDB units per job at the headline's status calls. */
+  dynamoWruPerJob: number;
+  dynamoRruPerJob: number;
 }
 
 /**
@@ -100,6 +154,12 @@ function msPerRecord(figures: FunctionFigures | undefined, statistic: DurationSt
   return (perInvocation * figures.invocations) / figures.records;
 }
 
+/** DynamoDB units per job, as counted by bench/dynamo-units.ts. */
+interface MeasuredUnits {
+  wru: number;
+  rru: number;
+}
+
 interface Counts {
   /** Requests by `service operation`, per job. */
   perJob: Map<string, number>;
@@ -108,7 +168,27 @@ interface Counts {
   dynamoItems: { transactItemsPerJob: number };
 }
 
-export function runCostModel(throughput: ThroughputResult, poll: PollResult): CostResult {
+/**
+ * Measures DynamoDB's units per job (bench/dynamo-units.ts), then prices the pipeline with them:
+ * what the benchmark registry calls for the cost case.
+ */
+export async function runCostBenchmark(
+  throughput: ThroughputResult,
+  poll: PollResult,
+  options: DynamoUnitsOptions = {},
+): Promise<CostResult> {
+  return runCostModel(throughput, poll, await measureDynamoUnits(options));
+}
+
+/**
+ * Without `dynamo`, DynamoDB is priced from the throughput run's request counts and its final
+ * item size (the old estimate: no index writes, every write at the final item's size).
+ */
+export function runCostModel(
+  throughput: ThroughputResult,
+  poll: PollResult,
+  dynamo?: DynamoUnitsResult,
+): CostResult {
   const jobs = throughput.jobs;
   const pollMessagesPerJob = (throughput.lambda.poller?.records ?? 0) / jobs;
   const statusCallsMeasured = throughput.upstreamCallsPerJob.status ?? pollMessagesPerJob;
@@ -122,23 +202,45 @@ export function runCostModel(throughput: ThroughputResult, poll: PollResult): Co
   const heartbeat = heartbeatFootprint(throughput, pollMessagesPerJob);
   const extraHeartbeats = Math.max(0, statusCalls - pollMessagesPerJob);
 
+  // Measured units per job at a given number of status calls: the run's, each further heartbeat
+  // adding its own write and read (0 status calls: the job without its poll chain).
+  const unitsAt = (calls: number): MeasuredUnits | undefined =>
+    dynamo && {
+      wru: dynamo.wruPerJob + (calls - dynamo.statusCallsPerJob) * dynamo.wruPerHeartbeat,
+      rru: dynamo.rruPerJob + (calls - dynamo.statusCallsPerJob) * dynamo.rruPerHeartbeat,
+    };
   const priced = (
     name: string,
     counts: Counts,
     heartbeats: number,
+    calls: number,
     outputBytes = throughput.meanOutputBytes,
-  ) => priceDesign(name, counts, heartbeats, heartbeat, { wru, rru, throughput, outputBytes });
+  ) =>
+    priceDesign(name, counts, heartbeats, heartbeat, {
+      wru,
+      rru,
+      throughput,
+      outputBytes,
+      measured: unitsAt(calls),
+    });
 
   const pipelineAsMeasured = priced(
     `pipeline (as measured: ${round(pollMessagesPerJob, 2)} status calls per job)`,
     measured,
     0,
+    pollMessagesPerJob,
   );
-  const pipeline = priced(`pipeline (${statusCalls} status calls per job)`, measured, extraHeartbeats);
+  const pipeline = priced(
+    `pipeline (${statusCalls} status calls per job)`,
+    measured,
+    extraHeartbeats,
+    statusCalls,
+  );
   const withTypicalOutputs = priced(
     'pipeline, typical outputs',
     measured,
     extraHeartbeats,
+    statusCalls,
     TYPICAL_OUTPUT_BYTES,
   );
   const withMeanDurations = priceDesign(
@@ -146,11 +248,11 @@ export function runCostModel(throughput: ThroughputResult, poll: PollResult): Co
     countsFrom(throughput, { statistic: 'mean' }),
     extraHeartbeats,
     heartbeatFootprint(throughput, pollMessagesPerJob, 'mean'),
-    { wru, rru, throughput, outputBytes: throughput.meanOutputBytes },
+    { wru, rru, throughput, outputBytes: throughput.meanOutputBytes, measured: unitsAt(statusCalls) },
   );
 
   // Alternatives: the same job minus the SQS/DynamoDB poll chain, plus their own polling cost.
-  const withoutChain = priced('base', countsFrom(throughput, { withoutPollChain: true }), 0);
+  const withoutChain = priced('base', countsFrom(throughput, { withoutPollChain: true }), 0, 0);
   // The Step Functions loop's status check does at most the poller's work.
   const pollerGbSecondsPerPoll = heartbeat.lambdaGbSeconds;
   const transitions = 3 * statusCalls + 5;
@@ -203,7 +305,9 @@ export function runCostModel(throughput: ThroughputResult, poll: PollResult): Co
       Object.entries(PRICES).map(([key, price]) => [key, { usdPerUnit: price.usd, source: price.source }]),
     ),
     assumptions: [
-      `DynamoDB: job item ≈ ${throughput.meanJobItemBytes} B, so ${wru} WRU per write (2 per item in a transaction) and ${rru} RRU per strongly consistent read`,
+      dynamo
+        ? `DynamoDB: counted per job through the real store adapters on moto (${dynamo.jobs} jobs, ${dynamo.statusCallsPerJob} status calls each): ${dynamo.wruPerJob} WRU and ${dynamo.rruPerJob} RRU, each write billed at max(item before, after) per started KB, twice in a transaction, plus one WRU per index entry put or deleted; each further heartbeat ${dynamo.wruPerHeartbeat} WRU + ${dynamo.rruPerHeartbeat} RRU. By transition (WRU per job): ${dynamo.writes.map((w) => `${w.name} ${w.wru}${w.indexWru ? ` (indexes ${w.indexWru})` : ''}`).join(', ')}`
+        : `DynamoDB: job item ≈ ${throughput.meanJobItemBytes} B, so ${wru} WRU per write (2 per item in a transaction) and ${rru} RRU per strongly consistent read (estimate: no index writes)`,
       `poll chain scaled from ${round(pollMessagesPerJob, 2)} to ${statusCalls} heartbeats per job (poll benchmark, log-normal case); per heartbeat as measured: ${describeHeartbeat(heartbeat)}`,
       'event source mappings: receives that returned messages and deletes as the local driver made them in the burst (batched), and one receive + one delete for each further heartbeat; empty receives are a fixed cost per queue, not per job (Lambda keeps ~5 long polls of 20 s open: ~650 k requests, ~$0.26 a month per queue)',
       "Lambda durations: median handler invocation under light load after the burst (the mean, which carries the emulator's stalls, is shown apart), billed rounded up to 1 ms; arm64",
@@ -226,6 +330,31 @@ export function runCostModel(throughput: ThroughputResult, poll: PollResult): Co
     goalUsdPer1000Jobs: COST_GOAL_USD_PER_1000,
     goalRatioToStepFunctions: SFN_RATIO_GOAL,
     goalMet: pipeline.usdPer1000Jobs <= COST_GOAL_USD_PER_1000 && ratio <= SFN_RATIO_GOAL,
+    goals: [
+      {
+        name: 'USD per 1,000 jobs at default settings, no free tier',
+        figure: round(pipeline.usdPer1000Jobs, 4),
+        unit: 'USD',
+        goal: `≤ ${COST_GOAL_USD_PER_1000}`,
+        met: pipeline.usdPer1000Jobs <= COST_GOAL_USD_PER_1000,
+      },
+      {
+        name: 'ratio to a Step Functions Standard polling loop',
+        figure: round(ratio, 3),
+        unit: '×',
+        goal: `≤ ${round(SFN_RATIO_GOAL, 2)}`,
+        met: ratio <= SFN_RATIO_GOAL,
+      },
+    ],
+    ...(dynamo ? { dynamo } : {}),
+    dynamoWruPerJob: round(
+      pipeline.lines.find((l) => l.service === 'DynamoDB writes')?.quantityPerJob ?? 0,
+      2,
+    ),
+    dynamoRruPerJob: round(
+      pipeline.lines.find((l) => l.service === 'DynamoDB reads')?.quantityPerJob ?? 0,
+      2,
+    ),
   };
 }
 
@@ -323,7 +452,13 @@ function priceDesign(
   counts: Counts,
   extraHeartbeats: number,
   heartbeat: Heartbeat,
-  context: { wru: number; rru: number; throughput: ThroughputResult; outputBytes: number },
+  context: {
+    wru: number;
+    rru: number;
+    throughput: ThroughputResult;
+    outputBytes: number;
+    measured?: MeasuredUnits;
+  },
 ): Design {
   const requests = new Map(counts.perJob);
   for (const [key, value] of heartbeat.requests)
@@ -349,8 +484,10 @@ function priceDesign(
     'dynamodb',
     (operation) => !isRead(operation) && operation !== 'TransactWriteItems',
   );
-  const writeUnits = plainWrites * context.wru + transactCalls * transactItemsPerCall * 2 * context.wru;
-  const readUnits = get('dynamodb', isRead) * context.rru;
+  const writeUnits =
+    context.measured?.wru ??
+    plainWrites * context.wru + transactCalls * transactItemsPerCall * 2 * context.wru;
+  const readUnits = context.measured?.rru ?? get('dynamodb', isRead) * context.rru;
 
   const s3Writes = get('s3', (operation) => !/^(Get|Head)/.test(operation));
   const s3Reads = get('s3', (operation) => /^(Get|Head)/.test(operation));

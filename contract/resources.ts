@@ -13,6 +13,8 @@ export interface FunctionDefinition {
   description: string;
   memoryMb: number;
   timeoutSeconds: number;
+  /** Node/V8 flags the function runs with, beyond the stack's own (added to `NODE_OPTIONS`). */
+  nodeOptions?: readonly string[];
 }
 
 export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
@@ -42,6 +44,10 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
     memoryMb: 1024,
     // Its longest path ends with a batch job's count in its batch and the batch's completion check.
     timeoutSeconds: 135,
+    // A copy streams its outputs through short-lived Buffers that only a scavenge frees: a 1 MiB
+    // young generation collects them every few MiB copied, where the default (16 MiB semi-spaces)
+    // let ~64 MiB pile up and grew the peak with the output's size (`npm run bench -- copy`).
+    nodeOptions: ['--max-semi-space-size=1'],
   },
   webhook: {
     entry: 'functions/webhook/handler.ts',

@@ -73,7 +73,14 @@ export function createFunction(
     tracing: Tracing.ACTIVE,
     role,
     logGroup,
-    environment: options.environment,
+    environment: definition.nodeOptions
+      ? {
+          ...options.environment,
+          NODE_OPTIONS: [options.environment.NODE_OPTIONS, ...definition.nodeOptions]
+            .filter(Boolean)
+            .join(' '),
+        }
+      : options.environment,
     reservedConcurrentExecutions: options.reservedConcurrency,
     environmentEncryption: options.encryptionKey,
   });

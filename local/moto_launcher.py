@@ -1,4 +1,4 @@
-"""Runs moto's server for the local runtime (see moto-server.ts), with two changes and no others.
+"""Runs moto's server for the local runtime (see moto-server.ts), with three changes and no others.
 
 1. DynamoDB requests are handled one at a time. Moto serves every request on a thread of its
    own, and its DynamoDB backend is not thread-safe: a conditional write checks, then writes,
@@ -11,11 +11,16 @@
 2. The server exits as soon as the process that started it is gone, whatever killed it
    (SIGKILL included): its stdin is a pipe from that process, which the kernel closes when the
    process dies, and its parent pid changes when it is re-parented.
+3. S3 decodes an aws-chunked body (a streamed upload with its checksum in a trailer, which the
+   AWS SDK sends for any stream) in linear time. Moto appends each chunk to an immutable bytes
+   object, copying everything received so far for every chunk: 4 s for 25 MiB in 64 KiB chunks,
+   60 s for 100 MiB, all under the GIL. The same bytes come out, only without the copying.
 
 Usage: python moto_launcher.py --parent-pid <pid> [moto.server arguments, e.g. -H 127.0.0.1 -p 0]
 """
 
 import argparse
+import io
 import os
 import sys
 import threading
@@ -23,6 +28,7 @@ import time
 
 from moto import server
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.s3.responses import S3Response
 
 DYNAMODB_LOCK = threading.Lock()
 PARENT_POLL_SECONDS = 0.5
@@ -44,6 +50,22 @@ class SerialisedDynamoDB(DomainDispatcherApplication):
                 close = getattr(response, "close", None)
                 if close is not None:
                     close()
+
+
+def handle_encoded_body(self, body):
+    """moto's S3Response._handle_encoded_body, joining the chunks once instead of appending."""
+    if not body:
+        return b""
+    if isinstance(body, bytes):
+        body = io.BytesIO(body)
+    chunks = []
+    # '{hex length}\r\n{data}\r\n' per chunk, then '0\r\n' and the trailer, which moto reads elsewhere.
+    length = int(body.readline().strip(), 16)
+    while length > 0:
+        chunks.append(body.read(length))
+        body.readline()
+        length = int(body.readline().strip(), 16)
+    return b"".join(chunks)
 
 
 def exit_with_parent(parent_pid):
@@ -70,6 +92,7 @@ def main():
     exit_with_parent(args.parent_pid)
     # moto.server.main builds its app from this module-level name when it runs.
     server.DomainDispatcherApplication = SerialisedDynamoDB
+    S3Response._handle_encoded_body = handle_encoded_body
     server.main(moto_args)
 
 

@@ -13,7 +13,7 @@ import type { JobWrite } from './jobs/lifecycle.ts';
 import type { PollQueueMessage, ResultMessage } from './jobs/messages.ts';
 import type { BatchCompletedEvent } from './notify/batch-events.ts';
 import type { LifecycleEvent } from './notify/events.ts';
-import type { StoredOutput } from './outputs/index.ts';
+import type { StoredOutput } from './outputs/stored-output.ts';
 import type { CancelOutcome, UpstreamResult, UpstreamStatus } from './runcomfy/index.ts';
 import type { WebhookMessage } from './webhooks/webhook-message.ts';
 

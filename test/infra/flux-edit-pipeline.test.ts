@@ -165,7 +165,7 @@ describe('Class: FluxEditPipeline', () => {
           POWERTOOLS_SERVICE_NAME: METRIC_IDENTITY.serviceName,
           POWERTOOLS_METRICS_NAMESPACE: METRIC_IDENTITY.namespace,
           POWERTOOLS_LOG_LEVEL: 'INFO',
-          NODE_OPTIONS: '--enable-source-maps',
+          NODE_OPTIONS: ['--enable-source-maps', ...(FUNCTIONS[name].nodeOptions ?? [])].join(' '),
         });
         expect(variables).not.toHaveProperty(ENV.runComfyApiToken);
         expect(variables).not.toHaveProperty(ENV.allowLoopbackHttp);

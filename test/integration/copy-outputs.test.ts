@@ -21,7 +21,7 @@ const CHUNK = 64 * 1024;
 
 /**
  * A loopback file server standing in for RunComfy's CDN. Besides plain files it can answer
- * chunked (no Content-Length), lie about the type, redirect, 404, never answer, and hold
+ * chunked (no Content-Length), cut a body short, lie about the type, redirect, 404, never answer, and hold
  * requests at a barrier until `size` of them are open at once (to prove real concurrency).
  */
 class FileServer {
@@ -76,6 +76,14 @@ class FileServer {
         });
         return;
       }
+      case 'truncated':
+        // Declares the whole file, sends half of it, then drops the connection (a reset).
+        if (!file) break;
+        response.writeHead(200, { 'content-type': file.contentType, 'content-length': file.body.length });
+        response.write(file.body.subarray(0, file.body.length >> 1), () => {
+          setTimeout(() => response.destroy(), 50);
+        });
+        return;
       case 'html':
         // An error page that claims to be an image.
         response.writeHead(200, { 'content-type': 'image/png' });
@@ -222,26 +230,82 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
     }
   });
 
-  it('streams an output larger than one part through a multipart upload', async () => {
+  it('streams an output larger than one part, its length declared, in one PutObject S3 checks', async () => {
     // Prepare
     const source = server.files.get('big.png')!.body;
     expect(source.length).toBeGreaterThan(PART_SIZE);
     const jobId = nextJobId();
     commands.length = 0;
 
+    // Act
+    const [output] = await copy(jobId, [server.url('/files/big.png')]);
+
+    // Assess: one request; S3 verified the SDK's SHA-256 trailer and stores the whole object's hash.
+    expect(commands).toEqual(['PutObjectCommand']);
+    const object = await readObject(`edits/${jobId}/0.png`);
+    expect(object.bytes.equals(source)).toBe(true);
+    const sha256 = createHash('sha256').update(source).digest('hex');
+    expect(output).toMatchObject({ sizeBytes: source.length, sha256, contentType: 'image/png' });
+    const head = await s3.send(
+      new HeadObjectCommand({ Bucket: BUCKET, Key: output!.key, ChecksumMode: 'ENABLED' }),
+    );
+    expect(head.ChecksumSHA256).toBe(sha256Base64(sha256));
+    expect(object.Metadata).toEqual({ 'source-host': server.origin.slice('http://'.length) });
+  });
+
+  it('streams an output larger than one part through a multipart upload when its length is unknown', async () => {
+    // Prepare
+    const source = server.files.get('big.png')!.body;
+    const jobId = nextJobId();
+    commands.length = 0;
+
     // Act: chunked, so nothing tells the uploader the size up front.
     const [output] = await copy(jobId, [server.url('/chunked/big.png')]);
 
-    // Assess
-    expect(commands.filter((name) => name === 'UploadPartCommand')).toHaveLength(2);
-    expect(commands).toContain('CompleteMultipartUploadCommand');
+    // Assess: no CopyObject afterwards; the hash is on the returned output (the job record).
+    expect(commands).toEqual([
+      'CreateMultipartUploadCommand',
+      'UploadPartCommand',
+      'UploadPartCommand',
+      'CompleteMultipartUploadCommand',
+    ]);
     const object = await readObject(`edits/${jobId}/0.png`);
     expect(object.bytes.equals(source)).toBe(true);
     expect(output).toMatchObject({
       sizeBytes: source.length,
       sha256: createHash('sha256').update(source).digest('hex'),
     });
+  });
+
+  it('stores a small chunked output in one PutObject with its hash', async () => {
+    // Prepare
+    const source = server.files.get('a.png')!.body;
+    const jobId = nextJobId();
+    commands.length = 0;
+
+    // Act
+    const [output] = await copy(jobId, [server.url('/chunked/a.png')]);
+
+    // Assess
+    expect(commands).toEqual(['PutObjectCommand']);
+    const object = await readObject(output!.key);
+    expect(object.bytes.equals(source)).toBe(true);
     expect(object.Metadata?.sha256).toBe(output?.sha256);
+  });
+
+  it.each([
+    ['larger than one part, streamed', 'big.png'],
+    ['small, buffered', 'a.png'],
+  ])('fails a download cut short (%s) as retryable, leaving no object', async (_case, name) => {
+    // Prepare
+    const jobId = nextJobId();
+
+    // Act
+    const error = await failureOf(copy(jobId, [server.url(`/truncated/${name}`)]));
+
+    // Assess
+    expect(error).toMatchObject({ reason: 'download_failed', retryable: true });
+    expect(await listKeys(`edits/${jobId}/`)).toEqual([]);
   });
 
   it('overwrites the same keys when run again for the same job', async () => {

@@ -61,6 +61,7 @@ const consumerEnv = commandEnvironment({ consumer: true });
 /** Started once the package is installed, awaited by the tests that need them. */
 let synthesis: Promise<CommandResult>;
 let typecheck: Promise<CommandResult>;
+let typecheckClient: Promise<CommandResult>;
 
 beforeAll(async () => {
   ensurePythonTools(TEMPLATE_TOOLS);
@@ -101,12 +102,17 @@ beforeAll(async () => {
     [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'],
     { cwd: consumer, env: consumerEnv, check: false },
   );
+  typecheckClient = runCommand(
+    process.execPath,
+    [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.client.json'],
+    { cwd: consumer, env: consumerEnv, check: false },
+  );
   // Failures surface in the tests that await them; this keeps an early one from going unhandled.
   synthesis.catch(() => {});
 }, 300_000);
 
 afterAll(async () => {
-  await Promise.allSettled([synthesis, typecheck]);
+  await Promise.allSettled([synthesis, typecheck, typecheckClient]);
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -244,6 +250,12 @@ describe('A consumer project', () => {
 
   it('type-checks its TypeScript against the shipped declarations', async () => {
     const result = await typecheck;
+    expect(result.stdout + result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it('type-checks the client and the verifier with skipLibCheck: false and no AWS SDK installed', async () => {
+    const result = await typecheckClient;
     expect(result.stdout + result.stderr).toBe('');
     expect(result.status).toBe(0);
   });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { leaseMs } from '#contract/budgets';
-import { OutputCopyError, type StoredOutput } from '../outputs/index.ts';
+import { OutputCopyError } from '../outputs/index.ts';
+import type { StoredOutput } from '../outputs/stored-output.ts';
 import type { OutputStore } from '../ports.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
 import { recordSpend } from './admission.ts';

@@ -1,5 +1,5 @@
 import type { JobInput } from '../edit-request.ts';
-import type { StoredOutput } from '../outputs/index.ts';
+import type { StoredOutput } from '../outputs/stored-output.ts';
 import type { WebhookDelivery } from '../webhooks/delivery.ts';
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'expired'] as const;

@@ -20,7 +20,7 @@
  * fails when they differ.
  */
 
-import type { StoredOutput } from '../outputs/index.ts';
+import type { StoredOutput } from '../outputs/stored-output.ts';
 import type { WebhookDelivery } from '../webhooks/delivery.ts';
 import { all, any, before, type Condition, has, is, missing, oneOf } from './conditions.ts';
 import {

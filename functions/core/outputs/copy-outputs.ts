@@ -1,27 +1,15 @@
-import { Readable } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { CopyObjectCommand, DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { type Log, silentLog } from '../log.ts';
 import { checkDownloadUrl, type DownloadPolicy } from './download-policy.ts';
 import { OutputCopyError } from './errors.ts';
 import { ImageInspector } from './image-inspector.ts';
+import type { StoredOutput } from './stored-output.ts';
 
-/** One output of a job, as stored in the bucket. */
-export interface StoredOutput {
-  /** Position of the output in the job's result. */
-  index: number;
-  s3Uri: string;
-  bucket: string;
-  key: string;
-  /** Sniffed from the bytes, not taken from the download's headers. */
-  contentType: string;
-  sizeBytes: number;
-  /** Hex SHA-256 of the stored bytes. */
-  sha256: string;
-  sourceUrl: string;
-}
+export type { StoredOutput } from './stored-output.ts';
 
 export interface CopyOutputsOptions {
   s3: S3Client;
@@ -46,14 +34,12 @@ export interface CopyOutputsOptions {
 }
 
 /**
- * S3's minimum part, so the part buffers stay as small as S3 allows; an output up to 5 MiB (most
- * 1–2 MP images) still goes up in one PutObject. `npm run bench -- copy` chose it: copying 4
- * outputs of 25 MiB at once peaked ~98 MiB over the idle RSS with 5 MiB × 1 in flight, against
- * ~145 MiB with 8 MiB × 2, at no wall time measurably lost. (Most of what remains is streamed
- * chunks already spent and not yet collected, which no part size changes.)
+ * S3's minimum part, and the largest output buffered whole: an output up to 5 MiB (FLUX outputs
+ * are a few MiB) goes up in one PutObject that carries its hash. Larger outputs stream: with a
+ * declared length in one PutObject, without one in a multipart upload of these parts.
  */
 export const PART_SIZE = 5 * 1024 * 1024;
-/** Parts in flight per output: with 4 outputs at once, at most ~ 4 × (1 + 1) × 5 MiB is buffered. */
+/** Parts in flight per output of unknown length: with 4 outputs at once, at most ~ 4 × (1 + 1) × 5 MiB is buffered. */
 export const PARTS_IN_FLIGHT = 1;
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -61,12 +47,13 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
 /**
- * Copies a finished job's output images into the bucket, streaming each one from its URL into a
- * (multipart, when large) upload while counting, hashing and sniffing it: memory stays bounded by
- * the upload's part buffers whatever the size. Every URL is checked against the policy before any
- * download starts. If one output fails, the others are aborted, whatever was already written for
- * this job is deleted (best effort) and the first failure is thrown. Running it again for the same
- * job writes the same keys, so a retried message simply overwrites.
+ * Copies a finished job's output images into the bucket in one S3 request per output: streaming
+ * each one from its URL while counting, hashing and sniffing it, buffering only an output small
+ * enough for one part (see {@link PART_SIZE}), so memory stays bounded whatever the size. Every
+ * URL is checked against the policy before any download starts. If one output fails, the others
+ * are aborted, whatever was already written for this job is deleted (best effort) and the first
+ * failure is thrown. Running it again for the same job writes the same keys, so a retried
+ * message simply overwrites.
  *
  * @throws {OutputCopyError} with the `reason` of the first failure.
  *
@@ -195,11 +182,13 @@ async function copyOutput(
     );
   };
 
-  const body = await download(context, url, sourceUrl, signal).catch((error: unknown) => {
+  const { body, declaredBytes } = await download(context, url, sourceUrl, signal).catch((error: unknown) => {
     throw signal.aborted ? explainFailure(error) : error;
   });
 
-  const inspector = new ImageInspector({ maxBytes: context.maxBytes, url: sourceUrl });
+  // A large output with a declared length streams to S3, whose SDK hashes it on the way.
+  const streamed = declaredBytes !== undefined && declaredBytes > PART_SIZE;
+  const inspector = new ImageInspector({ maxBytes: context.maxBytes, url: sourceUrl, hash: !streamed });
   // Errors surface through `inspector` (pipeline destroys it); this only keeps them handled.
   pipeline(body, inspector).catch(() => {});
 
@@ -211,36 +200,61 @@ async function copyOutput(
   }
 
   const key = `${context.keyPrefix}${index}.${type.extension}`;
-  const sourceHost = url.host;
+  const target: UploadTarget = {
+    s3: context.s3,
+    bucket: context.bucket,
+    key,
+    contentType: type.contentType,
+    sourceHost: url.host,
+  };
   context.onKey(key);
-  const upload = new Upload({
-    client: context.s3,
-    partSize: PART_SIZE,
-    queueSize: PARTS_IN_FLIGHT,
-    params: {
-      Bucket: context.bucket,
-      Key: key,
-      Body: inspector,
-      ContentType: type.contentType,
-      ChecksumAlgorithm: 'SHA256',
-      Metadata: { 'source-host': sourceHost },
-    },
-  });
-  let etag: string | undefined;
-  try {
-    ({ ETag: etag } = await upload.done());
-  } catch (error) {
-    // A failed download ends the upload too; blame the download then, S3 otherwise.
-    if (inspector.errored) throw explainFailure(inspector.errored);
+  // A failed download ends the upload too, so blame the download whenever it failed, S3 otherwise.
+  const uploadFailed = (error: unknown): OutputCopyError => {
+    if (inspector.errored) return explainFailure(inspector.errored);
     inspector.destroy();
-    throw new OutputCopyError('upload_failed', sourceUrl, 'output could not be written to S3', {
+    if (error instanceof OutputCopyError) return error;
+    return new OutputCopyError('upload_failed', sourceUrl, 'output could not be written to S3', {
       retryable: true,
       cause: error,
     });
+  };
+
+  let storedChecksum: string | undefined;
+  try {
+    if (streamed) {
+      storedChecksum = await putStreamed(target, inspector, declaredBytes);
+    } else {
+      const head = await readUpTo(inspector, PART_SIZE, declaredBytes, sourceUrl);
+      storedChecksum =
+        head.rest === undefined
+          ? await putBuffered(target, head.bytes, inspector.sha256)
+          : await uploadMultipart(target, head.bytes, head.rest);
+    }
+  } catch (error) {
+    throw uploadFailed(error);
   }
 
-  const sha256 = inspector.sha256;
-  await stampChecksum(context, key, { etag, sha256, sourceHost, contentType: type.contentType, sourceUrl });
+  // S3 verified the bytes against the checksum it was sent (ours, or the SDK's trailer over the
+  // same stream) and answers with it: end-to-end proof that it holds exactly the bytes hashed. A
+  // multipart upload's composite checksum ("…-3") is not a hash of the bytes and proves nothing.
+  let sha256: string;
+  if (streamed) {
+    // Not hashed here: S3's full-object SHA-256 of what it stored is the hash.
+    if (storedChecksum === undefined || storedChecksum.includes('-')) {
+      throw new OutputCopyError('upload_failed', sourceUrl, 'S3 did not confirm the stored bytes’ SHA-256', {
+        retryable: true,
+      });
+    }
+    sha256 = Buffer.from(storedChecksum, 'base64').toString('hex');
+  } else {
+    sha256 = inspector.sha256;
+    const expected = Buffer.from(sha256, 'hex').toString('base64');
+    if (storedChecksum !== undefined && !storedChecksum.includes('-') && storedChecksum !== expected) {
+      throw new OutputCopyError('upload_failed', sourceUrl, 'S3 holds different bytes than were downloaded', {
+        retryable: true,
+      });
+    }
+  }
   return {
     index,
     s3Uri: `s3://${context.bucket}/${key}`,
@@ -253,13 +267,189 @@ async function copyOutput(
   };
 }
 
+interface UploadTarget {
+  s3: S3Client;
+  bucket: string;
+  key: string;
+  contentType: string;
+  sourceHost: string;
+}
+
+/**
+ * Reads the inspected body until it ends or passes `limit` bytes. A body that ended is returned
+ * whole (`rest` undefined); otherwise `rest` yields the remaining chunks of the same read. With a
+ * declared length the bytes go straight into one buffer of that size (no concatenation).
+ */
+async function readUpTo(
+  inspector: ImageInspector,
+  limit: number,
+  declaredBytes: number | undefined,
+  sourceUrl: string,
+): Promise<{ bytes: Buffer; rest?: AsyncIterator<Buffer> }> {
+  const chunks = inspector[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const held: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const next = await chunks.next();
+    if (next.done) break;
+    held.push(next.value);
+    size += next.value.byteLength;
+    if (size > limit) return { bytes: Buffer.concat(held, size), rest: chunks };
+  }
+  if (declaredBytes !== undefined && size !== declaredBytes) {
+    throw new OutputCopyError(
+      'download_failed',
+      sourceUrl,
+      `output ended after ${size} of its declared ${declaredBytes} bytes`,
+      { retryable: true },
+    );
+  }
+  return { bytes: held.length === 1 ? held[0]! : Buffer.concat(held, size) };
+}
+
+/**
+ * An output up to one part: one PutObject carrying everything, its hash included, so S3 checks
+ * the bytes against the hash it stores (`ChecksumSHA256`) and the metadata names it.
+ */
+async function putBuffered(target: UploadTarget, bytes: Buffer, sha256: string): Promise<string | undefined> {
+  const result = await target.s3.send(
+    new PutObjectCommand({
+      Bucket: target.bucket,
+      Key: target.key,
+      Body: bytes,
+      ContentLength: bytes.byteLength,
+      ContentType: target.contentType,
+      // Both: the algorithm tells S3 to keep the checksum; the value is ours, so the SDK hashes nothing.
+      ChecksumAlgorithm: 'SHA256',
+      ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
+      Metadata: { sha256, 'source-host': target.sourceHost },
+    }),
+  );
+  return result.ChecksumSHA256;
+}
+
+/**
+ * A larger output whose length the download declared: one PutObject streaming the body as it
+ * arrives (nothing buffered beyond the streams' own small buffers), its SHA-256 computed on the
+ * way by the SDK and sent as a trailer that S3 verifies, stores and answers with. The hash is not
+ * in the metadata (headers go before the body): the job record and its events carry it.
+ */
+async function putStreamed(
+  target: UploadTarget,
+  inspector: ImageInspector,
+  declaredBytes: number,
+): Promise<string | undefined> {
+  // The request cannot end on its own when its body fails: abort it then, and only then.
+  const bodyFailed = new AbortController();
+  const onError = () => bodyFailed.abort();
+  inspector.once('error', onError);
+  const body = new MinimumChunks(AWS_CHUNK_MIN_BYTES);
+  // Errors reach the request through `inspector`'s listener above; this only keeps them handled.
+  pipeline(inspector, body).catch(() => {});
+  try {
+    const result = await target.s3.send(
+      new PutObjectCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        Body: body,
+        ContentLength: declaredBytes,
+        ContentType: target.contentType,
+        ChecksumAlgorithm: 'SHA256',
+        Metadata: { 'source-host': target.sourceHost },
+      }),
+      { abortSignal: bodyFailed.signal },
+    );
+    return result.ChecksumSHA256;
+  } finally {
+    inspector.off('error', onError);
+  }
+}
+
+/**
+ * S3 refuses an aws-chunked chunk under 8 KiB but the last, and the SDK sends each chunk of the
+ * body as one. (Its own `requestStreamBufferSize` re-chunking ignores backpressure: a download
+ * faster than the upload would pile up in memory.)
+ */
+const AWS_CHUNK_MIN_BYTES = 16 * 1024;
+
+/** Passes chunks on as they are, except that small ones are joined until they reach `min` bytes. */
+class MinimumChunks extends Transform {
+  readonly #min: number;
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+
+  constructor(min: number) {
+    super();
+    this.#min = min;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.#heldBytes === 0 && chunk.byteLength >= this.#min) {
+      callback(null, chunk);
+      return;
+    }
+    this.#held.push(chunk);
+    this.#heldBytes += chunk.byteLength;
+    if (this.#heldBytes < this.#min) {
+      callback();
+      return;
+    }
+    callback(null, this.#take());
+  }
+
+  override _flush(callback: TransformCallback): void {
+    callback(null, this.#heldBytes > 0 ? this.#take() : undefined);
+  }
+
+  #take(): Buffer {
+    const joined = Buffer.concat(this.#held, this.#heldBytes);
+    this.#held = [];
+    this.#heldBytes = 0;
+    return joined;
+  }
+}
+
+/**
+ * A larger output of unknown length (a chunked download): a multipart upload in PART_SIZE parts,
+ * PARTS_IN_FLIGHT at a time, each part's SHA-256 checked by S3. No copy afterwards to stamp the
+ * whole object's hash: the job record and its events carry it.
+ */
+async function uploadMultipart(
+  target: UploadTarget,
+  head: Buffer,
+  rest: AsyncIterator<Buffer>,
+): Promise<string | undefined> {
+  const body = Readable.from(
+    (async function* () {
+      yield head;
+      for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+    })(),
+    { objectMode: false },
+  );
+  const upload = new Upload({
+    client: target.s3,
+    partSize: PART_SIZE,
+    queueSize: PARTS_IN_FLIGHT,
+    params: {
+      Bucket: target.bucket,
+      Key: target.key,
+      Body: body,
+      ContentType: target.contentType,
+      ChecksumAlgorithm: 'SHA256',
+      Metadata: { 'source-host': target.sourceHost },
+    },
+  });
+  const result = await upload.done();
+  return 'ChecksumSHA256' in result ? result.ChecksumSHA256 : undefined;
+}
+
 /** GETs an output without following redirects and returns its body once the status and size are acceptable. */
 async function download(
   context: OutputContext,
   url: URL,
   sourceUrl: string,
   signal: AbortSignal,
-): Promise<Readable> {
+): Promise<{ body: Readable; declaredBytes: number | undefined }> {
   let response: Response;
   try {
     response = await context.fetch(url, { redirect: 'manual', signal, headers: { accept: 'image/*' } });
@@ -292,8 +482,11 @@ async function download(
       }),
     );
   }
-  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
-  if (declared > context.maxBytes) {
+  const header = response.headers.get('content-length');
+  // A compressed body's length is not the image's: treat it as unknown.
+  const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
+  const declared = header !== null && /^\d+$/.test(header.trim()) && !encoded ? Number(header) : undefined;
+  if (declared !== undefined && declared > context.maxBytes) {
     throw await refuse(
       new OutputCopyError(
         'too_large',
@@ -302,67 +495,11 @@ async function download(
       ),
     );
   }
-  return response.body === null
-    ? Readable.from([])
-    : Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
-}
-
-/**
- * The hash is known only once the last byte has gone up, after S3 has already received the
- * object's metadata, so it is added by an in-place copy. The copy also makes S3 compute a
- * full-object SHA-256 (a multipart upload only has a checksum of part checksums), which is
- * compared with ours: end-to-end proof that S3 holds exactly the bytes that were hashed.
- * `CopySourceIfMatch` makes sure the object is still the one this run uploaded.
- */
-async function stampChecksum(
-  context: OutputContext,
-  key: string,
-  details: {
-    etag: string | undefined;
-    sha256: string;
-    sourceHost: string;
-    contentType: string;
-    sourceUrl: string;
-  },
-): Promise<void> {
-  let stored: string | undefined;
-  try {
-    const result = await context.s3.send(
-      new CopyObjectCommand({
-        Bucket: context.bucket,
-        Key: key,
-        CopySource: `${context.bucket}/${encodeURIComponent(key).replaceAll('%2F', '/')}`,
-        CopySourceIfMatch: details.etag,
-        MetadataDirective: 'REPLACE',
-        ContentType: details.contentType,
-        Metadata: { sha256: details.sha256, 'source-host': details.sourceHost },
-        ChecksumAlgorithm: 'SHA256',
-      }),
-    );
-    stored = result.CopyObjectResult?.ChecksumSHA256;
-  } catch (error) {
-    throw new OutputCopyError(
-      'upload_failed',
-      details.sourceUrl,
-      'stored output could not be stamped with its hash',
-      {
-        retryable: true,
-        cause: error,
-      },
-    );
-  }
-  const expected = Buffer.from(details.sha256, 'hex').toString('base64');
-  // A composite checksum ("…-3") is not a hash of the bytes and proves nothing either way.
-  if (stored !== undefined && !stored.includes('-') && stored !== expected) {
-    throw new OutputCopyError(
-      'upload_failed',
-      details.sourceUrl,
-      'S3 holds different bytes than were downloaded',
-      {
-        retryable: true,
-      },
-    );
-  }
+  const body =
+    response.body === null
+      ? Readable.from([])
+      : Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
+  return { body, declaredBytes: declared };
 }
 
 async function deleteKeys(s3: S3Client, bucket: string, keys: string[], log: Log): Promise<void> {

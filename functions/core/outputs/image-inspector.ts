@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { OutputCopyError } from './errors.ts';
 import { type ImageType, SNIFF_BYTES, sniffImageType } from './image-sniff.ts';
@@ -26,7 +26,7 @@ export class ImageInspector extends Transform {
   readonly imageType: Promise<ImageType>;
   readonly #maxBytes: number;
   readonly #url: string;
-  readonly #hash = createHash('sha256');
+  readonly #hash: Hash | undefined;
   #bytes = 0;
   #digest: string | undefined;
   /** Chunks held back until the sniff decides; together at most SNIFF_BYTES - 1 bytes plus one chunk. */
@@ -35,10 +35,15 @@ export class ImageInspector extends Transform {
   #type: ImageType | undefined;
   #settle: Settle;
 
-  constructor(options: { maxBytes: number; url: string }) {
+  /**
+   * `hash: false` leaves the hashing to whoever reads the stream (a streamed upload whose SDK
+   * hashes the bytes anyway): one pass of SHA-256 over the body instead of two.
+   */
+  constructor(options: { maxBytes: number; url: string; hash?: boolean }) {
     super();
     this.#maxBytes = options.maxBytes;
     this.#url = options.url;
+    this.#hash = options.hash === false ? undefined : createHash('sha256');
     let settle!: Settle;
     this.imageType = new Promise<ImageType>((resolve, reject) => {
       settle = { resolve, reject };
@@ -53,9 +58,10 @@ export class ImageInspector extends Transform {
     return this.#bytes;
   }
 
-  /** Hex SHA-256 of the whole body; only available once the stream has ended. */
+  /** Hex SHA-256 of the whole body; only available once the stream has ended, and if hashing. */
   get sha256(): string {
-    if (this.#digest === undefined) throw new Error('sha256 is known only after the stream has ended');
+    if (this.#digest === undefined)
+      throw new Error('sha256 is known only after the stream has ended, and only when hashing');
     return this.#digest;
   }
 
@@ -67,7 +73,7 @@ export class ImageInspector extends Transform {
       );
       return;
     }
-    this.#hash.update(chunk);
+    this.#hash?.update(chunk);
     if (this.#type !== undefined) {
       callback(null, chunk);
       return;
@@ -92,7 +98,7 @@ export class ImageInspector extends Transform {
       );
       return;
     }
-    this.#digest = this.#hash.digest('hex');
+    this.#digest = this.#hash?.digest('hex');
     callback();
   }
 

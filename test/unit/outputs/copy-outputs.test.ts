@@ -69,10 +69,17 @@ function fakeS3(
     const key = String(call.input.Key);
     switch (call.name) {
       case 'PutObject': {
-        const body = call.input.Body as Buffer;
+        const chunks: Buffer[] = [];
+        if (!Buffer.isBuffer(call.input.Body))
+          for await (const chunk of call.input.Body as AsyncIterable<Buffer>) chunks.push(chunk);
+        const body = Buffer.isBuffer(call.input.Body) ? call.input.Body : Buffer.concat(chunks);
         bytesHandedOver += body.length;
         objects.set(key, Buffer.from(body));
-        return { ETag: '"put"' };
+        // S3 answers with the checksum of what it stored (the SDK's trailer or the header sent).
+        const checksum = createHash('sha256')
+          .update(options.wrongChecksum ? Buffer.from('other') : body)
+          .digest('base64');
+        return { ETag: '"put"', ChecksumSHA256: checksum };
       }
       case 'CreateMultipartUpload':
         uploads.set(key, new Map());
@@ -95,13 +102,6 @@ function fakeS3(
       case 'AbortMultipartUpload':
       case 'DeleteObjects':
         return {};
-      case 'CopyObject': {
-        const stored = objects.get(key) ?? Buffer.alloc(0);
-        const checksum = createHash('sha256')
-          .update(options.wrongChecksum ? Buffer.from('other') : stored)
-          .digest('base64');
-        return { CopyObjectResult: { ETag: '"copied"', ChecksumSHA256: checksum } };
-      }
       default:
         throw new Error(`unexpected ${call.name}`);
     }
@@ -113,7 +113,7 @@ function fakeS3(
 const base = { bucket: 'outputs', prefix: 'edits/', jobId: 'job-1', policy };
 
 describe('Function: copyOutputs', () => {
-  it('stores each output under its index with the sniffed type, then stamps its hash', async () => {
+  it('stores each output under its index with the sniffed type and its hash, in one PutObject', async () => {
     // Prepare: the server's Content-Type is wrong on purpose; only the bytes count.
     const first = png(100);
     const second = Buffer.concat([JPEG_HEAD, Buffer.alloc(50, 1)]);
@@ -148,16 +148,70 @@ describe('Function: copyOutputs', () => {
     expect(objects.get('edits/job-1/0.png')).toEqual(first);
     expect(fetches.every(({ init }) => init.redirect === 'manual')).toBe(true);
     const put = calls.find((call) => call.name === 'PutObject' && call.input.Key === 'edits/job-1/0.png');
-    expect(put?.input).toMatchObject({ ContentType: 'image/png', ChecksumAlgorithm: 'SHA256' });
-    const stamp = calls.find((call) => call.name === 'CopyObject' && call.input.Key === 'edits/job-1/0.png');
-    expect(stamp?.input).toMatchObject({
-      CopySource: 'outputs/edits/job-1/0.png',
-      CopySourceIfMatch: '"put"',
-      MetadataDirective: 'REPLACE',
+    expect(put?.input).toMatchObject({
       ContentType: 'image/png',
-      ChecksumAlgorithm: 'SHA256',
+      ContentLength: 100,
+      ChecksumSHA256: Buffer.from(sha256(first), 'hex').toString('base64'),
       Metadata: { sha256: sha256(first), 'source-host': 'files.runcomfy.net' },
     });
+    // One request per output: no multipart, no copy to stamp the hash afterwards.
+    expect(calls.map((call) => call.name)).toEqual(['PutObject', 'PutObject']);
+  });
+
+  it('streams a larger output whose length is declared in one PutObject, holding none of it', async () => {
+    // Prepare: 12 MiB, generated as it is read; the lead is what was downloaded but not yet taken by S3.
+    const total = 12 * 1024 * 1024;
+    const chunkSize = 64 * 1024;
+    const expected = createHash('sha256');
+    let produced = 0;
+    let maxLead = 0;
+    const fake = fakeS3();
+    let taken = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (produced >= total) {
+          controller.close();
+          return;
+        }
+        const chunk = Buffer.alloc(Math.min(chunkSize, total - produced), produced >> 16);
+        if (produced === 0) PNG_HEAD.copy(chunk);
+        expected.update(chunk);
+        produced += chunk.length;
+        maxLead = Math.max(maxLead, produced - taken);
+        controller.enqueue(chunk);
+      },
+    });
+    const send = fake.s3.send.bind(fake.s3);
+    fake.s3.send = (async (command: { input: { Body?: unknown } }) => {
+      const stream = command.input.Body;
+      if (stream && !Buffer.isBuffer(stream)) {
+        command.input.Body = (async function* () {
+          for await (const chunk of stream as AsyncIterable<Buffer>) {
+            taken += chunk.length;
+            yield chunk;
+          }
+        })();
+      }
+      return send(command as never);
+    }) as unknown as typeof fake.s3.send;
+    const { fetch } = fakeFetch({
+      [url(0)]: () => new Response(body, { status: 200, headers: { 'content-length': String(total) } }),
+    });
+
+    // Act
+    const [stored] = await copyOutputs({ ...base, s3: fake.s3, fetch, urls: [url(0)] });
+
+    // Assess
+    expect(stored).toMatchObject({ sizeBytes: total, sha256: expected.digest('hex') });
+    expect(fake.calls.map((call) => call.name)).toEqual(['PutObject']);
+    expect(fake.calls[0]?.input).toMatchObject({
+      ContentLength: total,
+      ContentType: 'image/png',
+      ChecksumAlgorithm: 'SHA256',
+      Metadata: { 'source-host': 'files.runcomfy.net' },
+    });
+    // Only the streams' small buffers are ever ahead of S3.
+    expect(maxLead).toBeLessThanOrEqual(1024 * 1024);
   });
 
   it('streams a 30 MB output in PART_SIZE parts, never far ahead of what S3 has taken', async () => {

@@ -3,7 +3,6 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -15,6 +14,7 @@ import type { BatchCreateResult, BatchStore, BatchValidation, IdempotencyClaim }
 import { batchKey, createBatchItem, idempotencyKey, SWEEP_SHARD } from './dynamo-batch-create.ts';
 import { DynamoChunkTallies } from './dynamo-chunk-tallies.ts';
 import { jobItem } from './dynamo-job-store.ts';
+import { listDueIds } from './dynamo-sweep-index.ts';
 
 /**
  * Batches in the jobs table (`batch#<id>`), and one counter item per chunk of each
@@ -132,21 +132,13 @@ export class DynamoBatchStore implements BatchStore {
     await this.update(id, { set: { sweepAt }, condition: 'attribute_exists(#pk)', values: {}, touch: false });
   }
 
-  async listDue(cutoff: string, limit: number): Promise<string[]> {
-    const { Items = [] } = await this.dynamo.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: TABLE.sweepIndex.name,
-        KeyConditionExpression: '#shard = :shard AND #due < :cutoff',
-        ExpressionAttributeNames: {
-          '#shard': TABLE.sweepIndex.partitionKey,
-          '#due': TABLE.sweepIndex.sortKey,
-        },
-        ExpressionAttributeValues: { ':shard': SWEEP_SHARD, ':cutoff': cutoff },
-        Limit: limit,
-      }),
-    );
-    return Items.map((item) => String(item[TABLE.partitionKey]).slice(ITEM_PREFIX.batch.length));
+  listDue(cutoff: string, limit: number): Promise<string[]> {
+    return listDueIds(this.dynamo, this.tableName, {
+      shard: SWEEP_SHARD,
+      itemPrefix: ITEM_PREFIX.batch,
+      cutoff,
+      limit,
+    });
   }
 
   async createJob(job: Job): Promise<boolean> {

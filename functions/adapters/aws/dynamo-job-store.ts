@@ -3,7 +3,6 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
   UpdateCommand,
@@ -16,6 +15,7 @@ import type { JobWrite } from '#core/jobs/lifecycle';
 import { listPosition } from '#core/jobs/list-position';
 import type { CreateResult, IdempotencyClaim, JobRecord, JobStore, ListPage, ListQuery } from '#core/ports';
 import { listJobs } from './dynamo-job-list.ts';
+import { listDueIds } from './dynamo-sweep-index.ts';
 
 const jobKey = (id: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.job}${id}` });
 const idempotencyKey = (key: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.idempotency}${key}` });
@@ -123,21 +123,13 @@ export class DynamoJobStore implements JobStore {
     }
   }
 
-  async listDue(cutoff: string, limit: number): Promise<string[]> {
-    const { Items = [] } = await this.dynamo.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: TABLE.sweepIndex.name,
-        KeyConditionExpression: '#shard = :shard AND #due < :cutoff',
-        ExpressionAttributeNames: {
-          '#shard': TABLE.sweepIndex.partitionKey,
-          '#due': TABLE.sweepIndex.sortKey,
-        },
-        ExpressionAttributeValues: { ':shard': SWEEP_SHARD, ':cutoff': cutoff },
-        Limit: limit,
-      }),
-    );
-    return Items.map((item) => String(item[TABLE.partitionKey]).slice(ITEM_PREFIX.job.length));
+  listDue(cutoff: string, limit: number): Promise<string[]> {
+    return listDueIds(this.dynamo, this.tableName, {
+      shard: SWEEP_SHARD,
+      itemPrefix: ITEM_PREFIX.job,
+      cutoff,
+      limit,
+    });
   }
 
   list(query: ListQuery): Promise<ListPage> {

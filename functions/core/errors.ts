@@ -71,5 +71,17 @@ export class ConflictError extends PipelineError {
   }
 }
 
+/** An `Idempotency-Key` seen before with another body: a client bug, never retried into a second job. */
+export class IdempotencyKeyReusedError extends ConflictError {
+  override readonly name: string = 'IdempotencyKeyReusedError';
+  constructor() {
+    super(
+      'IDEMPOTENCY_KEY_REUSED',
+      'this Idempotency-Key was already used with a different request body',
+      422,
+    );
+  }
+}
+
 /** Configuration the function was deployed with is unusable: an operator problem, never shown. */
 export { ConfigError } from '#contract/config';

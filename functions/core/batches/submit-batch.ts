@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
 import { S3_URI } from '../edit-request.ts';
-import { ConflictError, PipelineError, ValidationError } from '../errors.ts';
+import { IdempotencyKeyReusedError, PipelineError, ValidationError } from '../errors.ts';
 import { assertWithinSpendCap } from '../jobs/admission.ts';
 import { writeContext } from '../jobs/deps.ts';
 import { iso } from '../jobs/job.ts';
@@ -124,11 +124,7 @@ export async function submitBatch(
   );
   if (!created.created) {
     if (!created.fingerprintMatches) {
-      throw new ConflictError(
-        'IDEMPOTENCY_KEY_REUSED',
-        'this Idempotency-Key was already used with a different request body',
-        422,
-      );
+      throw new IdempotencyKeyReusedError();
     }
     const existing = await deps.batches.get(created.existingBatchId);
     if (!existing) throw new BatchNotQueuedError(new Error('idempotency record without its batch'));

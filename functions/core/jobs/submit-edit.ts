@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { JobInput } from '../edit-request.ts';
-import { ConflictError, PipelineError, ValidationError } from '../errors.ts';
+import { IdempotencyKeyReusedError, PipelineError, ValidationError } from '../errors.ts';
 import { assertWithinSpendCap, nudgeDispatch } from './admission.ts';
 import { checkEditRequest } from './check-edit.ts';
 import { type JobDeps, writeContext } from './deps.ts';
@@ -97,11 +97,7 @@ export async function submitEdit(
   );
   if (!created.created) {
     if (!created.fingerprintMatches) {
-      throw new ConflictError(
-        'IDEMPOTENCY_KEY_REUSED',
-        'this Idempotency-Key was already used with a different request body',
-        422,
-      );
+      throw new IdempotencyKeyReusedError();
     }
     const existing = await deps.store.get(created.existingJobId);
     // The key was used, but the job it made is gone: it was discarded because it could not be queued.

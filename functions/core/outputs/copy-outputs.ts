@@ -1,15 +1,22 @@
-import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { DeleteObjectsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type Log, silentLog } from '../log.ts';
+import { download } from './download-output.ts';
 import { checkDownloadUrl, type DownloadPolicy } from './download-policy.ts';
 import { OutputCopyError } from './errors.ts';
 import { ImageInspector } from './image-inspector.ts';
 import type { StoredOutput } from './stored-output.ts';
+import {
+  PART_SIZE,
+  putBuffered,
+  putStreamed,
+  readUpTo,
+  type UploadTarget,
+  uploadMultipart,
+} from './upload-output.ts';
 
 export type { StoredOutput } from './stored-output.ts';
+export { PART_SIZE, PARTS_IN_FLIGHT } from './upload-output.ts';
 
 export interface CopyOutputsOptions {
   s3: S3Client;
@@ -33,14 +40,6 @@ export interface CopyOutputsOptions {
   timeoutMs?: number;
 }
 
-/**
- * S3's minimum part, and the largest output buffered whole: an output up to 5 MiB (FLUX outputs
- * are a few MiB) goes up in one PutObject that carries its hash. Larger outputs stream: with a
- * declared length in one PutObject, without one in a multipart upload of these parts.
- */
-export const PART_SIZE = 5 * 1024 * 1024;
-/** Parts in flight per output of unknown length: with 4 outputs at once, at most ~ 4 × (1 + 1) × 5 MiB is buffered. */
-export const PARTS_IN_FLIGHT = 1;
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_TIMEOUT_MS = 60_000;
 
@@ -265,241 +264,6 @@ async function copyOutput(
     sha256,
     sourceUrl,
   };
-}
-
-interface UploadTarget {
-  s3: S3Client;
-  bucket: string;
-  key: string;
-  contentType: string;
-  sourceHost: string;
-}
-
-/**
- * Reads the inspected body until it ends or passes `limit` bytes. A body that ended is returned
- * whole (`rest` undefined); otherwise `rest` yields the remaining chunks of the same read. With a
- * declared length the bytes go straight into one buffer of that size (no concatenation).
- */
-async function readUpTo(
-  inspector: ImageInspector,
-  limit: number,
-  declaredBytes: number | undefined,
-  sourceUrl: string,
-): Promise<{ bytes: Buffer; rest?: AsyncIterator<Buffer> }> {
-  const chunks = inspector[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const held: Buffer[] = [];
-  let size = 0;
-  for (;;) {
-    const next = await chunks.next();
-    if (next.done) break;
-    held.push(next.value);
-    size += next.value.byteLength;
-    if (size > limit) return { bytes: Buffer.concat(held, size), rest: chunks };
-  }
-  if (declaredBytes !== undefined && size !== declaredBytes) {
-    throw new OutputCopyError(
-      'download_failed',
-      sourceUrl,
-      `output ended after ${size} of its declared ${declaredBytes} bytes`,
-      { retryable: true },
-    );
-  }
-  return { bytes: held.length === 1 ? held[0]! : Buffer.concat(held, size) };
-}
-
-/**
- * An output up to one part: one PutObject carrying everything, its hash included, so S3 checks
- * the bytes against the hash it stores (`ChecksumSHA256`) and the metadata names it.
- */
-async function putBuffered(target: UploadTarget, bytes: Buffer, sha256: string): Promise<string | undefined> {
-  const result = await target.s3.send(
-    new PutObjectCommand({
-      Bucket: target.bucket,
-      Key: target.key,
-      Body: bytes,
-      ContentLength: bytes.byteLength,
-      ContentType: target.contentType,
-      // Both: the algorithm tells S3 to keep the checksum; the value is ours, so the SDK hashes nothing.
-      ChecksumAlgorithm: 'SHA256',
-      ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
-      Metadata: { sha256, 'source-host': target.sourceHost },
-    }),
-  );
-  return result.ChecksumSHA256;
-}
-
-/**
- * A larger output whose length the download declared: one PutObject streaming the body as it
- * arrives (nothing buffered beyond the streams' own small buffers), its SHA-256 computed on the
- * way by the SDK and sent as a trailer that S3 verifies, stores and answers with. The hash is not
- * in the metadata (headers go before the body): the job record and its events carry it.
- */
-async function putStreamed(
-  target: UploadTarget,
-  inspector: ImageInspector,
-  declaredBytes: number,
-): Promise<string | undefined> {
-  // The request cannot end on its own when its body fails: abort it then, and only then.
-  const bodyFailed = new AbortController();
-  const onError = () => bodyFailed.abort();
-  inspector.once('error', onError);
-  const body = new MinimumChunks(AWS_CHUNK_MIN_BYTES);
-  // Errors reach the request through `inspector`'s listener above; this only keeps them handled.
-  pipeline(inspector, body).catch(() => {});
-  try {
-    const result = await target.s3.send(
-      new PutObjectCommand({
-        Bucket: target.bucket,
-        Key: target.key,
-        Body: body,
-        ContentLength: declaredBytes,
-        ContentType: target.contentType,
-        ChecksumAlgorithm: 'SHA256',
-        Metadata: { 'source-host': target.sourceHost },
-      }),
-      { abortSignal: bodyFailed.signal },
-    );
-    return result.ChecksumSHA256;
-  } finally {
-    inspector.off('error', onError);
-  }
-}
-
-/**
- * S3 refuses an aws-chunked chunk under 8 KiB but the last, and the SDK sends each chunk of the
- * body as one. (Its own `requestStreamBufferSize` re-chunking ignores backpressure: a download
- * faster than the upload would pile up in memory.)
- */
-const AWS_CHUNK_MIN_BYTES = 16 * 1024;
-
-/** Passes chunks on as they are, except that small ones are joined until they reach `min` bytes. */
-class MinimumChunks extends Transform {
-  readonly #min: number;
-  #held: Buffer[] = [];
-  #heldBytes = 0;
-
-  constructor(min: number) {
-    super();
-    this.#min = min;
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.#heldBytes === 0 && chunk.byteLength >= this.#min) {
-      callback(null, chunk);
-      return;
-    }
-    this.#held.push(chunk);
-    this.#heldBytes += chunk.byteLength;
-    if (this.#heldBytes < this.#min) {
-      callback();
-      return;
-    }
-    callback(null, this.#take());
-  }
-
-  override _flush(callback: TransformCallback): void {
-    callback(null, this.#heldBytes > 0 ? this.#take() : undefined);
-  }
-
-  #take(): Buffer {
-    const joined = Buffer.concat(this.#held, this.#heldBytes);
-    this.#held = [];
-    this.#heldBytes = 0;
-    return joined;
-  }
-}
-
-/**
- * A larger output of unknown length (a chunked download): a multipart upload in PART_SIZE parts,
- * PARTS_IN_FLIGHT at a time, each part's SHA-256 checked by S3. No copy afterwards to stamp the
- * whole object's hash: the job record and its events carry it.
- */
-async function uploadMultipart(
-  target: UploadTarget,
-  head: Buffer,
-  rest: AsyncIterator<Buffer>,
-): Promise<string | undefined> {
-  const body = Readable.from(
-    (async function* () {
-      yield head;
-      for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
-    })(),
-    { objectMode: false },
-  );
-  const upload = new Upload({
-    client: target.s3,
-    partSize: PART_SIZE,
-    queueSize: PARTS_IN_FLIGHT,
-    params: {
-      Bucket: target.bucket,
-      Key: target.key,
-      Body: body,
-      ContentType: target.contentType,
-      ChecksumAlgorithm: 'SHA256',
-      Metadata: { 'source-host': target.sourceHost },
-    },
-  });
-  const result = await upload.done();
-  return 'ChecksumSHA256' in result ? result.ChecksumSHA256 : undefined;
-}
-
-/** GETs an output without following redirects and returns its body once the status and size are acceptable. */
-async function download(
-  context: OutputContext,
-  url: URL,
-  sourceUrl: string,
-  signal: AbortSignal,
-): Promise<{ body: Readable; declaredBytes: number | undefined }> {
-  let response: Response;
-  try {
-    response = await context.fetch(url, { redirect: 'manual', signal, headers: { accept: 'image/*' } });
-  } catch (error) {
-    throw new OutputCopyError('download_failed', sourceUrl, 'output could not be fetched', {
-      retryable: true,
-      cause: error,
-    });
-  }
-  const refuse = async (error: OutputCopyError) => {
-    // Release the connection instead of leaving the body to the garbage collector.
-    await response.body?.cancel().catch(() => {});
-    return error;
-  };
-  if (response.status >= 300 && response.status < 400) {
-    throw await refuse(
-      new OutputCopyError(
-        'download_failed',
-        sourceUrl,
-        `output URL redirects (${response.status}); redirects are refused`,
-      ),
-    );
-  }
-  if (response.status !== 200) {
-    throw await refuse(
-      new OutputCopyError('download_failed', sourceUrl, `output download answered ${response.status}`, {
-        // A file host may answer 403/404 until the file is ready: worth trying again for a while.
-        retryable: [403, 404, 408, 429].includes(response.status) || response.status >= 500,
-        httpStatus: response.status,
-      }),
-    );
-  }
-  const header = response.headers.get('content-length');
-  // A compressed body's length is not the image's: treat it as unknown.
-  const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
-  const declared = header !== null && /^\d+$/.test(header.trim()) && !encoded ? Number(header) : undefined;
-  if (declared !== undefined && declared > context.maxBytes) {
-    throw await refuse(
-      new OutputCopyError(
-        'too_large',
-        sourceUrl,
-        `output declares ${declared} bytes, over the ${context.maxBytes}-byte limit`,
-      ),
-    );
-  }
-  const body =
-    response.body === null
-      ? Readable.from([])
-      : Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
-  return { body, declaredBytes: declared };
 }
 
 async function deleteKeys(s3: S3Client, bucket: string, keys: string[], log: Log): Promise<void> {

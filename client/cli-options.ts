@@ -1,5 +1,8 @@
 import { FluxEditError } from './errors.ts';
 
+/** The bearer token for an API behind a JWT authorizer, when `--token` is not given. */
+export const TOKEN_ENV = 'FLUX_EDIT_TOKEN';
+
 /** Exit statuses, so scripts can tell a failed edit from a refused request. */
 export const EXIT = {
   ok: 0,

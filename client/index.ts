@@ -1,16 +1,11 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { FluxEditBatches } from './batches.ts';
 import {
   apiErrorFrom,
   FluxEditConfigError,
   FluxEditError,
   FluxEditNetworkError,
-  TransferError,
   WaitTimeoutError,
 } from './errors.ts';
 import { extensionFor, inspectImageFile } from './image-file.ts';
@@ -23,6 +18,7 @@ import {
   type SigningMode,
   signerFor,
 } from './signing.ts';
+import { downloadOutput, putFile, type TransferSend } from './transfers.ts';
 import {
   type EditRequest,
   isTerminalStatus,
@@ -337,73 +333,15 @@ export class FluxEditClient {
     }
   }
 
-  async #put(ticket: UploadTicket, path: string, signal: AbortSignal | undefined): Promise<void> {
-    const response = await this.#send(
-      ticket.upload_url,
-      {
-        method: ticket.method ?? 'PUT',
-        headers: ticket.headers,
-        body: Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>,
-        duplex: 'half',
-      } as RequestInit,
-      signal,
-      false,
-    );
-    if (!response.ok) {
-      const reason = storageErrorOf(await response.text().catch(() => ''));
-      throw new TransferError(
-        'UPLOAD_FAILED',
-        `storage refused the upload of ${path}: HTTP ${response.status}${reason ? ` ${reason}` : ''}`,
-        { status: response.status },
-      );
-    }
-    await response.body?.cancel();
+  /** A fetch without the API's request timeout: transfers take as long as their size needs. */
+  #transfer: TransferSend = (url, init, signal) => this.#send(url, init, signal, false);
+
+  #put(ticket: UploadTicket, path: string, signal: AbortSignal | undefined): Promise<void> {
+    return putFile(this.#transfer, ticket, path, signal);
   }
 
-  async #downloadOne(output: OutputView, path: string, signal: AbortSignal | undefined): Promise<string> {
-    if (!output.url) throw new TransferError('DOWNLOAD_FAILED', `output ${output.index} has no download URL`);
-    const response = await this.#send(output.url, { method: 'GET' }, signal, false);
-    if (!response.ok || !response.body) {
-      const reason = storageErrorOf(await response.text().catch(() => ''));
-      throw new TransferError(
-        'DOWNLOAD_FAILED',
-        `could not download output ${output.index}: HTTP ${response.status}${reason ? ` ${reason}` : ''}`,
-        { status: response.status },
-      );
-    }
-    const partial = `${path}.part`;
-    const hash = createHash('sha256');
-    let size = 0;
-    const measure = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
-    try {
-      await pipeline(
-        Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>),
-        measure,
-        createWriteStream(partial),
-        { signal },
-      );
-      const sha256 = hash.digest('hex');
-      if ((output.sha256 && sha256 !== output.sha256) || size !== output.size_bytes) {
-        throw new TransferError(
-          'DOWNLOAD_CORRUPT',
-          `output ${output.index} arrived damaged (${size} bytes, sha256 ${sha256}; expected ${output.size_bytes} bytes, sha256 ${output.sha256})`,
-        );
-      }
-      await rename(partial, path);
-      return path;
-    } catch (error) {
-      await rm(partial, { force: true });
-      if (signal?.aborted) throw signal.reason;
-      throw error instanceof FluxEditError
-        ? error
-        : new FluxEditNetworkError(new URL(output.url).origin, error);
-    }
+  #downloadOne(output: OutputView, path: string, signal: AbortSignal | undefined): Promise<string> {
+    return downloadOutput(this.#transfer, output, path, signal);
   }
 }
 
@@ -416,12 +354,4 @@ async function readJson<T>(response: Response, what: string): Promise<T> {
       cause: error,
     });
   }
-}
-
-/** S3's XML error: `<Code>SignatureDoesNotMatch</Code><Message>…</Message>`. */
-function storageErrorOf(text: string): string | undefined {
-  const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1];
-  const message = /<Message>([^<]+)<\/Message>/.exec(text)?.[1];
-  if (!code) return undefined;
-  return message ? `${code}: ${message}` : code;
 }

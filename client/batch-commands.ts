@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createBatchProgress, tallyOf } from './batch-progress.ts';
+import type { Context } from './cli-context.ts';
 import { EXIT, secondsOption, shellQuote, UsageError } from './cli-options.ts';
-import type { Context } from './commands.ts';
 import { BatchWaitTimeoutError } from './errors.ts';
 import { formatElapsed } from './progress.ts';
 import type { BatchView } from './types.ts';

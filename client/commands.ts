@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IMAGE_SIZES, OUTPUT_FORMATS } from '#core/edit-input';
-import { API_URL_ENV, type ResolvedApiUrl, resolveApiUrl } from './api-url.ts';
+import { API_URL_ENV, resolveApiUrl } from './api-url.ts';
 import { BATCH_USAGE, batchCommand } from './batch-commands.ts';
+import { type CliIo, type Context, OPTIONS, type OptionName, processIo, type Values } from './cli-context.ts';
 import {
   EXIT,
   integerOption,
@@ -24,68 +25,11 @@ import {
 import { WaitTimeoutError } from './errors.ts';
 import { FluxEditClient } from './index.ts';
 import { listCommand } from './list-command.ts';
-import { createProgressReporter, describeProgress, formatElapsed, type ProgressStream } from './progress.ts';
+import { createProgressReporter, describeProgress, formatElapsed } from './progress.ts';
 import type { EditRequest, JobView } from './types.ts';
 
+export { type CliIo, type Context, processIo, type Values } from './cli-context.ts';
 export { EXIT, TOKEN_ENV };
-
-/** Everything the CLI touches outside itself, so tests can run it in-process. */
-export interface CliIo {
-  stdout: ProgressStream;
-  stderr: ProgressStream;
-  env: Record<string, string | undefined>;
-  cwd: string;
-  /** Installs a Ctrl-C handler while waiting; returns its remover. */
-  onInterrupt(handler: () => void): () => void;
-  fetch?: typeof fetch;
-  /** @default 1000 */
-  pollIntervalMs?: number;
-  /** Where to look for `.local/stack.json` after the working directory. @default this repository */
-  repoRoot?: string;
-}
-
-export function processIo(): CliIo {
-  return {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-    cwd: process.cwd(),
-    onInterrupt(handler) {
-      process.once('SIGINT', handler);
-      return () => process.off('SIGINT', handler);
-    },
-  };
-}
-
-const OPTIONS = {
-  'api-url': { type: 'string' },
-  token: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  prompt: { type: 'string' },
-  image: { type: 'string', multiple: true },
-  size: { type: 'string' },
-  format: { type: 'string' },
-  seed: { type: 'string' },
-  guidance: { type: 'string' },
-  out: { type: 'string' },
-  'no-wait': { type: 'boolean' },
-  'idempotency-key': { type: 'string' },
-  timeout: { type: 'string' },
-  status: { type: 'string', multiple: true },
-  since: { type: 'string' },
-  until: { type: 'string' },
-  batch: { type: 'string' },
-  reference: { type: 'string' },
-  limit: { type: 'string' },
-  sort: { type: 'string' },
-  'skip-invalid': { type: 'boolean' },
-} as const;
-
-type OptionName = keyof typeof OPTIONS;
-export type Values = ReturnType<
-  typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
->['values'];
 
 const COMMON: OptionName[] = ['api-url', 'token', 'json', 'help'];
 const COMMANDS = {
@@ -181,15 +125,6 @@ Exit status: 0 done; 1 the job failed, was cancelled or expired (a batch: was re
 or a line did not succeed); 2 bad usage or configuration; 3 the API or storage refused
 or was unreachable; 124 --timeout passed; 130 interrupted.
 `;
-
-/** What every command runs with. */
-export interface Context {
-  io: CliIo;
-  values: Values;
-  json: boolean;
-  api: ResolvedApiUrl;
-  client: FluxEditClient;
-}
 
 /**
  * Runs one `flux-edit` command and returns its exit status. Never throws: every failure

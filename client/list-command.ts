@@ -1,5 +1,5 @@
+import type { Context } from './cli-context.ts';
 import { EXIT, integerOption, sinceOption, UsageError } from './cli-options.ts';
-import type { Context } from './commands.ts';
 import type { JobStatus, JobView, ListEditsQuery } from './types.ts';
 
 const STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'expired'];

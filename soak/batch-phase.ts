@@ -163,10 +163,6 @@ export function asSubmitted(jobs: readonly BatchJobView[]): Submitted[] {
   });
 }
 
-/** Whether an object under the outputs prefix is a batch's own file (its lines, results), not a job's output. */
-export const isBatchFile = (key: string, outputPrefix = 'edits/'): boolean =>
-  key.startsWith(`${outputPrefix}batches/`);
-
 /** A batch's completion as a channel delivered it. */
 export interface BatchDelivery {
   batchId: string;

@@ -8,7 +8,6 @@ import { DEFAULTS } from '../contract/config.ts';
 import { ITEM_PREFIX, TABLE } from '../contract/table.ts';
 import type { LocalPipeline } from '../local/pipeline.ts';
 import type { ApiRecorder } from './api-recorder.ts';
-import { isBatchFile } from './batch-phase.ts';
 import type { Evidence, SoakJob, UpstreamRun } from './invariants.ts';
 import type { ChannelObserver, WebhookReceiver } from './observers.ts';
 import { SOAK_SETTINGS } from './plan.ts';
@@ -110,6 +109,10 @@ export async function collectEvidence(
     admissionLimit: SOAK_SETTINGS.upstreamConcurrency,
   };
 }
+
+/** Whether an object under the outputs prefix is a batch's own file (its lines, results), not a job's output. */
+export const isBatchFile = (key: string, outputPrefix = 'edits/'): boolean =>
+  key.startsWith(`${outputPrefix}batches/`);
 
 /** The job's raw record in the table, as the functions wrote it. */
 export async function readJobRecord(

@@ -1,5 +1,4 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { OutputCopyError } from './errors.ts';
@@ -100,8 +99,9 @@ export async function putStreamed(
   const onError = () => bodyFailed.abort();
   inspector.once('error', onError);
   const body = new MinimumChunks(AWS_CHUNK_MIN_BYTES);
-  // Errors reach the request through `inspector`'s listener above; this only keeps them handled.
-  pipeline(inspector, body).catch(() => {});
+  // `pipe`, not `pipeline`: the download's error must not be passed into the SDK's body streams
+  // (they would rethrow it as an uncaught exception); it aborts the request instead, above.
+  inspector.pipe(body);
   try {
     const result = await target.s3.send(
       new PutObjectCommand({
@@ -118,6 +118,10 @@ export async function putStreamed(
     return result.ChecksumSHA256;
   } finally {
     inspector.off('error', onError);
+    if (bodyFailed.signal.aborted) {
+      inspector.unpipe(body);
+      body.destroy();
+    }
   }
 }
 

@@ -2,6 +2,7 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import type { JobView } from '#core/jobs/job-view';
+import { asCaller } from '../support/api-gateway-events.ts';
 import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 import { PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
 
@@ -150,41 +151,6 @@ describe('Jobs as a resource: DELETE /edits/{id}', () => {
     }
   });
 });
-
-/** An API Gateway request as the JWT authorizer passes it on (claims verified upstream). */
-function asCaller(
-  routeKey: string,
-  claims: Record<string, string>,
-  options: { id?: string; body?: unknown; query?: Record<string, string> } = {},
-): APIGatewayProxyEventV2 {
-  const [method, path] = routeKey.split(' ') as [string, string];
-  const rawPath = options.id ? path.replace('{id}', options.id) : path;
-  return {
-    version: '2.0',
-    routeKey,
-    rawPath,
-    rawQueryString: '',
-    headers: { 'content-type': 'application/json' },
-    ...(options.id ? { pathParameters: { id: options.id } } : {}),
-    ...(options.query ? { queryStringParameters: options.query } : {}),
-    ...(options.body
-      ? { body: JSON.stringify(options.body), isBase64Encoded: false }
-      : { isBase64Encoded: false }),
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'api',
-      domainName: 'local',
-      domainPrefix: 'local',
-      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-      requestId: `r-${Math.random()}`,
-      routeKey,
-      stage: '$default',
-      time: '',
-      timeEpoch: Date.now(),
-      authorizer: { jwt: { claims: { iss: 'https://issuer.example', ...claims }, scopes: null } },
-    } as APIGatewayProxyEventV2['requestContext'],
-  } as APIGatewayProxyEventV2;
-}
 
 const call = async (name: 'submit' | 'jobs', event: APIGatewayProxyEventV2) =>
   (await fixture.pipeline.invoke(name, event)) as APIGatewayProxyStructuredResultV2;

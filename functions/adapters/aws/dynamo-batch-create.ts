@@ -1,13 +1,11 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { ITEM_PREFIX, TABLE } from '#contract/table';
 import type { Batch } from '#core/batches/batch';
 import type { BatchCreateResult, IdempotencyClaim } from '#core/ports';
+import { idempotencyPut, readIdempotencyRecord } from './dynamo-idempotency.ts';
 
 export const batchKey = (id: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.batch}${id}` });
-export const idempotencyKey = (key: string) => ({
-  [TABLE.partitionKey]: `${ITEM_PREFIX.idempotency}${key}`,
-});
 
 /** The sweep index's partition of batches (jobs have their own). */
 export const SWEEP_SHARD = 'batch';
@@ -44,33 +42,14 @@ export async function createBatchItem(
   };
   const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [put];
   if (idempotency) {
-    items.push({
-      Put: {
-        TableName: tableName,
-        Item: {
-          ...idempotencyKey(idempotency.key),
-          batchId: batch.id,
-          fingerprint: idempotency.fingerprint,
-          createdAt: batch.createdAt,
-          [TABLE.ttlAttribute]: expiresAt,
-        },
-        ConditionExpression: 'attribute_not_exists(#pk)',
-        ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
-      },
-    });
+    items.push(idempotencyPut(tableName, idempotency, { batchId: batch.id }, batch.createdAt, expiresAt));
   }
   try {
     await dynamo.send(new TransactWriteCommand({ TransactItems: items }));
     return { created: true, batch };
   } catch (error) {
     if (!(error instanceof TransactionCanceledException) || !idempotency) throw error;
-    const { Item } = await dynamo.send(
-      new GetCommand({
-        TableName: tableName,
-        Key: idempotencyKey(idempotency.key),
-        ConsistentRead: true,
-      }),
-    );
+    const Item = await readIdempotencyRecord(dynamo, tableName, idempotency.key);
     if (!Item?.batchId) throw error;
     return {
       created: false,

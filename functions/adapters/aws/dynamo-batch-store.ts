@@ -11,8 +11,9 @@ import type { Batch, ChunkTally } from '#core/batches/batch';
 import { type Clock, systemClock } from '#core/clock';
 import type { Job } from '#core/jobs/job';
 import type { BatchCreateResult, BatchStore, BatchValidation, IdempotencyClaim } from '#core/ports';
-import { batchKey, createBatchItem, idempotencyKey, SWEEP_SHARD } from './dynamo-batch-create.ts';
+import { batchKey, createBatchItem, SWEEP_SHARD } from './dynamo-batch-create.ts';
 import { DynamoChunkTallies } from './dynamo-chunk-tallies.ts';
+import { idempotencyKey } from './dynamo-idempotency.ts';
 import { jobItem } from './dynamo-job-store.ts';
 import { listDueIds } from './dynamo-sweep-index.ts';
 

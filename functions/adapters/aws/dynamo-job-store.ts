@@ -14,11 +14,11 @@ import type { Job } from '#core/jobs/job';
 import type { JobWrite } from '#core/jobs/lifecycle';
 import { listPosition } from '#core/jobs/list-position';
 import type { CreateResult, IdempotencyClaim, JobRecord, JobStore, ListPage, ListQuery } from '#core/ports';
+import { idempotencyKey, idempotencyPut, readIdempotencyRecord } from './dynamo-idempotency.ts';
 import { listJobs } from './dynamo-job-list.ts';
 import { listDueIds } from './dynamo-sweep-index.ts';
 
 const jobKey = (id: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.job}${id}` });
-const idempotencyKey = (key: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.idempotency}${key}` });
 
 /** One partition of the sweep index: its jobs are few (only those with something left to do). */
 const SWEEP_SHARD = 'due';
@@ -56,38 +56,19 @@ export class DynamoJobStore implements JobStore {
         new TransactWriteCommand({
           TransactItems: [
             putJob,
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: {
-                  ...idempotencyKey(idempotency.key),
-                  jobId: job.id,
-                  fingerprint: idempotency.fingerprint,
-                  createdAt: job.createdAt,
-                  [TABLE.ttlAttribute]: expiresAt,
-                },
-                ConditionExpression: 'attribute_not_exists(#pk)',
-                ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
-              },
-            },
+            idempotencyPut(this.tableName, idempotency, { jobId: job.id }, job.createdAt, expiresAt),
           ],
         }),
       );
       return { created: true, job };
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
-      const existing = await this.dynamo.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: idempotencyKey(idempotency.key),
-          ConsistentRead: true,
-        }),
-      );
-      if (!existing.Item) throw error;
+      const existing = await readIdempotencyRecord(this.dynamo, this.tableName, idempotency.key);
+      if (!existing) throw error;
       return {
         created: false,
-        existingJobId: String(existing.Item.jobId),
-        fingerprintMatches: existing.Item.fingerprint === idempotency.fingerprint,
+        existingJobId: String(existing.jobId),
+        fingerprintMatches: existing.fingerprint === idempotency.fingerprint,
       };
     }
   }

@@ -24,7 +24,11 @@ export interface JobView {
   status: string;
   phase?: string;
   last_error?: { code: string; message: string };
-  error?: { code?: string };
+  error?: {
+    code?: string;
+    message?: string;
+    attempts?: { reason: string; httpStatus?: number; at: string }[];
+  };
   upstream_request_id?: string;
   created_at: string;
   finished_at?: string;
@@ -68,6 +72,9 @@ export async function collectEvidence(
         phase: view.phase,
         lastError: view.last_error ? `${view.last_error.code}: ${view.last_error.message}` : undefined,
         errorCode: view.error?.code,
+        errorMessage: view.error?.message
+          ? `${view.error.message}${(view.error.attempts ?? []).map((a) => ` [${a.at} ${a.reason} ${a.httpStatus ?? ''}]`).join('')}`
+          : undefined,
         requestId: view.upstream_request_id,
         createdAt: view.created_at,
         finishedAt: view.finished_at,

@@ -10,6 +10,8 @@ export interface SoakJob {
   phase?: string;
   lastError?: string;
   errorCode?: string;
+  /** Why a failed job failed, as the API says it (for the diagnosis of an offender). */
+  errorMessage?: string;
   requestId?: string;
   createdAt: string;
   finishedAt?: string;
@@ -91,7 +93,7 @@ export function checkInvariants(evidence: Evidence): InvariantResult[] {
     'every run RunComfy finished (and billed) collected',
     finishedUpstream
       .filter((job) => job.status !== 'succeeded')
-      .map((job) => `${job.id} ${job.status} ${job.errorCode}`),
+      .map((job) => `${job.id} ${job.status} ${job.errorCode}: ${job.errorMessage ?? ''}`),
     `${finishedUpstream.length} collected`,
   );
 

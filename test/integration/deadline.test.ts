@@ -217,7 +217,6 @@ describe('Sweeper: jobs left behind', () => {
       upstreamFinishedAt: longAgo,
       collectNextAt: longAgo,
       collectAttempts: 1,
-      collectFirstAt: longAgo,
     });
     sim().transition(requestId, 'succeeded');
 

@@ -21,7 +21,7 @@ export type ResultOutcome = 'dropped' | 'notified' | 'finished' | 'retry_later';
 /** A collection is given up only after this many attempts really ran, and the retry window passed. */
 export const MIN_COLLECT_ATTEMPTS = 3;
 
-/** Attempts that took the lease and never recorded an outcome (crashes, timeouts) before giving up. */
+/** Attempts in a row that took the lease and never recorded an outcome (crashes, timeouts) before giving up. */
 export const MAX_SILENT_ATTEMPTS = 5;
 
 /** Backoff between collection attempts: 2, 4, 8 … 60 s (or RunComfy's Retry-After, if longer). */
@@ -40,9 +40,9 @@ export function collectRetryDelaySeconds(attempt: number, retryAfterMs?: number)
  *
  * No deadline applies here: RunComfy's run was paid for. Passing trouble — the result not
  * readable yet, an output that answers 404/403 while the file host catches up, a reset — is
- * retried with backoff for `RESULT_RETRY_WINDOW_SECONDS` from the first attempt, and at least
- * {@link MIN_COLLECT_ATTEMPTS} times; time spent waiting in our own queue never counts as a
- * failed attempt. Only then does the job end `OUTPUT_COPY_FAILED` (files) or
+ * retried with backoff until the schedule's retry waits add up to `RESULT_RETRY_WINDOW_SECONDS`,
+ * and at least {@link MIN_COLLECT_ATTEMPTS} times; time spent waiting in our own queue, or lost
+ * to a crashed attempt, never counts. Only then does the job end `OUTPUT_COPY_FAILED` (files) or
  * `RESULT_HANDOVER_FAILED` (the result itself), with what each attempt saw.
  */
 export async function collectResult(deps: CollectDeps, message: ResultMessage): Promise<ResultOutcome> {
@@ -67,7 +67,8 @@ export async function collectResult(deps: CollectDeps, message: ResultMessage): 
   );
   if (!leased) return lookAgainAfterLease(deps, job, message);
   const collection = new Collection(deps, leased, token);
-  const silent = (leased.collectAttempts ?? 1) - 1 - (leased.collectHistory?.length ?? 0);
+  // Attempts since the last one that recorded an outcome (the history keeps only the latest few).
+  const silent = (leased.collectAttempts ?? 1) - 1 - (leased.collectHistory?.at(-1)?.attempt ?? 0);
   if (silent >= MAX_SILENT_ATTEMPTS) {
     return collection.giveUp(
       'RESULT_HANDOVER_FAILED',
@@ -236,8 +237,9 @@ class Collection {
   }
 
   /**
-   * Passing trouble: try again after a backoff — unless the retry window (counted from the first
-   * attempt) is over and enough attempts really ran, then give up with what each one saw.
+   * Passing trouble: try again after a backoff — unless the retry waits would pass the retry
+   * window and enough attempts really ran, then give up with what each one saw. The window is
+   * the schedule's own waits, not the clock: a backlog in our queue must not eat into it.
    */
   private async retryLater(
     reason: string,
@@ -250,10 +252,9 @@ class Collection {
     const seen = this.seen(reason, message, httpStatus);
     const ctx = writeContext(deps);
     const delaySeconds = collectRetryDelaySeconds(attempt, retryAfterMs);
-    const windowEndsMs =
-      Date.parse(this.job.collectFirstAt ?? iso(ctx.nowMs)) + deps.config.resultRetryWindowSeconds * 1000;
+    const waitedMs = (this.job.collectRetryWaitMs ?? 0) + delaySeconds * 1000;
     deps.metrics.count('ResultAttemptsFailed');
-    if (attempt >= MIN_COLLECT_ATTEMPTS && ctx.nowMs + delaySeconds * 1000 > windowEndsMs) {
+    if (attempt >= MIN_COLLECT_ATTEMPTS && waitedMs > deps.config.resultRetryWindowSeconds * 1000) {
       const copy = reason === 'download_failed' || reason === 'upload_failed';
       return this.giveUp(
         copy ? 'OUTPUT_COPY_FAILED' : 'RESULT_HANDOVER_FAILED',

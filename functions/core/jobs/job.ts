@@ -144,7 +144,12 @@ export interface Job {
   lastPollMessageId?: string;
   /** Collection attempts of the finished run (each took the collection lease). */
   collectAttempts?: number;
-  collectFirstAt?: string;
+  /**
+   * The retry waits the collection's schedule has planned so far. The retry window bounds their
+   * sum, so time a retry spends waiting in our own queue, or lost to a crashed attempt, never
+   * shortens the window (a finished run was paid for).
+   */
+  collectRetryWaitMs?: number;
   /** The collection lease: only its holder copies outputs or ends the job from the result stage. */
   collectLeaseToken?: string;
   collectLeaseUntil?: string;

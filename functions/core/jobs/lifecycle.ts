@@ -562,7 +562,6 @@ export function startCollection(job: Job, lease: CollectionLease, ctx: WriteCont
       collectAttempts: (job.collectAttempts ?? 0) + 1,
       sweepAt: sweepAt.collection(lease.untilMs, ctx),
     },
-    setIfAbsent: { collectFirstAt: iso(ctx.nowMs) },
     guard: all(
       has('upstreamFinishedAt'),
       // The count makes two collectors that read the same job race for one write.
@@ -585,6 +584,7 @@ export function deferCollection(
   return write('deferCollection', {
     set: {
       collectNextAt: iso(nextAtMs),
+      collectRetryWaitMs: (job.collectRetryWaitMs ?? 0) + Math.max(0, nextAtMs - ctx.nowMs),
       collectHistory: [...(job.collectHistory ?? []), seen].slice(-MAX_HISTORY),
       lastError: {
         code: seen.reason.toUpperCase(),

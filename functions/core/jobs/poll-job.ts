@@ -1,4 +1,4 @@
-import { startedEvent } from '../notify/events.ts';
+import { startedEvent } from '../notify/event-builders.ts';
 import { announceBestEffort } from '../notify/notifier.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
 import { releaseSlot } from './admission.ts';

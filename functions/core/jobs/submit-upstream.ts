@@ -1,4 +1,4 @@
-import { submittedEvent } from '../notify/events.ts';
+import { submittedEvent } from '../notify/event-builders.ts';
 import { announceBestEffort } from '../notify/notifier.ts';
 import { RunComfyError } from '../runcomfy/index.ts';
 import { type AdmissionDeps, slowDown, speedUp } from './admission.ts';

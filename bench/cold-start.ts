@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
@@ -8,6 +9,7 @@ import { nodejsBundling, SOURCE_MAP_ENVIRONMENT } from '../infra/defaults/lambda
 import { lambdaEsbuildOptions } from '../scripts/lambda-assets.ts';
 import { type GoalFigure, goal } from './lib/goals.ts';
 import { nodeBinary } from './lib/node-binary.ts';
+import { SeededRandom } from './lib/random.ts';
 import { median, round, type Spread, spread } from './lib/stats.ts';
 import { barChart } from './lib/svg.ts';
 
@@ -19,8 +21,10 @@ import { barChart } from './lib/svg.ts';
  * the same run: a reference bundle holding only the AWS SDK clients the function must call on its
  * hot path, each made at init as the functions make theirs. Init = median CPU time of
  * `node index.mjs` minus the median of a bare `node -e 0` (wall time shown too); every process
- * of a round is interleaved with the others so that drift on the machine hits all alike, and
- * each round gives one ratio per function: the spread over the rounds is reported.
+ * of a round is interleaved with the others, in an order shuffled anew for each pass (seeded), so
+ * that drift on the machine, and a process's place after another, hits all alike; each round
+ * gives one ratio per function: the median over the rounds is judged, and the spread and the
+ * machine's load during each round are reported.
  */
 
 const REPO_ROOT = resolve(import.meta.dirname, '..');
@@ -98,7 +102,7 @@ function referenceSource(clients: readonly Client[]): string {
 const referenceName = (clients: readonly Client[]) => `ref-${clients.join('+')}`;
 
 export interface ColdStartOptions {
-  /** Rounds (each gives one ratio per function). @default 5 */
+  /** Rounds (each gives one ratio per function). @default 9 */
   rounds?: number;
   /** Processes per bundle, mode and round (their median is the round's figure). @default 5 */
   runsPerRound?: number;
@@ -143,6 +147,8 @@ export interface ColdStartResult {
   nodeVersion: string;
   rounds: number;
   runsPerRound: number;
+  /** The 1-minute load average as each round began (2 cores shared: the noise to read the spread by). */
+  loadAverage1m: Spread & { perRound: number[] };
   bareNodeMs: number;
   bareNodeMsWithSourceMaps: number;
   esbuild: Record<string, unknown>;
@@ -181,7 +187,7 @@ export function deployedLikeEnvironment(): Record<string, string> {
 }
 
 export async function runColdStartBenchmark(options: ColdStartOptions = {}): Promise<ColdStartResult> {
-  const rounds = Math.max(3, options.rounds ?? 5);
+  const rounds = Math.max(3, options.rounds ?? 9);
   const runsPerRound = Math.max(3, options.runsPerRound ?? 5);
   const node = nodeBinary();
   const nodeVersion = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
@@ -252,16 +258,24 @@ export async function runColdStartBenchmark(options: ColdStartOptions = {}): Pro
   const perRoundNoMaps: Map<string, number>[] = [];
   const bare: number[] = [];
   const bareMaps: number[] = [];
+  const load: number[] = [];
+  // Every process of a pass: bare node and each bundle, with and without source maps.
+  const processes = [
+    { key: 'bare', args: ['-e', '0'], environment: env },
+    { key: 'bare+maps', args: ['-e', '0'], environment: withMaps },
+    ...[...bundles].flatMap(([key, { file }]) => [
+      { key: `${key}+maps`, args: [file], environment: withMaps },
+      { key, args: [file], environment: env },
+    ]),
+  ];
+  const random = new SeededRandom(20_261_204);
   for (let round = 0; round < rounds; round++) {
+    load.push(loadNow());
     const samples = new Map<string, number[]>();
     const add = (key: string, ms: number) => samples.set(key, [...(samples.get(key) ?? []), ms]);
     for (let run = 0; run < runsPerRound; run++) {
-      add('bare', time('bare', ['-e', '0'], env));
-      add('bare+maps', time('bare+maps', ['-e', '0'], withMaps));
-      for (const [key, { file }] of bundles) {
-        add(`${key}+maps`, time(`${key}+maps`, [file], withMaps));
-        add(key, time(key, [file], env));
-      }
+      for (const { key, args, environment } of shuffled(processes, random))
+        add(key, time(key, args, environment));
     }
     const bareMs = median(samples.get('bare')!);
     const bareMapsMs = median(samples.get('bare+maps')!);
@@ -312,6 +326,7 @@ export async function runColdStartBenchmark(options: ColdStartOptions = {}): Pro
     nodeVersion,
     rounds,
     runsPerRound,
+    loadAverage1m: { ...spread(load, 2), perRound: load },
     bareNodeMs: round(median(bare), 1),
     bareNodeMsWithSourceMaps: round(median(bareMaps), 1),
     esbuild: {
@@ -353,6 +368,19 @@ export function coldStartGoals(cold: ColdStartResult): GoalFigure[] {
       baseline: `a bundle of only ${f.clients.join(' + ')} clients, same settings, same rounds`,
     }),
   );
+}
+
+/** The 1-minute load average, as the report shows it. */
+const loadNow = () => round(loadavg()[0] ?? 0, 2);
+
+/** A copy of `items` in a random order (Fisher–Yates). */
+function shuffled<T>(items: readonly T[], random: SeededRandom): T[] {
+  const copy = [...items];
+  for (let index = copy.length - 1; index > 0; index--) {
+    const other = Math.floor(random.next() * (index + 1));
+    [copy[index], copy[other]] = [copy[other]!, copy[index]!];
+  }
+  return copy;
 }
 
 /** The output files a cold start reads (index.mjs and its static imports), and all of them. */

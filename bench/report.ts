@@ -244,7 +244,8 @@ same run: a **reference bundle holding only the AWS SDK clients the function cal
 Init = the process's **CPU time** (all threads, reported as it exits) over bare \`node -e 0\`'s (${cold.bareNodeMsWithSourceMaps} ms):
 on this shared machine a process's wall time moves with everyone else's load and its CPU time hardly does, and in
 Lambda init has its CPU to itself (wall time over bare node shown as well). ${cold.rounds} rounds × ${cold.runsPerRound} interleaved
-processes per bundle; each round gives one ratio, the median ratio is judged. Bundles and metafiles:
+processes per bundle, each pass in a freshly shuffled order; each round gives one ratio, the median ratio is judged.
+1-minute load average as the rounds began: ${cold.loadAverage1m ? `${fmt(cold.loadAverage1m.median, 2)} (${fmt(cold.loadAverage1m.min, 2)}–${fmt(cold.loadAverage1m.max, 2)})` : 'not recorded'} (the machine's, shared). Bundles and metafiles:
 \`${cold.bundlesDir}/\`.
 
 ${markdownTable(['function', 'KB read at init (all)', 'init, CPU ms', 'reference: init, CPU ms', 'ratio', 'ratio, no source maps', 'goal', 'met', 'three largest modules read at init (KB)'], rows)}
@@ -277,7 +278,7 @@ function coldStartCauses(cold: ColdStartResult): string {
     `- **Source maps** (\`--enable-source-maps\`, kept for mapped stack traces in the logs): ${fmt(maps.reduce((a, b) => a + b, 0) / Math.max(1, maps.length), 0)} ms of each function's init on average; the references pay it too, so the ratios with and without are shown.`,
   );
   lines.push(
-    "- **Rare paths are not read at init**: the S3 client and presigner of a poller or submit (`s3://` inputs), the notifier's SNS and EventBridge clients outside the result stage, a sweeper's S3 clean-up, Secrets Manager (Powertools Parameters), Node's `fetch` (undici): each is an `import()` the bundle splits into a chunk.",
+    "- **Rare paths are not read at init**: the S3 client and presigner of a poller or submit (`s3://` inputs), the notifier's SNS and EventBridge clients outside the result stage, the RunComfy client and its response schemas outside the poller and the result stage, a sweeper's S3 clean-up, Secrets Manager (Powertools Parameters), Node's `fetch` (undici): each is an `import()` the bundle splits into a chunk. Nor are schemas a function does not parse with: the settings are parsed by hand, and the events are built without their schemas.",
   );
   return lines.join('\n');
 }

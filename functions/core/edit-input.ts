@@ -15,7 +15,7 @@ export const IMAGE_SIZES = Object.keys(IMAGE_SIZE_PIXELS) as [keyof typeof IMAGE
 export const OUTPUT_FORMATS = ['jpeg', 'png', 'webp'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-export const MODEL_ID = 'blackforestlabs/flux-2/flash/edit';
+export { MODEL_ID } from './model.ts';
 
 /** A URL's length cap: four of them, with the rest of a job, stay far below DynamoDB's 400 KB item. */
 export const MAX_URL_CHARS = 2048;

@@ -1,6 +1,9 @@
 import * as z from 'zod/mini';
+import { CallerReferenceSchema } from './caller-reference.ts';
 import { type EditInput, EditInputSchema, MAX_URL_CHARS } from './edit-input.ts';
-import { ATTRIBUTE_TEXT, IMAGE_REFERENCE, PUBLIC_HTTPS_URL, SINGLE_LINE, text } from './validation.ts';
+import { IMAGE_REFERENCE, PUBLIC_HTTPS_URL, SINGLE_LINE, text } from './validation.ts';
+
+export { CallerReferenceSchema } from './caller-reference.ts';
 
 /** `s3://bucket/key`: an input the pipeline presigns for RunComfy (see `inputs/s3-inputs.ts`). */
 export { S3_URI } from './validation.ts';
@@ -14,16 +17,6 @@ const imageReference = text({
   patternMessage: 'must be an https:// URL or an s3://bucket/key URI',
   description:
     'An https:// URL to a host name or IPv4 address (no IPv6 literal, no user name or password), or an s3://bucket/key URI. An s3:// URI must lie in a location the deployment allows (by default the caller’s own uploads from POST /uploads) and its key must not contain `..`: a deployment setting, so not expressible here.',
-});
-
-/** Your own id for the job: echoed on it and in every event, and an SNS message attribute. */
-export const CallerReferenceSchema = text({
-  min: 1,
-  max: 128,
-  pattern: ATTRIBUTE_TEXT,
-  patternMessage: 'must not contain control characters, U+FFFE or U+FFFF (it is an SNS message attribute)',
-  description:
-    'Your own id, echoed on the job and every event, and an SNS message attribute: 1–128 characters, none of them a control character, U+FFFE or U+FFFF; well-formed Unicode.',
 });
 
 /** Where the signed completion event goes, as the API documents it (the local runtime relaxes it). */

@@ -5,7 +5,6 @@ import { S3Presigner } from '#adapters/aws/s3-presigner';
 import { ConfigError, ENV, loadConfig } from '#contract/config';
 import { requestBatchCancel } from '#core/batches/cancel-batch';
 import { describeBatch, findOwnBatch } from '#core/batches/read-batch';
-import { submitBatch } from '#core/batches/submit-batch';
 import { NotFoundError, PipelineError, ValidationError } from '#core/errors';
 import { callerOf } from '#core/http/caller';
 import { jsonResponse } from '#core/http/problem';
@@ -114,6 +113,8 @@ async function batchRoute(
           { path: 'headers/Idempotency-Key', message: 'must be 1–255 visible ASCII characters' },
         ]);
       }
+      // Accepting a batch (its request schemas and validation) is a rare route: loaded by its first call.
+      const { submitBatch } = await import('#core/batches/submit-batch');
       const { batch, created } = await submitBatch(scoped, {
         body: readJsonBody(event),
         owner: caller.owner,

@@ -2,10 +2,12 @@ import { loadConfig } from '#contract/config';
 import { dispatchAdmissions } from '#core/jobs/admission';
 import { PollQueueMessageSchema } from '#core/jobs/messages';
 import { pollJob } from '#core/jobs/poll-job';
+import { RunComfyClient } from '#core/runcomfy/client';
 import { makeSqsHandler } from '#shared/handler';
 import { createJobDeps } from '#shared/job-deps';
 
-const deps = createJobDeps(loadConfig(), 'poller');
+// Every heartbeat asks RunComfy: its client is made at init, not on the first message.
+const deps = createJobDeps(loadConfig(), 'poller', { runComfyClient: RunComfyClient });
 
 /**
  * SQS poll queue → one heartbeat of each job's poll chain (the first one submits the job), or a

@@ -5,6 +5,7 @@ import { S3Presigner } from '#adapters/aws/s3-presigner';
 import { loadConfig } from '#contract/config';
 import { collectResult } from '#core/jobs/collect-result';
 import { ResultMessageSchema } from '#core/jobs/messages';
+import { RunComfyClient } from '#core/runcomfy/client';
 import { makeSqsHandler } from '#shared/handler';
 import { createJobDeps } from '#shared/job-deps';
 import { logger } from '#shared/powertools';
@@ -12,9 +13,11 @@ import { logger } from '#shared/powertools';
 const config = loadConfig();
 const s3 = createS3Client();
 const deps = {
-  // Every collection copies to S3 and notifies: those clients are made at init here.
+  // Every collection fetches RunComfy's result, copies to S3 and notifies: those clients are
+  // made at init here.
   ...createJobDeps(config, 'result', {
     notifier: createAwsNotifier({ topicArn: config.topicArn, eventBusName: config.eventBusName }),
+    runComfyClient: RunComfyClient,
   }),
   outputs: new S3OutputStore(s3, new S3Presigner(s3), {
     bucket: config.outputBucket,

@@ -10,7 +10,7 @@ import { systemClock } from '#core/clock';
 import { parseS3Allowlist, resolveImageUrls } from '#core/inputs/s3-inputs';
 import type { JobDeps } from '#core/jobs/deps';
 import type { BatchNotifier, Notifier, OutputStore, Presigner, RunComfy } from '#core/ports';
-import { RunComfyClient } from '#core/runcomfy/index';
+import type { RunComfyClient } from '#core/runcomfy/client';
 import { logger, metricSink } from './powertools.ts';
 import { runComfyTokenSource } from './runcomfy-token.ts';
 
@@ -20,6 +20,11 @@ export interface JobDepsOptions {
    * the others load theirs — the SNS and EventBridge clients — on first use.
    */
   notifier?: Notifier;
+  /**
+   * The RunComfy client, for the function that calls RunComfy on every invocation (the poller);
+   * the others (a cancel, a sweep, a result fetch) load it, and its response schemas, on first use.
+   */
+  runComfyClient?: typeof RunComfyClient;
 }
 
 /**
@@ -30,8 +35,9 @@ export interface JobDepsOptions {
  * At cold start only what every invocation uses is loaded — the DynamoDB and SQS clients. What
  * only some jobs need is loaded by its first use (each a module the bundle evaluates then): the
  * S3 client and presigner (`s3://` inputs), the notifier's SNS and EventBridge clients (lifecycle
- * events and completions, unless `options.notifier`), and `fetch` itself (Node loads its HTTP
- * client when `globalThis.fetch` is first read).
+ * events and completions, unless `options.notifier`), the RunComfy client and its response schemas
+ * (unless `options.runComfyClient`), and `fetch` itself (Node loads its HTTP client when
+ * `globalThis.fetch` is first read).
  */
 export function createJobDeps(config: Config, fn: FunctionName, options: JobDepsOptions = {}): JobDeps {
   const sqs = createSqsClient();
@@ -52,7 +58,7 @@ export function createJobDeps(config: Config, fn: FunctionName, options: JobDeps
       webhook: config.webhookQueueUrl,
       batch: config.batchQueueUrl,
     }),
-    runComfy: runComfyFor(config, fn),
+    runComfy: runComfyFor(config, fn, options.runComfyClient),
     inputs: {
       policy: parseS3Allowlist(config.inputS3Allowlist, {
         bucket: config.outputBucket,
@@ -128,7 +134,7 @@ function onFirstUse<T>(make: () => Promise<T>): () => Promise<T> {
 }
 
 /** RunComfy for `fn`, timed by its budget; a function without one never calls RunComfy. */
-function runComfyFor(config: Config, fn: FunctionName): RunComfy {
+function runComfyFor(config: Config, fn: FunctionName, eager?: typeof RunComfyClient): RunComfy {
   const timing = RUNCOMFY_TIMING[fn];
   if (!timing) {
     const refuse = async (): Promise<never> => {
@@ -136,12 +142,21 @@ function runComfyFor(config: Config, fn: FunctionName): RunComfy {
     };
     return { submit: refuse, status: refuse, result: refuse, cancel: refuse };
   }
-  return new RunComfyClient({
-    baseUrl: config.runComfyBaseUrl,
-    token: runComfyTokenSource(config),
-    log: logger,
-    // Read at each call, not here: reading `globalThis.fetch` loads Node's HTTP client (undici).
-    fetch: (input, init) => globalThis.fetch(input, init),
-    ...timing,
-  });
+  const make = (Client: typeof RunComfyClient) =>
+    new Client({
+      baseUrl: config.runComfyBaseUrl,
+      token: runComfyTokenSource(config),
+      log: logger,
+      // Read at each call, not here: reading `globalThis.fetch` loads Node's HTTP client (undici).
+      fetch: (input, init) => globalThis.fetch(input, init),
+      ...timing,
+    });
+  if (eager) return make(eager);
+  const client = onFirstUse(async () => make((await import('#core/runcomfy/client')).RunComfyClient));
+  return {
+    submit: async (input) => (await client()).submit(input),
+    status: async (requestId) => (await client()).status(requestId),
+    result: async (requestId) => (await client()).result(requestId),
+    cancel: async (requestId) => (await client()).cancel(requestId),
+  };
 }

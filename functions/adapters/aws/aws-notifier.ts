@@ -4,7 +4,8 @@ import { EVENTS } from '#contract/events';
 import { PipelineError } from '#core/errors';
 import type { Job } from '#core/jobs/job';
 import type { BatchCompletedEvent } from '#core/notify/batch-events';
-import { completionEvent, JOB_EVENTS, type JobEvent, type LifecycleEvent } from '#core/notify/events';
+import { completionEvent, EVENT_DETAIL_TYPES } from '#core/notify/event-builders';
+import type { JobEvent, LifecycleEvent } from '#core/notify/events';
 import type { BatchNotifier, Notifier } from '#core/ports';
 import { createEventBridgeClient, createSnsClient } from './notify-clients.ts';
 
@@ -77,7 +78,7 @@ export class AwsNotifier implements Notifier, BatchNotifier {
           {
             EventBusName: this.targets.eventBusName,
             Source: EVENTS.source,
-            DetailType: JOB_EVENTS[event.type].detailType,
+            DetailType: EVENT_DETAIL_TYPES[event.type],
             Detail: JSON.stringify(event),
             Time: new Date(event.occurred_at),
           },

@@ -1,5 +1,6 @@
 import type { Job } from '#core/jobs/job';
-import { completionEvent, type LifecycleEvent } from '#core/notify/events';
+import { completionEvent } from '#core/notify/event-builders';
+import type { LifecycleEvent } from '#core/notify/events';
 import type { Notifier } from '#core/ports';
 
 /** Records what would have gone to SNS/EventBridge; `failNext` scripts a refused publish. */

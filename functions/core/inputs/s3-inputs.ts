@@ -1,6 +1,6 @@
-import { S3_URI } from '../edit-request.ts';
 import type { FieldIssue } from '../errors.ts';
 import type { Presigner } from '../ports.ts';
+import { S3_URI } from '../validation.ts';
 
 /** Where `s3://` inputs may come from: `bucket/prefix` entries (the stack's `uploads/` by default). */
 export interface S3InputPolicy {

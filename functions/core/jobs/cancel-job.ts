@@ -1,5 +1,5 @@
 import { ConflictError, NotFoundError } from '../errors.ts';
-import { RunComfyError } from '../runcomfy/index.ts';
+import { RunComfyError } from '../runcomfy/errors.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { finishJob } from './finish-job.ts';
 import { isTerminal, type Job } from './job.ts';

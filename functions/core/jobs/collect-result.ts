@@ -3,7 +3,7 @@ import { leaseMs } from '#contract/budgets';
 import { OutputCopyError } from '../outputs/index.ts';
 import type { StoredOutput } from '../outputs/stored-output.ts';
 import type { OutputStore } from '../ports.ts';
-import { RunComfyError } from '../runcomfy/index.ts';
+import { RunComfyError } from '../runcomfy/errors.ts';
 import { recordSpend } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified, finishJob } from './finish-job.ts';

@@ -1,5 +1,5 @@
 import { ConflictError, NotFoundError } from '../errors.ts';
-import { deletedEvent } from '../notify/events.ts';
+import { deletedEvent } from '../notify/event-builders.ts';
 import { announceBestEffort } from '../notify/notifier.ts';
 import type { JobStore, Log, MetricSink, Notifier, OutputStore } from '../ports.ts';
 import { iso, isTerminal } from './job.ts';

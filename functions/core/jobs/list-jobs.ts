@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from 'zod/mini';
-import { CallerReferenceSchema } from '../edit-request.ts';
+import { CallerReferenceSchema } from '../caller-reference.ts';
 import { ValidationError } from '../errors.ts';
 import type { JobStore, ListQuery } from '../ports.ts';
 import { parseOrThrow } from '../validation.ts';

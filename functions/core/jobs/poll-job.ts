@@ -1,6 +1,6 @@
-import { startedEvent } from '../notify/events.ts';
+import { startedEvent } from '../notify/event-builders.ts';
 import { announceBestEffort } from '../notify/notifier.ts';
-import { RunComfyError } from '../runcomfy/index.ts';
+import { RunComfyError } from '../runcomfy/errors.ts';
 import { releaseSlot } from './admission.ts';
 import { carryOutCancelRequest } from './cancel-job.ts';
 import { type JobDeps, writeContext } from './deps.ts';

@@ -1,6 +1,6 @@
-import { submittedEvent } from '../notify/events.ts';
+import { submittedEvent } from '../notify/event-builders.ts';
 import { announceBestEffort } from '../notify/notifier.ts';
-import { RunComfyError } from '../runcomfy/index.ts';
+import { RunComfyError } from '../runcomfy/errors.ts';
 import { type AdmissionDeps, slowDown, speedUp } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { finishJob } from './finish-job.ts';

@@ -1,5 +1,5 @@
 import { sweepDueBatches } from '../batches/sweep-batches.ts';
-import { RunComfyError } from '../runcomfy/index.ts';
+import { RunComfyError } from '../runcomfy/errors.ts';
 import { dispatchAdmissions, releaseSlot } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified } from './finish-job.ts';

@@ -2,9 +2,18 @@ import * as z from 'zod/mini';
 import { EVENTS } from '#contract/events';
 import { IMAGE_SIZES, OUTPUT_FORMATS } from '../edit-input.ts';
 import { ERROR_CODE } from '../errors.ts';
-import { isTerminal, JOB_ERROR_CODES, JOB_STATUSES, type Job } from '../jobs/job.ts';
-import { JOB_PHASES, toJobView } from '../jobs/job-view.ts';
+import { JOB_ERROR_CODES, JOB_STATUSES } from '../jobs/job.ts';
+import { JOB_PHASES } from '../jobs/job-view.ts';
 import { type BatchCompletedEvent, BatchCompletedEventSchema } from './batch-events.ts';
+import { EVENT_DETAIL_TYPES } from './event-builders.ts';
+
+export {
+  completionEvent,
+  deletedEvent,
+  EVENT_DETAIL_TYPES,
+  startedEvent,
+  submittedEvent,
+} from './event-builders.ts';
 
 /*
  * The events the pipeline announces, as schemas: the single source of their shape. The JSON
@@ -13,6 +22,9 @@ import { type BatchCompletedEvent, BatchCompletedEventSchema } from './batch-eve
  *
  * Every event is one JSON document, the same wherever it goes (EventBridge `detail`, the SNS
  * message, the webhook body), with the fields a subscriber filters on at the top level.
+ *
+ * Building the events needs none of this: the builders live in `event-builders.ts` (re-exported
+ * here), so a function that announces events does not construct these schemas at cold start.
  */
 
 const timestamp = (description: string) => z.iso.datetime().check(z.describe(description));
@@ -213,96 +225,28 @@ export type JobEvent = LifecycleEvent | CompletionEvent | BatchCompletedEvent;
 /** Every event (a batch's completion too): its EventBridge detail type, schema and JSON Schema file (in schemas/events/). */
 export const JOB_EVENTS = {
   'edit.job.submitted': {
-    detailType: EVENTS.jobSubmitted,
+    detailType: EVENT_DETAIL_TYPES['edit.job.submitted'],
     schema: JobSubmittedEventSchema,
     file: 'edit-job-submitted',
   },
   'edit.job.started': {
-    detailType: EVENTS.jobStarted,
+    detailType: EVENT_DETAIL_TYPES['edit.job.started'],
     schema: JobStartedEventSchema,
     file: 'edit-job-started',
   },
   'edit.job.completed': {
-    detailType: EVENTS.jobCompleted,
+    detailType: EVENT_DETAIL_TYPES['edit.job.completed'],
     schema: JobCompletedEventSchema,
     file: 'edit-job-completed',
   },
   'edit.job.deleted': {
-    detailType: EVENTS.jobDeleted,
+    detailType: EVENT_DETAIL_TYPES['edit.job.deleted'],
     schema: JobDeletedEventSchema,
     file: 'edit-job-deleted',
   },
   'edit.batch.completed': {
-    detailType: EVENTS.batchCompleted,
+    detailType: EVENT_DETAIL_TYPES['edit.batch.completed'],
     schema: BatchCompletedEventSchema,
     file: 'edit-batch-completed',
   },
 } as const;
-
-/** `Edit Job Deleted`: the job as it was before it was deleted. */
-export function deletedEvent(job: Job, deletedAt: string): JobDeletedEvent {
-  return {
-    event_id: `${job.id}:deleted`,
-    type: 'edit.job.deleted',
-    occurred_at: deletedAt,
-    job_id: job.id,
-    owner: job.owner,
-    caller_reference: job.callerReference,
-    metadata: job.metadata,
-    batch_id: job.batchId,
-  };
-}
-
-/** `Edit Job Submitted`: built from the job as the write that recorded RunComfy's request id left it. */
-export function submittedEvent(job: Job): JobSubmittedEvent {
-  const occurredAt = required(job.submittedAt, job, 'submittedAt');
-  const { event_id, ...rest } = common(job, `${job.id}:submitted`, occurredAt);
-  return { event_id, type: 'edit.job.submitted', status: 'queued', ...rest };
-}
-
-/** `Edit Job Started`: built from the job as the heartbeat that saw it running left it. */
-export function startedEvent(job: Job): JobStartedEvent {
-  const occurredAt = required(job.startedAt, job, 'startedAt');
-  const { event_id, ...rest } = common(job, `${job.id}:started`, occurredAt);
-  return { event_id, type: 'edit.job.started', status: 'running', ...rest };
-}
-
-/**
- * `Edit Job Completed`. A terminal job no longer changes in substance, so this document is the
- * same whenever it is built (the notifier's send, each webhook attempt, a resend): `updated_at`
- * is the finish time, not the time of later bookkeeping writes.
- */
-export function completionEvent(job: Job): CompletionEvent {
-  if (!isTerminal(job.status)) throw new TypeError(`job ${job.id} has not ended (${job.status})`);
-  const occurredAt = job.finishedAt ?? job.updatedAt;
-  const { event_id, ...rest } = common(job, `${job.id}:${job.status}`, occurredAt);
-  return { event_id, type: 'edit.job.completed', status: job.status, ...rest };
-}
-
-function common(job: Job, eventId: string, occurredAt: string) {
-  return {
-    event_id: eventId,
-    occurred_at: occurredAt,
-    job_id: job.id,
-    owner: job.owner,
-    caller_reference: job.callerReference,
-    metadata: job.metadata,
-    job: eventJob(job, occurredAt),
-  };
-}
-
-/** The job view without what belongs to the HTTP API only (presigned URLs, webhook delivery state). */
-function eventJob(job: Job, asOf: string): EventJob {
-  const { webhook: _delivery, outputs, error: _error, ...view } = toJobView(job);
-  return {
-    ...view,
-    updated_at: asOf,
-    outputs: outputs?.map(({ url: _url, ...output }) => output),
-    error: job.error,
-  };
-}
-
-function required(value: string | undefined, job: Job, field: keyof Job): string {
-  if (value === undefined) throw new TypeError(`job ${job.id} has no ${field}`);
-  return value;
-}

@@ -1,8 +1,8 @@
 import type { Log, MetricSink, Notifier } from '../ports.ts';
 import type { LifecycleEvent } from './events.ts';
 
+export { completionEvent } from './event-builders.ts';
 export type { CompletionEvent, LifecycleEvent } from './events.ts';
-export { completionEvent } from './events.ts';
 
 /**
  * Publishes a lifecycle event without ever failing the job's work: progress events are a

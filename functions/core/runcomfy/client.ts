@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '../clock.ts';
-import { type EditInput, MODEL_ID } from '../edit-input.ts';
+import type { EditInput } from '../edit-input.ts';
 import { type Log, silentLog } from '../log.ts';
+import { MODEL_ID } from '../model.ts';
 import type { ReadContext } from './error-answers.ts';
 import { RunComfyError, type RunComfyOperation, redact, redactError } from './errors.ts';
 import {

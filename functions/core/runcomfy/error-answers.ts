@@ -23,14 +23,18 @@ export const lenient = <T extends z.ZodMiniType>(schema: T) => z.catch(z.optiona
 
 const upstreamCodeSchema = z.union([z.number(), z.string()]);
 
-const ErrorEnvelopeSchema = z.looseObject({
-  error_code: lenient(upstreamCodeSchema),
-  code: lenient(upstreamCodeSchema),
-  error_message: lenient(z.string()),
-  message: lenient(z.string()),
-  error: z.optional(z.unknown()),
-  detail: z.optional(z.unknown()),
-});
+const errorEnvelopeSchema = () =>
+  z.looseObject({
+    error_code: lenient(upstreamCodeSchema),
+    code: lenient(upstreamCodeSchema),
+    error_message: lenient(z.string()),
+    message: lenient(z.string()),
+    error: z.optional(z.unknown()),
+    detail: z.optional(z.unknown()),
+  });
+type ErrorEnvelope = z.infer<ReturnType<typeof errorEnvelopeSchema>>;
+/** Built by the first error answer: most cold starts never see one. */
+let ErrorEnvelopeSchema: ReturnType<typeof errorEnvelopeSchema> | undefined;
 
 /** Kind by HTTP status alone (CLI and partner-node mapping). */
 export function kindOfHttpStatus(status: number): RunComfyErrorKind {
@@ -70,7 +74,7 @@ const SUMMARY: Record<RunComfyErrorKind, string> = {
   bad_response: 'unexpected response',
 };
 
-function upstreamCodeOf(envelope: z.infer<typeof ErrorEnvelopeSchema>): number | string | undefined {
+function upstreamCodeOf(envelope: ErrorEnvelope): number | string | undefined {
   const code = envelope.error_code ?? envelope.code;
   if (typeof code === 'string' && /^\d+$/.test(code.trim())) return Number(code);
   return code;
@@ -126,6 +130,7 @@ export function badResponse(ctx: ReadContext, raw: RawResponse, why: string, cau
  */
 export function classifyErrorAnswer(ctx: ReadContext, raw: RawResponse, parsedBody?: unknown): RunComfyError {
   const json = parsedBody ?? (raw.body === undefined ? undefined : parseJsonValue(raw.body));
+  ErrorEnvelopeSchema ??= errorEnvelopeSchema();
   const envelope = ErrorEnvelopeSchema.safeParse(json);
   const fields = envelope.success ? envelope.data : undefined;
   const upstreamCode = fields === undefined ? undefined : upstreamCodeOf(fields);

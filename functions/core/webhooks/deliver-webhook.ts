@@ -1,6 +1,6 @@
 import { iso } from '../jobs/job.ts';
 import { claimWebhookAttempt, recordWebhookAttempt } from '../jobs/lifecycle.ts';
-import { completionEvent } from '../notify/events.ts';
+import { completionEvent } from '../notify/event-builders.ts';
 import { redactUrl } from '../outputs/redact-url.ts';
 import type { Clock, JobQueues, JobStore, Log, MetricSink } from '../ports.ts';
 import { retryDelaySeconds, type WebhookDelivery } from './delivery.ts';

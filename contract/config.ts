@@ -93,160 +93,85 @@ export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
 }
 
-/*
- * The settings are parsed by hand, not by a zod schema: every function parses them at cold start,
- * where the schema (about 700 zod constructions, then its first parse) took ~8 ms, a third of what
- * the poller's init added to its SDK clients' (`npm run bench -- --only cold-start`). The rules
- * and messages are the schema's (`z.coerce.number()`, `z.int()`, `z.gte()`, …); the base URL is
- * still `z.url()`'s. Each parser returns the value, or the messages of what is wrong with it.
- */
-type Parsed<T> = { value: T } | { issues: string[] };
-type Parser<T> = (input: string | undefined) => Parsed<T>;
-
-const ok = <T>(value: T): Parsed<T> => ({ value });
-const bad = (...issues: string[]): Parsed<never> => ({ issues });
-const INVALID = 'Invalid input';
-
-/**
- * `z.coerce.number()` and its checks, with zod's outcomes: a value that is not a finite number,
- * or not whole where `int` is asked, fails alone; the range checks each add their issue. Without a
- * message of its own an issue reads "Invalid input", as zod/mini's did (it loads no locale).
- */
-function numberRule(
-  input: string,
-  rule: { int?: string; min?: number; exclusiveMin?: string; max?: number; maxMessage?: string },
-): Parsed<number> {
-  const value = Number(input);
-  if (!Number.isFinite(value)) return bad(INVALID);
-  if (rule.int !== undefined && !Number.isInteger(value)) return bad(rule.int);
-  const issues: string[] = [];
-  if (rule.int !== undefined && !Number.isSafeInteger(value)) issues.push(rule.int);
-  if (rule.min !== undefined && value < rule.min) issues.push(INVALID);
-  if (rule.exclusiveMin !== undefined && value <= 0) issues.push(rule.exclusiveMin);
-  if (rule.max !== undefined && value > rule.max) issues.push(rule.maxMessage ?? INVALID);
-  return issues.length > 0 ? bad(...issues) : ok(value);
-}
-
-const withDefault =
-  <T>(fallback: T, parse: (input: string) => Parsed<T>): Parser<T> =>
-  (input) =>
-    input === undefined ? ok(fallback) : parse(input);
-
-const optional =
-  <T>(parse: (input: string) => Parsed<T>): Parser<T | undefined> =>
-  (input) =>
-    input === undefined ? ok(undefined) : parse(input);
-
-const text = (input: string) => ok(input);
-
-/** A whole number from 1 to `max`. */
 const whole = (fallback: number, max: number) =>
-  withDefault(fallback, (input) => numberRule(input, { int: INVALID, min: 1, max }));
+  z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(max)), fallback);
 
-const splitCsv = (value: string, lowerCase: boolean) =>
-  value
-    .split(',')
-    .map((item) => (lowerCase ? item.trim().toLowerCase() : item.trim()))
-    .filter(Boolean);
+const csv = (fallback: readonly string[], lowerCase = false) =>
+  z.pipe(
+    z._default(z.string(), fallback.join(',')),
+    z.transform((value) =>
+      value
+        .split(',')
+        .map((item) => (lowerCase ? item.trim().toLowerCase() : item.trim()))
+        .filter(Boolean),
+    ),
+  );
 
-const csv = (fallback: readonly string[], lowerCase = false): Parser<string[]> => {
-  const joined = fallback.join(',');
-  return (input) => ok(splitCsv(input ?? joined, lowerCase));
-};
+const flag = (fallback: boolean) =>
+  z.pipe(
+    z._default(z.enum(['true', 'false']), String(fallback) as 'true' | 'false'),
+    z.transform((value) => value === 'true'),
+  );
 
-const flag =
-  (fallback: boolean): Parser<boolean> =>
-  (input) => {
-    if (input === undefined) return ok(fallback);
-    return input === 'true' || input === 'false' ? ok(input === 'true') : bad(INVALID);
-  };
+const required = () => z.string('is required').check(z.minLength(1, 'is required'));
 
-const required: Parser<string> = (input) => (input ? ok(input) : bad('is required'));
-
-let urlSchema: z.ZodMiniURL | undefined;
-/** `z.url()`'s own check (and its normalisation: trimmed, tabs and line breaks removed). */
-const url = (input: string): Parsed<string> => {
-  urlSchema ??= z.url();
-  const result = urlSchema.safeParse(input);
-  return result.success ? ok(result.data) : bad(...result.error.issues.map((issue) => issue.message));
-};
-
-const delays = (input: string): Parsed<number[]> => {
-  const items = splitCsv(input, false);
-  if (items.length === 0) return bad('needs at least one delay');
-  const values: number[] = [];
-  const issues: string[] = [];
-  for (const item of items) {
-    const parsed = numberRule(item, {
-      int: 'must be whole seconds',
-      min: 0,
-      max: 900,
-      maxMessage: 'at most 900 (SQS)',
-    });
-    if ('issues' in parsed) issues.push(...parsed.issues);
-    else values.push(parsed.value);
-  }
-  return issues.length > 0 ? bad(...issues) : ok(values);
-};
-
-const JWT_SCOPE = /^[\x21-\x7e]{1,128}$/;
-
-/** Each setting's parser (a bad value's messages are reported in this order). */
-const SETTINGS = {
-  jobsTable: required,
-  pollQueueUrl: required,
-  resultQueueUrl: required,
-  outputBucket: required,
-  outputPrefix: withDefault<string>(DEFAULTS.outputPrefix, text),
-  topicArn: required,
-  eventBusName: required,
-  runComfyBaseUrl: withDefault<string>(DEFAULTS.runComfyBaseUrl, url),
+const ConfigSchema = z.object({
+  jobsTable: required(),
+  pollQueueUrl: required(),
+  resultQueueUrl: required(),
+  outputBucket: required(),
+  outputPrefix: z._default(z.string(), DEFAULTS.outputPrefix),
+  topicArn: required(),
+  eventBusName: required(),
+  runComfyBaseUrl: z._default(z.url(), DEFAULTS.runComfyBaseUrl),
   /** Exactly one of these two: the secret in AWS, the plain token in the local runtime. */
-  runComfyTokenSecretArn: optional(text),
-  runComfyApiToken: optional(text),
+  runComfyTokenSecretArn: z.optional(required()),
+  runComfyApiToken: z.optional(required()),
   jobDeadlineSeconds: whole(DEFAULTS.jobDeadlineSeconds, 86_400),
-  runOvertimeSeconds: withDefault(DEFAULTS.runOvertimeSeconds, (input) =>
-    numberRule(input, { int: INVALID, min: 0, max: 86_400 }),
+  runOvertimeSeconds: z._default(
+    z.coerce.number().check(z.int(), z.gte(0), z.lte(86_400)),
+    DEFAULTS.runOvertimeSeconds,
   ),
   maxPollDelaySeconds: whole(DEFAULTS.maxPollDelaySeconds, 900),
   outputHostAllowlist: csv(DEFAULTS.outputHostAllowlist, true),
-  outputMaxBytes: withDefault(DEFAULTS.outputMaxBytes, (input) =>
-    numberRule(input, { int: INVALID, min: 1 }),
-  ),
+  outputMaxBytes: z._default(z.coerce.number().check(z.int(), z.gte(1)), DEFAULTS.outputMaxBytes),
   /** Plain http from loopback hosts the allowlist names: the local runtime only, never in AWS. */
   allowLoopbackHttp: flag(false),
   resultRetryWindowSeconds: whole(DEFAULTS.resultRetryWindowSeconds, 86_400),
   upstreamConcurrency: whole(DEFAULTS.upstreamConcurrency, 1_000),
-  dailySpendCapUsd: optional((input) => numberRule(input, { exclusiveMin: 'must be more than 0' })),
+  dailySpendCapUsd: z.optional(z.coerce.number().check(z.gt(0, 'must be more than 0'))),
   jobRetentionDays: whole(DEFAULTS.jobRetentionDays, 3650),
-  uploadPrefix: withDefault<string>(DEFAULTS.uploadPrefix, text),
+  uploadPrefix: z._default(z.string(), DEFAULTS.uploadPrefix),
   /** `bucket/prefix` entries that `s3://` inputs may name; empty means the stack's own uploads. */
   inputS3Allowlist: csv([]),
   /** How long past its deadline an active job waits before the sweeper looks after it. */
   sweepGraceSeconds: whole(DEFAULTS.sweepGraceSeconds, 86_400),
   /** Absent: webhooks are off (a request with a `webhook_url` is refused). */
-  webhookQueueUrl: optional(text),
+  webhookQueueUrl: z.optional(required()),
   /** Absent: batches are off. */
-  batchQueueUrl: optional(text),
+  batchQueueUrl: z.optional(required()),
   batchChunkLines: whole(DEFAULTS.batchChunkLines, 1_000),
   /** The webhook function's signing secret: at most one of these (the secret in AWS, the value locally). */
-  webhookSecretArn: optional(text),
-  webhookSigningSecret: optional(text),
+  webhookSecretArn: z.optional(required()),
+  webhookSigningSecret: z.optional(required()),
   /** e.g. `5,30,120`: seconds after the 1st, 2nd, … failed attempt; the last one repeats. */
-  webhookRetryDelaysSeconds: withDefault<number[]>([...DEFAULTS.webhookRetryDelaysSeconds], delays),
-  webhookRetryWindowSeconds: whole(DEFAULTS.webhookRetryWindowSeconds, 7 * 86_400),
-  adminScope: optional((input) => (JWT_SCOPE.test(input) ? ok(input) : bad('must be a JWT scope'))),
-  adminPrincipals: csv([]),
-  listCursorSecretArn: optional(text),
-  listCursorSecret: optional((input) =>
-    input.length >= 32 ? ok(input) : bad('must be at least 32 characters'),
+  webhookRetryDelaysSeconds: z.pipe(
+    z.pipe(
+      csv(DEFAULTS.webhookRetryDelaysSeconds.map(String)),
+      z.transform((items) => items.map(Number)),
+    ),
+    z
+      .array(z.number().check(z.int('must be whole seconds'), z.gte(0), z.lte(900, 'at most 900 (SQS)')))
+      .check(z.minLength(1, 'needs at least one delay')),
   ),
-} satisfies Record<SettingName, Parser<unknown>>;
+  webhookRetryWindowSeconds: whole(DEFAULTS.webhookRetryWindowSeconds, 7 * 86_400),
+  adminScope: z.optional(z.string().check(z.regex(/^[\x21-\x7e]{1,128}$/, 'must be a JWT scope'))),
+  adminPrincipals: csv([]),
+  listCursorSecretArn: z.optional(required()),
+  listCursorSecret: z.optional(z.string().check(z.minLength(32, 'must be at least 32 characters'))),
+});
 
-type Settings = typeof SETTINGS;
-export type Config = {
-  -readonly [K in SettingName]: Settings[K] extends Parser<infer T> ? T : never;
-};
+export type Config = z.infer<typeof ConfigSchema>;
 
 /**
  * Reads and validates the settings from the environment, once per container. A bad value fails
@@ -259,15 +184,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const raw = Object.fromEntries(
     Object.entries(ENV).map(([key, name]) => [key, env[name] === '' ? undefined : env[name]]),
   );
-  const values: Partial<Record<SettingName, unknown>> = {};
-  const names: string[] = [];
-  for (const [key, parse] of Object.entries(SETTINGS) as [SettingName, Parser<unknown>][]) {
-    const parsed = parse(raw[key]);
-    if ('issues' in parsed) names.push(...parsed.issues.map((message) => `${ENV[key]}: ${message}`));
-    else values[key] = parsed.value;
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const names = result.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      return `${ENV[key as SettingName] ?? (key || '(root)')}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${names.join('; ')}`);
   }
-  if (names.length > 0) throw new ConfigError(`invalid configuration: ${names.join('; ')}`);
-  const config = values as Config;
+  const config = result.data;
   if (config.inputS3Allowlist.length === 0) {
     config.inputS3Allowlist = [`${config.outputBucket}/${config.uploadPrefix}`];
   }

@@ -16,10 +16,10 @@
  * - never past the deadline, so an expiry is noticed on time, and never over `maxDelaySeconds`
  *   (SQS allows at most 900 s of message delay). Delays are whole seconds, as SQS takes them.
  *
- * The looks are planned on fixed times counted from the submission (3, 5, 7 … s: {@link
- * plannedPollSeconds}), and each heartbeat aims at the next planned time from where it is, so
- * the heartbeat's own work and the queue hop are taken out of the next delay instead of adding
- * up look after look (a 2 s step that took 0.7 s to carry out used to become 2.7 s).
+ * The looks are planned at fixed times counted from the submission (3, 5, 7 … s: {@link
+ * plannedPollSeconds}), and each heartbeat aims at a planned time from where it is, so its own
+ * work, the SQS hop and the delivery are taken out of the next delay instead of adding up look
+ * after look (as they did when each delay was counted from the end of a look's work).
  */
 export const FIRST_POLL_DELAY_SECONDS = 3;
 
@@ -50,10 +50,12 @@ export function plannedPollSeconds(afterSeconds: number): number {
 }
 
 /**
- * A heartbeat closer than this to a planned look is taken to be that look (it came a little early
- * or late), and aims at the one after: whole-second delays would round anything closer to 0 s.
+ * The next look is the next planned one at least this far ahead: any closer, and a whole-second
+ * delay would round to 0 s. A late heartbeat thus still makes the next planned look (however late
+ * it came: a look skipped would cost its job a whole interval), and an early one (up to half a second,
+ * from rounding) is taken for the look it was aimed at.
  */
-const SAME_LOOK_SECONDS = 0.5;
+const SOONEST_SECONDS = 0.5;
 
 export interface PollScheduleInput {
   /** Seconds since the job was submitted upstream (queue wait included), now (after this look's work). */
@@ -66,31 +68,30 @@ export interface PollScheduleInput {
 }
 
 /**
- * Seconds until the next look: to the next planned look ({@link plannedPollSeconds}) at least half a
- * second ahead, rounded to the nearest whole second (SQS delays are whole seconds): a heartbeat then
- * lands within half a second of its planned time, early as often as late, and no lateness carries
- * over to the next look. With no work and no queue hop (the poll bench's simulation, which calls this
- * very function) every look lands on its planned time exactly.
+ * Seconds until the next look: to the next planned look at least half a second ahead, or, while
+ * queued at position p, at least p seconds (up to 10) ahead, so that looks stay on the plan. The
+ * delay is rounded to the nearest whole second (SQS delays are whole seconds): a heartbeat lands
+ * within half a second of its planned time plus its own lateness (the work after the delay was
+ * set, the SQS hop), early as often as late, and nothing carries over to the next look. With no
+ * work and no queue hop (the poll bench's simulation, which calls this very function) every look
+ * lands on its planned time exactly.
  */
 export function nextPollDelaySeconds(input: PollScheduleInput): number {
   const { elapsedSeconds, queuePosition, secondsToDeadline, maxDelaySeconds } = input;
-  const target = plannedPollSeconds(elapsedSeconds + SAME_LOOK_SECONDS);
+  const queueWait = queuePosition === undefined ? 0 : Math.min(Math.max(queuePosition, 0), 10);
+  const target = plannedPollSeconds(elapsedSeconds + Math.max(SOONEST_SECONDS, queueWait));
   let delay = Math.round(target - elapsedSeconds);
-  if (queuePosition !== undefined && queuePosition > delay) delay = Math.min(queuePosition, 10);
   delay = Math.min(delay, maxDelaySeconds, 900, Math.ceil(Math.max(secondsToDeadline, 0)));
   return Math.max(1, Math.round(delay));
 }
 
 /**
- * Seconds from now until the first look at 3 s, `elapsedSeconds` after the submission was recorded:
- * the work done since (announcing the submission) is taken out, like every later look's.
+ * Seconds from now until the first look (planned at 3 s), `elapsedSeconds` after the submission
+ * was recorded: the work done since (announcing the submission) is taken out, as for every later
+ * look.
  */
 export function firstPollDelaySeconds(elapsedSeconds: number): number {
-  return nextPollDelaySeconds({
-    elapsedSeconds,
-    secondsToDeadline: Number.POSITIVE_INFINITY,
-    maxDelaySeconds: FIRST_POLL_DELAY_SECONDS,
-  });
+  return Math.max(1, Math.round(plannedPollSeconds(elapsedSeconds + SOONEST_SECONDS) - elapsedSeconds));
 }
 
 /** Backoff for retrying work that RunComfy or AWS refused for now (1, 2, 4 … 60 s). */

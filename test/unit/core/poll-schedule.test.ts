@@ -66,18 +66,28 @@ describe('Function: nextPollDelaySeconds', () => {
   });
 
   it('rounds to whole seconds: within half a second of the plan, early as well as late', () => {
-    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 3.2 })).toBe(2); // lands at 5.2
-    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 3.6 })).toBe(1); // lands at 4.6
-    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 4.6 })).toBe(2); // 4.6 counts as the look at 5
-    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 4.4 })).toBe(1); // before the look at 5: it
-    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 121.4 })).toBe(3);
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 3.2 })).toBe(2); // to 5: lands at 5.2
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 3.6 })).toBe(1); // to 5: lands at 4.6
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 3.9 })).toBe(1); // to 5: lands at 4.9
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 121.4 })).toBe(3); // to 124: lands at 124.4
     expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 0 })).toBe(3);
   });
 
-  it('waits longer while far back in the upstream queue, up to 10 s', () => {
+  it('skips no planned look: a late heartbeat still makes the next one', () => {
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 4.6 })).toBe(2); // aimed at 5, early: to 7
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 5.9 })).toBe(1); // aimed at 5, late: to 7
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 6.4 })).toBe(1); // aimed at 5, very late: to 7
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 4.4 })).toBe(1); // early for 5 by more than rounding
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 125.4 })).toBe(2); // aimed at 124: to 127
+  });
+
+  it('waits longer while far back in the upstream queue, up to 10 s, and stays on the plan', () => {
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 3, queuePosition: 0 })).toBe(2);
     expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 3, queuePosition: 1 })).toBe(2);
     expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 3, queuePosition: 6 })).toBe(6);
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 3, queuePosition: 5 })).toBe(6); // at 9, not 8
     expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 3, queuePosition: 50 })).toBe(10);
+    expect(nextPollDelaySeconds({ ...base, elapsedSeconds: 121, queuePosition: 4 })).toBe(6); // at 127
   });
 
   it('never schedules past the deadline or the configured maximum, and never below 1 s', () => {
@@ -96,6 +106,7 @@ describe('Function: firstPollDelaySeconds', () => {
     expect(firstPollDelaySeconds(0.3)).toBe(3);
     expect(firstPollDelaySeconds(0.7)).toBe(2);
     expect(firstPollDelaySeconds(2.2)).toBe(1);
+    expect(firstPollDelaySeconds(2.7)).toBe(2); // the look at 3 is past: the one at 5
   });
 });
 

@@ -468,25 +468,32 @@ function latencySection(l: LatencyResult): string {
 
 ${l.jobs} jobs on the local pipeline (real handlers, moto, simulator), one every ${l.spacingMs} ms, each with its own run time
 (${String(l.simulatorKnobs.run_s)}; seed ${l.seed}), ${fmt(l.outputBytes / 2 ** 20, 0)} MiB outputs. Timestamps: the simulator's \`finished_at\` of the
-run; the SentTimestamp of the result message the poller sent when it saw the run finished (hand-over); the job's
-\`finishedAt\`; the SentTimestamp of the SNS notification in a queue subscribed to the topic. ${l.measuredJobs}/${l.jobs} jobs measured
-(${l.notSucceeded} not succeeded or not notified) in ${fmt(l.wallSeconds, 0)} s.
+run; the look: the heartbeat that saw the run finished reaching the poller (the local SQS driver invoking it); the
+SentTimestamp of the result message that heartbeat sent (hand-over); the result handler invoked with it; the job's
+\`finishedAt\`; the SentTimestamp of the SNS notification in a queue subscribed to the topic. The poll wait ends at the
+look, where the poll simulation's prediction ends (its status call); everything after it is ours. ${l.measuredJobs}/${l.jobs} jobs
+measured (${l.notSucceeded} not succeeded or not notified) in ${fmt(l.wallSeconds, 0)} s.
 
 ${markdownTable(
   ['part', 'p50 (s)', 'p95 (s)', 'mean (s)'],
   [
     row('**added latency** (run finished → notification landed)', l.added),
-    row('poll wait (run finished → hand-over)', l.pollWait),
+    row('poll wait (run finished → look)', l.pollWait),
     row('poll wait the simulation predicts for the same runs', l.predictedPollWait),
-    row('collect: result queue, result fetch, copy, writes (hand-over → terminal)', l.collect),
+    row('status call, hand-over write, result message (look → hand-over)', l.handover),
+    row('result queue delivery (hand-over → result handler invoked)', l.resultQueue),
+    row('collect: result fetch, copy, writes (result handler invoked → terminal)', l.collect),
     row('notify (terminal → notification landed)', l.notify),
-    row('**our own processing** (hand-over → notification landed)', l.processing),
+    row('**our own processing** (look → notification landed)', l.processing),
+    row('poll wait counted to the hand-over (look included)', l.pollWaitToHandover),
   ],
 )}
 
 Measured poll wait / predicted: **${fmt(l.pollWaitRatioToPrediction, 3)}** (quarters of the jobs: ${spreadText(l.pollWaitRatioByQuarter, '×')}). Our processing p95
 per quarter: ${spreadText(l.processingP95ByQuarter, 's')}. The simulation counts status calls from the upstream submission with no SQS or
-Lambda latency; the measured wait adds the local SQS driver's delivery (long polls of 1 s) and the poller's own time.
+Lambda latency; the measured wait adds the heartbeats' lateness (whole-second SQS delays aimed at the planned times, the
+poller's own work, the local SQS driver's delivery). Counted to the hand-over instead, the ratio is
+${fmt(l.pollWaitToHandoverRatioToPrediction, 3)}.
 `;
 }
 

@@ -29,7 +29,7 @@ export interface SqsDriverOptions {
    * for the queue's whole visibility timeout (6 x the consumer's timeout, i.e. minutes);
    * locally that would stall every retry test, so a value here shortens the wait by setting
    * the failed messages' visibility explicitly. Redrive still counts receives as AWS does.
-   * (moto wakes a waiting long poll about once a second, so a retry takes up to ~1 s more.)
+   * (Our moto launcher wakes a waiting long poll when a message comes due, as SQS does.)
    * @default undefined (the queue's visibility timeout, as in AWS)
    */
   retryDelaySeconds?: number;

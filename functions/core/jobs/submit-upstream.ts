@@ -14,7 +14,7 @@ import {
   recordSubmission,
   requeue,
 } from './lifecycle.ts';
-import { FIRST_POLL_DELAY_SECONDS, retryDelaySeconds } from './poll-schedule.ts';
+import { FIRST_POLL_DELAY_SECONDS, firstPollDelaySeconds, retryDelaySeconds } from './poll-schedule.ts';
 
 /** How long a submission may be in flight before a job that never heard back counts as lost. */
 export const SUBMIT_IN_FLIGHT_MS = 60_000;
@@ -68,7 +68,13 @@ export async function submitUpstream(deps: JobDeps, job: Job, beat: Heartbeat): 
     return { kind: 'finished' };
   }
   await announceBestEffort(deps, job.id, () => submittedEvent(recorded));
-  await deps.queues.schedulePoll({ jobId: job.id, seq: recorded.pollCount }, FIRST_POLL_DELAY_SECONDS);
+  // The first look is planned 3 s after the submission was recorded, whatever announcing it took.
+  const nowMs = deps.clock.now();
+  const sinceSubmitted = recorded.submittedAt ? (nowMs - Date.parse(recorded.submittedAt)) / 1000 : 0;
+  await deps.queues.schedulePoll(
+    { jobId: job.id, seq: recorded.pollCount },
+    firstPollDelaySeconds(sinceSubmitted),
+  );
   return { kind: 'submitted', job: recorded };
 }
 

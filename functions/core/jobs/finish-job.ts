@@ -45,7 +45,10 @@ export async function finishJob(
     });
     return finished;
   }
-  await sendUnderLease(deps, finished);
+  // A finishing write meant for a queued notification (a cancel) took no lease: take it like any
+  // other sender, or a handler that meets the job finished at the same moment sends it too.
+  if (change.set.notifyLeaseUntil === undefined) await ensureNotified(deps, finished);
+  else await sendUnderLease(deps, finished);
   return finished;
 }
 

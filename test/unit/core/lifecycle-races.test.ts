@@ -243,6 +243,33 @@ describe('Job lifecycle under races and crashes', () => {
     );
   });
 
+  it('announces a recorded cancel once when the heartbeat that carries it out races its brought-forward twin', async () => {
+    await everyInterleaving(
+      async (world) => {
+        const requestId = await run(world, 'queued');
+        // The API recorded the cancel (RunComfy could not take it then) and brought a heartbeat forward.
+        const job = await seed(world, {
+          requestId,
+          submitAttempts: 1,
+          pollCount: 2,
+          cancelRequestedAt: new Date(world.clock.now() - 1_000).toISOString(),
+        });
+        return {
+          jobId: job.id,
+          actors: [
+            actors.poll({ jobId: job.id, seq: 2 }, 'p2'),
+            actors.poll({ jobId: job.id, seq: 2 }, 'p2-forward', 'poll (the brought-forward twin)'),
+            actors.sweep(),
+          ],
+        };
+      },
+      (world, job) => {
+        settled(world, job, { statuses: ['cancelled'] });
+        expect(job.cost ?? 0).toBe(0);
+      },
+    );
+  });
+
   it('submits at most once when the first heartbeat is delivered twice and a cancel arrives', async () => {
     await everyInterleaving(
       async (world) => {

@@ -418,7 +418,11 @@ function heartbeatFootprint(
   const requests = new Map<string, number>();
   for (const tally of throughput.requests) {
     const pollQueue = tally.resource?.endsWith('-poll') ?? false;
-    const byPoller = tally.caller === 'poller' && !(tally.operation === 'SendMessage' && !pollQueue);
+    // The poller's notifications (the `started` event) go out once per job, when RunComfy is first
+    // seen running, whatever the number of status calls: not part of a heartbeat.
+    const perJobNotice = tally.service === 'events' || tally.service === 'sns';
+    const byPoller =
+      tally.caller === 'poller' && !perJobNotice && !(tally.operation === 'SendMessage' && !pollQueue);
     const pollQueueTraffic =
       pollQueue &&
       ((tally.caller === RUNTIME_CALLER && isEventSourceMapping(tally.service, tally.operation)) ||

@@ -433,7 +433,7 @@ ${charts
 ${design(cost.designs.pipeline)}
 
 </details>
-
+${cost.dynamo ? dynamoSection(cost.dynamo) : ''}
 <details><summary>Step Functions loop, line by line</summary>
 
 ${design(cost.designs.stepFunctions)}
@@ -453,6 +453,31 @@ ${cost.assumptions.map((a) => `- ${a}`).join('\n')}
 Prices (${cost.pricesAsOf}; from the AWS pricing pages named, written down from knowledge, not fetched: this machine has no internet access):
 
 ${prices}
+`;
+}
+
+/** DynamoDB's write units per job, by the transition (or admission-record operation) that spends them. */
+function dynamoSection(dynamo: NonNullable<CostResult['dynamo']>): string {
+  const table = markdownTable(
+    ['write', 'writes per job', 'of them refused', 'WRU per job', 'of them indexes', 'item bytes (max)'],
+    [
+      ...dynamo.writes.map((w) => [
+        w.name,
+        fmt(w.writes, 2),
+        fmt(w.refused ?? 0, 2),
+        fmt(w.wru, 2),
+        fmt(w.indexWru, 2),
+        String(w.maxItemBytes),
+      ]),
+      ['**total**', '', '', `**${fmt(dynamo.wruPerJob, 2)}**`, '', ''],
+    ],
+  );
+  return `
+<details><summary>DynamoDB write units per job, by transition (${dynamo.jobs} jobs, ${dynamo.statusCallsPerJob} status calls each; finished item ${dynamo.meanJobItemBytes} B)</summary>
+
+${table}
+
+</details>
 `;
 }
 

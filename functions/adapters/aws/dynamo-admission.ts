@@ -21,14 +21,14 @@ export class DynamoAdmissionStore implements AdmissionStore {
     private readonly tableName: string,
   ) {}
 
-  async nextSeq(): Promise<number> {
+  async nextSeq(count = 1): Promise<number> {
     const { Attributes } = await this.dynamo.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: ADMISSION,
-        UpdateExpression: 'ADD #seq :one',
+        UpdateExpression: 'ADD #seq :count',
         ExpressionAttributeNames: { '#seq': 'seq' },
-        ExpressionAttributeValues: { ':one': 1 },
+        ExpressionAttributeValues: { ':count': count },
         ReturnValues: 'UPDATED_NEW',
       }),
     );
@@ -39,6 +39,8 @@ export class DynamoAdmissionStore implements AdmissionStore {
     const { Item } = await this.dynamo.send(
       new GetCommand({ TableName: this.tableName, Key: ADMISSION, ConsistentRead: true }),
     );
+    // The map exists once ever: a read that sees it spares this instance the write that makes it.
+    if (Item?.holders !== undefined) this.#initialised = true;
     return {
       holders: (Item?.holders as Record<string, number> | undefined) ?? {},
       limit: typeof Item?.limit === 'number' ? Item.limit : undefined,
@@ -66,15 +68,20 @@ export class DynamoAdmissionStore implements AdmissionStore {
   }
 
   async release(jobId: string): Promise<void> {
-    await this.#initialise();
-    await this.dynamo.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: ADMISSION,
-        UpdateExpression: 'REMOVE #holders.#job',
-        ExpressionAttributeNames: { '#holders': 'holders', '#job': jobId },
-      }),
-    );
+    // Conditional, so that it needs no map made first: a job that holds no slot has nothing to give back.
+    try {
+      await this.dynamo.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: ADMISSION,
+          UpdateExpression: 'REMOVE #holders.#job',
+          ConditionExpression: 'attribute_exists(#holders.#job)',
+          ExpressionAttributeNames: { '#holders': 'holders', '#job': jobId },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   async setLimit(limit: number, expected: number | undefined): Promise<boolean> {
@@ -136,7 +143,10 @@ export class DynamoAdmissionStore implements AdmissionStore {
     );
   }
 
-  /** A map must exist before one of its entries can be set: made once, if absent. */
+  /**
+   * A map must exist before one of its entries can be set: made once, if absent — unless this
+   * instance already read it (`slots`, which every dispatch reads before it acquires).
+   */
   async #initialise(): Promise<void> {
     if (this.#initialised) return;
     await this.dynamo.send(

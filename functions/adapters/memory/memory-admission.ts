@@ -11,8 +11,8 @@ export class MemoryAdmissionStore implements AdmissionStore {
   /** The line is read from the jobs themselves, as the waiting index holds them. */
   constructor(private readonly jobs: Pick<MemoryJobStore, 'all'>) {}
 
-  async nextSeq(): Promise<number> {
-    this.#seq += 1;
+  async nextSeq(count = 1): Promise<number> {
+    this.#seq += count;
     return this.#seq;
   }
 

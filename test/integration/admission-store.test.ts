@@ -60,18 +60,33 @@ describe('Admission record on DynamoDB', () => {
   it('takes and gives back slots up to the limit; an instance that read the map takes one without making it', async () => {
     const name = await freshTable();
     const first = new DynamoAdmissionStore(client, name);
-    expect(await first.acquire('a', 2, 1)).toBe(true);
-    expect(await first.acquire('a', 2, 1)).toBe(false);
+    expect(await first.acquire(['a'], 2, 1)).toBe(true);
+    expect(await first.acquire(['a'], 2, 1)).toBe(false);
     const second = new DynamoAdmissionStore(client, name);
     expect((await second.slots()).holders).toEqual({ a: 1 });
     const sent = vi.spyOn(client, 'send');
-    expect(await second.acquire('b', 2, 2)).toBe(true);
+    expect(await second.acquire(['b'], 2, 2)).toBe(true);
     expect(sent).toHaveBeenCalledTimes(1);
     sent.mockRestore();
-    expect(await second.acquire('c', 2, 3)).toBe(false);
+    expect(await second.acquire(['c'], 2, 3)).toBe(false);
     await second.release('a');
     await second.release('a');
     expect((await first.slots()).holders).toEqual({ b: 2 });
+  });
+
+  it('takes several slots in one update, all or none, as the in-memory store does', async () => {
+    const name = await freshTable();
+    const stores = [new DynamoAdmissionStore(client, name), new MemoryAdmissionStore({ all: () => [] })];
+    for (const store of stores) {
+      expect(await store.acquire(['a', 'b'], 3, 1)).toBe(true);
+      // One more than is free, or one already held: none taken.
+      expect(await store.acquire(['c', 'd'], 3, 2)).toBe(false);
+      expect(await store.acquire(['b', 'c'], 3, 2)).toBe(false);
+      expect((await store.slots()).holders).toEqual({ a: 1, b: 1 });
+      expect(await store.acquire([], 3, 2)).toBe(true);
+      expect(await store.acquire(['c'], 3, 2)).toBe(true);
+      expect((await store.slots()).holders).toEqual({ a: 1, b: 1, c: 2 });
+    }
   });
 
   it('reserves a chunk’s places in line in one update, as the in-memory store does', async () => {

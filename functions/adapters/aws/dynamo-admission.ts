@@ -47,17 +47,23 @@ export class DynamoAdmissionStore implements AdmissionStore {
     };
   }
 
-  async acquire(jobId: string, limit: number, nowMs: number): Promise<boolean> {
+  async acquire(jobIds: readonly string[], limit: number, nowMs: number): Promise<boolean> {
+    if (jobIds.length === 0) return true;
     await this.#initialise();
+    const names = Object.fromEntries(jobIds.map((jobId, index) => [`#j${index}`, jobId]));
+    const placeholders = Object.keys(names);
     try {
       await this.dynamo.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: ADMISSION,
-          UpdateExpression: 'SET #holders.#job = :now',
-          ConditionExpression: 'size(#holders) < :limit AND attribute_not_exists(#holders.#job)',
-          ExpressionAttributeNames: { '#holders': 'holders', '#job': jobId },
-          ExpressionAttributeValues: { ':now': nowMs, ':limit': limit },
+          UpdateExpression: `SET ${placeholders.map((name) => `#holders.${name} = :now`).join(', ')}`,
+          ConditionExpression: [
+            'size(#holders) <= :room',
+            ...placeholders.map((name) => `attribute_not_exists(#holders.${name})`),
+          ].join(' AND '),
+          ExpressionAttributeNames: { '#holders': 'holders', ...names },
+          ExpressionAttributeValues: { ':now': nowMs, ':room': limit - jobIds.length },
         }),
       );
       return true;

@@ -20,9 +20,10 @@ export class MemoryAdmissionStore implements AdmissionStore {
     return { holders: { ...this.holders }, limit: this.limit };
   }
 
-  async acquire(jobId: string, limit: number, nowMs: number): Promise<boolean> {
-    if (Object.keys(this.holders).length >= limit || jobId in this.holders) return false;
-    this.holders[jobId] = nowMs;
+  async acquire(jobIds: readonly string[], limit: number, nowMs: number): Promise<boolean> {
+    if (Object.keys(this.holders).length + jobIds.length > limit) return false;
+    if (jobIds.some((jobId) => jobId in this.holders)) return false;
+    for (const jobId of jobIds) this.holders[jobId] = nowMs;
     return true;
   }
 

@@ -52,6 +52,29 @@ describe('Function: dispatchAdmissions', () => {
     expect(w.runComfy.calls.filter((call) => call.operation === 'submit')).toHaveLength(2);
   });
 
+  it('takes the free slots in one write; racing dispatchers admit every job once', async () => {
+    const { w, admission, deps } = world(10);
+    const jobs = [await submit(deps), await submit(deps), await submit(deps), await submit(deps)];
+    const acquired: string[][] = [];
+    const acquire = admission.acquire.bind(admission);
+    admission.acquire = async (ids, limit, nowMs) => {
+      acquired.push([...ids]);
+      return acquire(ids, limit, nowMs);
+    };
+    w.queues.sent.length = 0;
+
+    const admitted = await Promise.all([dispatchAdmissions(deps), dispatchAdmissions(deps)]);
+
+    expect(admitted.reduce((a, b) => a + b, 0)).toBe(4);
+    expect(heldBy(admission).sort()).toEqual(jobs.map((job) => job.id).sort());
+    expect(acquired[0]).toEqual(jobs.map((job) => job.id));
+    // One first heartbeat per job: each was admitted by one dispatcher.
+    const beats = w.queues.sent.filter((message) => message.queue === 'poll' && 'jobId' in message.body);
+    expect(beats.map((message) => (message.body as PollMessage).jobId).sort()).toEqual(
+      jobs.map((job) => job.id).sort(),
+    );
+  });
+
   it('admits interactive jobs before batch lines, whatever arrived first', async () => {
     const { w, admission, deps } = world(1);
     const first = await submit(deps);

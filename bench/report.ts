@@ -102,9 +102,16 @@ const DECISIONS = `### Decisions taken from these figures
   outputs, 5 MiB × 2 at 117–137 MiB, 5 MiB × 1 at 90–110 MiB, with no wall-time difference the machine's
   noise could show. Now 5 MiB × 1. Copying the outputs one at a time as well (\`concurrency: 1\`) brought
   the peak to ~61 MiB, under the goal, at ~1.5× the wall time: not taken, as it trades the other goal away.
-- **Cost levers the figures point at** (not changed here): the job item is just over 1 KB, so every write costs
-  2 WRU (DynamoDB writes are the largest line); under 1 KB they would cost half. The hash-stamping CopyObject is
-  a second S3 PUT-class request per output (a fifth of the total).
+- **DynamoDB writes** (the largest line; per transition under the cost section). On 2026-12-04 a job cost
+  40.75 WRU at 5 status calls: the sweep index's key moved at the hand-over and the lease (2 WRU each), the
+  status index's partition at the first \`running\` (2 WRU), and the admission record took 6.75 writes a job
+  (2.5 of them refused by racing dispatchers, 1 making its map once per function instance). Now 31: the sweep
+  time is a lower bound those writes keep, queued and running share one status partition, racing dispatchers
+  take slots in one all-or-none update, and the map is made once per table. Left: the job item passes 1 KB at
+  the hand-over (1.5 KB finished: outputs, input, the list indexes' keys), so its last four writes cost 2 WRU
+  each; heartbeats (958 B here) pass it with prompts longer than the bench's.
+- **Result function at 512 MB** (was 1,024): the copy streams in constant memory, so the larger size only
+  doubled the GB-seconds (the largest Lambda line).
 `;
 
 export function benchmarksMarkdown(results: BenchResults, charts: string[]): string {

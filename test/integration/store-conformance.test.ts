@@ -1,4 +1,5 @@
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDynamoDocumentClient } from '#adapters/aws/clients';
 import { DynamoJobStore } from '#adapters/aws/dynamo-job-store';
@@ -217,6 +218,18 @@ describe('Stores: in memory and DynamoDB agree on every lifecycle write', () => 
     // Each state lets some transitions through and refuses others: the comparison is not vacuous.
     expect(accepted).toBeGreaterThan(0);
     expect(accepted).toBeLessThan(names.length);
+  });
+});
+
+describe('Stores: the job item on DynamoDB', () => {
+  it('keeps the id in the key only, and reads the job back whole', async () => {
+    const job = jobIn('running', 'id-in-key');
+    await dynamo.create(job);
+    const { Item } = await createDynamoDocumentClient().send(
+      new GetCommand({ TableName: TABLE_NAME, Key: { [TABLE.partitionKey]: 'job#id-in-key' } }),
+    );
+    expect(Item?.id).toBeUndefined();
+    expect(sorted(await dynamo.get('id-in-key'))).toEqual(sorted(job));
   });
 });
 

@@ -203,11 +203,16 @@ export function jobUpdate(id: string, change: JobWrite, updatedAt: string) {
   };
 }
 
-/** A new job as its item: the job, its key, its index attributes and when it expires. */
+/**
+ * A new job as its item: the job, its key, its index attributes and when it expires. Its id is
+ * its key's (`toJob` reads it back from there): the item stays smaller, and every write of it is
+ * billed by its size (a write unit per started KB).
+ */
 export function jobItem(job: Job, expiresAt: number): Record<string, unknown> {
+  const { id: _id, ...fields } = job;
   return {
     ...jobKey(job.id),
-    ...job,
+    ...fields,
     ...sweepShard(job),
     ...listKeys(job),
     [TABLE.ttlAttribute]: expiresAt,
@@ -290,7 +295,9 @@ const INDEX_ATTRIBUTES = new Set<string>([
 ]);
 
 function toJob(item: Record<string, unknown>): Job {
-  return Object.fromEntries(
-    Object.entries(item).filter(([key]) => !INDEX_ATTRIBUTES.has(key)),
-  ) as unknown as Job;
+  return {
+    // Items written by 0.2 or earlier carry their id as well: the same.
+    id: String(item[TABLE.partitionKey]).slice(ITEM_PREFIX.job.length),
+    ...Object.fromEntries(Object.entries(item).filter(([key]) => !INDEX_ATTRIBUTES.has(key))),
+  } as unknown as Job;
 }

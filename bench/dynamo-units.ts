@@ -17,7 +17,10 @@ import { round } from './lib/stats.ts';
  * that in a transaction, and 4 KB per read unit for a strongly consistent read (half for an
  * eventually consistent one). Every global secondary index (all KEYS_ONLY) whose key the write
  * adds, removes or changes costs one more write unit per index entry written (a changed key: a
- * delete and a put). A write made by the job store is named by its lifecycle transition.
+ * delete and a put). A refused conditional write is billed too, at the item's size, and counted
+ * as refused. A write made by the job store is named by its lifecycle transition, one on the
+ * admission record by its operation. One job runs first, outside the count: what a table writes
+ * once in its life is not a job's cost.
  */
 
 /** The table's global secondary indexes, by their key attributes (projection KEYS_ONLY). */

@@ -105,11 +105,12 @@ const DECISIONS = `### Decisions taken from these figures
 - **DynamoDB writes** (the largest line; per transition under the cost section). On 2026-12-04 a job cost
   40.75 WRU at 5 status calls: the sweep index's key moved at the hand-over and the lease (2 WRU each), the
   status index's partition at the first \`running\` (2 WRU), and the admission record took 6.75 writes a job
-  (2.5 of them refused by racing dispatchers, 1 making its map once per function instance). Now 31: the sweep
+  (2.5 of them refused by racing dispatchers, 1 making its map once per function instance). Now 30: the sweep
   time is a lower bound those writes keep, queued and running share one status partition, racing dispatchers
-  take slots in one all-or-none update, and the map is made once per table. Left: the job item passes 1 KB at
-  the hand-over (1.5 KB finished: outputs, input, the list indexes' keys), so its last four writes cost 2 WRU
-  each; heartbeats (958 B here) pass it with prompts longer than the bench's.
+  take slots in one all-or-none update, the map is made once per table, and the item no longer repeats its id
+  (the hand-over's write under 1 KB). Left: the job item passes 1 KB at the collection lease (1.45 KB finished:
+  outputs, input, the list indexes' keys), so its last three writes cost 2 WRU each; heartbeats (920 B here)
+  pass it with prompts longer than the bench's.
 - **Result function at 512 MB** (was 1,024): the copy streams in constant memory, so the larger size only
   doubled the GB-seconds (the largest Lambda line).
 `;
@@ -424,7 +425,12 @@ Per 1,000 jobs, from the throughput run's request counts and light-load handler 
 | **this pipeline** | **${fmt(cost.pipelineUsdPer1000Jobs, 4)}** (${fmt(cost.ratioToStepFunctions, 3)} of Step Functions, ${fmt(cost.ratioToSleepingLambda, 3)} of the sleeping Lambda) |
 | this pipeline, as measured (${cost.statusCallsPerJobMeasured} status call(s) per job) | ${fmt(cost.designs.pipelineAsMeasured.usdPer1000Jobs, 4)} |
 | this pipeline with typical 1.5 MB PNG outputs stored a month | ${fmt(cost.pipelineUsdPer1000JobsWithTypicalOutputs, 4)} |
-| this pipeline, mean instead of median handler durations | ${fmt(cost.pipelineUsdPer1000JobsWithMeanDurations, 4)} |
+| this pipeline, mean instead of median handler durations | ${fmt(cost.pipelineUsdPer1000JobsWithMeanDurations, 4)} |${
+    cost.pipelineSplit
+      ? `
+| of the headline: counted work (requests, DynamoDB units, bytes) / timed handler durations (Lambda GB-s) | ${fmt(cost.pipelineSplit.countedUsdPer1000Jobs, 4)} / ${fmt(cost.pipelineSplit.timedUsdPer1000Jobs, 4)} |`
+      : ''
+  }
 | Step Functions Standard polling loop | ${fmt(cost.stepFunctionsUsdPer1000Jobs, 4)} |
 | one Lambda sleeping while it polls | ${fmt(cost.sleepingLambdaUsdPer1000Jobs, 4)} |
 

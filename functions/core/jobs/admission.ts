@@ -82,12 +82,16 @@ export async function dispatchAdmissions(all: JobDeps): Promise<number> {
       throw error;
     }
   }
+  // Set when another dispatcher took the free slots first: full then means just filled.
+  let outrun = false;
   for (let round = 0; round < 3 && admitted < MAX_ADMITTED_PER_CALL; round++) {
     const { holders, limit: stored } = await deps.admission.slots();
     const limit = currentLimit(deps, stored);
     const free = limit - Object.keys(holders).length;
     if (free <= 0) {
-      if ((await reclaimSlots(deps, holders)) === 0) return admitted;
+      // Slots just filled by a live dispatcher are not worth a look at every holder (a read of each
+      // job): stale ones are reclaimed by a dispatch that finds the slots full from the start.
+      if (outrun || (await reclaimSlots(deps, holders)) === 0) return admitted;
       continue;
     }
     const next = await deps.admission.waiting('interactive', free);
@@ -100,7 +104,10 @@ export async function dispatchAdmissions(all: JobDeps): Promise<number> {
       .filter((candidate) => holders[candidate.jobId] === undefined)
       .slice(0, Math.min(free, MAX_ADMITTED_PER_CALL - admitted))
       .map((candidate) => candidate.jobId);
-    if (!(await deps.admission.acquire(taking, limit, deps.clock.now()))) continue;
+    if (!(await deps.admission.acquire(taking, limit, deps.clock.now()))) {
+      outrun = true;
+      continue;
+    }
     for (const candidate of next) {
       if (admitted >= MAX_ADMITTED_PER_CALL) break;
       const heldSince = holders[candidate.jobId];

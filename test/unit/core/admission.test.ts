@@ -75,6 +75,40 @@ describe('Function: dispatchAdmissions', () => {
     );
   });
 
+  it('does not look at every holder when another dispatcher just filled the slots', async () => {
+    const { w, admission, deps } = world(2);
+    await submit(deps);
+    await submit(deps);
+    const reads: string[] = [];
+    const store = new Proxy(w.store, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        if (property !== 'get') return value.bind(target);
+        return async (id: string) => {
+          reads.push(id);
+          return target.get(id);
+        };
+      },
+    });
+    // Another dispatcher takes both slots between this one's read and its acquire.
+    const acquire = admission.acquire.bind(admission);
+    let first = true;
+    admission.acquire = async (ids, limit, nowMs) => {
+      if (first) {
+        first = false;
+        await acquire(ids, limit, nowMs);
+      }
+      return acquire(ids, limit, nowMs);
+    };
+
+    await dispatchAdmissions({ ...deps, store });
+
+    // Outrun, it found the slots full and left them: no read of each holder's job.
+    expect(heldBy(admission)).toHaveLength(2);
+    expect(reads).toEqual([]);
+  });
+
   it('admits interactive jobs before batch lines, whatever arrived first', async () => {
     const { w, admission, deps } = world(1);
     const first = await submit(deps);

@@ -124,6 +124,12 @@ export interface CostResult {
   pipelineUsdPer1000JobsWithTypicalOutputs: number;
   /** With the mean light-load durations instead of the median (the emulator's stalls included). */
   pipelineUsdPer1000JobsWithMeanDurations: number;
+  /**
+   * Of the headline, what is priced from counted work (requests, DynamoDB units, stored bytes) and
+   * what from timed handler durations (Lambda GB-s): the first repeats from run to run, the second
+   * moves with the machine's load (the local stack's answers slow down with it).
+   */
+  pipelineSplit: { countedUsdPer1000Jobs: number; timedUsdPer1000Jobs: number };
   stepFunctionsUsdPer1000Jobs: number;
   sleepingLambdaUsdPer1000Jobs: number;
   ratioToStepFunctions: number;
@@ -323,6 +329,7 @@ export function runCostModel(
     pipelineUsdPer1000Jobs: round(pipeline.usdPer1000Jobs, 4),
     pipelineUsdPer1000JobsWithTypicalOutputs: round(withTypicalOutputs.usdPer1000Jobs, 4),
     pipelineUsdPer1000JobsWithMeanDurations: round(withMeanDurations.usdPer1000Jobs, 4),
+    pipelineSplit: splitByKind(pipeline),
     stepFunctionsUsdPer1000Jobs: round(stepFunctions.usdPer1000Jobs, 4),
     sleepingLambdaUsdPer1000Jobs: round(sleepingLambda.usdPer1000Jobs, 4),
     ratioToStepFunctions: round(ratio, 3),
@@ -418,7 +425,11 @@ function heartbeatFootprint(
   const requests = new Map<string, number>();
   for (const tally of throughput.requests) {
     const pollQueue = tally.resource?.endsWith('-poll') ?? false;
-    const byPoller = tally.caller === 'poller' && !(tally.operation === 'SendMessage' && !pollQueue);
+    // The poller's notifications (the `started` event) go out once per job, when RunComfy is first
+    // seen running, whatever the number of status calls: not part of a heartbeat.
+    const perJobNotice = tally.service === 'events' || tally.service === 'sns';
+    const byPoller =
+      tally.caller === 'poller' && !perJobNotice && !(tally.operation === 'SendMessage' && !pollQueue);
     const pollQueueTraffic =
       pollQueue &&
       ((tally.caller === RUNTIME_CALLER && isEventSourceMapping(tally.service, tally.operation)) ||
@@ -508,6 +519,15 @@ function priceDesign(
     line('S3 storage (1 month)', storedGb, 'GB-month', PRICES.s3PerGbMonth.usd),
   ];
   return { name, lines, usdPer1000Jobs: total(lines) };
+}
+
+/** The design's total, split into its timed line (Lambda GB-s) and the counted rest. */
+function splitByKind(design: Design): CostResult['pipelineSplit'] {
+  const timed = design.lines.filter((l) => l.unit === 'GB-s').reduce((sum, l) => sum + l.usdPer1000Jobs, 0);
+  return {
+    countedUsdPer1000Jobs: round(design.usdPer1000Jobs - timed, 4),
+    timedUsdPer1000Jobs: round(timed, 4),
+  };
 }
 
 function line(service: string, quantityPerJob: number, unit: string, usdPerUnit: number): CostLine {

@@ -102,9 +102,17 @@ const DECISIONS = `### Decisions taken from these figures
   outputs, 5 MiB × 2 at 117–137 MiB, 5 MiB × 1 at 90–110 MiB, with no wall-time difference the machine's
   noise could show. Now 5 MiB × 1. Copying the outputs one at a time as well (\`concurrency: 1\`) brought
   the peak to ~61 MiB, under the goal, at ~1.5× the wall time: not taken, as it trades the other goal away.
-- **Cost levers the figures point at** (not changed here): the job item is just over 1 KB, so every write costs
-  2 WRU (DynamoDB writes are the largest line); under 1 KB they would cost half. The hash-stamping CopyObject is
-  a second S3 PUT-class request per output (a fifth of the total).
+- **DynamoDB writes** (the largest line; per transition under the cost section). On 2026-12-04 a job cost
+  40.75 WRU at 5 status calls: the sweep index's key moved at the hand-over and the lease (2 WRU each), the
+  status index's partition at the first \`running\` (2 WRU), and the admission record took 6.75 writes a job
+  (2.5 of them refused by racing dispatchers, 1 making its map once per function instance). Now 30: the sweep
+  time is a lower bound those writes keep, queued and running share one status partition, racing dispatchers
+  take slots in one all-or-none update, the map is made once per table, and the item no longer repeats its id
+  (the hand-over's write under 1 KB). Left: the job item passes 1 KB at the collection lease (1.45 KB finished:
+  outputs, input, the list indexes' keys), so its last three writes cost 2 WRU each; heartbeats (920 B here)
+  pass it with prompts longer than the bench's.
+- **Result function at 512 MB** (was 1,024): the copy streams in constant memory, so the larger size only
+  doubled the GB-seconds (the largest Lambda line).
 `;
 
 export function benchmarksMarkdown(results: BenchResults, charts: string[]): string {
@@ -418,7 +426,12 @@ Per 1,000 jobs, from the throughput run's request counts and light-load handler 
 | **this pipeline** | **${fmt(cost.pipelineUsdPer1000Jobs, 4)}** (${fmt(cost.ratioToStepFunctions, 3)} of Step Functions, ${fmt(cost.ratioToSleepingLambda, 3)} of the sleeping Lambda) |
 | this pipeline, as measured (${cost.statusCallsPerJobMeasured} status call(s) per job) | ${fmt(cost.designs.pipelineAsMeasured.usdPer1000Jobs, 4)} |
 | this pipeline with typical 1.5 MB PNG outputs stored a month | ${fmt(cost.pipelineUsdPer1000JobsWithTypicalOutputs, 4)} |
-| this pipeline, mean instead of median handler durations | ${fmt(cost.pipelineUsdPer1000JobsWithMeanDurations, 4)} |
+| this pipeline, mean instead of median handler durations | ${fmt(cost.pipelineUsdPer1000JobsWithMeanDurations, 4)} |${
+    cost.pipelineSplit
+      ? `
+| of the headline: counted work (requests, DynamoDB units, bytes) / timed handler durations (Lambda GB-s) | ${fmt(cost.pipelineSplit.countedUsdPer1000Jobs, 4)} / ${fmt(cost.pipelineSplit.timedUsdPer1000Jobs, 4)} |`
+      : ''
+  }
 | Step Functions Standard polling loop | ${fmt(cost.stepFunctionsUsdPer1000Jobs, 4)} |
 | one Lambda sleeping while it polls | ${fmt(cost.sleepingLambdaUsdPer1000Jobs, 4)} |
 
@@ -434,7 +447,7 @@ ${charts
 ${design(cost.designs.pipeline)}
 
 </details>
-
+${cost.dynamo ? dynamoSection(cost.dynamo) : ''}
 <details><summary>Step Functions loop, line by line</summary>
 
 ${design(cost.designs.stepFunctions)}
@@ -454,6 +467,31 @@ ${cost.assumptions.map((a) => `- ${a}`).join('\n')}
 Prices (${cost.pricesAsOf}; from the AWS pricing pages named, written down from knowledge, not fetched: this machine has no internet access):
 
 ${prices}
+`;
+}
+
+/** DynamoDB's write units per job, by the transition (or admission-record operation) that spends them. */
+function dynamoSection(dynamo: NonNullable<CostResult['dynamo']>): string {
+  const table = markdownTable(
+    ['write', 'writes per job', 'of them refused', 'WRU per job', 'of them indexes', 'item bytes (max)'],
+    [
+      ...dynamo.writes.map((w) => [
+        w.name,
+        fmt(w.writes, 2),
+        fmt(w.refused ?? 0, 2),
+        fmt(w.wru, 2),
+        fmt(w.indexWru, 2),
+        String(w.maxItemBytes),
+      ]),
+      ['**total**', '', '', `**${fmt(dynamo.wruPerJob, 2)}**`, '', ''],
+    ],
+  );
+  return `
+<details><summary>DynamoDB write units per job, by transition (${dynamo.jobs} jobs, ${dynamo.statusCallsPerJob} status calls each; finished item ${dynamo.meanJobItemBytes} B)</summary>
+
+${table}
+
+</details>
 `;
 }
 

@@ -41,7 +41,10 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
   result: {
     entry: 'functions/result/handler.ts',
     description: 'Copies a finished job’s images into S3 and sends the completion notification',
-    memoryMb: 1024,
+    // A copy streams in constant memory (its peak RSS grows by ≤ 20 MiB for 4 × 100 MiB outputs:
+    // `npm run bench -- --only copy`), and its time is the network's: 1,024 MB only doubled the
+    // GB-seconds, the largest Lambda line of the cost model.
+    memoryMb: 512,
     // Its longest path ends with a batch job's count in its batch and the batch's completion check.
     timeoutSeconds: 135,
     // A copy streams its outputs through short-lived Buffers that only a scavenge frees: a 1 MiB

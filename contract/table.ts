@@ -24,7 +24,9 @@ export const TABLE = {
    * The indexes `GET /edits` queries (keys only; the page's items are then read by key). All sort
    * by creation (`<createdAt>#<id>`, or that behind the owner's key), so a cursor is just the last
    * position seen and stays correct while new jobs arrive. Their keys never change after the job
-   * is created, except the status index's partition, which follows the job's status.
+   * is created, except the status index's partition, which changes once: from `active` (queued
+   * and running jobs share it, so that starting to run rewrites no index entry; a listing of
+   * either filters the jobs it reads) to the job's final status (`statusPartition`).
    */
   listIndexes: {
     /** One caller's jobs. */
@@ -39,6 +41,18 @@ export const TABLE = {
     byDay: { name: 'list-by-day', partitionKey: 'listDay', sortKey: 'listCreated' },
   },
 } as const;
+
+/** The status index's partition for a job in `status`: one for both active statuses. */
+export const statusPartition = (status: string) =>
+  status === 'queued' || status === 'running' ? 'active' : status;
+
+/**
+ * The partitions a listing of `status` queries. Tables written before the active partition held
+ * queued and running jobs in partitions of their own: an active job written then is there until
+ * its next status change, so those are read too (an empty partition costs one small `Query`).
+ */
+export const statusPartitionsToQuery = (status: string): string[] =>
+  statusPartition(status) === 'active' ? ['active', 'queued', 'running'] : [status];
 
 /** Key prefixes of the table's items. */
 export const ITEM_PREFIX = {

@@ -107,8 +107,11 @@ export interface AdmissionStore {
   nextSeq(count?: number): Promise<number>;
   /** The jobs holding slots (job id → when it took the slot, ms) and the current limit. */
   slots(): Promise<{ holders: Record<string, number>; limit: number | undefined }>;
-  /** Takes a slot for the job if fewer than `limit` are held (and it holds none yet). */
-  acquire(jobId: string, limit: number, nowMs: number): Promise<boolean>;
+  /**
+   * Takes a slot for each of the jobs, all or none: if at most `limit` are then held and none of
+   * them holds one yet (one conditional update, however many jobs).
+   */
+  acquire(jobIds: readonly string[], limit: number, nowMs: number): Promise<boolean>;
   /** Gives the job's slot back (a no-op if it holds none). */
   release(jobId: string): Promise<void>;
   /** Sets the current limit, if it still is `expected` (another instance may have moved it). */

@@ -1,3 +1,4 @@
+import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
@@ -135,6 +136,55 @@ describe('Jobs as a resource: DELETE /edits/{id}', () => {
       );
     });
     expect(deleted.detail).toMatchObject({ type: 'edit.job.deleted', event_id: `${job.id}:deleted` });
+  });
+
+  it('lists queued and running jobs from their shared status partition, and from the partitions older tables used', async () => {
+    fixture.sim.setKnobs({ clock_mode: 'manual' });
+    try {
+      // Prepare: a job RunComfy holds in its queue (ours: queued), and one as a table written
+      // before the shared partition would hold it (its own `queued` partition).
+      const submitted = await postEdit(fixture.pipeline, { prompt: 'stays queued', image_urls: [PNG_INPUT] });
+      const id = String(submitted.body.id);
+      await waitUntil(async () =>
+        (await list('status=queued')).body.items.some((job) => job.id === id) ? true : undefined,
+      );
+      const legacy = await postEdit(fixture.pipeline, {
+        prompt: 'legacy partition',
+        image_urls: [PNG_INPUT],
+      });
+      const legacyId = String(legacy.body.id);
+      const dynamo = new DynamoDBClient({
+        endpoint: fixture.pipeline.awsEndpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      });
+      await dynamo.send(
+        new UpdateItemCommand({
+          TableName: fixture.pipeline.table,
+          Key: { pk: { S: `job#${legacyId}` } },
+          UpdateExpression: 'SET listStatus = :queued',
+          ExpressionAttributeValues: { ':queued': { S: 'queued' } },
+        }),
+      );
+      dynamo.destroy();
+
+      // Act
+      const queued = await list('status=queued');
+      const running = await list('status=running');
+      const both = await list('status=queued,running');
+
+      // Assess: each once, where its status says
+      const ids = (page: typeof queued) => page.body.items.map((job) => job.id);
+      expect(ids(queued)).toEqual(expect.arrayContaining([id, legacyId]));
+      expect(ids(running)).not.toContain(id);
+      expect(
+        ids(both)
+          .filter((seen) => seen === id || seen === legacyId)
+          .sort(),
+      ).toEqual([id, legacyId].sort());
+    } finally {
+      fixture.sim.reset();
+    }
   });
 
   it('refuses to delete an active job (cancel it first)', async () => {

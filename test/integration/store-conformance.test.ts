@@ -1,4 +1,5 @@
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDynamoDocumentClient } from '#adapters/aws/clients';
 import { DynamoJobStore } from '#adapters/aws/dynamo-job-store';
@@ -66,6 +67,16 @@ const STATES: Record<string, Partial<Job>> = {
     collectLeaseUntil: at(-1_000),
     sweepAt: at(-1),
   },
+  stalledCollection: {
+    status: 'running',
+    requestId: 'r1',
+    upstreamFinishedAt: at(-3_600_000),
+    collectNextAt: at(-3_600_000),
+    collectAttempts: 1,
+    collectLeaseToken: 'lease-a',
+    collectLeaseUntil: at(-1_500_000),
+    sweepAt: at(-1),
+  },
   finishedLeased: {
     status: 'succeeded',
     requestId: 'r1',
@@ -125,7 +136,12 @@ function transitions(job: Job): [string, lifecycle.JobWrite][] {
     ['cancel (confirmed upstream)', lifecycle.cancel('r1', ctx)],
     ['handOver', lifecycle.handOver(beat, ctx)],
     ['handOver (sweeper)', lifecycle.handOver(undefined, ctx)],
+    ['handOver (sweep time kept)', lifecycle.handOver(beat, ctx, job)],
     ['startCollection', lifecycle.startCollection(job, { token: 'lease-b', untilMs: NOW + 150_000 }, ctx)],
+    [
+      'startCollection (sweep time kept)',
+      lifecycle.startCollection(job, { token: 'lease-b', untilMs: NOW + 150_000 }, ctx, true),
+    ],
     ['deferCollection', lifecycle.deferCollection(job, 'lease-a', seen, NOW + 4_000, ctx)],
     ['resendCollection', lifecycle.resendCollection(job, ctx)],
     ['finishCollection', lifecycle.finishCollection('lease-a', { status: 'succeeded', cost: 0.01 }, ctx)],
@@ -202,6 +218,18 @@ describe('Stores: in memory and DynamoDB agree on every lifecycle write', () => 
     // Each state lets some transitions through and refuses others: the comparison is not vacuous.
     expect(accepted).toBeGreaterThan(0);
     expect(accepted).toBeLessThan(names.length);
+  });
+});
+
+describe('Stores: the job item on DynamoDB', () => {
+  it('keeps the id in the key only, and reads the job back whole', async () => {
+    const job = jobIn('running', 'id-in-key');
+    await dynamo.create(job);
+    const { Item } = await createDynamoDocumentClient().send(
+      new GetCommand({ TableName: TABLE_NAME, Key: { [TABLE.partitionKey]: 'job#id-in-key' } }),
+    );
+    expect(Item?.id).toBeUndefined();
+    expect(sorted(await dynamo.get('id-in-key'))).toEqual(sorted(job));
   });
 });
 

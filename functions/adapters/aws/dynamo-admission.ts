@@ -21,14 +21,14 @@ export class DynamoAdmissionStore implements AdmissionStore {
     private readonly tableName: string,
   ) {}
 
-  async nextSeq(): Promise<number> {
+  async nextSeq(count = 1): Promise<number> {
     const { Attributes } = await this.dynamo.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: ADMISSION,
-        UpdateExpression: 'ADD #seq :one',
+        UpdateExpression: 'ADD #seq :count',
         ExpressionAttributeNames: { '#seq': 'seq' },
-        ExpressionAttributeValues: { ':one': 1 },
+        ExpressionAttributeValues: { ':count': count },
         ReturnValues: 'UPDATED_NEW',
       }),
     );
@@ -39,23 +39,31 @@ export class DynamoAdmissionStore implements AdmissionStore {
     const { Item } = await this.dynamo.send(
       new GetCommand({ TableName: this.tableName, Key: ADMISSION, ConsistentRead: true }),
     );
+    // The map exists once ever: a read that sees it spares this instance the write that makes it.
+    if (Item?.holders !== undefined) this.#initialised = true;
     return {
       holders: (Item?.holders as Record<string, number> | undefined) ?? {},
       limit: typeof Item?.limit === 'number' ? Item.limit : undefined,
     };
   }
 
-  async acquire(jobId: string, limit: number, nowMs: number): Promise<boolean> {
+  async acquire(jobIds: readonly string[], limit: number, nowMs: number): Promise<boolean> {
+    if (jobIds.length === 0) return true;
     await this.#initialise();
+    const names = Object.fromEntries(jobIds.map((jobId, index) => [`#j${index}`, jobId]));
+    const placeholders = Object.keys(names);
     try {
       await this.dynamo.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: ADMISSION,
-          UpdateExpression: 'SET #holders.#job = :now',
-          ConditionExpression: 'size(#holders) < :limit AND attribute_not_exists(#holders.#job)',
-          ExpressionAttributeNames: { '#holders': 'holders', '#job': jobId },
-          ExpressionAttributeValues: { ':now': nowMs, ':limit': limit },
+          UpdateExpression: `SET ${placeholders.map((name) => `#holders.${name} = :now`).join(', ')}`,
+          ConditionExpression: [
+            'size(#holders) <= :room',
+            ...placeholders.map((name) => `attribute_not_exists(#holders.${name})`),
+          ].join(' AND '),
+          ExpressionAttributeNames: { '#holders': 'holders', ...names },
+          ExpressionAttributeValues: { ':now': nowMs, ':room': limit - jobIds.length },
         }),
       );
       return true;
@@ -66,15 +74,20 @@ export class DynamoAdmissionStore implements AdmissionStore {
   }
 
   async release(jobId: string): Promise<void> {
-    await this.#initialise();
-    await this.dynamo.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: ADMISSION,
-        UpdateExpression: 'REMOVE #holders.#job',
-        ExpressionAttributeNames: { '#holders': 'holders', '#job': jobId },
-      }),
-    );
+    // Conditional, so that it needs no map made first: a job that holds no slot has nothing to give back.
+    try {
+      await this.dynamo.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: ADMISSION,
+          UpdateExpression: 'REMOVE #holders.#job',
+          ConditionExpression: 'attribute_exists(#holders.#job)',
+          ExpressionAttributeNames: { '#holders': 'holders', '#job': jobId },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   async setLimit(limit: number, expected: number | undefined): Promise<boolean> {
@@ -136,7 +149,10 @@ export class DynamoAdmissionStore implements AdmissionStore {
     );
   }
 
-  /** A map must exist before one of its entries can be set: made once, if absent. */
+  /**
+   * A map must exist before one of its entries can be set: made once, if absent — unless this
+   * instance already read it (`slots`, which every dispatch reads before it acquires).
+   */
   async #initialise(): Promise<void> {
     if (this.#initialised) return;
     await this.dynamo.send(

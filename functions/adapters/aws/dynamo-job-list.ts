@@ -1,5 +1,5 @@
 import { BatchGetCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { ITEM_PREFIX, TABLE } from '#contract/table';
+import { ITEM_PREFIX, statusPartitionsToQuery, TABLE } from '#contract/table';
 import type { Job } from '#core/jobs/job';
 import { matchesQuery } from '#core/jobs/list-position';
 import type { ListPage, ListQuery } from '#core/ports';
@@ -75,7 +75,8 @@ function plan(query: ListQuery, options: { retentionDays?: number; today?: strin
   if (query.ownerKey && query.callerReference)
     return [on(byReference, `${query.ownerKey}#${query.callerReference}`)];
   if (query.ownerKey && query.statuses?.length) {
-    return [...new Set(query.statuses)].map((status) => ({
+    // Queued and running jobs share a partition: the jobs read are filtered by their status.
+    return [...new Set(query.statuses.flatMap(statusPartitionsToQuery))].map((status) => ({
       index: byStatus.name,
       partitionKey: byStatus.partitionKey,
       partition: status,
@@ -147,6 +148,7 @@ async function* keyStream(
 /** Positions of several ordered streams, in one order (k-way merge). */
 async function* merge(streams: AsyncGenerator<string>[], descending: boolean): AsyncGenerator<string> {
   const heads = await Promise.all(streams.map((stream) => stream.next()));
+  let last: string | undefined;
   for (;;) {
     let pick = -1;
     heads.forEach((head, index) => {
@@ -157,7 +159,9 @@ async function* merge(streams: AsyncGenerator<string>[], descending: boolean): A
     });
     if (pick < 0) return;
     const value = heads[pick]?.value as string;
-    yield value;
+    // A job whose status partition changed while the streams were read may be in two of them.
+    if (value !== last) yield value;
+    last = value;
     heads[pick] = await (streams[pick] as AsyncGenerator<string>).next();
   }
 }

@@ -7,7 +7,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ITEM_PREFIX, TABLE } from '#contract/table';
+import { ITEM_PREFIX, statusPartition, TABLE } from '#contract/table';
 import { type Clock, systemClock } from '#core/clock';
 import type { Condition } from '#core/jobs/conditions';
 import type { Job } from '#core/jobs/job';
@@ -187,9 +187,10 @@ export function jobUpdate(id: string, change: JobWrite, updatedAt: string) {
   setAttribute('updatedAt', updatedAt);
   const removes = change.remove.map((attribute) => expression.name(attribute));
   if (change.set.sweepAt !== undefined) setAttribute(TABLE.sweepIndex.partitionKey, SWEEP_SHARD);
-  // The status index's partition follows the status; its sort key (owner, creation) is fixed.
+  // The status index's partition follows the status (`active` while queued or running: written
+  // again unchanged, which moves no index entry); its sort key (owner, creation) is fixed.
   if (change.set.status !== undefined)
-    setAttribute(TABLE.listIndexes.byStatus.partitionKey, change.set.status);
+    setAttribute(TABLE.listIndexes.byStatus.partitionKey, statusPartition(change.set.status));
   if (change.remove.includes('sweepAt')) removes.push(expression.name(TABLE.sweepIndex.partitionKey));
 
   // A tombstone has no status, so every lifecycle condition (which names one) refuses it.
@@ -202,11 +203,16 @@ export function jobUpdate(id: string, change: JobWrite, updatedAt: string) {
   };
 }
 
-/** A new job as its item: the job, its key, its index attributes and when it expires. */
+/**
+ * A new job as its item: the job, its key, its index attributes and when it expires. Its id is
+ * its key's (`toJob` reads it back from there): the item stays smaller, and every write of it is
+ * billed by its size (a write unit per started KB).
+ */
 export function jobItem(job: Job, expiresAt: number): Record<string, unknown> {
+  const { id: _id, ...fields } = job;
   return {
     ...jobKey(job.id),
-    ...job,
+    ...fields,
     ...sweepShard(job),
     ...listKeys(job),
     [TABLE.ttlAttribute]: expiresAt,
@@ -273,7 +279,7 @@ function listKeys(job: Job): Record<string, string> {
   return {
     [byOwner.partitionKey]: owner,
     [byOwner.sortKey]: position,
-    [byStatus.partitionKey]: job.status,
+    [byStatus.partitionKey]: statusPartition(job.status),
     [byStatus.sortKey]: `${owner}#${position}`,
     ...(job.callerReference ? { [byReference.partitionKey]: `${owner}#${job.callerReference}` } : {}),
     ...(job.batchId ? { [byBatch.partitionKey]: job.batchId } : {}),
@@ -289,7 +295,9 @@ const INDEX_ATTRIBUTES = new Set<string>([
 ]);
 
 function toJob(item: Record<string, unknown>): Job {
-  return Object.fromEntries(
-    Object.entries(item).filter(([key]) => !INDEX_ATTRIBUTES.has(key)),
-  ) as unknown as Job;
+  return {
+    // Items written by 0.2 or earlier carry their id as well: the same.
+    id: String(item[TABLE.partitionKey]).slice(ITEM_PREFIX.job.length),
+    ...Object.fromEntries(Object.entries(item).filter(([key]) => !INDEX_ATTRIBUTES.has(key))),
+  } as unknown as Job;
 }

@@ -11,8 +11,8 @@ export class MemoryAdmissionStore implements AdmissionStore {
   /** The line is read from the jobs themselves, as the waiting index holds them. */
   constructor(private readonly jobs: Pick<MemoryJobStore, 'all'>) {}
 
-  async nextSeq(): Promise<number> {
-    this.#seq += 1;
+  async nextSeq(count = 1): Promise<number> {
+    this.#seq += count;
     return this.#seq;
   }
 
@@ -20,9 +20,10 @@ export class MemoryAdmissionStore implements AdmissionStore {
     return { holders: { ...this.holders }, limit: this.limit };
   }
 
-  async acquire(jobId: string, limit: number, nowMs: number): Promise<boolean> {
-    if (Object.keys(this.holders).length >= limit || jobId in this.holders) return false;
-    this.holders[jobId] = nowMs;
+  async acquire(jobIds: readonly string[], limit: number, nowMs: number): Promise<boolean> {
+    if (Object.keys(this.holders).length + jobIds.length > limit) return false;
+    if (jobIds.some((jobId) => jobId in this.holders)) return false;
+    for (const jobId of jobIds) this.holders[jobId] = nowMs;
     return true;
   }
 

@@ -82,25 +82,38 @@ export async function dispatchAdmissions(all: JobDeps): Promise<number> {
       throw error;
     }
   }
+  // Set when another dispatcher took the free slots first: full then means just filled.
+  let outrun = false;
   for (let round = 0; round < 3 && admitted < MAX_ADMITTED_PER_CALL; round++) {
     const { holders, limit: stored } = await deps.admission.slots();
     const limit = currentLimit(deps, stored);
-    let free = limit - Object.keys(holders).length;
+    const free = limit - Object.keys(holders).length;
     if (free <= 0) {
-      if ((await reclaimSlots(deps, holders)) === 0) return admitted;
+      // Slots just filled by a live dispatcher are not worth a look at every holder (a read of each
+      // job): stale ones are reclaimed by a dispatch that finds the slots full from the start.
+      if (outrun || (await reclaimSlots(deps, holders)) === 0) return admitted;
       continue;
     }
     const next = await deps.admission.waiting('interactive', free);
     if (next.length < free) next.push(...(await deps.admission.waiting('batch', free - next.length)));
     if (next.length === 0) return admitted;
+    // The free slots go to the first in line that hold none, in one conditional update: refused
+    // whole when another dispatcher took one meanwhile (then the next round reads them again), so
+    // racing dispatchers cost one refused write each, not one per job.
+    const taking = next
+      .filter((candidate) => holders[candidate.jobId] === undefined)
+      .slice(0, Math.min(free, MAX_ADMITTED_PER_CALL - admitted))
+      .map((candidate) => candidate.jobId);
+    if (!(await deps.admission.acquire(taking, limit, deps.clock.now()))) {
+      outrun = true;
+      continue;
+    }
     for (const candidate of next) {
-      if (free <= 0 || admitted >= MAX_ADMITTED_PER_CALL) break;
+      if (admitted >= MAX_ADMITTED_PER_CALL) break;
       const heldSince = holders[candidate.jobId];
-      if (heldSince === undefined) {
-        if (!(await deps.admission.acquire(candidate.jobId, limit, deps.clock.now()))) break;
-        free -= 1;
-      } else if (deps.clock.now() - heldSince < UNCLAIMED_SLOT_MS) {
-        continue; // another dispatcher is admitting it right now
+      if (!taking.includes(candidate.jobId)) {
+        // No slot for it this time, or another dispatcher is admitting it right now.
+        if (heldSince === undefined || deps.clock.now() - heldSince < UNCLAIMED_SLOT_MS) continue;
       }
       // (A slot the job already holds, taken by a dispatcher that died before admitting it, is
       // its own: it is admitted with it, or the head of the line would block every other.)

@@ -8,7 +8,13 @@ import { recordSpend } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified, finishJob } from './finish-job.ts';
 import { type CollectAttempt, iso, isTerminal, type Job, type JobError } from './job.ts';
-import { deferCollection, finishCollection, MAX_HISTORY, startCollection } from './lifecycle.ts';
+import {
+  deferCollection,
+  finishCollection,
+  keepsSweepTime,
+  MAX_HISTORY,
+  startCollection,
+} from './lifecycle.ts';
 import type { ResultMessage } from './messages.ts';
 import { upstreamDetails } from './submit-upstream.ts';
 
@@ -61,10 +67,12 @@ export async function collectResult(deps: CollectDeps, message: ResultMessage): 
 
   const ctx = writeContext(deps);
   const token = randomUUID();
-  const leased = await deps.store.write(
-    job.id,
-    startCollection(job, { token, untilMs: ctx.nowMs + leaseMs('result') }, ctx),
-  );
+  const lease = { token, untilMs: ctx.nowMs + leaseMs('result') };
+  // Keeping the sweep time is on condition it did not move since the read: else written anew.
+  const lean = startCollection(job, lease, ctx, true);
+  const leased =
+    (await deps.store.write(job.id, lean)) ??
+    (keepsSweepTime(lean) ? await deps.store.write(job.id, startCollection(job, lease, ctx)) : undefined);
   if (!leased) return lookAgainAfterLease(deps, job, message);
   const collection = new Collection(deps, leased, token);
   // Attempts since the last one that recorded an outcome (the history keeps only the latest few).

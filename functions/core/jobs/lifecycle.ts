@@ -262,6 +262,12 @@ export interface WriteContext {
  * When the sweeper looks at a job. An active job: its deadline plus grace (only a stopped poll
  * chain leaves it there). A handed-over one: its next collection plus a stall allowance. A
  * finished one: the end of its notification lease plus grace. `undefined`: never again.
+ *
+ * `sweepAt` is the sweep index's sort key: every change of it deletes and puts an index entry
+ * (2 write units). So it is a lower bound — the sweeper may look early, and decides on the job's
+ * own fields (`collectionStalledAt`) — and a write that would only move it later leaves it where
+ * it is (`keptSweep`): the hand-over and the collection lease, which follow within seconds of each
+ * other and of a job's admission, keep its deadline's sweep time when that is no later.
  */
 const sweepAt = {
   active: (job: Pick<Job, 'deadlineAt'>, ctx: WriteContext) => iso(Date.parse(job.deadlineAt) + ctx.graceMs),
@@ -274,6 +280,36 @@ const sweepAt = {
  * result message waits out a crashed invocation (the result queue's visibility timeout).
  */
 export const COLLECTION_STALL_MS = 15 * 60_000;
+
+/**
+ * When a handed-over run's collection counts as stalled: its next attempt, or the end of its
+ * lease if later, plus the stall allowance and grace (what `sweepAt` said before it became a
+ * lower bound). The sweeper hands a collection over again only from then on.
+ */
+export function collectionStalledAt(
+  job: Pick<Job, 'collectNextAt' | 'collectLeaseUntil'>,
+  ctx: Pick<WriteContext, 'graceMs'>,
+): number {
+  const since = Math.max(
+    job.collectNextAt ? Date.parse(job.collectNextAt) : 0,
+    job.collectLeaseUntil ? Date.parse(job.collectLeaseUntil) : 0,
+  );
+  return since + COLLECTION_STALL_MS + ctx.graceMs;
+}
+
+/**
+ * The job's sweep time stays, if it is already no later than `dueIso` — on condition that it is
+ * still the one the caller read (another write may have moved it since: then the caller writes
+ * again without `seen`). `undefined`: the write sets `sweepAt = dueIso` as before.
+ */
+function keptSweep(seen: Pick<Job, 'sweepAt'> | undefined, dueIso: string): Condition | undefined {
+  return seen?.sweepAt !== undefined && seen.sweepAt <= dueIso ? is('sweepAt', seen.sweepAt) : undefined;
+}
+
+/** A write that kept the job's sweep time on condition (`keptSweep`): refused, it is retried without. */
+export const keepsSweepTime = (change: JobWrite) =>
+  (change.transition === 'handOver' || change.transition === 'startCollection') &&
+  change.set.sweepAt === undefined;
 
 /** The poll chain's sequence rule: this heartbeat's number, or its own redelivery. */
 function ownsHeartbeat(seq: number, messageId: string): Condition {
@@ -529,22 +565,30 @@ export function cancel(requestId: string | undefined, ctx: WriteContext): JobWri
 
 /**
  * RunComfy finished the run: the job is handed to the result stage. From the chain (`beat`) or
- * from the sweeper for a chain that stopped (no `beat`).
+ * from the sweeper for a chain that stopped (no `beat`). With `seen` (the job as the caller read
+ * it), a sweep time no later than the collection's stays (`keptSweep`).
  */
-export function handOver(beat: Heartbeat | undefined, ctx: WriteContext): JobWrite {
+export function handOver(
+  beat: Heartbeat | undefined,
+  ctx: WriteContext,
+  seen?: Pick<Job, 'sweepAt'>,
+): JobWrite {
   const now = iso(ctx.nowMs);
+  const due = sweepAt.collection(ctx.nowMs, ctx);
+  const kept = keptSweep(seen, due);
+  const owned = beat
+    ? ownsHeartbeat(beat.seq, beat.messageId)
+    : all(has('requestId'), missing('upstreamFinishedAt'));
   return write('handOver', {
     set: {
       ...(beat ? claimHeartbeat(beat) : {}),
       status: 'running',
       collectNextAt: now,
-      sweepAt: sweepAt.collection(ctx.nowMs, ctx),
+      ...(kept ? {} : { sweepAt: due }),
     },
     setIfAbsent: { startedAt: now, upstreamFinishedAt: now },
     remove: ['queuePosition', 'lastError'],
-    guard: beat
-      ? ownsHeartbeat(beat.seq, beat.messageId)
-      : all(has('requestId'), missing('upstreamFinishedAt')),
+    guard: kept ? all(owned, kept) : owned,
   });
 }
 
@@ -553,14 +597,24 @@ export interface CollectionLease {
   untilMs: number;
 }
 
-/** Takes the collection lease, unless a live one is held; counts the attempt. */
-export function startCollection(job: Job, lease: CollectionLease, ctx: WriteContext): JobWrite {
+/**
+ * Takes the collection lease, unless a live one is held; counts the attempt. With `keepSweep`,
+ * a sweep time (as read in `job`) no later than the lease's end plus the stall allowance stays.
+ */
+export function startCollection(
+  job: Job,
+  lease: CollectionLease,
+  ctx: WriteContext,
+  keepSweep = false,
+): JobWrite {
+  const due = sweepAt.collection(lease.untilMs, ctx);
+  const kept = keepSweep ? keptSweep(job, due) : undefined;
   return write('startCollection', {
     set: {
       collectLeaseToken: lease.token,
       collectLeaseUntil: iso(lease.untilMs),
       collectAttempts: (job.collectAttempts ?? 0) + 1,
-      sweepAt: sweepAt.collection(lease.untilMs, ctx),
+      ...(kept ? {} : { sweepAt: due }),
     },
     guard: all(
       has('upstreamFinishedAt'),
@@ -569,6 +623,7 @@ export function startCollection(job: Job, lease: CollectionLease, ctx: WriteCont
         ? missing('collectAttempts')
         : is('collectAttempts', job.collectAttempts),
       any(missing('collectLeaseUntil'), before('collectLeaseUntil', iso(ctx.nowMs))),
+      ...(kept ? [kept] : []),
     ),
   });
 }
@@ -603,8 +658,14 @@ export function deferCollection(
 /** Attempts kept on the job and in a final error. */
 export const MAX_HISTORY = 10;
 
-/** The sweeper hands a stalled collection over again (no live lease, and overdue). */
+/**
+ * The sweeper hands a stalled collection over again: no live lease, and overdue — its next attempt
+ * and the end of its last lease both lie the stall allowance and grace behind (`collectionStalledAt`;
+ * the sweep time is only a lower bound of that).
+ */
 export function resendCollection(job: Job, ctx: WriteContext): JobWrite {
+  // `before` is strict: a time at most `stalledBy` is before `stalledBy + 1 ms`.
+  const stalledBy = iso(ctx.nowMs - COLLECTION_STALL_MS - ctx.graceMs + 1);
   return write('resendCollection', {
     set: {
       collectNextAt: iso(ctx.nowMs),
@@ -613,7 +674,8 @@ export function resendCollection(job: Job, ctx: WriteContext): JobWrite {
     },
     guard: all(
       has('upstreamFinishedAt'),
-      any(missing('collectLeaseUntil'), before('collectLeaseUntil', iso(ctx.nowMs))),
+      any(missing('collectLeaseUntil'), before('collectLeaseUntil', stalledBy)),
+      any(missing('collectNextAt'), before('collectNextAt', stalledBy)),
       before('sweepAt', iso(ctx.nowMs + 1)),
     ),
   });

@@ -18,6 +18,7 @@ import {
   type Heartbeat,
   handOver,
   heartbeat,
+  keepsSweepTime,
   loseUpstream,
   markRunning,
   recordSubmission,
@@ -102,7 +103,12 @@ export async function pollJob(deps: JobDeps, message: PollMessage, messageId: st
     const status = await deps.runComfy.status(job.requestId);
     if (status.state === 'finished') {
       // Even at the deadline: a run that has ended was paid for, and its result is collected.
-      const handed = await deps.store.write(job.id, handOver(beat, writeContext(deps)));
+      const ctx = writeContext(deps);
+      // Keeping the sweep time is on condition it did not move since the read: else written anew.
+      const lean = handOver(beat, ctx, job);
+      const handed =
+        (await deps.store.write(job.id, lean)) ??
+        (keepsSweepTime(lean) ? await deps.store.write(job.id, handOver(beat, ctx)) : undefined);
       if (!handed) return 'dropped';
       await deps.queues.scheduleResult({ jobId: job.id, attempt: 0 });
       // RunComfy is done with it: its slot goes to the next in line.

@@ -52,6 +52,63 @@ describe('Function: dispatchAdmissions', () => {
     expect(w.runComfy.calls.filter((call) => call.operation === 'submit')).toHaveLength(2);
   });
 
+  it('takes the free slots in one write; racing dispatchers admit every job once', async () => {
+    const { w, admission, deps } = world(10);
+    const jobs = [await submit(deps), await submit(deps), await submit(deps), await submit(deps)];
+    const acquired: string[][] = [];
+    const acquire = admission.acquire.bind(admission);
+    admission.acquire = async (ids, limit, nowMs) => {
+      acquired.push([...ids]);
+      return acquire(ids, limit, nowMs);
+    };
+    w.queues.sent.length = 0;
+
+    const admitted = await Promise.all([dispatchAdmissions(deps), dispatchAdmissions(deps)]);
+
+    expect(admitted.reduce((a, b) => a + b, 0)).toBe(4);
+    expect(heldBy(admission).sort()).toEqual(jobs.map((job) => job.id).sort());
+    expect(acquired[0]).toEqual(jobs.map((job) => job.id));
+    // One first heartbeat per job: each was admitted by one dispatcher.
+    const beats = w.queues.sent.filter((message) => message.queue === 'poll' && 'jobId' in message.body);
+    expect(beats.map((message) => (message.body as PollMessage).jobId).sort()).toEqual(
+      jobs.map((job) => job.id).sort(),
+    );
+  });
+
+  it('does not look at every holder when another dispatcher just filled the slots', async () => {
+    const { w, admission, deps } = world(2);
+    await submit(deps);
+    await submit(deps);
+    const reads: string[] = [];
+    const store = new Proxy(w.store, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        if (property !== 'get') return value.bind(target);
+        return async (id: string) => {
+          reads.push(id);
+          return target.get(id);
+        };
+      },
+    });
+    // Another dispatcher takes both slots between this one's read and its acquire.
+    const acquire = admission.acquire.bind(admission);
+    let first = true;
+    admission.acquire = async (ids, limit, nowMs) => {
+      if (first) {
+        first = false;
+        await acquire(ids, limit, nowMs);
+      }
+      return acquire(ids, limit, nowMs);
+    };
+
+    await dispatchAdmissions({ ...deps, store });
+
+    // Outrun, it found the slots full and left them: no read of each holder's job.
+    expect(heldBy(admission)).toHaveLength(2);
+    expect(reads).toEqual([]);
+  });
+
   it('admits interactive jobs before batch lines, whatever arrived first', async () => {
     const { w, admission, deps } = world(1);
     const first = await submit(deps);

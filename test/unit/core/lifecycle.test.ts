@@ -106,4 +106,73 @@ describe('Module: lifecycle', () => {
     expect(lifecycle.expire({ code: 'DEADLINE_EXCEEDED', message: 'late' }, ctx).set.sweepAt).toBeDefined();
     expect(lifecycle.markNotified(ctx).remove).toContain('sweepAt');
   });
+
+  it('keeps a sweep time no later than needed on hand-over and lease (no index churn), on condition it did not move', () => {
+    const beat = { seq: 3, messageId: 'm' };
+    // Admitted at 11:59 with the default 15-minute deadline: swept at 12:19 (deadline + grace).
+    const running = job({
+      status: 'running',
+      requestId: 'r',
+      pollCount: 3,
+      deadlineAt: '2026-06-01T12:14:00.000Z',
+      sweepAt: '2026-06-01T12:19:00.000Z',
+    });
+    const lean = lifecycle.handOver(beat, ctx, running);
+    expect(lean.set.sweepAt).toBeUndefined();
+    expect(lifecycle.keepsSweepTime(lean)).toBe(true);
+    expect(allows(lean, running)).toBe(true);
+    // Another write moved it meanwhile: refused, and the caller writes it anew.
+    expect(allows(lean, { ...running, sweepAt: '2026-06-01T12:40:00.000Z' })).toBe(false);
+    const full = lifecycle.handOver(beat, ctx);
+    expect(full.set.sweepAt).toBe('2026-06-01T12:20:00.000Z');
+    expect(lifecycle.keepsSweepTime(full)).toBe(false);
+    // A deadline's sweep time later than the collection's (a long deadline) is moved, as before.
+    const longDeadline = { ...running, sweepAt: '2026-06-02T12:00:00.000Z' };
+    expect(lifecycle.handOver(beat, ctx, longDeadline).set.sweepAt).toBe('2026-06-01T12:20:00.000Z');
+
+    const handed = job({
+      ...running,
+      upstreamFinishedAt: '2026-06-01T12:00:00.000Z',
+      collectNextAt: '2026-06-01T12:00:00.000Z',
+    });
+    const lease = { token: 'a', untilMs: ctx.nowMs + 150_000 };
+    const leanLease = lifecycle.startCollection(handed, lease, ctx, true);
+    expect(leanLease.set.sweepAt).toBeUndefined();
+    expect(allows(leanLease, handed)).toBe(true);
+    expect(allows(leanLease, { ...handed, sweepAt: '2026-06-01T12:20:00.000Z' })).toBe(false);
+    expect(lifecycle.startCollection(handed, lease, ctx).set.sweepAt).toBe('2026-06-01T12:22:30.000Z');
+  });
+
+  it('resends a collection only once its next attempt and its last lease lie the stall allowance and grace behind', () => {
+    const handed = job({
+      status: 'running',
+      requestId: 'r',
+      upstreamFinishedAt: '2026-06-01T11:58:00.000Z',
+      collectNextAt: '2026-06-01T11:58:00.000Z',
+      collectAttempts: 1,
+      collectLeaseToken: 'a',
+      collectLeaseUntil: '2026-06-01T12:00:30.000Z',
+      // The deadline's sweep time, kept by the hand-over and the lease: earlier than the stall.
+      sweepAt: '2026-06-01T12:10:00.000Z',
+    });
+    const stalledAt = lifecycle.collectionStalledAt(handed, ctx);
+    expect(new Date(stalledAt).toISOString()).toBe('2026-06-01T12:20:30.000Z');
+    const at = (ms: number) => ({ ...ctx, nowMs: ms });
+    expect(
+      allows(lifecycle.resendCollection(handed, at(Date.parse('2026-06-01T12:10:00.000Z'))), handed),
+    ).toBe(false);
+    expect(allows(lifecycle.resendCollection(handed, at(stalledAt - 1)), handed)).toBe(false);
+    expect(allows(lifecycle.resendCollection(handed, at(stalledAt)), handed)).toBe(true);
+    // Deferred (no lease): from its next attempt on.
+    const deferred = job({
+      ...handed,
+      collectLeaseToken: undefined,
+      collectLeaseUntil: undefined,
+      collectNextAt: '2026-06-01T12:05:00.000Z',
+      sweepAt: '2026-06-01T12:25:00.000Z',
+    });
+    const deferredStall = lifecycle.collectionStalledAt(deferred, ctx);
+    expect(allows(lifecycle.resendCollection(deferred, at(deferredStall - 1)), deferred)).toBe(false);
+    expect(allows(lifecycle.resendCollection(deferred, at(deferredStall)), deferred)).toBe(true);
+  });
 });

@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { collectResult } from '#core/jobs/collect-result';
+import type { JobDeps } from '#core/jobs/deps';
+import { type JobWrite, overtime } from '#core/jobs/lifecycle';
+import type { PollMessage, ResultMessage } from '#core/jobs/messages';
+import { pollJob } from '#core/jobs/poll-job';
+import { submitEdit } from '#core/jobs/submit-edit';
+import { sweepDueJobs } from '#core/jobs/sweep-jobs';
+import { World } from '../../support/race-harness.ts';
+
+/**
+ * The sweep index's key (`sweepAt`) is a lower bound: the hand-over and the collection lease keep
+ * the deadline's sweep time when it is no later than theirs (no index entry deleted and put), on
+ * condition that it did not move since their read; the sweeper then decides on the job's own
+ * fields whether a collection is stalled.
+ */
+const INPUT = { prompt: 'p', image_urls: ['https://inputs.example.com/a.png'] };
+
+/** A job submitted and polled until RunComfy finished it: the next heartbeat hands it over. */
+async function finishedUpstream(w: World, deps: JobDeps) {
+  const { job } = await submitEdit(deps, { input: INPUT, owner: 'local' });
+  const first = w.queues.take('poll')!;
+  await pollJob(deps, first.body as PollMessage, first.id);
+  const submitted = (await w.store.get(job.id))!;
+  w.runComfy.finish(submitted.requestId!);
+  return submitted;
+}
+
+/** Deps whose store runs `before` once, ahead of the first write of `transition`. */
+function interceptFirst(w: World, transition: string, before: () => Promise<unknown>): JobDeps {
+  const deps = w.deps();
+  let done = false;
+  const write = w.store.write.bind(w.store);
+  const store = new Proxy(w.store, {
+    get(target, property, receiver) {
+      if (property !== 'write') {
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return async (id: string, change: JobWrite) => {
+        if (!done && change.transition === transition) {
+          done = true;
+          await before();
+        }
+        return write(id, change);
+      };
+    },
+  });
+  return { ...deps, store };
+}
+
+describe('Sweep time: kept by the hand-over and the lease', () => {
+  it('hands over and takes the lease without moving the deadline’s sweep time', async () => {
+    const w = new World();
+    const deps = w.deps();
+    const job = await finishedUpstream(w, deps);
+    const admittedSweep = job.sweepAt;
+    const beat = w.queues.take('poll')!;
+    expect(await pollJob(deps, beat.body as PollMessage, beat.id)).toBe('handed_to_result');
+    expect((await w.store.get(job.id))!.sweepAt).toBe(admittedSweep);
+    const result = w.queues.take('result')!;
+    await collectResult(deps, result.body as ResultMessage);
+    const done = (await w.store.get(job.id))!;
+    expect(done.status).toBe('succeeded');
+  });
+
+  it('writes the collection’s sweep time after all when another write moved it meanwhile', async () => {
+    const w = new World();
+    const plain = w.deps();
+    const job = await finishedUpstream(w, plain);
+    // Past the deadline, the sweeper gives the run its overtime just before the hand-over's write.
+    w.clock.ms = Date.parse(job.deadlineAt) + 1_000;
+    const deps = interceptFirst(w, 'handOver', () =>
+      w.store.write(
+        job.id,
+        overtime(
+          w.clock.now() + 3_600_000,
+          { code: 'RUN_OVERTIME', message: 'late', attempt: 1, at: '' },
+          undefined,
+          { nowMs: w.clock.now(), graceMs: 300_000 },
+        ),
+      ),
+    );
+    const beat = w.queues.take('poll')!;
+    expect(await pollJob(deps, beat.body as PollMessage, beat.id)).toBe('handed_to_result');
+    const handed = (await w.store.get(job.id))!;
+    expect(handed.upstreamFinishedAt).toBeDefined();
+    // Not the overtime's (an hour on): the collection's stall allowance and grace from now.
+    expect(handed.sweepAt).toBe(new Date(w.clock.now() + 15 * 60_000 + 300_000).toISOString());
+  });
+
+  it('does not resend a handed-over collection the sweeper finds early, only once it is stalled', async () => {
+    const w = new World();
+    const deps = w.deps();
+    const job = await finishedUpstream(w, deps);
+    // A long run: handed over ten minutes after its admission.
+    w.clock.ms += 600_000;
+    const beat = w.queues.take('poll')!;
+    await pollJob(deps, beat.body as PollMessage, beat.id);
+    // The result message is lost; the sweeper comes just after the (kept) deadline sweep time.
+    w.queues.take('result');
+    w.clock.ms = Date.parse(job.sweepAt!) + 1;
+    const handed = (await w.store.get(job.id))!;
+    expect(handed.sweepAt).toBe(job.sweepAt);
+    const early = await sweepDueJobs(deps, { limit: 10 });
+    expect(early.collected).toBe(0);
+    expect(w.queues.take('result')).toBeUndefined();
+    // Stalled: its hand-over lies the stall allowance (15 min) and grace (5 min) behind.
+    w.clock.ms = Date.parse(handed.collectNextAt!) + 20 * 60_000 + 1;
+    const late = await sweepDueJobs(deps, { limit: 10 });
+    expect(late.collected).toBe(1);
+    const resent = w.queues.take('result')!;
+    await collectResult(deps, resent.body as ResultMessage);
+    expect((await w.store.get(job.id))!.status).toBe('succeeded');
+  });
+});

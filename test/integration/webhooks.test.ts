@@ -306,13 +306,12 @@ describe.concurrent('Webhooks: the webhook_url', () => {
     // Prepare: the event as the core builds it for any attempt, from the job as stored now
     const id = await submitWithWebhook(hookPath('ok'));
     await webhookSettles(id, 'delivered');
-    const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
-    const { Item } = await pipeline.clients.dynamo.send(
-      new GetCommand({ TableName: pipeline.table, Key: { pk: `job#${id}` } }),
-    );
+    // (read through the store, which reads the id back from the item's key)
+    const { DynamoJobStore } = await import('#adapters/aws/dynamo-job-store');
+    const stored = await new DynamoJobStore(pipeline.clients.dynamo, pipeline.table, 30).get(id);
 
     // Act
-    const rebuilt = completionEvent(Item as never);
+    const rebuilt = completionEvent(stored!);
 
     // Assess: later bookkeeping writes (notification, webhook) do not change the document
     const { sns } = await notifications.completionOf(id);

@@ -122,6 +122,12 @@ export const TRANSITIONS = {
     by: 'sweeper',
     says: 'the collection looks stopped (no live lease, overdue): handed over again',
   },
+  postponeSweep: {
+    machine: 'collection',
+    from: ['running'],
+    by: 'sweeper',
+    says: 'the sweeper looked early at a collection not stalled yet: it looks again when it would be',
+  },
   finishCollection: {
     machine: 'collection',
     from: ['running'],
@@ -677,6 +683,25 @@ export function resendCollection(job: Job, ctx: WriteContext): JobWrite {
       any(missing('collectLeaseUntil'), before('collectLeaseUntil', stalledBy)),
       any(missing('collectNextAt'), before('collectNextAt', stalledBy)),
       before('sweepAt', iso(ctx.nowMs + 1)),
+    ),
+  });
+}
+
+/**
+ * The sweeper met a collection that is not stalled yet (its sweep time is only a lower bound):
+ * the job's sweep time moves to when it would be, so that it leaves the head of the sweep index
+ * instead of filling every sweep's page ahead of the jobs that do need the sweeper.
+ */
+export function postponeSweep(
+  job: Pick<Job, 'sweepAt' | 'collectNextAt' | 'collectLeaseUntil'>,
+  ctx: WriteContext,
+): JobWrite {
+  return write('postponeSweep', {
+    set: { sweepAt: iso(collectionStalledAt(job, ctx)) },
+    // Only the sweep time read: any other write since decided it anew.
+    guard: all(
+      has('upstreamFinishedAt'),
+      job.sweepAt === undefined ? missing('sweepAt') : is('sweepAt', job.sweepAt),
     ),
   });
 }

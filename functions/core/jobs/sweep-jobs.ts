@@ -5,7 +5,7 @@ import { type JobDeps, writeContext } from './deps.ts';
 import { ensureNotified } from './finish-job.ts';
 import { iso, isTerminal, type Job } from './job.ts';
 import { atDeadline, endLostSubmission, expireJob, waitEndsAt } from './job-deadline.ts';
-import { collectionStalledAt, handOver, resendCollection } from './lifecycle.ts';
+import { collectionStalledAt, handOver, postponeSweep, resendCollection } from './lifecycle.ts';
 import { SUBMIT_IN_FLIGHT_MS, upstreamDetails } from './submit-upstream.ts';
 
 export interface SweepOptions {
@@ -90,9 +90,12 @@ async function sweepJob(deps: JobDeps, job: Job): Promise<'collected' | 'ended' 
     return (await ensureNotified(deps, job)) === 'sent' ? 'notified' : 'none';
   }
   if (job.upstreamFinishedAt) {
-    // The sweep time is a lower bound: a collection not stalled yet is looked at again later
-    // (a refused write would be billed all the same).
-    if (ctx.nowMs < collectionStalledAt(job, ctx)) return 'none';
+    // The sweep time is a lower bound: a collection not stalled yet is looked at again when it
+    // would be (moved there, or a backlog of such jobs fills every sweep's page).
+    if (ctx.nowMs < collectionStalledAt(job, ctx)) {
+      await deps.store.write(job.id, postponeSweep(job, ctx));
+      return 'none';
+    }
     const resent = await deps.store.write(job.id, resendCollection(job, ctx));
     if (!resent) return 'none';
     await deps.queues.scheduleResult({ jobId: job.id, attempt: job.collectAttempts ?? 0 });

@@ -105,6 +105,10 @@ describe('Sweep time: kept by the hand-over and the lease', () => {
     const early = await sweepDueJobs(deps, { limit: 10 });
     expect(early.collected).toBe(0);
     expect(w.queues.take('result')).toBeUndefined();
+    // It leaves the head of the sweep index: due again when it would count as stalled.
+    const stalledAt = Date.parse(handed.collectNextAt!) + 20 * 60_000;
+    expect((await w.store.get(job.id))!.sweepAt).toBe(new Date(stalledAt).toISOString());
+    expect(await w.store.listDue(new Date(w.clock.now()).toISOString(), 10)).toEqual([]);
     // Stalled: its hand-over lies the stall allowance (15 min) and grace (5 min) behind.
     w.clock.ms = Date.parse(handed.collectNextAt!) + 20 * 60_000 + 1;
     const late = await sweepDueJobs(deps, { limit: 10 });
@@ -112,5 +116,34 @@ describe('Sweep time: kept by the hand-over and the lease', () => {
     const resent = w.queues.take('result')!;
     await collectResult(deps, resent.body as ResultMessage);
     expect((await w.store.get(job.id))!.status).toBe('succeeded');
+  });
+
+  it('keeps a backlog of early collections from filling the sweeper’s page ahead of due work', async () => {
+    const w = new World();
+    const deps = w.deps();
+    const t0 = w.clock.now();
+    // Three runs RunComfy finished, each with its next heartbeat waiting …
+    const early: { id: string; beat: { body: unknown; id: string } }[] = [];
+    for (let n = 0; n < 3; n++) {
+      const job = await finishedUpstream(w, deps);
+      early.push({ id: job.id, beat: w.queues.take('poll')! });
+    }
+    // … and, a minute later, a job whose poll chain is lost before it was ever submitted.
+    w.clock.ms = t0 + 60_000;
+    const { job: lost } = await submitEdit(deps, { input: INPUT, owner: 'local' });
+    while (w.queues.take('poll')) {}
+    // The three are handed over just before their deadline; their result messages sit in a backlog.
+    w.clock.ms = t0 + 14 * 60_000;
+    for (const { beat } of early) await pollJob(deps, beat.body as PollMessage, beat.id);
+    while (w.queues.take('result')) {}
+
+    // Past every sweep time: the three collections come first in the index, not stalled yet.
+    w.clock.ms = Date.parse((await w.store.get(lost.id))!.sweepAt!) + 1;
+    const first = await sweepDueJobs(deps, { limit: 3 });
+    expect(first).toMatchObject({ due: 3, collected: 0, ended: 0 });
+    // They moved out of the way: the next sweep reaches the lost job and ends it.
+    const second = await sweepDueJobs(deps, { limit: 3 });
+    expect(second).toMatchObject({ due: 1, ended: 1 });
+    expect((await w.store.get(lost.id))!.status).toBe('expired');
   });
 });

@@ -22,6 +22,15 @@ import { sweepDueJobs } from '#core/jobs/sweep-jobs';
 import { silentLog } from '#core/log';
 import type { Clock } from '#core/ports';
 
+/** The edit request the core tests' jobs carry. */
+export const EDIT_INPUT = {
+  prompt: 'make it red',
+  image_urls: ['https://inputs.example.com/a.png'],
+  guidance_scale: 2.5,
+  image_size: 'square_hd' as const,
+  output_format: 'png' as const,
+};
+
 /** Port methods whose call changes the world: an actor may crash right after one. */
 const SIDE_EFFECTS = new Set([
   'store.create',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { collectResult, MAX_SILENT_ATTEMPTS } from '#core/jobs/collect-result';
 import type { Job } from '#core/jobs/job';
 import { OutputCopyError } from '#core/outputs/index';
-import { World } from '../../support/race-harness.ts';
+import { EDIT_INPUT, World } from '../../support/race-harness.ts';
 
 /*
  * The result stage's retry window bounds the waits its own schedule plans, not the clock: a
@@ -10,13 +10,7 @@ import { World } from '../../support/race-harness.ts';
  * the window and throw the result away (the soak found exactly that).
  */
 
-const INPUT = {
-  prompt: 'make it red',
-  image_urls: ['https://inputs.example.com/a.png'],
-  guidance_scale: 2.5,
-  image_size: 'square_hd' as const,
-  output_format: 'png' as const,
-};
+const INPUT = EDIT_INPUT;
 
 const WINDOW_SECONDS = 60;
 

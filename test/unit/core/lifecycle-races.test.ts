@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Job } from '#core/jobs/job';
 import { completionEvent } from '#core/notify/events';
 import { OutputCopyError } from '#core/outputs/index';
-import { type Actor, actors, explore, World } from '../../support/race-harness.ts';
+import { type Actor, actors, EDIT_INPUT, explore, World } from '../../support/race-harness.ts';
 
 /*
  * Every interleaving of the actors that can touch one job — heartbeats, result collections,
@@ -13,13 +13,7 @@ import { type Actor, actors, explore, World } from '../../support/race-harness.t
  * most one upstream submission, and no output left that the job does not own.
  */
 
-const INPUT = {
-  prompt: 'make it red',
-  image_urls: ['https://inputs.example.com/a.png'],
-  guidance_scale: 2.5,
-  image_size: 'square_hd' as const,
-  output_format: 'png' as const,
-};
+const INPUT = EDIT_INPUT;
 
 /** Stores a job as the lifecycle would have left it; `at` offsets are from the world's now. */
 async function seed(world: World, fields: Partial<Job> & { deadlineInMs?: number }): Promise<Job> {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobView } from '#core/jobs/job-view';
-import { completionEvent } from '#core/notify/events';
+import { completionEvent } from '#core/notify/event-builders';
 import { generateSigningSecret } from '#core/webhooks/sign';
 import { verifyWebhook, WebhookVerificationError } from '#core/webhooks/verify';
 import { EVENTS } from '../../contract/index.ts';

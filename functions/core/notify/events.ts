@@ -5,15 +5,6 @@ import { ERROR_CODE } from '../errors.ts';
 import { JOB_ERROR_CODES, JOB_STATUSES } from '../jobs/job.ts';
 import { JOB_PHASES } from '../jobs/job-view.ts';
 import { type BatchCompletedEvent, BatchCompletedEventSchema } from './batch-events.ts';
-import { EVENT_DETAIL_TYPES } from './event-builders.ts';
-
-export {
-  completionEvent,
-  deletedEvent,
-  EVENT_DETAIL_TYPES,
-  startedEvent,
-  submittedEvent,
-} from './event-builders.ts';
 
 /*
  * The events the pipeline announces, as schemas: the single source of their shape. The JSON
@@ -23,8 +14,9 @@ export {
  * Every event is one JSON document, the same wherever it goes (EventBridge `detail`, the SNS
  * message, the webhook body), with the fields a subscriber filters on at the top level.
  *
- * Building the events needs none of this: the builders live in `event-builders.ts` (re-exported
- * here), so a function that announces events does not construct these schemas at cold start.
+ * Building the events needs none of this: the builders live in `event-builders.ts`, which takes
+ * only these types, so a function that announces events does not construct these schemas at cold
+ * start (and the two modules do not import each other).
  */
 
 const timestamp = (description: string) => z.iso.datetime().check(z.describe(description));
@@ -225,27 +217,27 @@ export type JobEvent = LifecycleEvent | CompletionEvent | BatchCompletedEvent;
 /** Every event (a batch's completion too): its EventBridge detail type, schema and JSON Schema file (in schemas/events/). */
 export const JOB_EVENTS = {
   'edit.job.submitted': {
-    detailType: EVENT_DETAIL_TYPES['edit.job.submitted'],
+    detailType: EVENTS.jobSubmitted,
     schema: JobSubmittedEventSchema,
     file: 'edit-job-submitted',
   },
   'edit.job.started': {
-    detailType: EVENT_DETAIL_TYPES['edit.job.started'],
+    detailType: EVENTS.jobStarted,
     schema: JobStartedEventSchema,
     file: 'edit-job-started',
   },
   'edit.job.completed': {
-    detailType: EVENT_DETAIL_TYPES['edit.job.completed'],
+    detailType: EVENTS.jobCompleted,
     schema: JobCompletedEventSchema,
     file: 'edit-job-completed',
   },
   'edit.job.deleted': {
-    detailType: EVENT_DETAIL_TYPES['edit.job.deleted'],
+    detailType: EVENTS.jobDeleted,
     schema: JobDeletedEventSchema,
     file: 'edit-job-deleted',
   },
   'edit.batch.completed': {
-    detailType: EVENT_DETAIL_TYPES['edit.batch.completed'],
+    detailType: EVENTS.batchCompleted,
     schema: BatchCompletedEventSchema,
     file: 'edit-batch-completed',
   },

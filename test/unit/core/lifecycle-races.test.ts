@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Job } from '#core/jobs/job';
-import { completionEvent } from '#core/notify/events';
+import { completionEvent } from '#core/notify/event-builders';
 import { OutputCopyError } from '#core/outputs/index';
 import { type Actor, actors, EDIT_INPUT, explore, World } from '../../support/race-harness.ts';
 

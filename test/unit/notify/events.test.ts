@@ -7,14 +7,8 @@ import { z } from 'zod';
 import { AwsNotifier } from '#adapters/aws/aws-notifier';
 import type { Job } from '#core/jobs/job';
 import type { JobView } from '#core/jobs/job-view';
-import {
-  completionEvent,
-  type EventJob,
-  JOB_EVENTS,
-  type JobEvent,
-  startedEvent,
-  submittedEvent,
-} from '#core/notify/events';
+import { completionEvent, startedEvent, submittedEvent } from '#core/notify/event-builders';
+import { type EventJob, JOB_EVENTS, type JobEvent } from '#core/notify/events';
 import { announceBestEffort } from '#core/notify/notifier';
 import type { Notifier } from '#core/ports';
 import { EVENTS } from '../../../contract/index.ts';

@@ -1,10 +1,10 @@
-import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDynamoDocumentClient } from '#adapters/aws/clients';
 import { DynamoAdmissionStore } from '#adapters/aws/dynamo-admission';
 import { MemoryAdmissionStore } from '#adapters/memory/memory-admission';
-import { TABLE } from '../../contract/index.ts';
 import { type MotoServer, startMotoServer } from '../../local/moto-server.ts';
+import { createKeyOnlyJobsTable } from '../support/jobs-table.ts';
 
 /**
  * The admission record on DynamoDB (moto, through the real adapter): a release needs no map made
@@ -17,14 +17,7 @@ let table = 0;
 
 async function freshTable(): Promise<string> {
   const name = `admission-${++table}`;
-  await client.send(
-    new CreateTableCommand({
-      TableName: name,
-      AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createKeyOnlyJobsTable(client, name);
   return name;
 }
 

@@ -1,4 +1,3 @@
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDynamoDocumentClient } from '#adapters/aws/clients';
@@ -9,6 +8,7 @@ import * as lifecycle from '#core/jobs/lifecycle';
 import type { Clock } from '#core/ports';
 import { TABLE } from '../../contract/index.ts';
 import { type MotoServer, startMotoServer } from '../../local/moto-server.ts';
+import { createKeyOnlyJobsTable } from '../support/jobs-table.ts';
 
 /**
  * The in-memory store is the safety net of the race tests only if it accepts and refuses exactly
@@ -171,14 +171,7 @@ beforeAll(async () => {
   vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
   vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
   const client = createDynamoDocumentClient();
-  await client.send(
-    new CreateTableCommand({
-      TableName: TABLE_NAME,
-      AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createKeyOnlyJobsTable(client, TABLE_NAME);
   dynamo = new DynamoJobStore(client, TABLE_NAME, 30, clock);
 });
 

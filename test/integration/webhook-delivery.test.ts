@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createDynamoDocumentClient } from '#adapters/aws/clients';
 import { DynamoJobStore } from '#adapters/aws/dynamo-job-store';
@@ -15,8 +14,8 @@ import { decodeSigningSecret, generateSigningSecret } from '#core/webhooks/sign'
 import { resendWebhook, startWebhookDelivery } from '#core/webhooks/start-delivery';
 import { verifyWebhook } from '#core/webhooks/verify';
 import type { WebhookMessage } from '#core/webhooks/webhook-message';
-import { TABLE } from '../../contract/index.ts';
 import { type MotoServer, startMotoServer } from '../../local/moto-server.ts';
+import { createKeyOnlyJobsTable } from '../support/jobs-table.ts';
 
 const TABLE_NAME = 'webhook-delivery-jobs';
 const SECRET = generateSigningSecret();
@@ -124,14 +123,7 @@ beforeAll(async () => {
   vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
   vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
   const dynamo = createDynamoDocumentClient();
-  await dynamo.send(
-    new CreateTableCommand({
-      TableName: TABLE_NAME,
-      AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createKeyOnlyJobsTable(dynamo, TABLE_NAME);
   store = new DynamoJobStore(dynamo, TABLE_NAME, 30, clock);
 });
 

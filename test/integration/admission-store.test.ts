@@ -5,6 +5,7 @@ import { DynamoAdmissionStore } from '#adapters/aws/dynamo-admission';
 import { MemoryAdmissionStore } from '#adapters/memory/memory-admission';
 import { type MotoServer, startMotoServer } from '../../local/moto-server.ts';
 import { createKeyOnlyJobsTable } from '../support/jobs-table.ts';
+import { stubAwsEnvFor } from '../support/moto-env.ts';
 
 /**
  * The admission record on DynamoDB (moto, through the real adapter): a release needs no map made
@@ -30,10 +31,7 @@ const record = async (name: string) =>
 
 beforeAll(async () => {
   moto = await startMotoServer();
-  vi.stubEnv('AWS_ENDPOINT_URL', moto.endpoint);
-  vi.stubEnv('AWS_REGION', 'us-east-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+  stubAwsEnvFor(moto.endpoint);
   client = createDynamoDocumentClient();
 });
 

@@ -14,6 +14,7 @@ import { createS3Client } from '#adapters/aws/clients';
 import { copyOutputs, type DownloadPolicy, PART_SIZE } from '#core/outputs/index';
 import { type MotoServer, startMotoServer } from '../../local/moto-server.ts';
 import { closeServer, listenOnLoopback } from '../support/loopback-server.ts';
+import { stubAwsEnvFor } from '../support/moto-env.ts';
 import { failureOf } from '../support/output-copy-failure.ts';
 
 const BUCKET = 'flux-edit-outputs';
@@ -141,10 +142,7 @@ describe('Function: copyOutputs (moto S3, loopback file server)', () => {
     const [started] = await Promise.all([startMotoServer(), server.start()]);
     moto = started;
     // The same client factory Lambda uses, pointed at moto the way the local runtime does it.
-    vi.stubEnv('AWS_ENDPOINT_URL', moto.endpoint);
-    vi.stubEnv('AWS_REGION', 'us-east-1');
-    vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+    stubAwsEnvFor(moto.endpoint);
     s3 = createS3Client();
     s3.middlewareStack.add(
       (next, context) => (args) => {

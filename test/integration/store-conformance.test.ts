@@ -9,6 +9,7 @@ import type { Clock } from '#core/ports';
 import { TABLE } from '../../contract/index.ts';
 import { type MotoServer, startMotoServer } from '../../local/moto-server.ts';
 import { createKeyOnlyJobsTable } from '../support/jobs-table.ts';
+import { stubAwsEnvFor } from '../support/moto-env.ts';
 
 /**
  * The in-memory store is the safety net of the race tests only if it accepts and refuses exactly
@@ -166,10 +167,7 @@ let dynamo: DynamoJobStore;
 
 beforeAll(async () => {
   moto = await startMotoServer();
-  vi.stubEnv('AWS_ENDPOINT_URL', moto.endpoint);
-  vi.stubEnv('AWS_REGION', 'us-east-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+  stubAwsEnvFor(moto.endpoint);
   const client = createDynamoDocumentClient();
   await createKeyOnlyJobsTable(client, TABLE_NAME);
   dynamo = new DynamoJobStore(client, TABLE_NAME, 30, clock);

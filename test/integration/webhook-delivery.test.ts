@@ -16,6 +16,7 @@ import { verifyWebhook } from '#core/webhooks/verify';
 import type { WebhookMessage } from '#core/webhooks/webhook-message';
 import { type MotoServer, startMotoServer } from '../../local/moto-server.ts';
 import { createKeyOnlyJobsTable } from '../support/jobs-table.ts';
+import { stubAwsEnvFor } from '../support/moto-env.ts';
 
 const TABLE_NAME = 'webhook-delivery-jobs';
 const SECRET = generateSigningSecret();
@@ -118,10 +119,7 @@ const deliveryOf = async (id: string) => (await store.get(id))?.webhook;
 beforeAll(async () => {
   const [started] = await Promise.all([startMotoServer(), receiver.start()]);
   moto = started;
-  vi.stubEnv('AWS_ENDPOINT_URL', moto.endpoint);
-  vi.stubEnv('AWS_REGION', 'us-east-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+  stubAwsEnvFor(moto.endpoint);
   const dynamo = createDynamoDocumentClient();
   await createKeyOnlyJobsTable(dynamo, TABLE_NAME);
   store = new DynamoJobStore(dynamo, TABLE_NAME, 30, clock);

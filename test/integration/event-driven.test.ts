@@ -53,7 +53,8 @@ describe('Submission: the submit queue', () => {
 
     expect(job).toMatchObject({ status: 'succeeded', metadata: { order: '42' } });
     expect(job.outputs).toHaveLength(1);
-    const sns = fixture.notifications.snsFor(job.id);
+    // (the event on the bus can be seen before the SNS copy reaches its observer queue: wait for both)
+    const { sns } = await fixture.notifications.completionOf(job.id);
     expect(sns[0]!.attributes?.caller_reference?.Value).toBe('queue-1');
   });
 

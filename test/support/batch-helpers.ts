@@ -114,7 +114,9 @@ export async function queueDepth(pipeline: LocalPipeline, queue: keyof LocalQueu
 /** The batch's jobs (up to 1,000), in line order. */
 export async function batchJobsOf(pipeline: LocalPipeline, batchId: string): Promise<JobView[]> {
   const path = `/edits?batch_id=${batchId}&limit=1000&sort=asc`;
-  return (await callApi<{ items: JobView[] }>(pipeline, 'GET', path)).body.items;
+  const { items } = (await callApi<{ items: JobView[] }>(pipeline, 'GET', path)).body;
+  // A listing is in creation order, and a batch's lines are created concurrently
+  return items.toSorted((a, b) => (a.batch_line ?? 0) - (b.batch_line ?? 0));
 }
 
 /**

@@ -2,15 +2,16 @@ import { PipelineError } from '../errors.ts';
 import type { AdmissionStore } from '../ports.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { iso, type Job } from './job.ts';
-import { admit } from './lifecycle.ts';
+import { admit, waitKeyOf } from './lifecycle.ts';
 
 /**
  * Admission control: at most `UPSTREAM_CONCURRENCY` jobs in flight at RunComfy, across every
  * function instance, in the order they arrived — interactive submissions before batch lines, so a
  * 50,000-line batch never holds back a single edit (batches share what interactive work leaves).
  *
- * A job waits in its lane (a sparse index, by its place in line) until a dispatcher gives it a
- * slot in the shared admission record and sends its first heartbeat, which submits it. The slot
+ * A job arriving while a slot is free and nobody waits takes the slot at once (`admitOnArrival`).
+ * Otherwise it waits in its lane (a sparse index, by its place in line) until a dispatcher gives it
+ * a slot in the shared admission record and sends its first heartbeat, which submits it. The slot
  * is given back when RunComfy's run finishes (the hand-over) or the job ends before that, and the
  * one who gives it back admits the next in line at once. RunComfy answering 429 lowers the limit
  * (halved; then raised by one per accepted submission, up to the setting: AIMD) and the job waits
@@ -126,6 +127,44 @@ export async function dispatchAdmissions(all: JobDeps): Promise<number> {
 }
 
 /**
+ * A job arriving while a slot is free and nobody waits ahead of it (for an edit: no edit waiting;
+ * for a batch line: nothing waiting at all) takes the slot at once, with no place in line and no
+ * hop through a dispatcher: 4 write units and a queue message fewer. False when the slots are
+ * full, someone waits, or another arrival took the last free slot first: the job then waits in
+ * line. The waiting index is read eventually consistent, so a job that entered the line a moment
+ * ago may be overtaken by one arriving now: arrivals that close have no order to keep.
+ */
+export async function admitOnArrival(
+  deps: AdmissionDeps,
+  jobId: string,
+  lane: 'interactive' | 'batch',
+): Promise<boolean> {
+  const [{ holders, limit: stored }, ahead] = await Promise.all([
+    deps.admission.slots(),
+    waitingAhead(deps, lane),
+  ]);
+  const limit = currentLimit(deps, stored);
+  if (ahead || Object.keys(holders).length >= limit) return false;
+  return deps.admission.acquire([jobId], limit, deps.clock.now());
+}
+
+async function waitingAhead(deps: AdmissionDeps, lane: 'interactive' | 'batch'): Promise<boolean> {
+  const lanes = lane === 'interactive' ? (['interactive'] as const) : (['interactive', 'batch'] as const);
+  const heads = await Promise.all(lanes.map((each) => deps.admission.waiting(each, 1)));
+  return heads.some((head) => head.length > 0);
+}
+
+/**
+ * The place in line of a job RunComfy pushed back: its own, or for a job admitted on arrival
+ * (which never had one) the head of its lane's, since everyone waiting arrived after it.
+ */
+export async function placeInLine(deps: AdmissionDeps, job: Job): Promise<string> {
+  if (job.waitKey) return job.waitKey;
+  const [head] = await deps.admission.waiting(job.lane ?? 'interactive', 1);
+  return head?.waitKey ?? waitKeyOf(await deps.admission.nextSeq());
+}
+
+/**
  * Admits one job holding a slot: its first heartbeat goes out first (a heartbeat for a job still
  * waiting is dropped), then the admission write. `left`: the job left the line without being
  * admitted (cancelled, deleted): the caller gives the slot back. `already`: another dispatcher
@@ -152,7 +191,8 @@ async function reclaimSlots(deps: AdmissionDeps, holders: Record<string, number>
   let reclaimed = 0;
   for (const [jobId, takenAtMs] of Object.entries(holders)) {
     const job = await deps.store.get(jobId);
-    if (job && holdsSlot(job, takenAtMs, nowMs)) continue;
+    // No job yet: one admitted on arrival takes its slot a moment before it is recorded.
+    if (job ? holdsSlot(job, takenAtMs, nowMs) : nowMs - takenAtMs < UNCLAIMED_SLOT_MS) continue;
     await deps.admission.release(jobId);
     reclaimed += 1;
     deps.log.warn('reclaimed an upstream slot its holder no longer uses', { jobId, status: job?.status });

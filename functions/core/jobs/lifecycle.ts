@@ -58,13 +58,13 @@ export const TRANSITIONS = {
     machine: 'status',
     from: ['queued'],
     by: 'dispatcher (poller, sweeper)',
-    says: 'a RunComfy slot is the job’s: it leaves the line; its deadline starts',
+    says: 'a RunComfy slot is the job’s: it leaves the line; its deadline starts (a job finding a free slot on arrival is made admitted)',
   },
   requeue: {
     machine: 'status',
     from: ['queued'],
     by: 'poller',
-    says: 'RunComfy answered 429: back in line at its old place, the slot given back',
+    says: 'RunComfy answered 429: back in line at its old place (or the head of its lane), the slot given back',
   },
   claimSubmission: {
     machine: 'status',
@@ -343,11 +343,21 @@ const claimHeartbeat = (beat: Heartbeat): Partial<Job> => ({
 export function newJob(
   fields: Omit<Job, 'status' | 'submitAttempts' | 'pollCount' | 'sweepAt'>,
   ctx: WriteContext,
-  line?: { lane: 'interactive' | 'batch'; seq: number },
+  admission?:
+    | { lane: 'interactive' | 'batch'; seq: number }
+    | { lane: 'interactive' | 'batch'; admitted: true },
 ): Job {
   const base = { ...fields, status: 'queued' as const, submitAttempts: 0, pollCount: 0 };
-  if (!line) return { ...base, sweepAt: sweepAt.active(fields, ctx) };
-  return { ...base, lane: line.lane, waitLane: line.lane, waitKey: waitKeyOf(line.seq) };
+  if (!admission) return { ...base, sweepAt: sweepAt.active(fields, ctx) };
+  // Admitted on arrival (it took a free slot): as `admit` leaves a job, without a place in line.
+  if ('admitted' in admission)
+    return {
+      ...base,
+      lane: admission.lane,
+      admittedAt: iso(ctx.nowMs),
+      sweepAt: sweepAt.active(fields, ctx),
+    };
+  return { ...base, lane: admission.lane, waitLane: admission.lane, waitKey: waitKeyOf(admission.seq) };
 }
 
 /** A place in line as the waiting index sorts it. */
@@ -403,13 +413,14 @@ export function admit(deadlineSeconds: number, ctx: WriteContext): JobWrite {
 
 /**
  * RunComfy refused the submission with 429 (too many in flight): the job gives its slot back and
- * waits again at its old place, outside the sweeper's index; nothing was created upstream.
+ * waits again at `place` (see `placeInLine`), outside the sweeper's index; nothing was created
+ * upstream.
  */
-export function requeue(job: Job, trouble: LastError, inFlightSince: string): JobWrite {
+export function requeue(job: Job, trouble: LastError, inFlightSince: string, place: string): JobWrite {
   return write('requeue', {
-    set: { waitLane: job.lane ?? 'interactive', lastError: trouble },
+    set: { waitLane: job.lane ?? 'interactive', waitKey: place, lastError: trouble },
     remove: ['admittedAt', 'submittingSince', 'sweepAt'],
-    guard: all(has('waitKey'), missing('requestId'), is('submittingSince', inFlightSince)),
+    guard: all(has('admittedAt'), missing('requestId'), is('submittingSince', inFlightSince)),
   });
 }
 

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { JobInput } from '../edit-request.ts';
 import { IdempotencyKeyReusedError, PipelineError, ValidationError } from '../errors.ts';
-import { assertWithinSpendCap, nudgeDispatch } from './admission.ts';
+import { type AdmissionDeps, admitOnArrival, assertWithinSpendCap, nudgeDispatch } from './admission.ts';
 import { checkEditRequest } from './check-edit.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { iso, type Job } from './job.ts';
@@ -64,17 +64,19 @@ export async function submitEdit(
   if (!check.ok) throw new ValidationError('edit request is invalid', check.issues);
   const { input, caller } = check;
   await assertWithinSpendCap(deps);
-  // With admission control, the job gets its place in line (its lane: batch lines after edits).
-  const line = deps.admission
-    ? {
-        lane: request.batch ? ('batch' as const) : ('interactive' as const),
-        seq: await deps.admission.nextSeq(),
-      }
+  const id = randomUUID();
+  // With admission control, the job takes a free slot, or else its place in line (its lane: batch
+  // lines after edits).
+  const lane = request.batch ? ('batch' as const) : ('interactive' as const);
+  const admission = deps.admission
+    ? (await admitOnArrival(deps as AdmissionDeps, id, lane))
+      ? { lane, admitted: true as const }
+      : { lane, seq: await deps.admission.nextSeq() }
     : undefined;
   const ctx = writeContext(deps);
   const job: Job = newJob(
     {
-      id: randomUUID(),
+      id,
       input,
       owner: request.owner,
       ownerKey,
@@ -86,16 +88,26 @@ export async function submitEdit(
       idempotencyKey: request.idempotencyKey ? hashKey(ownerKey, request.idempotencyKey) : undefined,
     },
     ctx,
-    line,
+    admission,
   );
+  // A slot taken for a job that is not made (an idempotent repeat) or not started goes back.
+  const giveSlotBack = async () => {
+    if (admission && 'admitted' in admission) await deps.admission?.release(id);
+  };
 
-  const created = await deps.store.create(
-    job,
-    job.idempotencyKey
-      ? { key: job.idempotencyKey, fingerprint: fingerprint({ ...input, ...caller }) }
-      : undefined,
-  );
+  const created = await deps.store
+    .create(
+      job,
+      job.idempotencyKey
+        ? { key: job.idempotencyKey, fingerprint: fingerprint({ ...input, ...caller }) }
+        : undefined,
+    )
+    .catch(async (error: unknown) => {
+      await giveSlotBack().catch(() => undefined); // else a dispatcher reclaims it
+      throw error;
+    });
   if (!created.created) {
+    await giveSlotBack();
     if (!created.fingerprintMatches) {
       throw new IdempotencyKeyReusedError();
     }
@@ -105,7 +117,7 @@ export async function submitEdit(
     return { job: existing, created: false };
   }
 
-  if (line) {
+  if (admission && 'seq' in admission) {
     // In line: a dispatcher admits it when a RunComfy slot is free (a lost nudge is only a delay:
     // every release and every sweep dispatches too).
     await nudgeDispatch(deps).catch((error: unknown) => {
@@ -122,6 +134,7 @@ export async function submitEdit(
   } catch (error) {
     deps.log.error('could not queue the first heartbeat; discarding the job', { jobId: job.id, error });
     await deps.store.discard(job);
+    await giveSlotBack();
     throw new JobNotQueuedError(error);
   }
   deps.metrics.count('JobsAccepted');

@@ -1,7 +1,7 @@
 import { submittedEvent } from '../notify/event-builders.ts';
 import { announceBestEffort } from '../notify/notifier.ts';
 import { RunComfyError } from '../runcomfy/errors.ts';
-import { type AdmissionDeps, slowDown, speedUp } from './admission.ts';
+import { type AdmissionDeps, placeInLine, slowDown, speedUp } from './admission.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { finishJob } from './finish-job.ts';
 import { iso, isTerminal, type Job, type JobError, type LastError } from './job.ts';
@@ -138,11 +138,12 @@ async function handleSubmitError(
   deps.metrics.count('UpstreamSubmitErrors');
   const ctx = writeContext(deps);
 
-  if (error.kind === 'rate_limited' && deps.admission && job.waitKey) {
+  if (error.kind === 'rate_limited' && deps.admission && job.admittedAt) {
     // Too many in flight for RunComfy: fewer slots for a while, and this job waits again at its
     // old place in line (nothing was created upstream, so nothing is lost or paid).
     const trouble: LastError = { code: error.code, message: error.message, attempt, at: iso(ctx.nowMs) };
-    const waiting = await deps.store.write(job.id, requeue(job, trouble, inFlightSince));
+    const place = await placeInLine(deps as AdmissionDeps, job);
+    const waiting = await deps.store.write(job.id, requeue(job, trouble, inFlightSince, place));
     if (!waiting) return { kind: 'dropped' };
     await slowDown(deps as AdmissionDeps);
     await deps.admission.release(job.id);

@@ -27,6 +27,23 @@ async function submit(deps: AdmissionDeps, batch?: { id: string; line: number })
   return (await submitEdit(deps, { input: INPUT, owner: 'local', ...(batch ? { batch } : {}) })).job;
 }
 
+/**
+ * Submits jobs that find no free slot (another arrival takes it first), so they wait in line for
+ * the dispatchers whatever the limit.
+ */
+async function lineUp(deps: AdmissionDeps, count: number, batch?: { id: string; line: number }) {
+  const full = new Proxy(deps.admission, {
+    get(target, property) {
+      if (property === 'acquire') return async () => false;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const jobs = [];
+  for (let i = 0; i < count; i++) jobs.push(await submit({ ...deps, admission: full }, batch));
+  return jobs;
+}
+
 /** Runs every queued heartbeat once (and what they send), like the poll queue would. */
 async function drainPolls(w: World, deps: AdmissionDeps) {
   for (let i = 0; i < 100; i++) {
@@ -54,7 +71,7 @@ describe('Function: dispatchAdmissions', () => {
 
   it('takes the free slots in one write; racing dispatchers admit every job once', async () => {
     const { w, admission, deps } = world(10);
-    const jobs = [await submit(deps), await submit(deps), await submit(deps), await submit(deps)];
+    const jobs = await lineUp(deps, 4);
     const acquired: string[][] = [];
     const acquire = admission.acquire.bind(admission);
     admission.acquire = async (ids, limit, nowMs) => {
@@ -77,8 +94,7 @@ describe('Function: dispatchAdmissions', () => {
 
   it('does not look at every holder when another dispatcher just filled the slots', async () => {
     const { w, admission, deps } = world(2);
-    await submit(deps);
-    await submit(deps);
+    await lineUp(deps, 2);
     const reads: string[] = [];
     const store = new Proxy(w.store, {
       get(target, property) {
@@ -202,6 +218,97 @@ describe('Function: dispatchAdmissions', () => {
     expect(w.runComfy.runs.size).toBe(2);
     // Each accepted submission raised the limit again, up to the setting.
     expect(admission.limit).toBe(4);
+  });
+
+  it('admits a job arriving at a free slot at once: no place in line, no dispatch, no line number', async () => {
+    const { w, admission, deps } = world(2);
+    let seqs = 0;
+    const nextSeq = admission.nextSeq.bind(admission);
+    admission.nextSeq = async (count) => {
+      seqs += 1;
+      return nextSeq(count);
+    };
+
+    const job = await submit(deps);
+
+    expect(heldBy(admission)).toEqual([job.id]);
+    const stored = (await w.store.get(job.id))!;
+    expect(stored).toMatchObject({ status: 'queued', lane: 'interactive' });
+    expect(stored.admittedAt).toBeDefined();
+    expect(stored.waitLane ?? stored.waitKey).toBeUndefined();
+    expect(stored.sweepAt).toBeDefined();
+    expect(seqs).toBe(0);
+    // Its first heartbeat, not a nudge to the dispatchers; it submits the job.
+    expect(w.queues.sent.map((message) => message.body)).toEqual([{ jobId: job.id, seq: 0 }]);
+    await drainPolls(w, deps);
+    expect((await w.store.get(job.id))!.requestId).toBeDefined();
+  });
+
+  it('puts an arrival in line behind those waiting, even with a slot free; an edit goes before batch lines', async () => {
+    // An edit waits; both slots are free (no dispatch ran yet): arrivals of either lane wait behind it
+    const one = world(2);
+    await lineUp(one.deps, 1);
+    const edit = await submit(one.deps);
+    const line = await submit(one.deps, { id: 'b', line: 1 });
+    expect(heldBy(one.admission)).toEqual([]);
+    expect((await one.w.store.get(edit.id))!.waitLane).toBe('interactive');
+    expect((await one.w.store.get(line.id))!.waitLane).toBe('batch');
+
+    // Only a batch line waits: an edit arriving goes ahead of it, a batch line arriving does not
+    const two = world(2);
+    const [waitingLine] = await lineUp(two.deps, 1, { id: 'b', line: 1 });
+    const ahead = await submit(two.deps);
+    const behind = await submit(two.deps, { id: 'b', line: 2 });
+    expect(heldBy(two.admission)).toEqual([ahead.id]);
+    expect(
+      (await two.w.store.get(behind.id))!.waitKey! > (await two.w.store.get(waitingLine!.id))!.waitKey!,
+    ).toBe(true);
+  });
+
+  it('puts a job admitted on arrival that RunComfy pushed back at the head of its lane', async () => {
+    // Prepare: the first job takes a free slot; two more find none and wait
+    const { w, admission, deps } = world(4);
+    const first = await submit(deps);
+    const waiting = await lineUp(deps, 2);
+    w.runComfy.failNext('submit', 'rate_limited', 429);
+
+    // Act: its first heartbeat submits it, and RunComfy answers 429
+    const beat = w.queues.take('poll')!;
+    await pollJob(deps, beat.body as PollMessage, beat.id);
+
+    // Assess: limit halved, slot given back, and first in line again (the head's place: they came after it)
+    expect(admission.limit).toBe(2);
+    const requeued = (await w.store.get(first.id))!;
+    expect(requeued).toMatchObject({ waitLane: 'interactive', status: 'queued' });
+    expect(requeued.admittedAt).toBeUndefined();
+    expect(requeued.waitKey).toBe((await w.store.get(waiting[0]!.id))!.waitKey);
+    expect(heldBy(admission)).not.toContain(first.id);
+  });
+
+  it('gives back the slot an idempotent repeat took, and keeps a slot whose job is being recorded', async () => {
+    const { w, admission, deps } = world(1);
+    const request = { input: INPUT, owner: 'local', idempotencyKey: 'k-1' };
+    const made = await submitEdit(deps, request);
+    await drainPolls(w, deps);
+    // The first job's run ends, so its slot is free again for the repeat to take.
+    await cancelJob(deps, made.job.id);
+    await drainPolls(w, deps);
+    expect(heldBy(admission)).toEqual([]);
+
+    const again = await submitEdit(deps, request);
+
+    expect(again).toMatchObject({ created: false, job: { id: made.job.id } });
+    expect(heldBy(admission)).toEqual([]);
+
+    // A slot taken for a job not recorded yet is not taken away from it at once; after a while it is.
+    const arriving = 'a-job-being-recorded';
+    admission.holders[arriving] = w.clock.now();
+    await lineUp(deps, 1); // a dispatch finds the slots full and looks at every holder
+    await dispatchAdmissions(deps);
+    expect(heldBy(admission)).toContain(arriving);
+    w.clock.ms += UNCLAIMED_SLOT_MS + 1;
+    await dispatchAdmissions(deps);
+    expect(heldBy(admission)).not.toContain(arriving);
   });
 
   it('refuses new submissions once the day’s spend reached the cap, until the next UTC day', async () => {

@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { admissionGoals, runAdmissionBenchmark } from './admission.ts';
 import { coldStartCharts, coldStartGoals, runColdStartBenchmark } from './cold-start.ts';
-import { runCopyBenchmark } from './copy.ts';
+import { copyGoals, runCopyBenchmark } from './copy.ts';
 import { costCharts, runCostBenchmark } from './cost.ts';
 import { latencyGoals, runLatencyBenchmark } from './latency.ts';
 import { type GoalFigure, goal } from './lib/goals.ts';
@@ -76,48 +76,7 @@ export const CASES = [
     key: 'copy',
     run: () => runCopyBenchmark(),
     // Each fresh worker process measures the copy and its baselines once: one run, one ratio.
-    goals: (copy) => {
-      const mib = (bytes: number) => round(bytes / 2 ** 20, 0);
-      return [
-        ...copy.sizes.map((size) =>
-          goal({
-            id: `copy.rss-growth-${mib(size.outputBytesEach)}mib`,
-            label: `copy ${size.outputs} × ${mib(size.outputBytesEach)} MiB: peak RSS growth`,
-            unit: 'MiB',
-            figure: spread(size.runs.map((run) => run.copyPeakRssGrowthMiB)),
-            judgedOn: 'max',
-            goal: { op: '<=', value: copy.rssGoalMiB },
-            baseline: 'RSS before the copy, same process',
-          }),
-        ),
-        goal({
-          id: 'copy.rss-size-ratio',
-          label: 'copy: peak RSS growth, largest outputs / smallest (worst runs)',
-          unit: '×',
-          figure: spread([copy.rssSizeRatio]),
-          goal: { op: '<=', value: copy.rssSizeRatioGoal },
-          baseline: 'the same copy of the smallest outputs, same run',
-        }),
-        ...copy.sizes.map((size) =>
-          goal({
-            id: `copy.wall-ratio-${mib(size.outputBytesEach)}mib`,
-            label: `copy ${size.outputs} × ${mib(size.outputBytesEach)} MiB: wall / one PutObject`,
-            unit: '×',
-            figure: spread(size.runs.map((run) => run.copyWallMs / run.singlePutWallMs)),
-            goal: { op: '<=', value: copy.wallGoalRatio },
-            baseline: 'one PutObject of the same bytes, same process and endpoint, right after',
-          }),
-        ),
-        goal({
-          id: 'copy.requests-per-small-output',
-          label: 'copy: S3 requests per small output',
-          unit: 'requests',
-          figure: spread([copy.smallOutputS3RequestsPerOutput]),
-          goal: { op: '==', value: 1 },
-          baseline: 'absolute',
-        }),
-      ];
-    },
+    goals: copyGoals,
   }),
   defineCase({
     name: 'throughput',

@@ -52,9 +52,16 @@ export async function assertWithinSpendCap(deps: Pick<JobDeps, 'admission' | 'cl
   if (spent >= cap) throw new SpendCapReachedError(cap, spent, nextUtcMidnight(nowMs));
 }
 
-/** Records what RunComfy charged for a run, on the day it was collected. */
-export async function recordSpend(deps: Pick<JobDeps, 'admission' | 'clock'>, usd: number | undefined) {
-  if (!usd || usd <= 0 || !deps.admission) return;
+/**
+ * Records what RunComfy charged for a run, on the day it was collected: only while a cap is set,
+ * as nothing else reads the day's total (a write unit per job saved; the `RunComfySpendUSD`
+ * metric sums spend either way). A cap set during a day counts from when it was set.
+ */
+export async function recordSpend(
+  deps: Pick<JobDeps, 'admission' | 'clock' | 'config'>,
+  usd: number | undefined,
+) {
+  if (!usd || usd <= 0 || !deps.admission || deps.config.dailySpendCapUsd === undefined) return;
   await deps.admission.addSpend(utcDay(deps.clock.now()), usd);
 }
 

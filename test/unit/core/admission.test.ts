@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryAdmissionStore } from '#adapters/memory/memory-admission';
-import { type AdmissionDeps, dispatchAdmissions, UNCLAIMED_SLOT_MS } from '#core/jobs/admission';
+import { type AdmissionDeps, dispatchAdmissions, recordSpend, UNCLAIMED_SLOT_MS } from '#core/jobs/admission';
 import { cancelJob } from '#core/jobs/cancel-job';
 import type { JobView } from '#core/jobs/job-view';
 import type { PollMessage } from '#core/jobs/messages';
@@ -309,6 +309,18 @@ describe('Function: dispatchAdmissions', () => {
     w.clock.ms += UNCLAIMED_SLOT_MS + 1;
     await dispatchAdmissions(deps);
     expect(heldBy(admission)).not.toContain(arriving);
+  });
+
+  it('keeps the day’s spend only while a cap is set (nothing else reads it)', async () => {
+    const capped = world(4, { dailySpendCapUsd: 5 });
+    const uncapped = world(4);
+    const day = new Date(capped.w.clock.now()).toISOString().slice(0, 10);
+
+    await recordSpend(capped.deps, 0.02);
+    await recordSpend(uncapped.deps, 0.02);
+
+    expect(await capped.admission.spend(day)).toBe(0.02);
+    expect(await uncapped.admission.spend(day)).toBe(0);
   });
 
   it('refuses new submissions once the day’s spend reached the cap, until the next UTC day', async () => {

@@ -48,6 +48,7 @@ const auto = (value: number) => {
 };
 
 export function spreadText(figure: Spread, unit = ''): string {
+  if (figure.runs === 0) return 'none';
   const u = unit === '' ? '' : unit === '×' ? '×' : ` ${unit}`;
   if (figure.runs <= 1 || figure.min === figure.max)
     return `${auto(figure.median)}${u}${figure.runs <= 1 ? ' (1 run)' : ''}`;
@@ -419,9 +420,24 @@ Handler durations during the burst:
 
 ${markdownTable(['function', 'MB', 'invocations', 'records', 'mean (ms)', 'p50 (ms)', 'p95 (ms)'], fn(tp.lambda))}
 
-Under light load (${tp.lightLoadJobs} jobs, one every 0.5 s, after the burst; used by the cost model):
+Under light load (${tp.lightLoadJobs} jobs ${tp.lightLoadMode === 'sequential' ? 'run one at a time' : 'one every 0.5 s'}, after the burst; the cost model takes the CPU time from these${tp.lightLoadMode === 'sequential' ? ": this process's CPU time over each invocation, the local stack serving it included" : ''}):
 
-${markdownTable(['function', 'MB', 'invocations', 'records', 'mean (ms)', 'p50 (ms)', 'p95 (ms)'], fn(tp.lambdaLightLoad))}
+${markdownTable(
+  [
+    'function',
+    'MB',
+    'invocations',
+    'records',
+    'mean (ms)',
+    'p50 (ms)',
+    'p95 (ms)',
+    'CPU per record, median / mean (ms)',
+  ],
+  fn(tp.lambdaLightLoad).map((row) => {
+    const cpu = tp.lambdaLightLoad[String(row[0])]?.cpuMsPerRecord;
+    return [...row, cpu ? `${fmt(cpu.median, 2)} / ${fmt(cpu.mean, 2)}` : 'n/a'];
+  }),
+)}
 `;
 }
 
@@ -429,7 +445,11 @@ ${markdownTable(['function', 'MB', 'invocations', 'records', 'mean (ms)', 'p50 (
 function costMarginNote(cost: CostResult): string {
   const margin = (cost.goalUsdPer1000Jobs - cost.pipelineUsdPer1000Jobs) / cost.goalUsdPer1000Jobs;
   if (Math.abs(margin) >= 0.1) return '';
-  return ` The margin is ${fmt(Math.abs(margin) * 100, 1)} % ${margin >= 0 ? 'under' : 'over'} the goal, less than the spread of the local handler durations (with mean instead of median durations: $${fmt(cost.pipelineUsdPer1000JobsWithMeanDurations, 4)}): read it as *at* the goal, and with typical 1.5 MB outputs stored for the 30-day default retention, over it ($${fmt(cost.pipelineUsdPer1000JobsWithTypicalOutputs, 4)}).`;
+  const sensitivity =
+    cost.method === 'counted-v1'
+      ? 'less than the uncertainty of the per-call latencies assumed for the Lambda durations'
+      : `less than the spread of the local handler durations (with mean instead of median durations: $${fmt(cost.pipelineUsdPer1000JobsWithMeanDurations, 4)})`;
+  return ` The margin is ${fmt(Math.abs(margin) * 100, 1)} % ${margin >= 0 ? 'under' : 'over'} the goal, ${sensitivity}: read it as *at* the goal, and with typical 1.5 MB outputs stored for the 30-day default retention, over it ($${fmt(cost.pipelineUsdPer1000JobsWithTypicalOutputs, 4)}).`;
 }
 
 function costSection(cost: CostResult, charts: string[]): string {
@@ -445,20 +465,60 @@ function costSection(cost: CostResult, charts: string[]): string {
     ['price', 'USD per unit', 'source'],
     Object.entries(cost.prices).map(([key, p]) => [key, p.usdPerUnit.toPrecision(4), p.source]),
   );
+  const counted = cost.method === 'counted-v1';
+  const durations = cost.lambdaDurations
+    ? markdownTable(
+        [
+          'function',
+          'MB',
+          'CPU here (ms/record)',
+          'CPU on Lambda (ms/record)',
+          'calls per record',
+          'waiting (ms/record)',
+          'billed (ms/record)',
+          'timed median here (ms/record)',
+        ],
+        Object.entries(cost.lambdaDurations).map(([name, d]) => [
+          name,
+          d.memoryMb,
+          fmt(d.localCpuMsPerRecord, 2),
+          fmt(d.lambdaCpuMsPerRecord, 1),
+          Object.entries(d.callsPerRecord)
+            .map(([key, n]) => `${fmt(n, 2)} ${key}`)
+            .join(', '),
+          fmt(d.waitMsPerRecord, 1),
+          fmt(d.billedMsPerRecord, 1),
+          fmt(d.timedMedianMsPerRecord, 1),
+        ]),
+      )
+    : '';
+  const stability = cost.stability;
+  const stabilityText = stability
+    ? stability.changePercent !== undefined && stability.previous
+      ? `**${fmt(stability.changePercent, 2)} %** from the previous full run's $${fmt(stability.previous.usdPer1000Jobs, 4)} (cost run ${stability.previous.measuredAt}, throughput measured ${stability.previous.throughputMeasuredAt}; goal ≤ 5 %: ${stability.changePercent <= 5 ? 'met' : 'not met'})`
+      : `nothing to compare with: ${stability.note ?? 'no previous run'} (goal ≤ 5 %: not judged met)`
+    : 'not recorded';
   return `## 5. Cost
 
-Per 1,000 jobs, from the throughput run's request counts and light-load handler durations, at **${cost.statusCallsPerJob} status calls per job**
+Per 1,000 jobs, from the throughput run's counted work${counted ? ' (requests, DynamoDB units, bytes, and Lambda durations counted as CPU time + per-call latencies: see below)' : ' and light-load handler durations'}, at **${cost.statusCallsPerJob} status calls per job**
 (the poll benchmark's log-normal figure; the fast simulator's run made ${cost.statusCallsPerJobMeasured}).
+
+Change from the previous run: ${stabilityText}.
 
 | design | USD per 1,000 jobs |
 | --- | --- |
 | **this pipeline** | **${fmt(cost.pipelineUsdPer1000Jobs, 4)}** (${fmt(cost.ratioToStepFunctions, 3)} of Step Functions, ${fmt(cost.ratioToSleepingLambda, 3)} of the sleeping Lambda) |
 | this pipeline, as measured (${cost.statusCallsPerJobMeasured} status call(s) per job) | ${fmt(cost.designs.pipelineAsMeasured.usdPer1000Jobs, 4)} |
 | this pipeline with typical 1.5 MB PNG outputs stored a month | ${fmt(cost.pipelineUsdPer1000JobsWithTypicalOutputs, 4)} |
-| this pipeline, mean instead of median handler durations | ${fmt(cost.pipelineUsdPer1000JobsWithMeanDurations, 4)} |${
+${
+  cost.pipelineUsdPer1000JobsWithMedianDurations !== undefined && counted
+    ? `| this pipeline, timed median light-load durations against moto instead of counted ones (moves with the machine's load) | ${fmt(cost.pipelineUsdPer1000JobsWithMedianDurations, 4)} |
+${cost.pipelineUsdPer1000JobsWithUnscaledCpu !== undefined ? `| this pipeline, counted, with the CPU time as measured here (not scaled to Lambda's CPU share) | ${fmt(cost.pipelineUsdPer1000JobsWithUnscaledCpu, 4)} |\n` : ''}`
+    : ''
+}| this pipeline, ${counted ? 'timed mean light-load durations' : 'mean instead of median handler durations'} | ${fmt(cost.pipelineUsdPer1000JobsWithMeanDurations, 4)} |${
     cost.pipelineSplit
       ? `
-| of the headline: counted work (requests, DynamoDB units, bytes) / timed handler durations (Lambda GB-s) | ${fmt(cost.pipelineSplit.countedUsdPer1000Jobs, 4)} / ${fmt(cost.pipelineSplit.timedUsdPer1000Jobs, 4)} |`
+| of the headline: requests, DynamoDB units, bytes / Lambda GB-s (${counted ? 'counted' : 'timed'}) | ${fmt(cost.pipelineSplit.countedUsdPer1000Jobs, 4)} / ${fmt(cost.pipelineSplit.timedUsdPer1000Jobs, 4)} |`
       : ''
   }
 | Step Functions Standard polling loop | ${fmt(cost.stepFunctionsUsdPer1000Jobs, 4)} |
@@ -476,7 +536,20 @@ ${charts
 ${design(cost.designs.pipeline)}
 
 </details>
-${cost.dynamo ? dynamoSection(cost.dynamo) : ''}
+${
+  durations
+    ? `
+<details><summary>Lambda durations, counted</summary>
+
+Per record: CPU time here × 1769 / MB (Lambda's CPU share) + each call at its per-call latency (see the assumptions), each invocation rounded up to 1 ms.
+The poll chain's further heartbeats are priced at the poller's CPU + one heartbeat's calls + one RunComfy status call.
+
+${durations}
+
+</details>
+`
+    : ''
+}${cost.dynamo ? dynamoSection(cost.dynamo) : ''}
 <details><summary>Step Functions loop, line by line</summary>
 
 ${design(cost.designs.stepFunctions)}
@@ -601,4 +674,22 @@ ${markdownTable(
 A slot is held from admission until the poller sees the run finished, so utilisation is bounded by run time / (run time +
 poll wait + the hops of admission and submission): the poll schedule's ~1 s mean wait on ~12 s runs is most of what is missing.
 `;
+}
+
+const COST_START = '<!-- bench:cost:start -->';
+const COST_END = '<!-- bench:cost:end -->';
+
+/**
+ * The README with its cost block (between the `bench:cost` markers) set to the cost figure of
+ * results.json: the number BENCHMARKS.md and the summary show, from the same run. Unchanged
+ * when it has no block or there is no cost figure.
+ */
+export function withCostFigure(readme: string, results: Partial<BenchResults>): string {
+  const cost = results.cost;
+  const from = readme.indexOf(COST_START);
+  const to = readme.indexOf(COST_END);
+  if (!cost || from < 0 || to < from) return readme;
+  const when = (cost.measuredAt ?? results.cases?.cost?.measuredAt ?? results.date ?? '').slice(0, 10);
+  const figure = `**$${fmt(cost.pipelineUsdPer1000Jobs, 4)} per 1,000 jobs** (\`npm run bench\`, ${when}; goal ≤ $${cost.goalUsdPer1000Jobs}: ${cost.pipelineUsdPer1000Jobs <= cost.goalUsdPer1000Jobs ? 'met' : 'not met'})`;
+  return `${readme.slice(0, from + COST_START.length)}${figure}${readme.slice(to)}`;
 }

@@ -18,19 +18,20 @@ import { pathToFileURL } from 'node:url';
 import { admissionGoals, runAdmissionBenchmark } from './admission.ts';
 import { coldStartCharts, coldStartGoals, runColdStartBenchmark } from './cold-start.ts';
 import { copyGoals, runCopyBenchmark } from './copy.ts';
-import { costCharts, runCostBenchmark } from './cost.ts';
+import { costCharts, costStabilityGoal, runCostBenchmark } from './cost.ts';
 import { latencyGoals, runLatencyBenchmark } from './latency.ts';
 import { type GoalFigure, goal } from './lib/goals.ts';
 import { nodeBinary } from './lib/node-binary.ts';
 import { round, spread } from './lib/stats.ts';
 import { pollCharts, pollGoals, runPollCase } from './poll.ts';
-import { type BenchResults, benchmarksMarkdown, consoleTable, goalRows } from './report.ts';
+import { type BenchResults, benchmarksMarkdown, consoleTable, goalRows, withCostFigure } from './report.ts';
 import { runThroughputBenchmark } from './throughput.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..');
 const BENCH_DIR = join(REPO_ROOT, 'bench');
 const RESULTS_FILE = join(BENCH_DIR, 'results.json');
 const MARKDOWN_FILE = join(REPO_ROOT, 'BENCHMARKS.md');
+const README_FILE = join(REPO_ROOT, 'README.md');
 
 export { type GoalFigure, type GoalRecord, goal } from './lib/goals.ts';
 
@@ -116,9 +117,15 @@ export const CASES = [
           'cost needs the poll and throughput figures: run them first (--only poll,throughput,cost)',
         );
       }
-      return runCostBenchmark(results.throughput, results.poll);
+      // results.cost is still the previous run's: the stability goal compares with it.
+      return runCostBenchmark(
+        results.throughput,
+        results.poll,
+        {},
+        { cost: results.cost, throughputMeasuredAt: results.cases?.throughput?.measuredAt },
+      );
     },
-    // A model computed once from counted work: no spread to measure.
+    // A model computed once from counted work: no spread within a run; across runs, the change.
     goals: (cost) => [
       goal({
         id: 'cost.usd-per-1000',
@@ -136,6 +143,7 @@ export const CASES = [
         goal: { op: '<=', value: cost.goalRatioToStepFunctions },
         baseline: 'a Step Functions Standard loop, same schedule and request counts',
       }),
+      costStabilityGoal(cost),
     ],
     charts: costCharts,
   }),
@@ -206,10 +214,16 @@ async function main(): Promise<void> {
   for (const [file, svg] of charts) writeFileSync(join(BENCH_DIR, file), svg);
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(MARKDOWN_FILE, benchmarksMarkdown(results, [...charts.keys()]));
+  // The README quotes the cost figure: the same number, from the same results.json.
+  if (existsSync(README_FILE)) {
+    const readme = readFileSync(README_FILE, 'utf8');
+    const updated = withCostFigure(readme, results);
+    if (updated !== readme) writeFileSync(README_FILE, updated);
+  }
 
   console.log(`\n${consoleTable(goalRows(results))}\n`);
   console.log(
-    `wrote bench/results.json, ${[...charts.keys()].map((file) => `bench/${file}`).join(', ')}, BENCHMARKS.md in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    `wrote bench/results.json, ${[...charts.keys()].map((file) => `bench/${file}`).join(', ')}, BENCHMARKS.md, README.md's cost figure in ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
 }
 

@@ -21,7 +21,9 @@ import { mean, percentile, round } from './lib/stats.ts';
  * Throughput benchmark: N jobs submitted back to back to the local pipeline (the real handlers
  * on moto, the RunComfy simulator with fast knobs), a bounded number of requests in flight. Every AWS request goes through a counting proxy
  * and is attributed to the function that made it, or to the runtime (the SQS driver standing in
- * for Lambda's event source mappings). Each handler invocation is timed.
+ * for Lambda's event source mappings); each function's outbound HTTP calls (RunComfy) are counted
+ * at `fetch`. Each handler invocation is timed, and after the burst jobs run one at a time to take
+ * each invocation's unloaded duration and CPU time (the cost model counts durations from these).
  */
 
 const REPO_ROOT = resolve(import.meta.dirname, '..');
@@ -41,10 +43,14 @@ export interface ThroughputOptions {
   submitConcurrency?: number;
   /** Give up waiting for the jobs after this long. @default 240_000 */
   timeoutMs?: number;
-  /** Jobs submitted one every `lightLoadSpacingMs` after the burst, to time the handlers unloaded. @default 20 */
+  /**
+   * Jobs run one at a time after the burst (the next is submitted when the last one's result
+   * handler has returned), to time the handlers unloaded and take each invocation's CPU time with
+   * no other invocation beside it. @default 20
+   */
   lightLoadJobs?: number;
-  /** @default 500 */
-  lightLoadSpacingMs?: number;
+  /** Give up waiting for one light-load job after this long and submit the next. @default 30_000 */
+  lightLoadJobTimeoutMs?: number;
 }
 
 export interface FunctionFigures {
@@ -57,6 +63,20 @@ export interface FunctionFigures {
   p95Ms: number;
   /** Lambda bills each invocation rounded up to the next ms. */
   billedMs: number;
+  /**
+   * CPU time (user + system) of this process while each invocation ran, per record: the median
+   * and the mean over invocations. Only meaningful when invocations ran one at a time (light
+   * load); it then also holds the in-process local stack serving the handler (request-counting
+   * proxy, simulator, SQS driver), so it is an upper bound on the handler's own CPU.
+   */
+  cpuMsPerRecord?: { median: number; mean: number };
+}
+
+/** Outbound HTTP calls (fetch) a function made: RunComfy's API, or an output file download. */
+export interface HttpCallTally {
+  caller: string;
+  kind: 'runcomfy-api' | 'output-file' | 'other';
+  count: number;
 }
 
 export interface ThroughputResult {
@@ -89,15 +109,20 @@ export interface ThroughputResult {
   awsRequestsPerJobByService: Record<string, number>;
   /** Every tally, for the cost model: caller, service, operation, queue, count (whole run). */
   requests: RequestTally[];
+  /** Outbound HTTP calls by function during the burst (counted at `fetch`), for the cost model. */
+  httpCalls?: HttpCallTally[];
   upstreamCallsPerJob: Record<string, number>;
   /** Handler durations during the burst (many invocations share 2 cores with moto and the simulator). */
   lambda: Record<string, FunctionFigures>;
   /**
-   * Handler durations of jobs submitted one at a time after the burst: the closest this machine
-   * comes to Lambda, where every invocation has a CPU of its own. The cost model uses these.
+   * Handler durations and CPU times of jobs run one at a time after the burst: the closest this
+   * machine comes to Lambda, where every invocation has a CPU of its own. The cost model prices
+   * CPU time from these (the durations are shown beside it).
    */
   lambdaLightLoad: Record<string, FunctionFigures>;
   lightLoadJobs: number;
+  /** How the light-load jobs were run: `sequential` (one at a time) or, before, `spaced` (one every 0.5 s). */
+  lightLoadMode?: 'sequential' | 'spaced';
   /** Mean size of a job item as stored (≈ JSON bytes), for DynamoDB's request units. */
   meanJobItemBytes: number;
   outputsPerJob: number;
@@ -110,10 +135,11 @@ export async function runThroughputBenchmark(options: ThroughputOptions = {}): P
   const timeoutMs = options.timeoutMs ?? 240_000;
   const submitConcurrency = options.submitConcurrency ?? 16;
   instrumentSdkCallers();
-  const timings = new Map<FunctionName, { ms: number; records: number }[]>();
-  const lightTimings = new Map<FunctionName, { ms: number; records: number }[]>();
+  const timings = new Map<FunctionName, Timing[]>();
+  const lightTimings = new Map<FunctionName, Timing[]>();
   const phase = { timings };
   const handlers = timedHandlers(() => phase.timings);
+  const http = countHttpCalls();
   const driver = { retryDelaySeconds: 1, waitTimeSeconds: 1 };
 
   const moto = await startMotoServer();
@@ -135,6 +161,7 @@ export async function runThroughputBenchmark(options: ThroughputOptions = {}): P
     await handlers.load();
     const direct = directDynamo(moto.endpoint);
     counter.reset();
+    http.reset();
     pipeline.simulator?.admin.resetStats();
 
     const started = performance.now();
@@ -153,13 +180,19 @@ export async function runThroughputBenchmark(options: ThroughputOptions = {}): P
     // Let the last handlers finish and the driver delete their messages before counting.
     await pipeline.drain({ timeoutMs: 60_000 });
     const tallies = counter.tallies();
+    const httpCalls = http.tallies();
     const upstream = pipeline.simulator?.admin.stats();
 
+    // One job at a time: nothing else of the pipeline runs beside an invocation, so its duration
+    // is unloaded and the process's CPU time over it is its own (plus the local stack serving it).
     phase.timings = lightTimings;
     const lightLoadJobs = options.lightLoadJobs ?? 20;
     for (let index = 0; index < lightLoadJobs; index++) {
+      const ended = handlers.nextReturn('result', options.lightLoadJobTimeoutMs ?? 30_000);
       await submit(pipeline, jobCount + index);
-      await new Promise((wake) => setTimeout(wake, options.lightLoadSpacingMs ?? 500));
+      await ended;
+      // Let the driver delete the result message before the next job starts.
+      await new Promise((wake) => setTimeout(wake, 200));
     }
     await waitForJobs(direct, pipeline.table, jobCount + lightLoadJobs, timeoutMs);
     await pipeline.drain({ timeoutMs: 60_000 });
@@ -171,6 +204,7 @@ export async function runThroughputBenchmark(options: ThroughputOptions = {}): P
       jobs,
       wallSeconds,
       tallies,
+      httpCalls,
       upstream: upstream?.by_endpoint ?? {},
       timings,
       driver,
@@ -199,9 +233,10 @@ function summarize(input: {
   jobs: StoredJob[];
   wallSeconds: number;
   tallies: RequestTally[];
+  httpCalls: HttpCallTally[];
   upstream: Record<string, number>;
-  timings: Map<FunctionName, { ms: number; records: number }[]>;
-  lightTimings: Map<FunctionName, { ms: number; records: number }[]>;
+  timings: Map<FunctionName, Timing[]>;
+  lightTimings: Map<FunctionName, Timing[]>;
   lightLoadJobs: number;
   driver: { retryDelaySeconds: number; waitTimeSeconds: number };
   submitConcurrency: number;
@@ -258,13 +293,15 @@ function summarize(input: {
     emptyReceivesTotal: emptyReceives,
     awsRequestsPerJobByService: mapValues(byService, perJob),
     requests: tallies.sort((a, b) => b.count - a.count),
+    httpCalls: input.httpCalls.sort((a, b) => b.count - a.count),
     upstreamCallsPerJob: mapValues(
       Object.fromEntries(Object.entries(input.upstream).filter(([, count]) => count > 0)),
       perJob,
     ),
     lambda: functionFigures(input.timings),
-    lambdaLightLoad: functionFigures(input.lightTimings),
+    lambdaLightLoad: functionFigures(input.lightTimings, { cpu: true }),
     lightLoadJobs: input.lightLoadJobs,
+    lightLoadMode: 'sequential',
     meanJobItemBytes: Math.round(mean(jobs.map((job) => job.itemBytes))),
     outputsPerJob: round(outputs.length / jobCount, 2),
     meanOutputBytes: Math.round(mean(outputs.map((output) => output.sizeBytes))),
@@ -273,11 +310,13 @@ function summarize(input: {
 }
 
 function functionFigures(
-  timings: Map<FunctionName, { ms: number; records: number }[]>,
+  timings: Map<FunctionName, Timing[]>,
+  options: { cpu?: boolean } = {},
 ): Record<string, FunctionFigures> {
   const figures: Record<string, FunctionFigures> = {};
   for (const [name, runs] of timings) {
     const ms = runs.map((run) => run.ms);
+    const cpuPerRecord = runs.map((run) => run.cpuMs / Math.max(1, run.records));
     figures[name] = {
       memoryMb: FUNCTIONS[name].memoryMb,
       invocations: runs.length,
@@ -286,9 +325,60 @@ function functionFigures(
       p50Ms: round(percentile(ms, 50), 1),
       p95Ms: round(percentile(ms, 95), 1),
       billedMs: ms.reduce((sum, value) => sum + Math.ceil(value), 0),
+      ...(options.cpu
+        ? {
+            cpuMsPerRecord: {
+              median: round(percentile(cpuPerRecord, 50), 2),
+              mean: round(mean(cpuPerRecord), 2),
+            },
+          }
+        : {}),
     };
   }
   return figures;
+}
+
+/** One handler invocation: wall time, records handled, and this process's CPU time meanwhile. */
+interface Timing {
+  ms: number;
+  records: number;
+  cpuMs: number;
+}
+
+const httpCounts = new Map<string, HttpCallTally>();
+let httpCounting = false;
+
+/**
+ * Counts the outbound HTTP calls each function makes (the RunComfy client and the output
+ * download read `globalThis.fetch` at each call), by the caller of `callerContext`; calls outside
+ * a function (the benchmark's own submissions) are not counted.
+ */
+function countHttpCalls() {
+  if (!httpCounting) {
+    httpCounting = true;
+    const original = globalThis.fetch;
+    globalThis.fetch = ((input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+      const caller = callerContext.getStore();
+      if (caller) {
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+        const path = new URL(url).pathname;
+        const kind: HttpCallTally['kind'] = path.includes('/outputs/')
+          ? 'output-file'
+          : path.startsWith('/v1/')
+            ? 'runcomfy-api'
+            : 'other';
+        const key = `${caller}|${kind}`;
+        const tally = httpCounts.get(key) ?? { caller, kind, count: 0 };
+        tally.count += 1;
+        httpCounts.set(key, tally);
+      }
+      return original(input, init);
+    }) as typeof fetch;
+  }
+  return {
+    reset: () => httpCounts.clear(),
+    tallies: () => [...httpCounts.values()].map((tally) => ({ ...tally })),
+  };
 }
 
 function isEventSourceMappingCall(tally: RequestTally, drivenQueues: Set<string>): boolean {
@@ -306,8 +396,20 @@ function isEventSourceMappingCall(tally: RequestTally, drivenQueues: Set<string>
  * Stand-ins for every function that import the real handler after the pipeline has set the
  * environment (as loadHandlers would) and time each invocation, attributing its AWS requests.
  */
-function timedHandlers(timings: () => Map<FunctionName, { ms: number; records: number }[]>) {
+function timedHandlers(timings: () => Map<FunctionName, Timing[]>) {
   const loaded = new Map<FunctionName, LambdaHandler>();
+  const waiters = new Map<FunctionName, (() => void)[]>();
+  /** Resolves when the next invocation of `name` has returned (or after `timeoutMs`). */
+  const nextReturn = (name: FunctionName, timeoutMs: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      const list = waiters.get(name) ?? [];
+      list.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      waiters.set(name, list);
+    });
   const names = Object.keys(FUNCTIONS) as FunctionName[];
   const load = async () => {
     for (const name of names) {
@@ -324,19 +426,23 @@ function timedHandlers(timings: () => Map<FunctionName, { ms: number; records: n
         const handler = loaded.get(name);
         if (!handler) throw new Error(`handler ${name} not loaded`);
         const records = (event as { Records?: unknown[] } | null)?.Records?.length ?? 1;
+        const cpuBefore = process.cpuUsage();
         const start = performance.now();
         try {
           return await callerContext.run(name, () => handler(event as never, context));
         } finally {
+          const ms = performance.now() - start;
+          const cpu = process.cpuUsage(cpuBefore);
           const current = timings();
           const list = current.get(name) ?? [];
-          list.push({ ms: performance.now() - start, records });
+          list.push({ ms, records, cpuMs: (cpu.user + cpu.system) / 1000 });
           current.set(name, list);
+          for (const wake of waiters.get(name)?.splice(0) ?? []) wake();
         }
       }) as LambdaHandler,
     ]),
   ) as Record<FunctionName, LambdaHandler>;
-  return { overrides, load };
+  return { overrides, load, nextReturn };
 }
 
 /** Runs `task(0..count-1)` with at most `limit` running at once, results in order. */

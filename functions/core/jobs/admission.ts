@@ -97,9 +97,10 @@ export async function dispatchAdmissions(all: JobDeps): Promise<number> {
     const limit = currentLimit(deps, stored);
     const free = limit - Object.keys(holders).length;
     if (free <= 0) {
-      // Slots just filled by a live dispatcher are not worth a look at every holder (a read of each
-      // job): stale ones are reclaimed by a dispatch that finds the slots full from the start.
-      if (outrun || (await reclaimSlots(deps, holders)) === 0) return admitted;
+      // Slots just filled (by this dispatch, or a live one that outran it) are not worth a look at
+      // every holder (a read of each job): stale ones are reclaimed by a dispatch that finds the
+      // slots full from the start.
+      if (outrun || round > 0 || (await reclaimSlots(deps, holders)) === 0) return admitted;
       continue;
     }
     const next = await deps.admission.waiting('interactive', free);
@@ -192,14 +193,18 @@ async function admitJob(deps: AdmissionDeps, jobId: string): Promise<'admitted' 
 /**
  * Slots whose holder is no longer in flight upstream (ended, handed over, waiting again) or that
  * were taken and never turned into an admission (a dispatcher died in between) are given back.
+ * Only slots held longer than `UNCLAIMED_SLOT_MS` are looked at: a younger one is in use, or was
+ * left by a handler that died a moment ago and is reclaimed a minute later. In a burst, when
+ * every arrival's dispatch finds the slots full, that spares a read of every holder each time.
  */
 async function reclaimSlots(deps: AdmissionDeps, holders: Record<string, number>): Promise<number> {
   const nowMs = deps.clock.now();
   let reclaimed = 0;
   for (const [jobId, takenAtMs] of Object.entries(holders)) {
+    if (nowMs - takenAtMs < UNCLAIMED_SLOT_MS) continue;
     const job = await deps.store.get(jobId);
-    // No job yet: one admitted on arrival takes its slot a moment before it is recorded.
-    if (job ? holdsSlot(job, takenAtMs, nowMs) : nowMs - takenAtMs < UNCLAIMED_SLOT_MS) continue;
+    // (No job: one admitted on arrival takes its slot a moment before it is recorded, or died there.)
+    if (job && holdsSlot(job)) continue;
     await deps.admission.release(jobId);
     reclaimed += 1;
     deps.log.warn('reclaimed an upstream slot its holder no longer uses', { jobId, status: job?.status });
@@ -207,12 +212,10 @@ async function reclaimSlots(deps: AdmissionDeps, holders: Record<string, number>
   return reclaimed;
 }
 
-function holdsSlot(job: Job, takenAtMs: number, nowMs: number): boolean {
+/** A slot held over `UNCLAIMED_SLOT_MS` is in use only by a job admitted and running upstream. */
+function holdsSlot(job: Job): boolean {
   if (job.status !== 'queued' && job.status !== 'running') return false;
-  if (job.upstreamFinishedAt) return false;
-  if (job.admittedAt) return true;
-  // Taken, not admitted yet: a dispatcher is between the two steps, or died there.
-  return nowMs - takenAtMs < UNCLAIMED_SLOT_MS;
+  return Boolean(job.admittedAt) && !job.upstreamFinishedAt;
 }
 
 /** Gives a job's slot back (it no longer runs at RunComfy) and admits the next in line. */

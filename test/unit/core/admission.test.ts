@@ -125,6 +125,38 @@ describe('Function: dispatchAdmissions', () => {
     expect(reads).toEqual([]);
   });
 
+  it('reads no holder’s job when it filled the slots itself, or when every slot is young', async () => {
+    // Prepare: two slots, three jobs in line; reads of the job store counted
+    const { w, admission, deps } = world(2);
+    const waiting = await lineUp(deps, 3);
+    const reads: string[] = [];
+    const store = new Proxy(w.store, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        if (property !== 'get') return value.bind(target);
+        return async (id: string) => {
+          reads.push(id);
+          return target.get(id);
+        };
+      },
+    });
+
+    // Act & Assess: it admits two (one read each) and stops at the slots it filled
+    expect(await dispatchAdmissions({ ...deps, store })).toBe(2);
+    expect(reads.sort()).toEqual([waiting[0]!.id, waiting[1]!.id].sort());
+
+    // The next arrival's dispatch finds them full from the start: young slots are not looked at…
+    reads.length = 0;
+    expect(await dispatchAdmissions({ ...deps, store })).toBe(0);
+    expect(reads).toEqual([]);
+    // …and slots held over a minute are (both still in use: kept).
+    w.clock.ms += UNCLAIMED_SLOT_MS;
+    await dispatchAdmissions({ ...deps, store });
+    expect(reads.sort()).toEqual([waiting[0]!.id, waiting[1]!.id].sort());
+    expect(heldBy(admission)).toHaveLength(2);
+  });
+
   it('admits interactive jobs before batch lines, whatever arrived first', async () => {
     const { w, admission, deps } = world(1);
     const first = await submit(deps);

@@ -26,7 +26,10 @@ export const SOAK_SETTINGS = {
   runOvertimeSeconds: 20,
   sweepGraceSeconds: 5,
   maxPollDelaySeconds: 2,
-  resultRetryWindowSeconds: 60,
+  // Six download attempts (waits 2+4+8+16+32 s): at the short soak's tripled fault rates, five
+  // (a 60 s window) lost a run in about one soak in fifteen: an output not ready for 8 s, then
+  // reset twice. The default window (900 s) makes about eighteen.
+  resultRetryWindowSeconds: 120,
   upstreamConcurrency: 20,
   webhookRetryDelaysSeconds: '1,2,4',
   // Several chunks even for a small batch.

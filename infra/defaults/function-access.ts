@@ -65,7 +65,8 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     // A transactional Put of the job and its idempotency key; a Delete of both if the first
     // heartbeat cannot be queued. Refused event-driven requests are failed jobs, announced here.
     table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
-    queriesIndexes: [],
+    // A job takes a free slot on arrival only if nobody waits in line ahead of it.
+    queriesIndexes: ['waiting'],
     sendsTo: ['poll', 'webhook'],
     readsInputs: false,
     readsRunComfyToken: false,

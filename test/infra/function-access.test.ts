@@ -95,6 +95,8 @@ const EXPECTED: Record<FunctionName, string[]> = {
     'dynamodb:PutItem table',
     'dynamodb:UpdateItem table',
     'dynamodb:DeleteItem table',
+    // Admission on arrival: nobody may wait ahead.
+    `dynamodb:Query table/index/${TABLE.waitingIndex.name}`,
     'sqs:SendMessage pollQueue',
     ...consumes('submitQueue'),
   ],

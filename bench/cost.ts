@@ -105,9 +105,22 @@ export const STABILITY_GOAL_PERCENT = 5;
 
 /**
  * How the headline is computed: a previous figure is compared only when made the same way.
- * `counted-v1`: Lambda duration from CPU time + per-call latencies (before: timed median durations).
+ * `counted-v1`: Lambda duration from CPU time + per-call latencies (before: timed median
+ * durations), the CPU time taken with the simulator and the request-counting proxy in the
+ * benchmark's process. `counted-v2`: the same, the CPU time taken with the simulator in a process
+ * of its own and no proxy (ThroughputResult.lightLoadCpuScope `pipeline`).
  */
-export const COST_METHOD = 'counted-v1';
+export const COST_METHOD = 'counted-v2';
+
+/** The counted method the throughput figures allow: v2 when their CPU times are the pipeline's alone. */
+export function countedMethod(throughput: Pick<ThroughputResult, 'lightLoadCpuScope'>): string {
+  return throughput.lightLoadCpuScope === 'pipeline' ? COST_METHOD : 'counted-v1';
+}
+
+/** Whether a cost run's Lambda durations were counted (any `counted-v*` method). */
+export function isCountedMethod(method: string | undefined): boolean {
+  return method?.startsWith('counted-') ?? false;
+}
 
 interface Latency {
   ms: number;
@@ -537,7 +550,7 @@ export function runCostModel(
   for (const design of [stepFunctions, sleepingLambda]) design.usdPer1000Jobs = total(design.lines);
 
   const ratio = pipeline.usdPer1000Jobs / stepFunctions.usdPer1000Jobs;
-  const method = counted ? COST_METHOD : 'timed-median';
+  const method = counted ? countedMethod(throughput) : 'timed-median';
   const measuredAt = previous.now ?? new Date().toISOString();
   const stability = compareWithPrevious(round(pipeline.usdPer1000Jobs, 4), method, previous);
   const lambdaDurations = counted
@@ -562,7 +575,11 @@ export function runCostModel(
       `poll chain scaled from ${round(pollMessagesPerJob, 2)} to ${statusCalls} heartbeats per job (poll benchmark, log-normal case); per heartbeat as measured: ${describeHeartbeat(heartbeat)}`,
       'event source mappings: receives that returned messages and deletes as the local driver made them in the burst (batched), and one receive + one delete for each further heartbeat; empty receives are a fixed cost per queue, not per job (Lambda keeps ~5 long polls of 20 s open: ~650 k requests, ~$0.26 a month per queue)',
       counted
-        ? `Lambda durations, counted (not timed): per record, the handler's CPU time + its calls at a per-call latency of the real service, each invocation billed rounded up to 1 ms; arm64. CPU time: the median of this process's CPU time (user + system) over each invocation of ${throughput.lightLoadJobs} jobs run one at a time after the burst; it includes the in-process local stack serving the handler (request-counting proxy, simulator, SQS driver), so it is an upper bound; scaled by ${LAMBDA_MB_PER_VCPU} / memory MB for Lambda's CPU share ("at 1,769 MB, a function has the equivalent of one vCPU": https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html; this machine's core taken as a Graviton's, an assumption; Lambda's CPU credits let short bursts run faster, so this errs high). Calls per record: each function's AWS requests and RunComfy fetches in the burst. The timed light-load durations against moto are shown apart (median and mean): they move with the machine's load`
+        ? `Lambda durations, counted (not timed): per record, the handler's CPU time + its calls at a per-call latency of the real service, each invocation billed rounded up to 1 ms; arm64. CPU time: the median of this process's CPU time (user + system) over each invocation of ${throughput.lightLoadJobs} jobs run one at a time after the burst; ${
+            throughput.lightLoadCpuScope === 'pipeline'
+              ? `a pipeline of its own talking to moto directly (no counting proxy) and to the simulator in another process, so what remains beside the handler is the local runtime's own work that overlaps an invocation (the SQS driver's ${throughput.lightLoadDriver?.waitTimeSeconds ?? 20} s long polls and deletes, the local HTTP API in front of submit, the benchmark's timing wrapper)`
+              : 'it includes the in-process local stack serving the handler (request-counting proxy, simulator, SQS driver), so it is an upper bound'
+          }; scaled by ${LAMBDA_MB_PER_VCPU} / memory MB for Lambda's CPU share ("at 1,769 MB, a function has the equivalent of one vCPU": https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html; this machine's core taken as a Graviton's, an assumption; Lambda's CPU credits let short bursts run faster, so this errs high). Calls per record: each function's AWS requests and RunComfy fetches in the burst. The timed light-load durations against moto are shown apart (median and mean): they move with the machine's load`
         : "Lambda durations: median handler invocation under light load after the burst (the throughput figures have no CPU times to count durations from; the mean, which carries the emulator's stalls, is shown apart), billed rounded up to 1 ms; arm64",
       ...(counted
         ? Object.values(CALL_LATENCY).map((latency) => `per-call latency ${latency.ms} ms: ${latency.source}`)

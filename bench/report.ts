@@ -1,7 +1,7 @@
 import type { AdmissionResult } from './admission.ts';
 import type { ColdStartResult } from './cold-start.ts';
 import type { CopyResult } from './copy.ts';
-import type { CostResult } from './cost.ts';
+import { type CostResult, isCountedMethod } from './cost.ts';
 import type { LatencyResult } from './latency.ts';
 import type { GoalRecord } from './lib/goals.ts';
 import type { Spread } from './lib/stats.ts';
@@ -401,7 +401,7 @@ moto process behind the local runtime answers so slowly that submits reach their
 ${Object.entries(tp.simulatorKnobs)
   .map(([k, v]) => `${k} ${v}`)
   .join(', ')}; SQS driver retry ${tp.driver.retryDelaySeconds} s, long poll ${tp.driver.waitTimeSeconds} s).
-All AWS requests went through a counting proxy and were attributed to the function that sent them.
+All AWS requests of the burst went through a counting proxy and were attributed to the function that sent them.
 
 - **${tp.succeeded}/${tp.jobs} succeeded** ${tp.allSucceeded ? '' : `(others: ${JSON.stringify(tp.notSucceeded)})`} in ${fmt(tp.wallSeconds, 1)} s: **${fmt(tp.jobsPerSecond)} jobs/s**; job latency p50 ${fmt(tp.p50JobSeconds)} s, p95 ${fmt(tp.p95JobSeconds)} s
   (each job waits at least the first poll delay). The bound is the emulator: moto, one Python process, used ${fmt(tp.motoCpuShare * 100, 0)} % of a core
@@ -420,7 +420,13 @@ Handler durations during the burst:
 
 ${markdownTable(['function', 'MB', 'invocations', 'records', 'mean (ms)', 'p50 (ms)', 'p95 (ms)'], fn(tp.lambda))}
 
-Under light load (${tp.lightLoadJobs} jobs ${tp.lightLoadMode === 'sequential' ? 'run one at a time' : 'one every 0.5 s'}, after the burst; the cost model takes the CPU time from these${tp.lightLoadMode === 'sequential' ? ": this process's CPU time over each invocation, the local stack serving it included" : ''}):
+Under light load (${tp.lightLoadJobs} jobs ${tp.lightLoadMode === 'sequential' ? 'run one at a time' : 'one every 0.5 s'}, after the burst; the cost model takes the CPU time from these${
+    tp.lightLoadMode !== 'sequential'
+      ? ''
+      : tp.lightLoadCpuScope === 'pipeline'
+        ? `: this process's CPU time over each invocation, from a pipeline of its own on the same moto, straight to it (no counting proxy), with the simulator in a process of its own; the SQS driver (long poll ${tp.lightLoadDriver?.waitTimeSeconds ?? 20} s) and the local HTTP API still run in this process`
+        : ": this process's CPU time over each invocation, the local stack serving it included"
+  }):
 
 ${markdownTable(
   [
@@ -445,10 +451,9 @@ ${markdownTable(
 function costMarginNote(cost: CostResult): string {
   const margin = (cost.goalUsdPer1000Jobs - cost.pipelineUsdPer1000Jobs) / cost.goalUsdPer1000Jobs;
   if (Math.abs(margin) >= 0.1) return '';
-  const sensitivity =
-    cost.method === 'counted-v1'
-      ? 'less than the uncertainty of the per-call latencies assumed for the Lambda durations'
-      : `less than the spread of the local handler durations (with mean instead of median durations: $${fmt(cost.pipelineUsdPer1000JobsWithMeanDurations, 4)})`;
+  const sensitivity = isCountedMethod(cost.method)
+    ? 'less than the uncertainty of the per-call latencies assumed for the Lambda durations'
+    : `less than the spread of the local handler durations (with mean instead of median durations: $${fmt(cost.pipelineUsdPer1000JobsWithMeanDurations, 4)})`;
   return ` The margin is ${fmt(Math.abs(margin) * 100, 1)} % ${margin >= 0 ? 'under' : 'over'} the goal, ${sensitivity}: read it as *at* the goal, and with typical 1.5 MB outputs stored for the 30-day default retention, over it ($${fmt(cost.pipelineUsdPer1000JobsWithTypicalOutputs, 4)}).`;
 }
 
@@ -465,7 +470,7 @@ function costSection(cost: CostResult, charts: string[]): string {
     ['price', 'USD per unit', 'source'],
     Object.entries(cost.prices).map(([key, p]) => [key, p.usdPerUnit.toPrecision(4), p.source]),
   );
-  const counted = cost.method === 'counted-v1';
+  const counted = isCountedMethod(cost.method);
   const durations = cost.lambdaDurations
     ? markdownTable(
         [

@@ -1,3 +1,5 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,6 +17,7 @@ import {
   RUNTIME_CALLER,
   startAwsRequestCounter,
 } from './lib/aws-request-counter.ts';
+import { nodeBinary } from './lib/node-binary.ts';
 import { mean, percentile, round } from './lib/stats.ts';
 
 /*
@@ -24,12 +27,22 @@ import { mean, percentile, round } from './lib/stats.ts';
  * for Lambda's event source mappings); each function's outbound HTTP calls (RunComfy) are counted
  * at `fetch`. Each handler invocation is timed, and after the burst jobs run one at a time to take
  * each invocation's unloaded duration and CPU time (the cost model counts durations from these).
+ * That light-load phase runs a second pipeline on the same moto, straight to it (no counting
+ * proxy: the request counts come from the burst) and against a simulator in a process of its own,
+ * so that the CPU time taken around an invocation is the pipeline's, not the stack serving it.
  */
 
 const REPO_ROOT = resolve(import.meta.dirname, '..');
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'expired']);
 
 export const THROUGHPUT_SIMULATOR_KNOBS = { queue_delay_s: 0, run_delay_s: 0.2, workers: 50 } as const;
+
+/**
+ * The light-load pipeline's SQS driver: long polls of 20 s (Lambda's, and the runtime's default)
+ * rather than the burst's 1 s, so that idle receives coming back in this process rarely land
+ * inside an invocation being measured (a long poll returns as soon as a message arrives).
+ */
+const LIGHT_LOAD_DRIVER = { retryDelaySeconds: 1, waitTimeSeconds: 20 } as const;
 
 export interface ThroughputOptions {
   /** @default 200 */
@@ -66,8 +79,7 @@ export interface FunctionFigures {
   /**
    * CPU time (user + system) of this process while each invocation ran, per record: the median
    * and the mean over invocations. Only meaningful when invocations ran one at a time (light
-   * load); it then also holds the in-process local stack serving the handler (request-counting
-   * proxy, simulator, SQS driver), so it is an upper bound on the handler's own CPU.
+   * load); see `ThroughputResult.lightLoadCpuScope` for what else it holds.
    */
   cpuMsPerRecord?: { median: number; mean: number };
 }
@@ -123,6 +135,16 @@ export interface ThroughputResult {
   lightLoadJobs: number;
   /** How the light-load jobs were run: `sequential` (one at a time) or, before, `spaced` (one every 0.5 s). */
   lightLoadMode?: 'sequential' | 'spaced';
+  /**
+   * What the light-load CPU times hold besides the handler. `pipeline`: the simulator ran in a
+   * process of its own and the functions spoke to moto directly, so only the local runtime's own
+   * work remains in this process (the SQS driver's long polls and deletes, the HTTP API in front
+   * of submit, the benchmark's timing wrapper), whatever of it overlapped an invocation. Absent
+   * (before): the simulator and the request-counting proxy ran in this process too.
+   */
+  lightLoadCpuScope?: 'pipeline';
+  /** The light-load pipeline's SQS driver (its long poll is longer than the burst's: less idle polling in this process). */
+  lightLoadDriver?: { retryDelaySeconds: number; waitTimeSeconds: number };
   /** Mean size of a job item as stored (≈ JSON bytes), for DynamoDB's request units. */
   meanJobItemBytes: number;
   outputsPerJob: number;
@@ -149,6 +171,7 @@ export async function runThroughputBenchmark(options: ThroughputOptions = {}): P
   const logFile = join(logDir, 'throughput-functions.log');
   const restoreStdout = divertStdout(logFile);
   let pipeline: LocalPipeline | undefined;
+  let simulator: SimulatorProcess | undefined;
   try {
     pipeline = await startLocalPipeline({
       awsEndpoint: counter.endpoint,
@@ -183,9 +206,30 @@ export async function runThroughputBenchmark(options: ThroughputOptions = {}): P
     const httpCalls = http.tallies();
     const upstream = pipeline.simulator?.admin.stats();
 
+    await pipeline.stop();
+    pipeline = undefined;
+    direct.destroy();
+
     // One job at a time: nothing else of the pipeline runs beside an invocation, so its duration
-    // is unloaded and the process's CPU time over it is its own (plus the local stack serving it).
+    // is unloaded and the process's CPU time over it is its own. A second pipeline on the same
+    // moto (its own resources), straight to it, against a simulator in another process: the
+    // RunComfy calls and AWS requests an invocation awaits are served outside this process.
+    simulator = await startSimulatorProcess({ ...THROUGHPUT_SIMULATOR_KNOBS });
     phase.timings = lightTimings;
+    pipeline = await startLocalPipeline({
+      awsEndpoint: moto.endpoint,
+      stackName: 'flux-edit-light',
+      runComfy: { baseUrl: simulator.baseUrl, token: simulator.token },
+      // The simulator serves its outputs over plain http on loopback: allowed locally when the
+      // allowlist names the host (as the runtime does for its own simulator).
+      env: { outputHostAllowlist: `${new URL(simulator.baseUrl).hostname},*.runcomfy.net` },
+      handlers: handlers.overrides,
+      ...LIGHT_LOAD_DRIVER,
+      log: quietLog,
+    });
+    // Fresh modules: the burst's read the counting proxy's endpoint and the burst's resources at init.
+    await handlers.load('light-load');
+    const lightDirect = directDynamo(moto.endpoint);
     const lightLoadJobs = options.lightLoadJobs ?? 20;
     for (let index = 0; index < lightLoadJobs; index++) {
       const ended = handlers.nextReturn('result', options.lightLoadJobTimeoutMs ?? 30_000);
@@ -194,9 +238,9 @@ export async function runThroughputBenchmark(options: ThroughputOptions = {}): P
       // Let the driver delete the result message before the next job starts.
       await new Promise((wake) => setTimeout(wake, 200));
     }
-    await waitForJobs(direct, pipeline.table, jobCount + lightLoadJobs, timeoutMs);
+    await waitForJobs(lightDirect, pipeline.table, lightLoadJobs, timeoutMs);
     await pipeline.drain({ timeoutMs: 60_000 });
-    direct.destroy();
+    lightDirect.destroy();
     return summarize({
       lightTimings,
       lightLoadJobs,
@@ -214,6 +258,7 @@ export async function runThroughputBenchmark(options: ThroughputOptions = {}): P
     });
   } finally {
     await pipeline?.stop();
+    await simulator?.stop();
     restoreStdout();
     await counter.close();
     await moto.stop();
@@ -302,6 +347,8 @@ function summarize(input: {
     lambdaLightLoad: functionFigures(input.lightTimings, { cpu: true }),
     lightLoadJobs: input.lightLoadJobs,
     lightLoadMode: 'sequential',
+    lightLoadCpuScope: 'pipeline',
+    lightLoadDriver: { ...LIGHT_LOAD_DRIVER },
     meanJobItemBytes: Math.round(mean(jobs.map((job) => job.itemBytes))),
     outputsPerJob: round(outputs.length / jobCount, 2),
     meanOutputBytes: Math.round(mean(outputs.map((output) => output.sizeBytes))),
@@ -411,11 +458,13 @@ function timedHandlers(timings: () => Map<FunctionName, Timing[]>) {
       waiters.set(name, list);
     });
   const names = Object.keys(FUNCTIONS) as FunctionName[];
-  const load = async () => {
+  /** Imports every handler; a `coldStart` tag imports new instances of the entries (see loadHandlers). */
+  const load = async (coldStart?: string) => {
     for (const name of names) {
       const entry = join(REPO_ROOT, FUNCTIONS[name].entry);
       if (!existsSync(entry)) continue;
-      const module = (await import(pathToFileURL(entry).href)) as { handler: LambdaHandler };
+      const url = `${pathToFileURL(entry).href}${coldStart ? `?cold-start=${coldStart}` : ''}`;
+      const module = (await import(url)) as { handler: LambdaHandler };
       loaded.set(name, module.handler);
     }
   };
@@ -443,6 +492,70 @@ function timedHandlers(timings: () => Map<FunctionName, Timing[]>) {
     ]),
   ) as Record<FunctionName, LambdaHandler>;
   return { overrides, load, nextReturn };
+}
+
+interface SimulatorProcess {
+  baseUrl: string;
+  token: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The RunComfy simulator in a Node process of its own (`npm run simulator`), so that the work of
+ * serving the pipeline's calls is not counted in this process's CPU time. Resolves once it
+ * listens, with the base URL and token it prints.
+ */
+async function startSimulatorProcess(knobs: Record<string, number>): Promise<SimulatorProcess> {
+  const child: ChildProcess = spawn(
+    nodeBinary(),
+    [
+      '--import',
+      'tsx',
+      join(REPO_ROOT, 'simulator', 'main.ts'),
+      '--port',
+      '0',
+      // As the runtime's own simulator: `s3://` inputs reach it as presigned http URLs to moto.
+      '--knobs',
+      JSON.stringify({ ...knobs, allow_http_inputs: true }),
+    ],
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = once(child, 'exit');
+  let output = '';
+  let errors = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    errors = (errors + chunk.toString()).slice(-4_000);
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    const started = await new Promise<{ baseUrl: string; token: string }>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`the simulator did not start in 30 s: ${errors}`)),
+        30_000,
+      );
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the simulator exited (${code}) before listening: ${errors}`));
+      });
+      child.stdout?.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const baseUrl = /RUNCOMFY_BASE_URL=(\S+)/.exec(output)?.[1];
+        const token = /RUNCOMFY_API_TOKEN=(\S+)\n/.exec(output)?.[1];
+        if (baseUrl && token) {
+          clearTimeout(timer);
+          resolve({ baseUrl, token });
+        }
+      });
+    });
+    return { ...started, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
 
 /** Runs `task(0..count-1)` with at most `limit` running at once, results in order. */

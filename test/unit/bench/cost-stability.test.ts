@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { COST_METHOD, type CostResult, compareWithPrevious, costStabilityGoal } from '../../../bench/cost.ts';
+import {
+  COST_METHOD,
+  type CostResult,
+  compareWithPrevious,
+  costStabilityGoal,
+  countedMethod,
+} from '../../../bench/cost.ts';
 import type { BenchResults } from '../../../bench/report.ts';
 import { withCostFigure } from '../../../bench/report.ts';
 
@@ -59,6 +65,25 @@ describe('cost: change from the previous run', () => {
     expect(goal.met).toBe(false);
     expect(goal.figure.runs).toBe(0);
     expect(goal.label).toMatch(/none to compare/);
+  });
+});
+
+describe('cost: counted method', () => {
+  it("is the current one only when the CPU times are the pipeline's alone", () => {
+    expect(countedMethod({ lightLoadCpuScope: 'pipeline' })).toBe(COST_METHOD);
+    expect(countedMethod({})).toBe('counted-v1');
+  });
+
+  it('does not compare a run of the current method with one of counted-v1', () => {
+    const stability = compareWithPrevious(0.04, COST_METHOD, {
+      cost: lastRun({ usd: 0.0477, method: 'counted-v1', throughputMeasuredAt: 'T1' }),
+      throughputMeasuredAt: 'T2',
+    });
+    expect(stability.changePercent).toBeUndefined();
+    expect(stability.note).toBe(
+      `no previous cost run made the same way (${COST_METHOD}; the last was counted-v1)`,
+    );
+    expect(costStabilityGoal({ stability } as CostResult).met).toBe(false);
   });
 });
 

@@ -1,6 +1,6 @@
 import { FUNCTIONS } from '../contract/index.ts';
+import { RUNTIME_CALLER } from '../local/aws-request-counter.ts';
 import { type DynamoUnitsOptions, type DynamoUnitsResult, measureDynamoUnits } from './dynamo-units.ts';
-import { RUNTIME_CALLER } from './lib/aws-request-counter.ts';
 import { type GoalFigure, goal } from './lib/goals.ts';
 import { round, spread } from './lib/stats.ts';
 import { barChart } from './lib/svg.ts';

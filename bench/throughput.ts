@@ -7,16 +7,16 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { FUNCTIONS, type FunctionName, QUEUES, type QueueName, TABLE } from '../contract/index.ts';
-import type { LambdaHandler } from '../local/lambda-context.ts';
-import { startMotoServer } from '../local/moto-server.ts';
-import { type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
 import {
   callerContext,
   instrumentSdkCallers,
   type RequestTally,
   RUNTIME_CALLER,
   startAwsRequestCounter,
-} from './lib/aws-request-counter.ts';
+} from '../local/aws-request-counter.ts';
+import type { LambdaHandler } from '../local/lambda-context.ts';
+import { startMotoServer } from '../local/moto-server.ts';
+import { type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
 import { nodeBinary } from './lib/node-binary.ts';
 import { mean, percentile, round } from './lib/stats.ts';
 

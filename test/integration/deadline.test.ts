@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '#contract/config';
-import type { Job } from '#core/jobs/job';
 import { useLocalPipeline } from '../support/local-pipeline-fixture.ts';
 import { getJob, PNG_INPUT, postEdit, waitForJob } from '../support/pipeline-helpers.ts';
+import { strandedJob } from '../support/stranded-job.ts';
 
 /**
  * A pipeline whose jobs get four seconds (and a run in progress four more), and whose sweeper
@@ -20,44 +20,6 @@ const ended = (id: string) => waitForJob(fixture.pipeline, id, undefined, 20_000
 afterEach(() => {
   sim().reset();
 });
-
-/**
- * A job RunComfy accepted, recorded as its poll chain would have left it before the chain
- * stopped: active, past its deadline and due for the sweeper, with no poll message left.
- */
-async function strandedJob(prompt: string, extra: Partial<Job> = {}) {
-  const { createJobDeps } = await import('#shared/job-deps');
-  const deps = createJobDeps(loadConfig(), 'poller');
-  const { requestId } = await deps.runComfy.submit({
-    prompt,
-    image_urls: [PNG_INPUT],
-    guidance_scale: 2.5,
-    image_size: 'square_hd',
-    output_format: 'png',
-  });
-  const now = Date.now();
-  const job: Job = {
-    id: `stranded-${now}`,
-    status: 'queued',
-    input: {
-      prompt,
-      image_urls: [PNG_INPUT],
-      guidance_scale: 2.5,
-      image_size: 'square_hd',
-      output_format: 'png',
-    },
-    requestId,
-    createdAt: new Date(now - 60_000).toISOString(),
-    updatedAt: new Date(now - 60_000).toISOString(),
-    deadlineAt: new Date(now - 5_000).toISOString(),
-    sweepAt: new Date(now - 4_000).toISOString(),
-    submitAttempts: 1,
-    pollCount: 3,
-    ...extra,
-  };
-  await deps.store.create(job);
-  return { job, requestId, deps };
-}
 
 describe('Pipeline: deadlines', () => {
   it('expires a job still queued upstream, cancels it there, and notifies', async () => {

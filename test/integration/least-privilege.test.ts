@@ -3,7 +3,6 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchView } from '#core/batches/batch-view';
-import type { Job } from '#core/jobs/job';
 import { FUNCTIONS, loadConfig, type QueueName } from '../../contract/index.ts';
 import {
   type AwsRequest,
@@ -18,6 +17,7 @@ import { callApi, editLine, uploadManifest, waitForBatch } from '../support/batc
 import { describeNeeds, type GrantedResources, isGranted, needsOf } from '../support/granted-access.ts';
 import { closeServer, listenOnLoopback } from '../support/loopback-server.ts';
 import { getJob, PNG_INPUT, postEdit, waitForJob, waitUntil } from '../support/pipeline-helpers.ts';
+import { strandedJob } from '../support/stranded-job.ts';
 
 /**
  * Least privilege, checked against what the functions really do: moto enforces no IAM, so a
@@ -218,30 +218,7 @@ describe('Least privilege: the paths', { timeout: 60_000 }, () => {
   it('the sweeper: a job whose poll chain stopped is taken over', async () => {
     // A job RunComfy accepted, left as a stopped poll chain would leave it: past its deadline and
     // due for the sweeper (which hands its finished run to the result function, or expires it).
-    const { createJobDeps } = await import('#shared/job-deps');
-    const deps = createJobDeps(loadConfig(), 'poller');
-    const input = {
-      prompt: 'stranded',
-      image_urls: [PNG_INPUT],
-      guidance_scale: 2.5,
-      image_size: 'square_hd' as const,
-      output_format: 'png' as const,
-    };
-    const { requestId } = await deps.runComfy.submit(input);
-    const now = Date.now();
-    const job: Job = {
-      id: `stranded-${now}`,
-      status: 'queued',
-      input,
-      requestId,
-      createdAt: new Date(now - 60_000).toISOString(),
-      updatedAt: new Date(now - 60_000).toISOString(),
-      deadlineAt: new Date(now - 5_000).toISOString(),
-      sweepAt: new Date(now - 4_000).toISOString(),
-      submitAttempts: 1,
-      pollCount: 3,
-    };
-    await deps.store.create(job);
+    const { job } = await strandedJob('stranded');
     expect(['succeeded', 'expired']).toContain((await ended(job.id)).status);
     await pipeline.drain({ timeoutMs: 30_000 });
   });

@@ -56,6 +56,23 @@ async function drainPolls(w: World, deps: AdmissionDeps) {
 
 const heldBy = (admission: MemoryAdmissionStore) => Object.keys(admission.holders);
 
+/** The world's job store, with the ids of the jobs read by `get` recorded. */
+function countingReads(w: World) {
+  const reads: string[] = [];
+  const store = new Proxy(w.store, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      if (property !== 'get') return value.bind(target);
+      return async (id: string) => {
+        reads.push(id);
+        return target.get(id);
+      };
+    },
+  });
+  return { store, reads };
+}
+
 describe('Function: dispatchAdmissions', () => {
   it('admits at most the limit, in arrival order, and puts the rest in line', async () => {
     const { w, admission, deps } = world(2);
@@ -95,18 +112,7 @@ describe('Function: dispatchAdmissions', () => {
   it('does not look at every holder when another dispatcher just filled the slots', async () => {
     const { w, admission, deps } = world(2);
     await lineUp(deps, 2);
-    const reads: string[] = [];
-    const store = new Proxy(w.store, {
-      get(target, property) {
-        const value = Reflect.get(target, property, target);
-        if (typeof value !== 'function') return value;
-        if (property !== 'get') return value.bind(target);
-        return async (id: string) => {
-          reads.push(id);
-          return target.get(id);
-        };
-      },
-    });
+    const { store, reads } = countingReads(w);
     // Another dispatcher takes both slots between this one's read and its acquire.
     const acquire = admission.acquire.bind(admission);
     let first = true;
@@ -129,18 +135,7 @@ describe('Function: dispatchAdmissions', () => {
     // Prepare: two slots, three jobs in line; reads of the job store counted
     const { w, admission, deps } = world(2);
     const waiting = await lineUp(deps, 3);
-    const reads: string[] = [];
-    const store = new Proxy(w.store, {
-      get(target, property) {
-        const value = Reflect.get(target, property, target);
-        if (typeof value !== 'function') return value;
-        if (property !== 'get') return value.bind(target);
-        return async (id: string) => {
-          reads.push(id);
-          return target.get(id);
-        };
-      },
-    });
+    const { store, reads } = countingReads(w);
 
     // Act & Assess: it admits two (one read each) and stops at the slots it filled
     expect(await dispatchAdmissions({ ...deps, store })).toBe(2);

@@ -192,19 +192,16 @@ async function admitJob(deps: AdmissionDeps, jobId: string): Promise<'admitted' 
 
 /**
  * Slots whose holder is no longer in flight upstream (ended, handed over, waiting again) or that
- * were taken and never turned into an admission (a dispatcher died in between) are given back.
- * Only slots held longer than `UNCLAIMED_SLOT_MS` are looked at: a younger one is in use, or was
- * left by a handler that died a moment ago and is reclaimed a minute later. In a burst, when
- * every arrival's dispatch finds the slots full, that spares a read of every holder each time.
+ * were taken and never turned into an admission (a dispatcher or an arrival died in between) are
+ * given back.
  */
 async function reclaimSlots(deps: AdmissionDeps, holders: Record<string, number>): Promise<number> {
   const nowMs = deps.clock.now();
   let reclaimed = 0;
   for (const [jobId, takenAtMs] of Object.entries(holders)) {
-    if (nowMs - takenAtMs < UNCLAIMED_SLOT_MS) continue;
     const job = await deps.store.get(jobId);
-    // (No job: one admitted on arrival takes its slot a moment before it is recorded, or died there.)
-    if (job && holdsSlot(job)) continue;
+    // No job yet: one admitted on arrival takes its slot a moment before it is recorded.
+    if (job ? holdsSlot(job, takenAtMs, nowMs) : nowMs - takenAtMs < UNCLAIMED_SLOT_MS) continue;
     await deps.admission.release(jobId);
     reclaimed += 1;
     deps.log.warn('reclaimed an upstream slot its holder no longer uses', { jobId, status: job?.status });
@@ -212,10 +209,12 @@ async function reclaimSlots(deps: AdmissionDeps, holders: Record<string, number>
   return reclaimed;
 }
 
-/** A slot held over `UNCLAIMED_SLOT_MS` is in use only by a job admitted and running upstream. */
-function holdsSlot(job: Job): boolean {
+function holdsSlot(job: Job, takenAtMs: number, nowMs: number): boolean {
   if (job.status !== 'queued' && job.status !== 'running') return false;
-  return Boolean(job.admittedAt) && !job.upstreamFinishedAt;
+  if (job.upstreamFinishedAt) return false;
+  if (job.admittedAt) return true;
+  // Taken, not admitted yet: a dispatcher is between the two steps, or died there.
+  return nowMs - takenAtMs < UNCLAIMED_SLOT_MS;
 }
 
 /** Gives a job's slot back (it no longer runs at RunComfy) and admits the next in line. */

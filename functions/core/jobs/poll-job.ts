@@ -58,6 +58,13 @@ export type PollOutcome =
 export async function pollJob(deps: JobDeps, message: PollMessage, messageId: string): Promise<PollOutcome> {
   let job = await deps.store.get(message.jobId);
   if (!job) {
+    // A job admitted on arrival sends its first heartbeat just before it is recorded: wait for it
+    // a little (it never comes if its submission died or was an idempotent repeat).
+    const waits = (message.waits ?? 0) + 1;
+    if (message.seq === 0 && waits <= MAX_ADMISSION_WAITS) {
+      await deps.queues.schedulePoll({ ...message, waits }, 1);
+      return 'rescheduled';
+    }
     deps.log.warn('poll message for an unknown job; dropped', { jobId: message.jobId });
     return 'dropped';
   }

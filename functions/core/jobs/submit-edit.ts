@@ -91,9 +91,22 @@ export async function submitEdit(
     admission,
   );
   // A slot taken for a job that is not made (an idempotent repeat) or not started goes back.
+  const admitted = admission !== undefined && 'admitted' in admission;
   const giveSlotBack = async () => {
-    if (admission && 'admitted' in admission) await deps.admission?.release(id);
+    if (admitted) await deps.admission?.release(id);
   };
+  if (admitted) {
+    // Its first heartbeat goes out before the job is recorded, as a dispatcher's goes out before
+    // the admission: a crash in between leaves only a slot, which is reclaimed, never an admitted
+    // job without a poll chain (the heartbeat waits for the job a little: `pollJob`).
+    try {
+      await deps.queues.schedulePoll({ jobId: id, seq: 0 }, 0);
+    } catch (error) {
+      deps.log.error('could not queue the first heartbeat; nothing recorded', { jobId: id, error });
+      await giveSlotBack();
+      throw new JobNotQueuedError(error);
+    }
+  }
 
   const created = await deps.store
     .create(
@@ -117,7 +130,11 @@ export async function submitEdit(
     return { job: existing, created: false };
   }
 
-  if (admission && 'seq' in admission) {
+  if (admitted) {
+    deps.metrics.count('JobsAccepted');
+    return { job, created: true };
+  }
+  if (admission) {
     // In line: a dispatcher admits it when a RunComfy slot is free (a lost nudge is only a delay:
     // every release and every sweep dispatches too).
     await nudgeDispatch(deps).catch((error: unknown) => {
@@ -134,7 +151,6 @@ export async function submitEdit(
   } catch (error) {
     deps.log.error('could not queue the first heartbeat; discarding the job', { jobId: job.id, error });
     await deps.store.discard(job);
-    await giveSlotBack();
     throw new JobNotQueuedError(error);
   }
   deps.metrics.count('JobsAccepted');

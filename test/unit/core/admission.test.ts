@@ -131,7 +131,7 @@ describe('Function: dispatchAdmissions', () => {
     expect(reads).toEqual([]);
   });
 
-  it('reads no holder’s job when it filled the slots itself, or when every slot is young', async () => {
+  it('reads no holder’s job when it filled the slots itself', async () => {
     // Prepare: two slots, three jobs in line; reads of the job store counted
     const { w, admission, deps } = world(2);
     const waiting = await lineUp(deps, 3);
@@ -141,13 +141,9 @@ describe('Function: dispatchAdmissions', () => {
     expect(await dispatchAdmissions({ ...deps, store })).toBe(2);
     expect(reads.sort()).toEqual([waiting[0]!.id, waiting[1]!.id].sort());
 
-    // The next arrival's dispatch finds them full from the start: young slots are not looked at…
+    // A dispatch that finds them full from the start looks at each holder (both in use: kept).
     reads.length = 0;
     expect(await dispatchAdmissions({ ...deps, store })).toBe(0);
-    expect(reads).toEqual([]);
-    // …and slots held over a minute are (both still in use: kept).
-    w.clock.ms += UNCLAIMED_SLOT_MS;
-    await dispatchAdmissions({ ...deps, store });
     expect(reads.sort()).toEqual([waiting[0]!.id, waiting[1]!.id].sort());
     expect(heldBy(admission)).toHaveLength(2);
   });
@@ -269,6 +265,30 @@ describe('Function: dispatchAdmissions', () => {
     expect(w.queues.sent.map((message) => message.body)).toEqual([{ jobId: job.id, seq: 0 }]);
     await drainPolls(w, deps);
     expect((await w.store.get(job.id))!.requestId).toBeDefined();
+  });
+
+  it('sends an arrival’s first heartbeat before recording it; a heartbeat early for its job waits for it', async () => {
+    const { w, deps } = world(2);
+    const order: string[] = [];
+    const create = w.store.create.bind(w.store);
+    const store = Object.assign(Object.create(w.store), {
+      create: async (...args: Parameters<typeof create>) => {
+        order.push(`create:${w.queues.sent.length}`);
+        return create(...args);
+      },
+    });
+
+    const job = await submit({ ...deps, store });
+
+    // The heartbeat was queued before the job was written.
+    expect(order).toEqual(['create:1']);
+    // A heartbeat for a job not recorded yet is put back a second later, up to a bound, then dropped.
+    const early = { jobId: 'recorded-in-a-moment', seq: 0 };
+    w.queues.sent.length = 0;
+    expect(await pollJob(deps, early, 'm-1')).toBe('rescheduled');
+    expect(w.queues.sent.at(-1)).toMatchObject({ body: { ...early, waits: 1 }, delaySeconds: 1 });
+    expect(await pollJob(deps, { ...early, waits: 10 }, 'm-2')).toBe('dropped');
+    expect(await pollJob(deps, { jobId: job.id, seq: 0, waits: 3 }, 'm-3')).not.toBe('dropped');
   });
 
   it('puts an arrival in line behind those waiting, even with a slot free; an edit goes before batch lines', async () => {

@@ -90,7 +90,7 @@ export function soakActions(options: SoakOptions) {
 }
 
 /**
- * Job faults the short soak plays on its first jobs by script, so that each kind happens at
+ * Job faults the short soak plays on its first jobs by script (each on two), so that each kind happens at
  * least once whatever the random draws (the simulator's per-job scripts, reference §3.8).
  */
 export const SCRIPTED_FAULTS = [

@@ -130,11 +130,16 @@ export async function runSoak(
     for (let index = 0; index < options.jobs; index++) {
       const due = began + (index * 1000) / options.rate;
       if (due > Date.now()) await sleep(due - Date.now());
+      // The short soak plays each scripted fault on two jobs, then holds and cancels the next two,
+      // whatever the draws: a crash the chaos plays on one of them before it reaches RunComfy (a
+      // lost submission) cannot leave a fault kind unmet.
+      const scripts = SCRIPTED_FAULTS.length;
       const plan: Plan = {
         tag: `soak-${options.seed}-${index}`,
-        script: options.short ? SCRIPTED_FAULTS[index] : undefined,
-        // (the short soak holds and cancels its sixth job whatever the draws)
-        hold: random() < actions.cancelWhileQueued || (options.short && index === SCRIPTED_FAULTS.length),
+        script: options.short && index < 2 * scripts ? SCRIPTED_FAULTS[index % scripts] : undefined,
+        hold:
+          random() < actions.cancelWhileQueued ||
+          (options.short && (index === 2 * scripts || index === 2 * scripts + 1)),
         webhook: random() < actions.webhook,
         repeat: random() < actions.repeatSubmission,
       };

@@ -108,9 +108,11 @@ export const STABILITY_GOAL_PERCENT = 5;
  * `counted-v1`: Lambda duration from CPU time + per-call latencies (before: timed median
  * durations), the CPU time taken with the simulator and the request-counting proxy in the
  * benchmark's process. `counted-v2`: the same, the CPU time taken with the simulator in a process
- * of its own and no proxy (ThroughputResult.lightLoadCpuScope `pipeline`).
+ * of its own and no proxy (ThroughputResult.lightLoadCpuScope `pipeline`). `counted-v3`: v2 with
+ * the poll chain scaled by status calls (the run's poll messages include a job's submission and,
+ * in the burst, its admission; v2 counted those as status calls, a chain 2 heartbeats short).
  */
-export const COST_METHOD = 'counted-v2';
+export const COST_METHOD = 'counted-v3';
 
 /** The counted method the throughput figures allow: v2 when their CPU times are the pipeline's alone. */
 export function countedMethod(throughput: Pick<ThroughputResult, 'lightLoadCpuScope'>): string {
@@ -258,6 +260,11 @@ export interface CostResult {
    * CPU time + per-call latencies). Before `counted-v1` the second was timed.
    */
   pipelineSplit: { countedUsdPer1000Jobs: number; timedUsdPer1000Jobs: number };
+  /**
+   * Of the headline: the poll chain (every poll message with its queue traffic, poller
+   * invocation and job write), and what one more status call adds, per 1,000 jobs.
+   */
+  pollChain?: { usdPer1000Jobs: number; usdPer1000JobsPerStatusCall: number };
   /** Per function, how its duration was counted (absent when the throughput run had no CPU times). */
   lambdaDurations?: Record<string, LambdaDuration>;
   callLatencyMs?: Record<string, { ms: number; source: string }>;
@@ -442,7 +449,9 @@ export function runCostModel(
   // Per-heartbeat footprint, as measured: what the poller and its queue cost per poll message.
   const measured = countsFrom(throughput, { statistic: headline });
   const heartbeat = heartbeatFootprint(throughput, pollMessagesPerJob, headline);
-  const extraHeartbeats = Math.max(0, statusCalls - pollMessagesPerJob);
+  // The run's poll messages are more than its status calls (a job's submission heartbeat and, in
+  // the burst, its admission come through the poll queue too): the chain grows by status calls.
+  const extraHeartbeats = Math.max(0, statusCalls - statusCallsMeasured);
 
   // Measured units per job at a given number of status calls: the run's, each further heartbeat
   // adding its own write and read (0 status calls: the job without its poll chain).
@@ -467,10 +476,10 @@ export function runCostModel(
     });
 
   const pipelineAsMeasured = priced(
-    `pipeline (as measured: ${round(pollMessagesPerJob, 2)} status calls per job)`,
+    `pipeline (as measured: ${round(statusCallsMeasured, 2)} status calls per job)`,
     measured,
     0,
-    pollMessagesPerJob,
+    statusCallsMeasured,
   );
   const pipeline = priced(
     `pipeline (${statusCalls} status calls per job)`,
@@ -572,7 +581,7 @@ export function runCostModel(
       dynamo
         ? `DynamoDB: counted per job through the real store adapters on moto (${dynamo.jobs} jobs, ${dynamo.statusCallsPerJob} status calls each): ${dynamo.wruPerJob} WRU and ${dynamo.rruPerJob} RRU, each write billed at max(item before, after) per started KB, twice in a transaction, plus one WRU per index entry put or deleted; each further heartbeat ${dynamo.wruPerHeartbeat} WRU + ${dynamo.rruPerHeartbeat} RRU. By transition (WRU per job): ${dynamo.writes.map((w) => `${w.name} ${w.wru}${w.indexWru ? ` (indexes ${w.indexWru})` : ''}`).join(', ')}`
         : `DynamoDB: job item ≈ ${throughput.meanJobItemBytes} B, so ${wru} WRU per write (2 per item in a transaction) and ${rru} RRU per strongly consistent read (estimate: no index writes)`,
-      `poll chain scaled from ${round(pollMessagesPerJob, 2)} to ${statusCalls} heartbeats per job (poll benchmark, log-normal case); per heartbeat as measured: ${describeHeartbeat(heartbeat)}`,
+      `poll chain: the run's ${round(pollMessagesPerJob, 2)} poll messages per job (${round(statusCallsMeasured, 2)} of them status calls; the others a job's submission and, in the burst, its admission) and ${round(extraHeartbeats, 2)} further heartbeats, to ${statusCalls} status calls per job (poll benchmark, log-normal case); per heartbeat, the run's mean per poll message (admission reads included, so a plain status heartbeat is priced high): ${describeHeartbeat(heartbeat)}`,
       'event source mappings: receives that returned messages and deletes as the local driver made them in the burst (batched), and one receive + one delete for each further heartbeat; empty receives are a fixed cost per queue, not per job (Lambda keeps ~5 long polls of 20 s open: ~650 k requests, ~$0.26 a month per queue)',
       counted
         ? `Lambda durations, counted (not timed): per record, the handler's CPU time + its calls at a per-call latency of the real service, each invocation billed rounded up to 1 ms; arm64. CPU time: the median of this process's CPU time (user + system) over each invocation of ${throughput.lightLoadJobs} jobs run one at a time after the burst; ${
@@ -601,6 +610,17 @@ export function runCostModel(
       ? { pipelineUsdPer1000JobsWithUnscaledCpu: round(withUnscaledCpu.usdPer1000Jobs, 4) }
       : {}),
     pipelineSplit: splitByKind(pipeline),
+    ...(extraHeartbeats > 0
+      ? {
+          pollChain: {
+            usdPer1000Jobs: round(pipeline.usdPer1000Jobs - withoutChain.usdPer1000Jobs, 4),
+            usdPer1000JobsPerStatusCall: round(
+              (pipeline.usdPer1000Jobs - pipelineAsMeasured.usdPer1000Jobs) / extraHeartbeats,
+              5,
+            ),
+          },
+        }
+      : {}),
     ...(lambdaDurations ? { lambdaDurations } : {}),
     ...(counted
       ? {

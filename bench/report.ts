@@ -114,6 +114,14 @@ const DECISIONS = `### Decisions taken from these figures
   pass it with prompts longer than the bench's.
 - **Result function at 512 MB** (was 1,024): the copy streams in constant memory, so the larger size only
   doubled the GB-seconds (the largest Lambda line).
+- **Cost figure corrected, not lowered** (\`counted-v3\`, 2026-12-04). The model scaled the poll chain from
+  the run's poll messages (3 a job in the burst: the submission, the admission and one status call) to 6.03
+  status calls, as if each message were a status call: the chain was 2 heartbeats short, $0.0465 where it is
+  ~$0.052. The poll chain is about half the cost (~$0.0034 per 1,000 jobs for each status call), so $0.035
+  would take about 5 fewer status calls a job, i.e. a mean added delay of several seconds: not taken. A
+  heartbeat's own CPU (~19 ms here, profiled) is the SDK's signing, serialising and HTTP with garbage
+  collection; the pipeline's own code a few ms of it. Smaller functions (128 MB poller, 256 MB result) would
+  save ~$0.004 at +150 ms per poller look and +100 ms per collection: not taken either.
 `;
 
 export function benchmarksMarkdown(results: BenchResults, charts: string[]): string {
@@ -524,6 +532,11 @@ ${cost.pipelineUsdPer1000JobsWithUnscaledCpu !== undefined ? `| this pipeline, c
     cost.pipelineSplit
       ? `
 | of the headline: requests, DynamoDB units, bytes / Lambda GB-s (${counted ? 'counted' : 'timed'}) | ${fmt(cost.pipelineSplit.countedUsdPer1000Jobs, 4)} / ${fmt(cost.pipelineSplit.timedUsdPer1000Jobs, 4)} |`
+      : ''
+  }${
+    cost.pollChain
+      ? `
+| of the headline: the poll chain (poll messages, their poller invocations and job writes) | ${fmt(cost.pollChain.usdPer1000Jobs, 4)} (${fmt(cost.pollChain.usdPer1000JobsPerStatusCall, 5)} per status call) |`
       : ''
   }
 | Step Functions Standard polling loop | ${fmt(cost.stepFunctionsUsdPer1000Jobs, 4)} |

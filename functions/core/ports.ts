@@ -73,6 +73,12 @@ export interface JobStore {
   create(job: Job, idempotency?: IdempotencyClaim): Promise<CreateResult>;
   /** A strongly consistent read. */
   get(id: string): Promise<Job | undefined>;
+  /**
+   * Strongly consistent reads of several jobs in as few requests as the store allows: each id read
+   * maps to its job, or to `undefined` if there is none. An id the store did not get to (DynamoDB
+   * throttled it past a few retries) is left out of the map: not read, which is not "no job".
+   */
+  getMany(ids: readonly string[]): Promise<Map<string, Job | undefined>>;
   /** Applies a lifecycle write if its condition holds: the job as written, or `undefined` if refused. */
   write(id: string, change: JobWrite): Promise<Job | undefined>;
   /** Removes a job that was never announced (its first heartbeat could not be queued), with its key. */

@@ -104,7 +104,8 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     putsEvents: true,
   },
   poller: {
-    table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+    // A dispatch that finds every slot taken reads the holders' jobs in one batch read.
+    table: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem'],
     // Admits the next jobs in line when it gives a slot back (and on nudges).
     queriesIndexes: ['waiting'],
     // An ended batch job that was its batch's last queues the batch's completion (so do result and sweeper).
@@ -143,7 +144,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   },
   sweeper: {
     // Lists the due jobs from the index, then acts on each with conditional item updates.
-    table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+    table: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem'],
     // The due jobs; and the line, to admit what nudges missed.
     queriesIndexes: ['sweep', 'waiting'],
     // A finished run goes (again) to the result function; an ended job starts its webhook; an

@@ -131,6 +131,7 @@ const EXPECTED: Record<FunctionName, string[]> = {
     ...announces,
     ...callsRunComfy,
     'dynamodb:GetItem table',
+    'dynamodb:BatchGetItem table',
     'dynamodb:UpdateItem table',
     // The line of jobs waiting for admission.
     `dynamodb:Query table/index/${TABLE.waitingIndex.name}`,
@@ -171,6 +172,7 @@ const EXPECTED: Record<FunctionName, string[]> = {
     ...announces,
     ...callsRunComfy,
     'dynamodb:GetItem table',
+    'dynamodb:BatchGetItem table',
     'dynamodb:UpdateItem table',
     // Query on the sparse indexes only: never on the table itself.
     `dynamodb:Query table/index/${TABLE.sweepIndex.name}`,

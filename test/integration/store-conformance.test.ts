@@ -222,6 +222,28 @@ describe('Stores: the job item on DynamoDB', () => {
     expect(Item?.id).toBeUndefined();
     expect(sorted(await dynamo.get('id-in-key'))).toEqual(sorted(job));
   });
+
+  it('reads many jobs at once as one read each would: past 100 keys, with missing and deleted ones', async () => {
+    const memory = new MemoryJobStore(clock);
+    const ids = Array.from({ length: 130 }, (_, index) => `many-${index}`);
+    // Every third id has no job; one job is deleted (a tombstone reads as no job).
+    const made = ids.filter((_, index) => index % 3 !== 0).map((id) => jobIn('notified', id));
+    for (const job of made) await Promise.all([memory.create(job), dynamo.create(job)]);
+    const deletedAt = new Date(clock.now()).toISOString();
+    expect(await dynamo.delete(made[0]!, deletedAt)).toBe(true);
+    expect(await memory.delete(made[0]!, deletedAt)).toBe(true);
+
+    const [inMemory, inDynamo] = await Promise.all([memory.getMany(ids), dynamo.getMany(ids)]);
+
+    expect([...inDynamo.keys()].sort()).toEqual([...ids].sort());
+    for (const id of ids) {
+      const one = await dynamo.get(id);
+      expect(sorted(inDynamo.get(id)), id).toEqual(sorted(one));
+      expect(sorted(inMemory.get(id)), id).toEqual(sorted(one));
+    }
+    expect(inDynamo.get(made[0]!.id)).toBeUndefined();
+    expect(inDynamo.get(made[1]!.id)?.id).toBe(made[1]!.id);
+  });
 });
 
 function sorted(value: unknown): unknown {

@@ -40,6 +40,10 @@ export class MemoryJobStore implements JobStore {
     return job ? structuredClone(job) : undefined;
   }
 
+  async getMany(ids: readonly string[]): Promise<Map<string, Job | undefined>> {
+    return new Map(await Promise.all(ids.map(async (id) => [id, await this.get(id)] as const)));
+  }
+
   async write(id: string, change: JobWrite): Promise<Job | undefined> {
     const job = this.#jobs.get(id);
     if (!job || !holds(change.condition, job as unknown as Record<string, unknown>)) return undefined;

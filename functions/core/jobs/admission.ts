@@ -196,10 +196,15 @@ async function admitJob(deps: AdmissionDeps, jobId: string): Promise<'admitted' 
  * given back.
  */
 async function reclaimSlots(deps: AdmissionDeps, holders: Record<string, number>): Promise<number> {
+  // Every holder in one batch read, not one read each: a dispatch that finds the slots full looks
+  // at all of them, and in a burst every release and nudge does.
+  const jobs = await deps.store.getMany(Object.keys(holders));
   const nowMs = deps.clock.now();
   let reclaimed = 0;
   for (const [jobId, takenAtMs] of Object.entries(holders)) {
-    const job = await deps.store.get(jobId);
+    // Not read (throttled): looked at again by the next dispatch that finds the slots full.
+    if (!jobs.has(jobId)) continue;
+    const job = jobs.get(jobId);
     // No job yet: one admitted on arrival takes its slot a moment before it is recorded.
     if (job ? holdsSlot(job, takenAtMs, nowMs) : nowMs - takenAtMs < UNCLAIMED_SLOT_MS) continue;
     await deps.admission.release(jobId);

@@ -58,19 +58,27 @@ const heldBy = (admission: MemoryAdmissionStore) => Object.keys(admission.holder
 
 /** The world's job store, with the ids of the jobs read by `get` recorded. */
 function countingReads(w: World) {
+  // Ids read one by one (`get`), and each batch read's ids (`getMany`: one request per batch).
   const reads: string[] = [];
+  const batches: string[][] = [];
   const store = new Proxy(w.store, {
     get(target, property) {
       const value = Reflect.get(target, property, target);
       if (typeof value !== 'function') return value;
-      if (property !== 'get') return value.bind(target);
-      return async (id: string) => {
-        reads.push(id);
-        return target.get(id);
-      };
+      if (property === 'get')
+        return async (id: string) => {
+          reads.push(id);
+          return target.get(id);
+        };
+      if (property === 'getMany')
+        return async (ids: readonly string[]) => {
+          batches.push([...ids]);
+          return target.getMany(ids);
+        };
+      return value.bind(target);
     },
   });
-  return { store, reads };
+  return { store, reads, batches };
 }
 
 describe('Function: dispatchAdmissions', () => {
@@ -112,7 +120,7 @@ describe('Function: dispatchAdmissions', () => {
   it('does not look at every holder when another dispatcher just filled the slots', async () => {
     const { w, admission, deps } = world(2);
     await lineUp(deps, 2);
-    const { store, reads } = countingReads(w);
+    const { store, reads, batches } = countingReads(w);
     // Another dispatcher takes both slots between this one's read and its acquire.
     const acquire = admission.acquire.bind(admission);
     let first = true;
@@ -129,23 +137,54 @@ describe('Function: dispatchAdmissions', () => {
     // Outrun, it found the slots full and left them: no read of each holder's job.
     expect(heldBy(admission)).toHaveLength(2);
     expect(reads).toEqual([]);
+    expect(batches).toEqual([]);
   });
 
   it('reads no holder’s job when it filled the slots itself', async () => {
     // Prepare: two slots, three jobs in line; reads of the job store counted
     const { w, admission, deps } = world(2);
     const waiting = await lineUp(deps, 3);
-    const { store, reads } = countingReads(w);
+    const { store, reads, batches } = countingReads(w);
 
     // Act & Assess: it admits two (one read each) and stops at the slots it filled
     expect(await dispatchAdmissions({ ...deps, store })).toBe(2);
     expect(reads.sort()).toEqual([waiting[0]!.id, waiting[1]!.id].sort());
+    expect(batches).toEqual([]);
 
-    // A dispatch that finds them full from the start looks at each holder (both in use: kept).
+    // A dispatch that finds them full from the start looks at every holder in one batch read
+    // (both in use: kept).
     reads.length = 0;
     expect(await dispatchAdmissions({ ...deps, store })).toBe(0);
-    expect(reads.sort()).toEqual([waiting[0]!.id, waiting[1]!.id].sort());
+    expect(reads).toEqual([]);
+    expect(batches.map((ids) => ids.sort())).toEqual([[waiting[0]!.id, waiting[1]!.id].sort()]);
     expect(heldBy(admission)).toHaveLength(2);
+  });
+
+  it('keeps the slot of a holder whose job the batch read did not get to (throttled)', async () => {
+    // Prepare: the one slot held by a job that ended without giving it back, a job waiting for
+    // it, and a store that leaves that holder out of its batch reads, as DynamoDB's
+    // UnprocessedKeys does
+    const { w, admission, deps } = world(1);
+    const [stale, waiting] = await lineUp(deps, 2);
+    // Taken long ago: had the unread holder counted as "no job", its slot would go.
+    admission.holders[stale!.id] = w.clock.now() - UNCLAIMED_SLOT_MS - 1;
+    await w.store.write(
+      stale!.id,
+      (await import('#core/jobs/lifecycle')).cancel(undefined, { nowMs: w.clock.now(), graceMs: 0 }),
+    );
+    const throttled = Object.assign(Object.create(w.store) as typeof w.store, {
+      getMany: async (ids: readonly string[]) => {
+        const read = await w.store.getMany(ids);
+        read.delete(stale!.id);
+        return read;
+      },
+    });
+
+    // Act & Assess: not read is not "no job": the slot stays until a later look reads it
+    expect(await dispatchAdmissions({ ...deps, store: throttled })).toBe(0);
+    expect(heldBy(admission)).toEqual([stale!.id]);
+    expect(await dispatchAdmissions(deps)).toBe(1);
+    expect(heldBy(admission)).toEqual([waiting!.id]);
   });
 
   it('admits interactive jobs before batch lines, whatever arrived first', async () => {

@@ -71,6 +71,8 @@ export type JobRecord =
 export interface JobStore {
   /** Records a new job, and its idempotency key if given, atomically (one wins a race for a key). */
   create(job: Job, idempotency?: IdempotencyClaim): Promise<CreateResult>;
+  /** The job an idempotency key already names, read consistently; `undefined` if it names none yet. */
+  findByIdempotencyKey(key: string): Promise<{ jobId: string; fingerprint: string } | undefined>;
   /** A strongly consistent read. */
   get(id: string): Promise<Job | undefined>;
   /**

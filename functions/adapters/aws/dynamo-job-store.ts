@@ -78,6 +78,13 @@ export class DynamoJobStore implements JobStore {
     }
   }
 
+  async findByIdempotencyKey(key: string): Promise<{ jobId: string; fingerprint: string } | undefined> {
+    const record = await readIdempotencyRecord(this.dynamo, this.tableName, key);
+    // A key that names a batch (or an unreadable record) is left to `create`, which refuses it.
+    if (typeof record?.jobId !== 'string') return undefined;
+    return { jobId: record.jobId, fingerprint: String(record.fingerprint ?? '') };
+  }
+
   async discard(job: Job): Promise<void> {
     const items = [{ Delete: { TableName: this.tableName, Key: jobKey(job.id) } }];
     if (job.idempotencyKey) {

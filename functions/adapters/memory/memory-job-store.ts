@@ -35,6 +35,11 @@ export class MemoryJobStore implements JobStore {
     return { created: true, job: structuredClone(job) };
   }
 
+  async findByIdempotencyKey(key: string): Promise<{ jobId: string; fingerprint: string } | undefined> {
+    const record = this.#keys.get(key);
+    return record ? { ...record } : undefined;
+  }
+
   async get(id: string): Promise<Job | undefined> {
     const job = this.#jobs.get(id);
     return job ? structuredClone(job) : undefined;

@@ -63,6 +63,15 @@ export async function submitEdit(
   });
   if (!check.ok) throw new ValidationError('edit request is invalid', check.issues);
   const { input, caller } = check;
+  const idempotencyKey = request.idempotencyKey ? hashKey(ownerKey, request.idempotencyKey) : undefined;
+  const requestPrint = fingerprint({ ...input, ...caller });
+  // A repeat (a client retrying) gets its first job before anything is taken for a new one: no
+  // slot, place in line or heartbeat for a job that will not be made, and no spend cap either (it
+  // is paid already). Two repeats at once both pass here; `create` then lets one key win.
+  if (idempotencyKey) {
+    const earlier = await deps.store.findByIdempotencyKey(idempotencyKey);
+    if (earlier) return repeatOf(deps, earlier.jobId, earlier.fingerprint === requestPrint);
+  }
   await assertWithinSpendCap(deps);
   const id = randomUUID();
   // With admission control, the job takes a free slot, or else its place in line (its lane: batch
@@ -85,7 +94,7 @@ export async function submitEdit(
       createdAt: iso(ctx.nowMs),
       updatedAt: iso(ctx.nowMs),
       deadlineAt: iso(ctx.nowMs + deps.config.jobDeadlineSeconds * 1000),
-      idempotencyKey: request.idempotencyKey ? hashKey(ownerKey, request.idempotencyKey) : undefined,
+      idempotencyKey,
     },
     ctx,
     admission,
@@ -109,25 +118,14 @@ export async function submitEdit(
   }
 
   const created = await deps.store
-    .create(
-      job,
-      job.idempotencyKey
-        ? { key: job.idempotencyKey, fingerprint: fingerprint({ ...input, ...caller }) }
-        : undefined,
-    )
+    .create(job, job.idempotencyKey ? { key: job.idempotencyKey, fingerprint: requestPrint } : undefined)
     .catch(async (error: unknown) => {
       await giveSlotBack().catch(() => undefined); // else a dispatcher reclaims it
       throw error;
     });
   if (!created.created) {
     await giveSlotBack();
-    if (!created.fingerprintMatches) {
-      throw new IdempotencyKeyReusedError();
-    }
-    const existing = await deps.store.get(created.existingJobId);
-    // The key was used, but the job it made is gone: it was discarded because it could not be queued.
-    if (!existing) throw new JobNotQueuedError(new Error('idempotency record without its job'));
-    return { job: existing, created: false };
+    return repeatOf(deps, created.existingJobId, created.fingerprintMatches);
   }
 
   if (admitted) {
@@ -155,6 +153,19 @@ export async function submitEdit(
   }
   deps.metrics.count('JobsAccepted');
   return { job, created: true };
+}
+
+/** The answer to a repeat: the job the key made first, if the body is the same. */
+async function repeatOf(
+  deps: Pick<JobDeps, 'store'>,
+  jobId: string,
+  fingerprintMatches: boolean,
+): Promise<SubmitEditResult> {
+  if (!fingerprintMatches) throw new IdempotencyKeyReusedError();
+  const existing = await deps.store.get(jobId);
+  // The key was used, but the job it made is gone: it was discarded because it could not be queued.
+  if (!existing) throw new JobNotQueuedError(new Error('idempotency record without its job'));
+  return { job: existing, created: false };
 }
 
 /** Idempotency keys are stored hashed (they are the caller's, and may mean something to them), per owner. */

@@ -371,19 +371,31 @@ describe('Function: dispatchAdmissions', () => {
     expect(heldBy(admission)).not.toContain(first.id);
   });
 
-  it('gives back the slot an idempotent repeat took, and keeps a slot whose job is being recorded', async () => {
+  it('takes nothing for an idempotent repeat, gives back the slot a racing one took, and keeps a slot whose job is being recorded', async () => {
     const { w, admission, deps } = world(1);
     const request = { input: INPUT, owner: 'local', idempotencyKey: 'k-1' };
     const made = await submitEdit(deps, request);
     await drainPolls(w, deps);
-    // The first job's run ends, so its slot is free again for the repeat to take.
+    // The first job's run ends, so its slot is free again for a repeat to take.
     await cancelJob(deps, made.job.id);
     await drainPolls(w, deps);
     expect(heldBy(admission)).toEqual([]);
+    const sent = w.queues.sent.length;
 
+    // A repeat (a client's retry) finds its job by the key first: no slot, no heartbeat.
     const again = await submitEdit(deps, request);
-
     expect(again).toMatchObject({ created: false, job: { id: made.job.id } });
+    expect(heldBy(admission)).toEqual([]);
+    expect(w.queues.sent.length).toBe(sent);
+
+    // Two at once with a new key: both pass the look, one is made, the other gives its slot back.
+    const racing = { ...request, idempotencyKey: 'k-2' };
+    const [one, other] = await Promise.all([submitEdit(deps, racing), submitEdit(deps, racing)]);
+    expect([one.created, other.created].sort()).toEqual([false, true]);
+    expect(one.job.id).toBe(other.job.id);
+    expect(heldBy(admission)).toEqual([one.job.id]);
+    await cancelJob(deps, one.job.id);
+    await drainPolls(w, deps);
     expect(heldBy(admission)).toEqual([]);
 
     // A slot taken for a job not recorded yet is not taken away from it at once; after a while it is.
@@ -407,6 +419,21 @@ describe('Function: dispatchAdmissions', () => {
 
     expect(await capped.admission.spend(day)).toBe(0.02);
     expect(await uncapped.admission.spend(day)).toBe(0);
+  });
+
+  it('answers an idempotent repeat with its job even once the day’s spend reached the cap', async () => {
+    const { w, admission, deps } = world(4, { dailySpendCapUsd: 0.05 });
+    const request = { input: INPUT, owner: 'local', idempotencyKey: 'paid-already' };
+    const made = await submitEdit(deps, request);
+    await admission.addSpend(new Date(w.clock.now()).toISOString().slice(0, 10), 0.05);
+
+    await expect(submitEdit(deps, request)).resolves.toMatchObject({
+      created: false,
+      job: { id: made.job.id },
+    });
+    await expect(submitEdit(deps, { ...request, idempotencyKey: 'new' })).rejects.toMatchObject({
+      code: 'SPEND_CAP_REACHED',
+    });
   });
 
   it('refuses new submissions once the day’s spend reached the cap, until the next UTC day', async () => {

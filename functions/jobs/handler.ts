@@ -28,7 +28,7 @@ const config = loadConfig();
 const s3 = createS3Client();
 const presigner = new S3Presigner(s3);
 const deps = {
-  ...createJobDeps(config, 'jobs'),
+  ...createJobDeps(config, 'jobs', { presigner: async () => presigner }),
   outputs: new S3OutputStore(s3, presigner, {
     bucket: config.outputBucket,
     prefix: config.outputPrefix,

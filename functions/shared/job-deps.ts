@@ -9,7 +9,7 @@ import type { FunctionName } from '#contract/resources';
 import { systemClock } from '#core/clock';
 import { parseS3Allowlist, resolveImageUrls } from '#core/inputs/s3-inputs';
 import type { JobDeps } from '#core/jobs/deps';
-import type { BatchNotifier, Notifier, OutputStore, Presigner, RunComfy } from '#core/ports';
+import type { BatchNotifier, Notifier, Presigner, RunComfy } from '#core/ports';
 import type { RunComfyClient } from '#core/runcomfy/client';
 import { logger, metricSink } from './powertools.ts';
 import { runComfyTokenSource } from './runcomfy-token.ts';
@@ -25,6 +25,15 @@ export interface JobDepsOptions {
    * the others (a cancel, a sweep, a result fetch) load it, and its response schemas, on first use.
    */
   runComfyClient?: typeof RunComfyClient;
+  /**
+   * How `s3://` inputs become URLs RunComfy can fetch, for the functions that send jobs upstream
+   * (poller, sweeper, result): `lazyPresigner()` of `./lazy-s3.ts`, or a presigner made at init.
+   * Without it an `s3://` input is refused: no other function resolves inputs. It is passed in,
+   * not imported here, because an `import()` of the S3 client in a bundle that has no S3 at init
+   * puts the S3 code its chunk shares with the bundle (XML protocol, checksum streams) in the chunks
+   * read at cold start: the submit function would parse it and load Node's web streams for nothing.
+   */
+  presigner?: () => Promise<Presigner>;
 }
 
 /**
@@ -34,7 +43,7 @@ export interface JobDepsOptions {
  *
  * At cold start only what every invocation uses is loaded — the DynamoDB and SQS clients. What
  * only some jobs need is loaded by its first use (each a module the bundle evaluates then): the
- * S3 client and presigner (`s3://` inputs), the notifier's SNS and EventBridge clients (lifecycle
+ * S3 client and presigner (`s3://` inputs, `options.presigner`), the notifier's SNS and EventBridge clients (lifecycle
  * events and completions, unless `options.notifier`), the RunComfy client and its response schemas
  * (unless `options.runComfyClient`), and `fetch` itself (Node loads its HTTP client when
  * `globalThis.fetch` is first read).
@@ -42,7 +51,7 @@ export interface JobDepsOptions {
 export function createJobDeps(config: Config, fn: FunctionName, options: JobDepsOptions = {}): JobDeps {
   const sqs = createSqsClient();
   const dynamo = createDynamoDocumentClient();
-  const presigner = onFirstUse(createPresigner);
+  const { presigner } = options;
   return {
     config,
     clock: systemClock,
@@ -66,45 +75,11 @@ export function createJobDeps(config: Config, fn: FunctionName, options: JobDeps
       }),
       resolve: async (imageUrls) => {
         if (!imageUrls.some((url) => url.startsWith('s3://'))) return [...imageUrls];
+        if (!presigner) throw new Error(`the ${fn} function does not resolve s3:// inputs`);
         return resolveImageUrls(imageUrls, await presigner());
       },
     },
     notifier: options.notifier ?? lazyNotifier(config),
-  };
-}
-
-/** The presigner, with an S3 client of its own. */
-export async function createPresigner(): Promise<Presigner> {
-  const [{ S3Presigner }, { createS3Client }] = await Promise.all([
-    import('#adapters/aws/s3-presigner'),
-    import('#adapters/aws/s3-client'),
-  ]);
-  return new S3Presigner(createS3Client());
-}
-
-/**
- * The bucket's outputs for a function that touches them only now and then (the sweeper deletes
- * what a failed collection left): the S3 client is loaded by the first call.
- */
-export function lazyOutputStore(config: Config): OutputStore {
-  const store = onFirstUse(async () => {
-    const [{ S3OutputStore }, { S3Presigner }, { createS3Client }] = await Promise.all([
-      import('#adapters/aws/s3-output-store'),
-      import('#adapters/aws/s3-presigner'),
-      import('#adapters/aws/s3-client'),
-    ]);
-    const s3 = createS3Client();
-    return new S3OutputStore(s3, new S3Presigner(s3), {
-      bucket: config.outputBucket,
-      prefix: config.outputPrefix,
-      policy: { allowedHosts: [], maxBytes: 1, allowLoopbackHttp: false },
-      log: logger,
-    });
-  });
-  return {
-    copy: async (jobId, urls) => (await store()).copy(jobId, urls),
-    deleteJobOutputs: async (jobId, keep) => (await store()).deleteJobOutputs(jobId, keep),
-    presignGet: async (output, expiresInSeconds) => (await store()).presignGet(output, expiresInSeconds),
   };
 }
 
@@ -122,7 +97,7 @@ function lazyNotifier(config: Config): Notifier & BatchNotifier {
 }
 
 /** `make()` once, on the first call; a failed attempt is forgotten, so the next call tries again. */
-function onFirstUse<T>(make: () => Promise<T>): () => Promise<T> {
+export function onFirstUse<T>(make: () => Promise<T>): () => Promise<T> {
   let made: Promise<T> | undefined;
   return () => {
     made ??= make().catch((error: unknown) => {

@@ -21,10 +21,13 @@ export interface JobDepsOptions {
    */
   notifier?: Notifier;
   /**
-   * The RunComfy client, for the function that calls RunComfy on every invocation (the poller);
-   * the others (a cancel, a sweep, a result fetch) load it, and its response schemas, on first use.
+   * The RunComfy client, for the functions that call RunComfy on every invocation (the poller,
+   * the result stage); the others (a cancel, a sweep) pass `loadRunComfyClient` of
+   * `./lazy-runcomfy.ts` and load it, and its response schemas, on first use. Neither: RunComfy
+   * is refused. Passed in, not imported here, for the reason `presigner` is.
    */
   runComfyClient?: typeof RunComfyClient;
+  loadRunComfyClient?: () => Promise<typeof RunComfyClient>;
   /**
    * How `s3://` inputs become URLs RunComfy can fetch, for the functions that send jobs upstream
    * (poller, sweeper, result): `lazyPresigner()` of `./lazy-s3.ts`, or a presigner made at init.
@@ -43,9 +46,9 @@ export interface JobDepsOptions {
  *
  * At cold start only what every invocation uses is loaded — the DynamoDB and SQS clients. What
  * only some jobs need is loaded by its first use (each a module the bundle evaluates then): the
- * S3 client and presigner (`s3://` inputs, `options.presigner`), the notifier's SNS and EventBridge clients (lifecycle
- * events and completions, unless `options.notifier`), the RunComfy client and its response schemas
- * (unless `options.runComfyClient`), and `fetch` itself (Node loads its HTTP client when
+ * S3 client and presigner (`s3://` inputs, `options.presigner`), the notifier's SNS and
+ * EventBridge clients (lifecycle events and completions, unless `options.notifier`), the RunComfy
+ * client and its response schemas (`options.loadRunComfyClient`), and `fetch` itself (Node loads its HTTP client when
  * `globalThis.fetch` is first read).
  */
 export function createJobDeps(config: Config, fn: FunctionName, options: JobDepsOptions = {}): JobDeps {
@@ -67,7 +70,7 @@ export function createJobDeps(config: Config, fn: FunctionName, options: JobDeps
       webhook: config.webhookQueueUrl,
       batch: config.batchQueueUrl,
     }),
-    runComfy: runComfyFor(config, fn, options.runComfyClient),
+    runComfy: runComfyFor(config, fn, options),
     inputs: {
       policy: parseS3Allowlist(config.inputS3Allowlist, {
         bucket: config.outputBucket,
@@ -108,10 +111,14 @@ export function onFirstUse<T>(make: () => Promise<T>): () => Promise<T> {
   };
 }
 
-/** RunComfy for `fn`, timed by its budget; a function without one never calls RunComfy. */
-function runComfyFor(config: Config, fn: FunctionName, eager?: typeof RunComfyClient): RunComfy {
+/**
+ * RunComfy for `fn`, timed by its budget; a function without one, or given no client, never calls
+ * RunComfy.
+ */
+function runComfyFor(config: Config, fn: FunctionName, options: JobDepsOptions): RunComfy {
   const timing = RUNCOMFY_TIMING[fn];
-  if (!timing) {
+  const { runComfyClient: eager, loadRunComfyClient: load } = options;
+  if (!timing || !(eager || load)) {
     const refuse = async (): Promise<never> => {
       throw new Error(`the ${fn} function does not call RunComfy`);
     };
@@ -127,7 +134,7 @@ function runComfyFor(config: Config, fn: FunctionName, eager?: typeof RunComfyCl
       ...timing,
     });
   if (eager) return make(eager);
-  const client = onFirstUse(async () => make((await import('#core/runcomfy/client')).RunComfyClient));
+  const client = onFirstUse(async () => make(await (load as () => Promise<typeof RunComfyClient>)()));
   return {
     submit: async (input) => (await client()).submit(input),
     status: async (requestId) => (await client()).status(requestId),

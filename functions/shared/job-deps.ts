@@ -34,7 +34,7 @@ export interface JobDepsOptions {
    * Without it an `s3://` input is refused: no other function resolves inputs. It is passed in,
    * not imported here, because an `import()` of the S3 client in a bundle that has no S3 at init
    * puts the S3 code its chunk shares with the bundle (XML protocol, checksum streams) in the chunks
-   * read at cold start: the submit function would parse it and load Node's web streams for nothing.
+   * read at cold start: the submit function, which never presigns, parsed ~16 KB of it at init.
    */
   presigner?: () => Promise<Presigner>;
 }

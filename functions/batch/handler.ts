@@ -7,9 +7,10 @@ import { validateBatch } from '#core/batches/validate-batch';
 import { BatchesDisabledError, createBatchDeps } from '#shared/batch-deps';
 import { makeSqsHandler } from '#shared/handler';
 import { createJobDeps } from '#shared/job-deps';
+import { loadRunComfyClient } from '#shared/lazy-runcomfy';
 
 const config = loadConfig();
-const deps = createBatchDeps(config, createJobDeps(config, 'batch'));
+const deps = createBatchDeps(config, createJobDeps(config, 'batch', { loadRunComfyClient }));
 
 /**
  * SQS batch queue → one step of one batch: validate its manifest and queue its chunks, make one

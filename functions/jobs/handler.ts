@@ -21,6 +21,7 @@ import { resendWebhook } from '#core/webhooks/start-delivery';
 import { BatchesDisabledError, createBatchDeps } from '#shared/batch-deps';
 import { makeHttpHandler } from '#shared/handler';
 import { createJobDeps } from '#shared/job-deps';
+import { loadRunComfyClient } from '#shared/lazy-runcomfy';
 import { logger } from '#shared/powertools';
 import { secretValue } from '#shared/secrets';
 
@@ -28,7 +29,7 @@ const config = loadConfig();
 const s3 = createS3Client();
 const presigner = new S3Presigner(s3);
 const deps = {
-  ...createJobDeps(config, 'jobs'),
+  ...createJobDeps(config, 'jobs', { presigner: async () => presigner, loadRunComfyClient }),
   outputs: new S3OutputStore(s3, presigner, {
     bucket: config.outputBucket,
     prefix: config.outputPrefix,

@@ -5,9 +5,14 @@ import { pollJob } from '#core/jobs/poll-job';
 import { RunComfyClient } from '#core/runcomfy/client';
 import { makeSqsHandler } from '#shared/handler';
 import { createJobDeps } from '#shared/job-deps';
+import { lazyPresigner } from '#shared/lazy-s3';
 
-// Every heartbeat asks RunComfy: its client is made at init, not on the first message.
-const deps = createJobDeps(loadConfig(), 'poller', { runComfyClient: RunComfyClient });
+// Every heartbeat asks RunComfy: its client is made at init, not on the first message. An
+// `s3://` input is rare: S3 is loaded by the first one.
+const deps = createJobDeps(loadConfig(), 'poller', {
+  runComfyClient: RunComfyClient,
+  presigner: lazyPresigner(),
+});
 
 /**
  * SQS poll queue → one heartbeat of each job's poll chain (the first one submits the job), or a

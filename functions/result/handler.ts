@@ -12,14 +12,16 @@ import { logger } from '#shared/powertools';
 
 const config = loadConfig();
 const s3 = createS3Client();
+const presigner = new S3Presigner(s3);
 const deps = {
   // Every collection fetches RunComfy's result, copies to S3 and notifies: those clients are
   // made at init here.
   ...createJobDeps(config, 'result', {
     notifier: createAwsNotifier({ topicArn: config.topicArn, eventBusName: config.eventBusName }),
     runComfyClient: RunComfyClient,
+    presigner: async () => presigner,
   }),
-  outputs: new S3OutputStore(s3, new S3Presigner(s3), {
+  outputs: new S3OutputStore(s3, presigner, {
     bucket: config.outputBucket,
     prefix: config.outputPrefix,
     policy: {

@@ -9,7 +9,7 @@ import type { FunctionName } from '#contract/resources';
 import { systemClock } from '#core/clock';
 import { parseS3Allowlist, resolveImageUrls } from '#core/inputs/s3-inputs';
 import type { JobDeps } from '#core/jobs/deps';
-import type { BatchNotifier, Notifier, OutputStore, Presigner, RunComfy } from '#core/ports';
+import type { BatchNotifier, Notifier, Presigner, RunComfy } from '#core/ports';
 import type { RunComfyClient } from '#core/runcomfy/client';
 import { logger, metricSink } from './powertools.ts';
 import { runComfyTokenSource } from './runcomfy-token.ts';
@@ -21,10 +21,22 @@ export interface JobDepsOptions {
    */
   notifier?: Notifier;
   /**
-   * The RunComfy client, for the function that calls RunComfy on every invocation (the poller);
-   * the others (a cancel, a sweep, a result fetch) load it, and its response schemas, on first use.
+   * The RunComfy client, for the functions that call RunComfy on every invocation (the poller,
+   * the result stage); the others (a cancel, a sweep) pass `loadRunComfyClient` of
+   * `./lazy-runcomfy.ts` and load it, and its response schemas, on first use. Neither: RunComfy
+   * is refused. Passed in, not imported here, for the reason `presigner` is.
    */
   runComfyClient?: typeof RunComfyClient;
+  loadRunComfyClient?: () => Promise<typeof RunComfyClient>;
+  /**
+   * How `s3://` inputs become URLs RunComfy can fetch, for the functions that send jobs upstream
+   * (poller, sweeper, result): `lazyPresigner()` of `./lazy-s3.ts`, or a presigner made at init.
+   * Without it an `s3://` input is refused: no other function resolves inputs. It is passed in,
+   * not imported here, because an `import()` of the S3 client in a bundle that has no S3 at init
+   * puts the S3 code its chunk shares with the bundle (XML protocol, checksum streams) in the chunks
+   * read at cold start: the submit function, which never presigns, parsed ~16 KB of it at init.
+   */
+  presigner?: () => Promise<Presigner>;
 }
 
 /**
@@ -34,15 +46,15 @@ export interface JobDepsOptions {
  *
  * At cold start only what every invocation uses is loaded — the DynamoDB and SQS clients. What
  * only some jobs need is loaded by its first use (each a module the bundle evaluates then): the
- * S3 client and presigner (`s3://` inputs), the notifier's SNS and EventBridge clients (lifecycle
- * events and completions, unless `options.notifier`), the RunComfy client and its response schemas
- * (unless `options.runComfyClient`), and `fetch` itself (Node loads its HTTP client when
+ * S3 client and presigner (`s3://` inputs, `options.presigner`), the notifier's SNS and
+ * EventBridge clients (lifecycle events and completions, unless `options.notifier`), the RunComfy
+ * client and its response schemas (`options.loadRunComfyClient`), and `fetch` itself (Node loads its HTTP client when
  * `globalThis.fetch` is first read).
  */
 export function createJobDeps(config: Config, fn: FunctionName, options: JobDepsOptions = {}): JobDeps {
   const sqs = createSqsClient();
   const dynamo = createDynamoDocumentClient();
-  const presigner = onFirstUse(createPresigner);
+  const { presigner } = options;
   return {
     config,
     clock: systemClock,
@@ -58,7 +70,7 @@ export function createJobDeps(config: Config, fn: FunctionName, options: JobDeps
       webhook: config.webhookQueueUrl,
       batch: config.batchQueueUrl,
     }),
-    runComfy: runComfyFor(config, fn, options.runComfyClient),
+    runComfy: runComfyFor(config, fn, options),
     inputs: {
       policy: parseS3Allowlist(config.inputS3Allowlist, {
         bucket: config.outputBucket,
@@ -66,45 +78,11 @@ export function createJobDeps(config: Config, fn: FunctionName, options: JobDeps
       }),
       resolve: async (imageUrls) => {
         if (!imageUrls.some((url) => url.startsWith('s3://'))) return [...imageUrls];
+        if (!presigner) throw new Error(`the ${fn} function does not resolve s3:// inputs`);
         return resolveImageUrls(imageUrls, await presigner());
       },
     },
     notifier: options.notifier ?? lazyNotifier(config),
-  };
-}
-
-/** The presigner, with an S3 client of its own. */
-export async function createPresigner(): Promise<Presigner> {
-  const [{ S3Presigner }, { createS3Client }] = await Promise.all([
-    import('#adapters/aws/s3-presigner'),
-    import('#adapters/aws/s3-client'),
-  ]);
-  return new S3Presigner(createS3Client());
-}
-
-/**
- * The bucket's outputs for a function that touches them only now and then (the sweeper deletes
- * what a failed collection left): the S3 client is loaded by the first call.
- */
-export function lazyOutputStore(config: Config): OutputStore {
-  const store = onFirstUse(async () => {
-    const [{ S3OutputStore }, { S3Presigner }, { createS3Client }] = await Promise.all([
-      import('#adapters/aws/s3-output-store'),
-      import('#adapters/aws/s3-presigner'),
-      import('#adapters/aws/s3-client'),
-    ]);
-    const s3 = createS3Client();
-    return new S3OutputStore(s3, new S3Presigner(s3), {
-      bucket: config.outputBucket,
-      prefix: config.outputPrefix,
-      policy: { allowedHosts: [], maxBytes: 1, allowLoopbackHttp: false },
-      log: logger,
-    });
-  });
-  return {
-    copy: async (jobId, urls) => (await store()).copy(jobId, urls),
-    deleteJobOutputs: async (jobId, keep) => (await store()).deleteJobOutputs(jobId, keep),
-    presignGet: async (output, expiresInSeconds) => (await store()).presignGet(output, expiresInSeconds),
   };
 }
 
@@ -122,7 +100,7 @@ function lazyNotifier(config: Config): Notifier & BatchNotifier {
 }
 
 /** `make()` once, on the first call; a failed attempt is forgotten, so the next call tries again. */
-function onFirstUse<T>(make: () => Promise<T>): () => Promise<T> {
+export function onFirstUse<T>(make: () => Promise<T>): () => Promise<T> {
   let made: Promise<T> | undefined;
   return () => {
     made ??= make().catch((error: unknown) => {
@@ -133,10 +111,14 @@ function onFirstUse<T>(make: () => Promise<T>): () => Promise<T> {
   };
 }
 
-/** RunComfy for `fn`, timed by its budget; a function without one never calls RunComfy. */
-function runComfyFor(config: Config, fn: FunctionName, eager?: typeof RunComfyClient): RunComfy {
+/**
+ * RunComfy for `fn`, timed by its budget; a function without one, or given no client, never calls
+ * RunComfy.
+ */
+function runComfyFor(config: Config, fn: FunctionName, options: JobDepsOptions): RunComfy {
   const timing = RUNCOMFY_TIMING[fn];
-  if (!timing) {
+  const { runComfyClient: eager, loadRunComfyClient: load } = options;
+  if (!timing || !(eager || load)) {
     const refuse = async (): Promise<never> => {
       throw new Error(`the ${fn} function does not call RunComfy`);
     };
@@ -152,7 +134,7 @@ function runComfyFor(config: Config, fn: FunctionName, eager?: typeof RunComfyCl
       ...timing,
     });
   if (eager) return make(eager);
-  const client = onFirstUse(async () => make((await import('#core/runcomfy/client')).RunComfyClient));
+  const client = onFirstUse(async () => make(await (load as () => Promise<typeof RunComfyClient>)()));
   return {
     submit: async (input) => (await client()).submit(input),
     status: async (requestId) => (await client()).status(requestId),

@@ -4,11 +4,15 @@ import { loadConfig } from '#contract/config';
 import { SWEEPER } from '#contract/resources';
 import { type SweepSummary, sweepDueJobs } from '#core/jobs/sweep-jobs';
 import { makeHandler } from '#shared/handler';
-import { createJobDeps, lazyOutputStore } from '#shared/job-deps';
+import { createJobDeps } from '#shared/job-deps';
+import { lazyOutputStore } from '#shared/lazy-output-store';
+import { loadRunComfyClient } from '#shared/lazy-runcomfy';
+import { lazyPresigner } from '#shared/lazy-s3';
 
 const config = loadConfig();
 const deps = {
-  ...createJobDeps(config, 'sweeper'),
+  // A restarted submission may carry `s3://` inputs: S3 is loaded by the first one.
+  ...createJobDeps(config, 'sweeper', { presigner: lazyPresigner(), loadRunComfyClient }),
   // Only to delete what a failed collection left behind: S3 is loaded by the first such job.
   outputs: lazyOutputStore(config),
 };

@@ -100,10 +100,11 @@ describe('Pipeline: deadlines', () => {
     sim().transition(requestId, 'succeeded');
     const { createJobDeps } = await import('#shared/job-deps');
     const { pollJob } = await import('#core/jobs/poll-job');
+    const { RunComfyClient } = await import('#core/runcomfy/client');
 
     // Act
     const outcome = await pollJob(
-      createJobDeps(loadConfig(), 'poller'),
+      createJobDeps(loadConfig(), 'poller', { runComfyClient: RunComfyClient }),
       { jobId: job.id, seq: job.pollCount },
       'late-heartbeat',
     );

@@ -431,7 +431,8 @@ describe('Pipeline: duplicate deliveries', () => {
     // Imported here, after the fixture.pipeline set the environment the Lambda modules read at load.
     const { createJobDeps } = await import('#shared/job-deps');
     const { pollJob } = await import('#core/jobs/poll-job');
-    const deps = createJobDeps(loadConfig(), 'poller');
+    const { RunComfyClient } = await import('#core/runcomfy/client');
+    const deps = createJobDeps(loadConfig(), 'poller', { runComfyClient: RunComfyClient });
     const moved = await waitUntil(async () => {
       const job = await deps.store.get(id);
       return job && job.pollCount >= 2 ? job : undefined;

@@ -8,7 +8,8 @@ import { PNG_INPUT } from './pipeline-helpers.ts';
  */
 export async function strandedJob(prompt: string, extra: Partial<Job> = {}) {
   const { createJobDeps } = await import('#shared/job-deps');
-  const deps = createJobDeps(loadConfig(), 'poller');
+  const { RunComfyClient } = await import('#core/runcomfy/client');
+  const deps = createJobDeps(loadConfig(), 'poller', { runComfyClient: RunComfyClient });
   const { requestId } = await deps.runComfy.submit({
     prompt,
     image_urls: [PNG_INPUT],

@@ -1,13 +1,9 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import {
-  BatchGetCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ITEM_PREFIX, TABLE } from '#contract/table';
 import { type Batch, type ChunkTally, emptyTallies } from '#core/batches/batch';
 import { isTerminal, type Job } from '#core/jobs/job';
+import { batchGetByKey } from './dynamo-batch-get.ts';
 
 /** A chunk's count of ended jobs: an item of its own, so that no one item takes every job's update. */
 const chunkKey = (batchId: string, chunk: number) => ({
@@ -88,22 +84,13 @@ export class DynamoChunkTallies {
 
   /** Every chunk's count of a batch, read 100 at a time. */
   async all(batch: Pick<Batch, 'id' | 'chunkCount'>): Promise<ChunkTally[]> {
-    const tallies: ChunkTally[] = [];
     const chunks = Array.from({ length: batch.chunkCount ?? 0 }, (_, chunk) => chunk);
-    for (let index = 0; index < chunks.length; index += 100) {
-      let keys = chunks.slice(index, index + 100).map((chunk) => chunkKey(batch.id, chunk));
-      for (let attempt = 0; keys.length > 0 && attempt < 5; attempt++) {
-        const response = await this.dynamo.send(
-          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
-        );
-        for (const item of response.Responses?.[this.tableName] ?? []) {
-          const chunk = Number(String(item[TABLE.partitionKey]).split('#chunk#')[1]);
-          tallies.push(toChunkTally(chunk, item));
-        }
-        keys = (response.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as typeof keys;
-      }
-    }
-    return tallies.sort((a, b) => a.chunk - b.chunk);
+    const keys = chunks.map((chunk) => String(chunkKey(batch.id, chunk)[TABLE.partitionKey]));
+    const { items } = await batchGetByKey(this.dynamo, this.tableName, keys);
+    return chunks.flatMap((chunk, index) => {
+      const item = items.get(keys[index]!);
+      return item ? [toChunkTally(chunk, item)] : [];
+    });
   }
 }
 

@@ -1,8 +1,9 @@
-import { BatchGetCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ITEM_PREFIX, statusPartitionsToQuery, TABLE } from '#contract/table';
 import type { Job } from '#core/jobs/job';
 import { matchesQuery } from '#core/jobs/list-position';
 import type { ListPage, ListQuery } from '#core/ports';
+import { batchGetByKey } from './dynamo-batch-get.ts';
 
 /**
  * `GET /edits` on DynamoDB: `Query` on the list indexes, never a scan (see `TABLE.listIndexes`).
@@ -166,29 +167,18 @@ async function* merge(streams: AsyncGenerator<string>[], descending: boolean): A
   }
 }
 
-/** The jobs at these positions, read consistently, 100 keys per request. */
+/** The jobs at these positions, read consistently (a job DynamoDB would not read is left out). */
 async function readByPosition(
   dynamo: DynamoDBDocumentClient,
   tableName: string,
   positions: string[],
 ): Promise<Map<string, Record<string, unknown>>> {
-  const byKey = new Map(
-    positions.map((position) => [
-      `${ITEM_PREFIX.job}${position.slice(position.lastIndexOf('#') + 1)}`,
-      position,
-    ]),
-  );
+  const keyOf = (position: string) => `${ITEM_PREFIX.job}${position.slice(position.lastIndexOf('#') + 1)}`;
+  const { items } = await batchGetByKey(dynamo, tableName, positions.map(keyOf));
   const found = new Map<string, Record<string, unknown>>();
-  let keys = [...byKey.keys()].map((key) => ({ [TABLE.partitionKey]: key }));
-  for (let attempt = 0; keys.length > 0 && attempt < 5; attempt++) {
-    const response = await dynamo.send(
-      new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
-    );
-    for (const item of response.Responses?.[tableName] ?? []) {
-      const position = byKey.get(String(item[TABLE.partitionKey]));
-      if (position) found.set(position, item);
-    }
-    keys = (response.UnprocessedKeys?.[tableName]?.Keys ?? []) as typeof keys;
+  for (const position of positions) {
+    const item = items.get(keyOf(position));
+    if (item) found.set(position, item);
   }
   return found;
 }

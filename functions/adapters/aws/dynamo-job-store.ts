@@ -1,6 +1,5 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -15,15 +14,12 @@ import type { Job } from '#core/jobs/job';
 import type { JobWrite } from '#core/jobs/lifecycle';
 import { listPosition } from '#core/jobs/list-position';
 import type { CreateResult, IdempotencyClaim, JobRecord, JobStore, ListPage, ListQuery } from '#core/ports';
+import { batchGetByKey } from './dynamo-batch-get.ts';
 import { idempotencyKey, idempotencyPut, readIdempotencyRecord } from './dynamo-idempotency.ts';
 import { listJobs } from './dynamo-job-list.ts';
 import { listDueIds } from './dynamo-sweep-index.ts';
 
 const jobKey = (id: string) => ({ [TABLE.partitionKey]: `${ITEM_PREFIX.job}${id}` });
-
-/** `BatchGetItem` takes at most 100 keys; keys it leaves unprocessed are asked again, this often in all. */
-const BATCH_GET_KEYS = 100;
-const BATCH_GET_ATTEMPTS = 3;
 
 /** One partition of the sweep index: its jobs are few (only those with something left to do). */
 const SWEEP_SHARD = 'due';
@@ -101,30 +97,15 @@ export class DynamoJobStore implements JobStore {
   }
 
   async getMany(ids: readonly string[]): Promise<Map<string, Job | undefined>> {
+    const keys = ids.map((id) => `${ITEM_PREFIX.job}${id}`);
+    const { items, unread } = await batchGetByKey(this.dynamo, this.tableName, keys);
+    const unreadKeys = new Set(unread);
     const read = new Map<string, Job | undefined>();
-    for (let start = 0; start < ids.length; start += BATCH_GET_KEYS) {
-      let pending = ids.slice(start, start + BATCH_GET_KEYS);
-      for (let attempt = 0; pending.length > 0 && attempt < BATCH_GET_ATTEMPTS; attempt++) {
-        const { Responses, UnprocessedKeys } = await this.dynamo.send(
-          new BatchGetCommand({
-            RequestItems: { [this.tableName]: { Keys: pending.map(jobKey), ConsistentRead: true } },
-          }),
-        );
-        const found = new Map(
-          (Responses?.[this.tableName] ?? []).map((item) => [toJob(item).id, item] as const),
-        );
-        const unprocessed = new Set(
-          (UnprocessedKeys?.[this.tableName]?.Keys ?? []).map((key) =>
-            String(key[TABLE.partitionKey]).slice(ITEM_PREFIX.job.length),
-          ),
-        );
-        for (const id of pending) {
-          if (unprocessed.has(id)) continue;
-          const item = found.get(id);
-          read.set(id, item && !item.deletedAt ? toJob(item) : undefined);
-        }
-        pending = [...unprocessed];
-      }
+    for (const [index, id] of ids.entries()) {
+      const key = keys[index]!;
+      if (unreadKeys.has(key)) continue;
+      const item = items.get(key);
+      read.set(id, item && !item.deletedAt ? toJob(item) : undefined);
     }
     return read;
   }

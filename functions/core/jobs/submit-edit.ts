@@ -64,13 +64,15 @@ export async function submitEdit(
   if (!check.ok) throw new ValidationError('edit request is invalid', check.issues);
   const { input, caller } = check;
   const idempotencyKey = request.idempotencyKey ? hashKey(ownerKey, request.idempotencyKey) : undefined;
-  const requestPrint = fingerprint({ ...input, ...caller });
+  const claim = idempotencyKey
+    ? { key: idempotencyKey, fingerprint: fingerprint({ ...input, ...caller }) }
+    : undefined;
   // A repeat (a client retrying) gets its first job before anything is taken for a new one: no
   // slot, place in line or heartbeat for a job that will not be made, and no spend cap either (it
   // is paid already). Two repeats at once both pass here; `create` then lets one key win.
-  if (idempotencyKey) {
-    const earlier = await deps.store.findByIdempotencyKey(idempotencyKey);
-    if (earlier) return repeatOf(deps, earlier.jobId, earlier.fingerprint === requestPrint);
+  if (claim) {
+    const earlier = await deps.store.findByIdempotencyKey(claim.key);
+    if (earlier) return repeatOf(deps, earlier.jobId, earlier.fingerprint === claim.fingerprint);
   }
   await assertWithinSpendCap(deps);
   const id = randomUUID();
@@ -117,12 +119,10 @@ export async function submitEdit(
     }
   }
 
-  const created = await deps.store
-    .create(job, job.idempotencyKey ? { key: job.idempotencyKey, fingerprint: requestPrint } : undefined)
-    .catch(async (error: unknown) => {
-      await giveSlotBack().catch(() => undefined); // else a dispatcher reclaims it
-      throw error;
-    });
+  const created = await deps.store.create(job, claim).catch(async (error: unknown) => {
+    await giveSlotBack().catch(() => undefined); // else a dispatcher reclaims it
+    throw error;
+  });
   if (!created.created) {
     await giveSlotBack();
     return repeatOf(deps, created.existingJobId, created.fingerprintMatches);

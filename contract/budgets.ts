@@ -113,7 +113,8 @@ export type Step =
 export const LONGEST_PATH: Record<FunctionName, readonly Step[]> = {
   // validate, record the job (+ idempotency key), queue the first heartbeat
   submit: ['aws', 'aws'],
-  // cancel: read, RunComfy cancel, finish (with notification lease), queue the notification;
+  // cancel: read, RunComfy cancel, finish, queue the notification ∥ queue the slot's release
+  // (a dispatch, a dozen calls, runs in the poller);
   // a batch (POST /batches) is shorter: spend cap, record (+ idempotency key), inline lines to S3, queue
   jobs: ['aws', 'runcomfy.cancel', 'aws', 'aws'],
   // deadline heartbeat: read, status, cancel, finish, SNS ∥ EventBridge, webhook queue, (a batch

@@ -1,5 +1,5 @@
 import { loadConfig } from '#contract/config';
-import { dispatchAdmissions } from '#core/jobs/admission';
+import { onDispatchNudge } from '#core/jobs/admission';
 import { PollQueueMessageSchema } from '#core/jobs/messages';
 import { pollJob } from '#core/jobs/poll-job';
 import { RunComfyClient } from '#core/runcomfy/client';
@@ -16,10 +16,11 @@ const deps = createJobDeps(loadConfig(), 'poller', {
 
 /**
  * SQS poll queue → one heartbeat of each job's poll chain (the first one submits the job), or a
- * nudge to admit waiting jobs into free RunComfy slots.
+ * nudge to admit waiting jobs into free RunComfy slots (giving back the slot of a job that ended
+ * where there was no time to).
  */
 export const handler = makeSqsHandler(PollQueueMessageSchema, (message, record, { log }) =>
   'dispatch' in message
-    ? dispatchAdmissions({ ...deps, log })
+    ? onDispatchNudge({ ...deps, log }, message)
     : pollJob({ ...deps, log }, message, record.messageId),
 );

@@ -84,9 +84,9 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
       'dynamodb:PutItem',
       'dynamodb:DeleteItem',
     ],
-    // A cancel gives the job's slot back and admits the next in line.
+    // A waiting job's place in line.
     queriesIndexes: ['list', 'waiting'],
-    // A cancel queues its notification on the result queue (and an admitted job's first heartbeat);
+    // A cancel queues its notification on the result queue and its slot's release for a dispatcher;
     // a resend queues the webhook; a batch its validation, a batch's cancel its cancel step.
     sendsTo: ['poll', 'result', 'webhook', 'batch'],
     // Presigned GETs of a job's outputs (and a batch's results), deleting a deleted job's;
@@ -164,10 +164,9 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     // Makes the lines' jobs (conditional puts), counts them per chunk (conditional updates),
     // reads a batch's jobs by key for its results and its cancel.
     table: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-    // A batch's jobs (by batch, and its owner's running or queued ones); a cancel that gives a slot
-    // back admits the next job in line.
-    queriesIndexes: ['list', 'waiting'],
-    // Its own next steps; the lines' jobs in line (a nudge); a cancel's notifications.
+    // A batch's jobs (by batch, and its owner's running or queued ones).
+    queriesIndexes: ['list'],
+    // Its own next steps; the lines' jobs in line (a nudge); a cancel's notifications and slots.
     sendsTo: ['batch', 'poll', 'result'],
     // Sizes and copies a caller's manifest from their uploads.
     uploads: ['s3:GetObject'],

@@ -3,6 +3,7 @@ import type { AdmissionStore } from '../ports.ts';
 import { type JobDeps, writeContext } from './deps.ts';
 import { iso, type Job } from './job.ts';
 import { admit, waitKeyOf } from './lifecycle.ts';
+import type { DispatchMessage } from './messages.ts';
 
 /**
  * Admission control: at most `UPSTREAM_CONCURRENCY` jobs in flight at RunComfy, across every
@@ -222,16 +223,35 @@ function holdsSlot(job: Job, takenAtMs: number, nowMs: number): boolean {
   return nowMs - takenAtMs < UNCLAIMED_SLOT_MS;
 }
 
-/** Gives a job's slot back (it no longer runs at RunComfy) and admits the next in line. */
-export async function releaseSlot(deps: JobDeps, job: Pick<Job, 'id' | 'admittedAt'>): Promise<void> {
+/**
+ * Gives a job's slot back (it no longer runs at RunComfy) and admits the next in line. A finisher
+ * with no time to spare (`queue`: an API call, whose budget holds one RunComfy call and three AWS
+ * calls) hands both to a dispatcher instead, in one message: a dispatch can take a dozen calls.
+ */
+export async function releaseSlot(
+  deps: JobDeps,
+  job: Pick<Job, 'id' | 'admittedAt'>,
+  how: 'now' | 'queue' = 'now',
+): Promise<void> {
   if (!job.admittedAt || !deps.admission) return;
+  if (how === 'queue') return nudgeDispatch(deps, job.id);
   await deps.admission.release(job.id);
   await dispatchAdmissions(deps);
 }
 
-/** A nudge to the dispatchers: a job arrived in line. */
-export async function nudgeDispatch(deps: Pick<JobDeps, 'queues'>): Promise<void> {
-  await deps.queues.schedulePoll({ dispatch: true }, 0);
+/**
+ * A nudge to the dispatchers: a job arrived in line, or (`release`) one that ended left its slot
+ * to give back. Lost, it is only a delay: every release and sweep dispatches, and a dispatch that
+ * finds the slots full takes back those of ended jobs.
+ */
+export async function nudgeDispatch(deps: Pick<JobDeps, 'queues'>, release?: string): Promise<void> {
+  await deps.queues.schedulePoll(release ? { dispatch: true, release } : { dispatch: true }, 0);
+}
+
+/** A dispatcher woken by a nudge: gives back the slot it names, then fills the free ones. */
+export async function onDispatchNudge(deps: JobDeps, nudge: DispatchMessage): Promise<number> {
+  if (nudge.release) await deps.admission?.release(nudge.release);
+  return dispatchAdmissions(deps);
 }
 
 /**

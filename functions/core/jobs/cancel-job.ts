@@ -17,8 +17,9 @@ export class NotCancellableError extends ConflictError {
  * answers `not_cancellable`, and so does this. Cancelling a cancelled job returns it as it is.
  * When RunComfy cannot be asked right now (unreachable, 5xx, 429), the request is recorded and
  * the job returned still `queued` with `cancelRequestedAt`: its poll chain asks again (see
- * {@link carryOutCancelRequest}). The completion notification is queued rather than sent here,
- * so that an API call's budget holds at most one RunComfy call.
+ * {@link carryOutCancelRequest}). The completion notification and the slot's release are queued
+ * rather than carried out here, so that an API call's budget holds one RunComfy call and three AWS
+ * calls.
  */
 export async function cancelJob(deps: JobDeps, jobId: string, job?: Job, retries = 2): Promise<Job> {
   job ??= await deps.store.get(jobId);
@@ -58,7 +59,7 @@ export async function cancelJob(deps: JobDeps, jobId: string, job?: Job, retries
     }
   }
   const cancelled = await finishJob(deps, job.id, cancel(job.requestId, writeContext(deps)), {
-    notify: 'queue',
+    followUps: 'queue',
   });
   if (cancelled) return cancelled;
   return retryOnFreshState(deps, jobId, retries);

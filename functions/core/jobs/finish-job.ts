@@ -7,18 +7,19 @@ import { isTerminal, type Job } from './job.ts';
 import { type JobWrite, markNotified, releaseNotifyLease, takeNotifyLease } from './lifecycle.ts';
 
 /**
- * Applies a finishing write (one of the lifecycle's terminal transitions) and then announces the
- * end: sent here, under the notification lease the write took, or — for a finisher with no time
- * to spare (`notify: 'queue'`, the API's cancel) — queued for the result function, with the
- * sweeper behind it should even that fail. A finished run that did not succeed leaves no outputs
- * behind. Returns the job as written, or `undefined` when the write was refused (someone else
- * got there first: the caller decides again on the fresh job).
+ * Applies a finishing write (one of the lifecycle's terminal transitions), gives the job's
+ * RunComfy slot back if it held one, and announces the end: sent here, under the notification
+ * lease the write took. A finisher with no time to spare (`followUps: 'queue'`, an API cancel)
+ * queues both instead, in parallel: the notification for the result function, the slot for a
+ * dispatcher; the sweeper is behind each should even that fail. A finished run that did not
+ * succeed leaves no outputs behind. Returns the job as written, or `undefined` when the write was
+ * refused (someone else got there first: the caller decides again on the fresh job).
  */
 export async function finishJob(
   deps: JobDeps,
   jobId: string,
   change: JobWrite,
-  options: { notify?: 'now' | 'queue' } = {},
+  options: { followUps?: 'now' | 'queue' } = {},
 ): Promise<Job | undefined> {
   const finished = await deps.store.write(jobId, change);
   if (!finished) return undefined;
@@ -29,8 +30,6 @@ export async function finishJob(
     transition: change.transition,
   });
   deps.metrics.count(finished.status === 'succeeded' ? 'JobsSucceeded' : 'JobsFailed');
-  // A job that ends while RunComfy still had it (not handed over) gives its slot back.
-  if (!finished.upstreamFinishedAt) await releaseSlot(deps, finished);
   if (finished.upstreamFinishedAt) {
     deps.metrics.time?.(
       'ResultCollectionLatency',
@@ -38,18 +37,38 @@ export async function finishJob(
     );
     if (finished.status !== 'succeeded') await removeOrphanOutputs(deps, finished);
   }
-  if (options.notify === 'queue') {
-    await deps.queues.scheduleResult({ jobId, attempt: 0 }).catch((error: unknown) => {
-      // The sweeper finds every finished job still unannounced: nothing is lost, only later.
-      deps.log.warn('could not queue the notification; the sweeper will send it', { jobId, error });
-    });
+  if (options.followUps === 'queue') {
+    await queueFollowUps(deps, finished);
     return finished;
   }
+  // A job that ends while RunComfy still had it (not handed over) gives its slot back.
+  if (!finished.upstreamFinishedAt) await releaseSlot(deps, finished);
   // A finishing write meant for a queued notification (a cancel) took no lease: take it like any
   // other sender, or a handler that meets the job finished at the same moment sends it too.
   if (change.set.notifyLeaseUntil === undefined) await ensureNotified(deps, finished);
   else await sendUnderLease(deps, finished);
   return finished;
+}
+
+/**
+ * The follow-ups of a finisher with no time to spare, one message each, sent in parallel. Either
+ * lost is only a delay: the sweeper finds every finished job still unannounced, and a dispatch
+ * that finds the slots full takes back those of ended jobs.
+ */
+async function queueFollowUps(deps: JobDeps, job: Job): Promise<void> {
+  await Promise.all([
+    deps.queues.scheduleResult({ jobId: job.id, attempt: 0 }).catch((error: unknown) => {
+      deps.log.warn('could not queue the notification; the sweeper will send it', { jobId: job.id, error });
+    }),
+    job.upstreamFinishedAt
+      ? undefined
+      : releaseSlot(deps, job, 'queue').catch((error: unknown) => {
+          deps.log.warn('could not queue the slot’s release; a later dispatch takes it back', {
+            jobId: job.id,
+            error,
+          });
+        }),
+  ]);
 }
 
 /**

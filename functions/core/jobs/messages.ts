@@ -17,8 +17,12 @@ export const HeartbeatSchema = z.object({
 });
 export type PollMessage = z.infer<typeof HeartbeatSchema>;
 
-/** A nudge to admit waiting jobs into free RunComfy slots (sent when a job arrives). */
-export const DispatchSchema = z.object({ dispatch: z.literal(true) });
+/**
+ * A nudge to admit waiting jobs into free RunComfy slots: sent when a job arrives in line, and by
+ * a finisher with no time to spare (an API cancel), whose job's slot it names in `release` to be
+ * given back first.
+ */
+export const DispatchSchema = z.object({ dispatch: z.literal(true), release: z.optional(jobId) });
 export type DispatchMessage = z.infer<typeof DispatchSchema>;
 
 /** The poll queue carries heartbeats and admission nudges. */

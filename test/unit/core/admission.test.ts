@@ -1,9 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryAdmissionStore } from '#adapters/memory/memory-admission';
-import { type AdmissionDeps, dispatchAdmissions, recordSpend, UNCLAIMED_SLOT_MS } from '#core/jobs/admission';
+import {
+  type AdmissionDeps,
+  dispatchAdmissions,
+  onDispatchNudge,
+  recordSpend,
+  UNCLAIMED_SLOT_MS,
+} from '#core/jobs/admission';
 import { cancelJob } from '#core/jobs/cancel-job';
 import type { JobView } from '#core/jobs/job-view';
-import type { PollMessage } from '#core/jobs/messages';
+import type { DispatchMessage, PollMessage } from '#core/jobs/messages';
 import { pollJob } from '#core/jobs/poll-job';
 import { submitEdit } from '#core/jobs/submit-edit';
 import { World } from '../../support/race-harness.ts';
@@ -49,7 +55,7 @@ async function drainPolls(w: World, deps: AdmissionDeps) {
   for (let i = 0; i < 100; i++) {
     const next = w.queues.take('poll');
     if (!next) return;
-    if ('dispatch' in next.body) await dispatchAdmissions(deps);
+    if ('dispatch' in next.body) await onDispatchNudge(deps, next.body as DispatchMessage);
     else await pollJob(deps, next.body as PollMessage, next.id);
   }
 }
@@ -261,6 +267,49 @@ describe('Function: dispatchAdmissions', () => {
     await cancelJob(deps, first.id); // queued upstream: RunComfy cancels it; its slot goes to the next
     await drainPolls(w, deps);
     expect(heldBy(admission)).toEqual([third.id]);
+  });
+
+  it('leaves a cancel’s slot to a dispatcher: the API call sends one message and admits nobody itself', async () => {
+    const { w, admission, deps } = world(1);
+    const [first, second] = [await submit(deps), await submit(deps)];
+    await drainPolls(w, deps);
+    const { store, reads } = countingReads(w);
+    w.queues.sent.length = 0;
+
+    await cancelJob({ ...deps, store }, first.id);
+
+    // Read, RunComfy's cancel, the finishing write: no dispatch (a read of the line, the
+    // slots, the next job) inside the API call's budget.
+    expect(reads).toEqual([first.id]);
+    expect(heldBy(admission)).toEqual([first.id]);
+    const sent = w.queues.sent.map((message) => [message.queue, message.body]);
+    expect(sent).toEqual(
+      expect.arrayContaining([
+        ['poll', { dispatch: true, release: first.id }],
+        ['result', { jobId: first.id, attempt: 0 }],
+      ]),
+    );
+    expect(sent).toHaveLength(2);
+
+    await drainPolls(w, deps);
+    expect(heldBy(admission)).toEqual([second.id]);
+  });
+
+  it('takes back a cancelled job’s slot whose release message was lost, once the slots are full', async () => {
+    const { w, admission, deps } = world(1);
+    const [first, second] = [await submit(deps), await submit(deps)];
+    await drainPolls(w, deps);
+    const lost = Object.assign(Object.create(deps.queues), {
+      schedulePoll: async () => Promise.reject(new Error('SQS is down')),
+    });
+
+    await expect(cancelJob({ ...deps, queues: lost }, first.id)).resolves.toMatchObject({
+      status: 'cancelled',
+    });
+    expect(heldBy(admission)).toEqual([first.id]);
+
+    await dispatchAdmissions(deps);
+    expect(heldBy(admission)).toEqual([second.id]);
   });
 
   it('halves the limit when RunComfy answers 429, puts the job back at its place, and recovers', async () => {

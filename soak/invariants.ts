@@ -63,14 +63,12 @@ export function checkInvariants(evidence: Evidence): InvariantResult[] {
   const upstreamById = new Map(evidence.upstream.map((run) => [run.requestId, run]));
   const upstreamByTag = groupBy(evidence.upstream, (run) => run.tag);
   const results: InvariantResult[] = [];
-  const check = (name: string, offenders: string[], counted: string) =>
+  // `total`: how many offend, when `offenders` lists a summary and examples rather than each one.
+  const check = (name: string, offenders: string[], counted: string, total = offenders.length) =>
     results.push({
       name,
       ok: offenders.length === 0,
-      detail:
-        offenders.length === 0
-          ? counted
-          : `${offenders.length} offending: ${offenders.slice(0, 5).join('; ')}`,
+      detail: offenders.length === 0 ? counted : `${total} offending: ${offenders.slice(0, 5).join('; ')}`,
     });
 
   check(
@@ -156,6 +154,7 @@ export function checkInvariants(evidence: Evidence): InvariantResult[] {
     '0 API 5xx',
     [...serverErrors.map(([status, count]) => `${count} × ${status}`), ...evidence.apiServerErrors],
     `${Object.values(evidence.apiStatuses).reduce((sum, count) => sum + count, 0)} API calls`,
+    serverErrors.reduce((sum, [, count]) => sum + count, 0),
   );
   check(
     'DLQs empty',

@@ -109,6 +109,7 @@ export async function collectEvidence(
     dlqMessages: await dlqDepths(pipeline),
     repeatedSubmissions: submitted.filter((job) => job.plan.repeat).map((job) => job.repeatIds),
     webhookBadSignatures: receiver.badSignatures,
+    webhookBadSignatureReasons: receiver.badSignatureReasons,
     upstreamMaxInFlight: Math.max(
       0,
       ...Object.values(sim.stats().concurrency).map((books) => books.max_in_flight),

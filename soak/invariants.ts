@@ -44,6 +44,7 @@ export interface Evidence {
   /** Ids answered to each set of concurrent submissions with one Idempotency-Key. */
   repeatedSubmissions: string[][];
   webhookBadSignatures: number;
+  webhookBadSignatureReasons?: string[];
   /** The most runs the simulator had queued or running at once, and the pipeline's admission bound. */
   upstreamMaxInFlight: number;
   admissionLimit: number;
@@ -187,8 +188,11 @@ export function checkInvariants(evidence: Evidence): InvariantResult[] {
   );
   check(
     'every webhook signature verifies',
-    evidence.webhookBadSignatures > 0 ? [`${evidence.webhookBadSignatures} bad signatures`] : [],
+    evidence.webhookBadSignatures > 0
+      ? [`${evidence.webhookBadSignatures} bad signatures`, ...(evidence.webhookBadSignatureReasons ?? [])]
+      : [],
     `${evidence.deliveries.webhook.length} verified deliveries`,
+    evidence.webhookBadSignatures,
   );
   // Runs the pipeline no longer counts can hold RunComfy's slots too: a submit whose answer was
   // lost, and a run that never finished after its job gave up on it at the end of the overtime.

@@ -100,6 +100,8 @@ export class WebhookReceiver {
   /** Deliveries refused on purpose, and deliveries whose signature did not verify (must stay 0). */
   refused = 0;
   badSignatures = 0;
+  /** Why each bad one failed: the verifier's code, the event id and the delay since its timestamp. */
+  readonly badSignatureReasons: string[] = [];
   readonly #seen = new Set<string>();
   #server: Server | undefined;
   url = '';
@@ -120,8 +122,12 @@ export class WebhookReceiver {
         let payload: unknown;
         try {
           ({ id, payload } = verifyWebhook(this.secret, request.headers, body));
-        } catch {
+        } catch (error) {
           this.badSignatures += 1;
+          const timestamp = Number(request.headers['webhook-timestamp']);
+          this.badSignatureReasons.push(
+            `${(error as { code?: string }).code ?? String(error)} (event ${request.headers['webhook-id']}, ${body.length} bytes, signed ${Math.round(Date.now() / 1000 - timestamp)} s ago)`,
+          );
           response.writeHead(401).end();
           return;
         }

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { CallerReferenceSchema } from './caller-reference.ts';
 import { type EditInput, EditInputSchema, MAX_URL_CHARS } from './edit-input.ts';
+import type { FieldIssue } from './errors.ts';
 import { IMAGE_REFERENCE, PUBLIC_HTTPS_URL, SINGLE_LINE, text } from './validation.ts';
 
 export { CallerReferenceSchema } from './caller-reference.ts';
@@ -50,7 +51,11 @@ const requestShape = {
   metadata: z.optional(
     z
       .record(
-        z.string().check(z.regex(METADATA_KEY, 'keys are 1–64 of A-Z a-z 0-9 _ . : -')),
+        z.string().check(
+          z.regex(METADATA_KEY, 'keys are 1–64 of A-Z a-z 0-9 _ . : -'),
+          // zod drops a `__proto__` key unseen: refused by `reservedMetadataKeys`, stated here.
+          z.meta({ not: { const: '__proto__' } }),
+        ),
         text({
           max: 256,
           pattern: SINGLE_LINE,
@@ -111,6 +116,18 @@ export function editRequestSchema(policy: { allowLoopbackHttp: boolean }) {
 }
 
 export type EditRequest = z.infer<typeof EditRequestSchema>;
+
+/**
+ * A `metadata` key named `__proto__` in the raw request: refused, not lost. Every JavaScript
+ * object drops it (it names the prototype), and so does zod's record, without an issue.
+ */
+export function reservedMetadataKeys(raw: unknown): FieldIssue[] {
+  const metadata =
+    typeof raw === 'object' && raw !== null ? (raw as { metadata?: unknown }).metadata : undefined;
+  return typeof metadata === 'object' && metadata !== null && Object.hasOwn(metadata, '__proto__')
+    ? [{ path: 'metadata/__proto__', message: 'the key __proto__ is reserved' }]
+    : [];
+}
 
 /** The model input as stored on the job: images may still be `s3://` URIs until submission. */
 export type JobInput = Omit<EditInput, 'image_urls'> & { image_urls: string[] };

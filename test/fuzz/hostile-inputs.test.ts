@@ -114,6 +114,11 @@ describe('HTTP API: hostile inputs', () => {
       expectFieldRefused(await postJson('/edits', body), '/edits', field);
     });
 
+    it('a metadata key named __proto__ (every JavaScript object would drop it): 400 naming it, not lost', async () => {
+      const metadata = JSON.parse('{"__proto__": "v", "customer": "c-1"}');
+      expectFieldRefused(await postJson('/edits', { ...valid, metadata }), '/edits', 'metadata');
+    });
+
     it.each([
       ['filename', { content_type: 'image/png', size_bytes: 10, filename: 'cup\ud800.png' }],
       ['filename', { content_type: 'image/png', size_bytes: 10, filename: 'cup\u0000.png' }],

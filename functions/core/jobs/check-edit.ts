@@ -1,4 +1,10 @@
-import { type CallerFields, editRequestSchema, type JobInput, splitRequest } from '../edit-request.ts';
+import {
+  type CallerFields,
+  editRequestSchema,
+  type JobInput,
+  reservedMetadataKeys,
+  splitRequest,
+} from '../edit-request.ts';
 import type { FieldIssue } from '../errors.ts';
 import { checkS3Inputs, type S3InputPolicy } from '../inputs/s3-inputs.ts';
 import { toFieldIssues } from '../validation.ts';
@@ -30,7 +36,9 @@ export type EditCheck =
  */
 export function checkEditRequest(raw: unknown, checks: EditChecks): EditCheck {
   const parsed = editRequestSchema({ allowLoopbackHttp: checks.allowLoopbackHttp }).safeParse(raw);
-  if (!parsed.success) return { ok: false, issues: toFieldIssues(parsed.error.issues) };
+  const reserved = reservedMetadataKeys(raw);
+  if (!parsed.success) return { ok: false, issues: [...toFieldIssues(parsed.error.issues), ...reserved] };
+  if (reserved.length > 0) return { ok: false, issues: reserved };
   const { input, caller } = splitRequest(parsed.data);
   const issues = [
     ...checkS3Inputs(input.image_urls, checks.policy, checks.ownerKey),

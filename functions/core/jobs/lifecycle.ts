@@ -278,6 +278,8 @@ export interface WriteContext {
 const sweepAt = {
   active: (job: Pick<Job, 'deadlineAt'>, ctx: WriteContext) => iso(Date.parse(job.deadlineAt) + ctx.graceMs),
   collection: (nextAtMs: number, ctx: WriteContext) => iso(nextAtMs + COLLECTION_STALL_MS + ctx.graceMs),
+  unstarted: (handedAtMs: number, ctx: WriteContext) =>
+    iso(handedAtMs + UNSTARTED_COLLECTION_MS + ctx.graceMs),
   notification: (leaseUntilMs: number, ctx: WriteContext) => iso(leaseUntilMs + ctx.graceMs),
 };
 
@@ -288,19 +290,35 @@ const sweepAt = {
 export const COLLECTION_STALL_MS = 15 * 60_000;
 
 /**
+ * How long a hand-over may wait for its collection's first attempt before the sweeper hands it over
+ * again, once: its result message was never queued (the handler that handed it over died first),
+ * or it waits in a backlog (then one duplicate message, which the collection lease makes harmless).
+ */
+export const UNSTARTED_COLLECTION_MS = 2 * 60_000;
+
+type CollectionFields = Pick<
+  Job,
+  'collectNextAt' | 'collectLeaseUntil' | 'collectAttempts' | 'collectResends'
+>;
+
+/** A hand-over no collector has taken up yet, and the sweeper has not handed over again. */
+const unstarted = (job: CollectionFields) =>
+  job.collectAttempts === undefined &&
+  job.collectResends === undefined &&
+  job.collectLeaseUntil === undefined;
+
+/**
  * When a handed-over run's collection counts as stalled: its next attempt, or the end of its
  * lease if later, plus the stall allowance and grace (what `sweepAt` said before it became a
- * lower bound). The sweeper hands a collection over again only from then on.
+ * lower bound) — or, for one never taken up, its hand-over plus the shorter allowance for that.
+ * The sweeper hands a collection over again only from then on.
  */
-export function collectionStalledAt(
-  job: Pick<Job, 'collectNextAt' | 'collectLeaseUntil'>,
-  ctx: Pick<WriteContext, 'graceMs'>,
-): number {
+export function collectionStalledAt(job: CollectionFields, ctx: Pick<WriteContext, 'graceMs'>): number {
   const since = Math.max(
     job.collectNextAt ? Date.parse(job.collectNextAt) : 0,
     job.collectLeaseUntil ? Date.parse(job.collectLeaseUntil) : 0,
   );
-  return since + COLLECTION_STALL_MS + ctx.graceMs;
+  return since + (unstarted(job) ? UNSTARTED_COLLECTION_MS : COLLECTION_STALL_MS) + ctx.graceMs;
 }
 
 /**
@@ -583,7 +601,9 @@ export function cancel(requestId: string | undefined, ctx: WriteContext): JobWri
 /**
  * RunComfy finished the run: the job is handed to the result stage. From the chain (`beat`) or
  * from the sweeper for a chain that stopped (no `beat`). With `seen` (the job as the caller read
- * it), a sweep time no later than the collection's stays (`keptSweep`).
+ * it), a sweep time no later than the collection's stays (`keptSweep`). The sweeper's own
+ * hand-over is looked at again as soon as its collection would count as stalled unstarted: a
+ * sweeper that dies before queueing the collection leaves no redelivery behind (a heartbeat does).
  */
 export function handOver(
   beat: Heartbeat | undefined,
@@ -591,7 +611,7 @@ export function handOver(
   seen?: Pick<Job, 'sweepAt'>,
 ): JobWrite {
   const now = iso(ctx.nowMs);
-  const due = sweepAt.collection(ctx.nowMs, ctx);
+  const due = beat ? sweepAt.collection(ctx.nowMs, ctx) : sweepAt.unstarted(ctx.nowMs, ctx);
   const kept = keptSweep(seen, due);
   const owned = beat
     ? ownsHeartbeat(beat.seq, beat.messageId)
@@ -677,23 +697,40 @@ export const MAX_HISTORY = 10;
 
 /**
  * The sweeper hands a stalled collection over again: no live lease, and overdue — its next attempt
- * and the end of its last lease both lie the stall allowance and grace behind (`collectionStalledAt`;
- * the sweep time is only a lower bound of that).
+ * and the end of its last lease both lie the stall allowance and grace behind, or, never taken up,
+ * its hand-over the shorter allowance (`collectionStalledAt`; the sweep time is only a lower bound).
  */
 export function resendCollection(job: Job, ctx: WriteContext): JobWrite {
+  const set = {
+    collectNextAt: iso(ctx.nowMs),
+    collectResends: (job.collectResends ?? 0) + 1,
+    sweepAt: sweepAt.collection(ctx.nowMs, ctx),
+  };
+  const due = before('sweepAt', iso(ctx.nowMs + 1));
+  if (unstarted(job)) {
+    // Still untaken: no collector took it up, or the sweeper handed it over again, meanwhile.
+    const stalledBy = iso(ctx.nowMs - UNSTARTED_COLLECTION_MS - ctx.graceMs + 1);
+    return write('resendCollection', {
+      set,
+      guard: all(
+        has('upstreamFinishedAt'),
+        missing('collectAttempts'),
+        missing('collectResends'),
+        missing('collectLeaseUntil'),
+        any(missing('collectNextAt'), before('collectNextAt', stalledBy)),
+        due,
+      ),
+    });
+  }
   // `before` is strict: a time at most `stalledBy` is before `stalledBy + 1 ms`.
   const stalledBy = iso(ctx.nowMs - COLLECTION_STALL_MS - ctx.graceMs + 1);
   return write('resendCollection', {
-    set: {
-      collectNextAt: iso(ctx.nowMs),
-      collectResends: (job.collectResends ?? 0) + 1,
-      sweepAt: sweepAt.collection(ctx.nowMs, ctx),
-    },
+    set,
     guard: all(
       has('upstreamFinishedAt'),
       any(missing('collectLeaseUntil'), before('collectLeaseUntil', stalledBy)),
       any(missing('collectNextAt'), before('collectNextAt', stalledBy)),
-      before('sweepAt', iso(ctx.nowMs + 1)),
+      due,
     ),
   });
 }
@@ -703,10 +740,7 @@ export function resendCollection(job: Job, ctx: WriteContext): JobWrite {
  * the job's sweep time moves to when it would be, so that it leaves the head of the sweep index
  * instead of filling every sweep's page ahead of the jobs that do need the sweeper.
  */
-export function postponeSweep(
-  job: Pick<Job, 'sweepAt' | 'collectNextAt' | 'collectLeaseUntil'>,
-  ctx: WriteContext,
-): JobWrite {
+export function postponeSweep(job: Pick<Job, 'sweepAt'> & CollectionFields, ctx: WriteContext): JobWrite {
   return write('postponeSweep', {
     set: { sweepAt: iso(collectionStalledAt(job, ctx)) },
     // Only the sweep time read: any other write since decided it anew.

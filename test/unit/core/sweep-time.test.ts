@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { collectResult } from '#core/jobs/collect-result';
 import type { JobDeps } from '#core/jobs/deps';
-import { type JobWrite, overtime } from '#core/jobs/lifecycle';
+import { type JobWrite, overtime, startCollection, UNSTARTED_COLLECTION_MS } from '#core/jobs/lifecycle';
 import type { PollMessage, ResultMessage } from '#core/jobs/messages';
 import { pollJob } from '#core/jobs/poll-job';
 import { submitEdit } from '#core/jobs/submit-edit';
@@ -89,7 +89,7 @@ describe('Sweep time: kept by the hand-over and the lease', () => {
     expect(handed.sweepAt).toBe(new Date(w.clock.now() + 15 * 60_000 + 300_000).toISOString());
   });
 
-  it('does not resend a handed-over collection the sweeper finds early, only once it is stalled', async () => {
+  it('does not resend a collection a collector took up when the sweeper finds it early, only once it is stalled', async () => {
     const w = new World();
     const deps = w.deps();
     const job = await finishedUpstream(w, deps);
@@ -97,22 +97,80 @@ describe('Sweep time: kept by the hand-over and the lease', () => {
     w.clock.ms += 600_000;
     const beat = w.queues.take('poll')!;
     await pollJob(deps, beat.body as PollMessage, beat.id);
-    // The result message is lost; the sweeper comes just after the (kept) deadline sweep time.
+    // A collector takes the lease and dies; the sweeper comes just after the (kept) deadline sweep time.
     w.queues.take('result');
-    w.clock.ms = Date.parse(job.sweepAt!) + 1;
     const handed = (await w.store.get(job.id))!;
-    expect(handed.sweepAt).toBe(job.sweepAt);
+    const ctx = { nowMs: w.clock.now(), graceMs: 300_000 };
+    const leaseUntil = w.clock.now() + 60_000;
+    expect(
+      await w.store.write(job.id, startCollection(handed, { token: 'dead', untilMs: leaseUntil }, ctx, true)),
+    ).toBeDefined();
+    w.clock.ms = Date.parse(job.sweepAt!) + 1;
+    expect((await w.store.get(job.id))!.sweepAt).toBe(job.sweepAt);
     const early = await sweepDueJobs(deps, { limit: 10 });
     expect(early.collected).toBe(0);
     expect(w.queues.take('result')).toBeUndefined();
     // It leaves the head of the sweep index: due again when it would count as stalled.
-    const stalledAt = Date.parse(handed.collectNextAt!) + 20 * 60_000;
+    const stalledAt = leaseUntil + 20 * 60_000;
     expect((await w.store.get(job.id))!.sweepAt).toBe(new Date(stalledAt).toISOString());
     expect(await w.store.listDue(new Date(w.clock.now()).toISOString(), 10)).toEqual([]);
-    // Stalled: its hand-over lies the stall allowance (15 min) and grace (5 min) behind.
-    w.clock.ms = Date.parse(handed.collectNextAt!) + 20 * 60_000 + 1;
+    // Stalled: its lease's end lies the stall allowance (15 min) and grace (5 min) behind.
+    w.clock.ms = stalledAt + 1;
     const late = await sweepDueJobs(deps, { limit: 10 });
     expect(late.collected).toBe(1);
+    const resent = w.queues.take('result')!;
+    await collectResult(deps, resent.body as ResultMessage);
+    expect((await w.store.get(job.id))!.status).toBe('succeeded');
+  });
+
+  it('resends a hand-over no collector took up after the short allowance, and then only after the full one', async () => {
+    const w = new World();
+    const deps = w.deps();
+    const job = await finishedUpstream(w, deps);
+    w.clock.ms += 600_000;
+    const beat = w.queues.take('poll')!;
+    await pollJob(deps, beat.body as PollMessage, beat.id);
+    // Its result message is lost (or waits in a backlog).
+    w.queues.take('result');
+    const handedAt = w.clock.now();
+    // At the (kept) deadline sweep time, ten minutes on: untaken for longer than 2 min + grace.
+    w.clock.ms = Date.parse(job.sweepAt!) + 1;
+    expect(w.clock.now() - handedAt).toBeGreaterThan(UNSTARTED_COLLECTION_MS + 300_000);
+    expect((await sweepDueJobs(deps, { limit: 10 })).collected).toBe(1);
+    expect(w.queues.take('result')).toBeDefined();
+    // Lost again: from now on a collection waits the full stall allowance, as one taken up does.
+    const resentAt = w.clock.now();
+    w.clock.ms = resentAt + UNSTARTED_COLLECTION_MS + 300_000 + 1;
+    expect((await sweepDueJobs(deps, { limit: 10 })).collected).toBe(0);
+    w.clock.ms = resentAt + 20 * 60_000 + 1;
+    expect((await sweepDueJobs(deps, { limit: 10 })).collected).toBe(1);
+    const resent = w.queues.take('result')!;
+    await collectResult(deps, resent.body as ResultMessage);
+    expect((await w.store.get(job.id))!.status).toBe('succeeded');
+  });
+
+  it('collects a run the sweeper handed over and died before queueing, minutes later, not a quarter hour', async () => {
+    const w = new World();
+    const deps = w.deps();
+    const job = await finishedUpstream(w, deps);
+    // The poll chain is lost; the sweeper finds the job past its deadline and grace.
+    while (w.queues.take('poll')) {}
+    w.clock.ms = Date.parse(job.sweepAt!) + 1;
+    const dying = {
+      ...deps,
+      queues: Object.assign(Object.create(deps.queues), {
+        scheduleResult: async () => Promise.reject(new Error('the sweeper died here')),
+      }),
+    };
+    await sweepDueJobs(dying, { limit: 10 }).catch(() => undefined);
+    const handed = (await w.store.get(job.id))!;
+    expect(handed.upstreamFinishedAt).toBeDefined();
+    expect(w.queues.take('result')).toBeUndefined();
+    // Due again once its collection counts as stalled unstarted: 2 min + grace.
+    const dueAt = w.clock.now() + UNSTARTED_COLLECTION_MS + 300_000;
+    expect(handed.sweepAt).toBe(new Date(dueAt).toISOString());
+    w.clock.ms = dueAt + 1;
+    expect((await sweepDueJobs(deps, { limit: 10 })).collected).toBe(1);
     const resent = w.queues.take('result')!;
     await collectResult(deps, resent.body as ResultMessage);
     expect((await w.store.get(job.id))!.status).toBe('succeeded');
@@ -132,8 +190,9 @@ describe('Sweep time: kept by the hand-over and the lease', () => {
     w.clock.ms = t0 + 60_000;
     const { job: lost } = await submitEdit(deps, { input: INPUT, owner: 'local' });
     while (w.queues.take('poll')) {}
-    // The three are handed over just before their deadline; their result messages sit in a backlog.
-    w.clock.ms = t0 + 14 * 60_000;
+    // The three are handed over just before their deadline; their result messages sit in a backlog
+    // (not yet as long as a collection may wait untaken when the sweep below comes).
+    w.clock.ms = t0 + 14.5 * 60_000;
     for (const { beat } of early) await pollJob(deps, beat.body as PollMessage, beat.id);
     while (w.queues.take('result')) {}
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type * as z from 'zod/mini';
-import { EditRequestSchema } from '#core/edit-request';
+import { EditRequestSchema, reservedMetadataKeys } from '#core/edit-request';
 import { IdempotencyKeySchema, JobIdSchema } from '#core/http/request';
 import { UploadRequestSchema } from '#core/inputs/create-upload';
 import { ListParamsSchema } from '#core/jobs/list-jobs';
@@ -34,8 +34,10 @@ type Verdict = { accepted: true } | { accepted: false; paths: string[] };
 
 function serverVerdict(schema: z.ZodMiniType, value: unknown): Verdict {
   const result = schema.safeParse(value);
-  if (!result.success) {
-    return { accepted: false, paths: toFieldIssues(result.error.issues).map((issue) => issue.path) };
+  const reserved = schema === EditRequestSchema ? reservedMetadataKeys(value) : [];
+  if (!result.success || reserved.length > 0) {
+    const issues = [...(result.success ? [] : toFieldIssues(result.error.issues)), ...reserved];
+    return { accepted: false, paths: issues.map((issue) => issue.path) };
   }
   const webhook = (result.data as { webhook_url?: string }).webhook_url;
   const issues = schema === EditRequestSchema ? checkWebhookUrl(webhook, { allowLoopbackHttp: false }) : [];
@@ -134,6 +136,13 @@ describe('Document: openapi.json agrees with the server', () => {
       { ...valid, metadata: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`k${i}`, 'v'])) },
     ],
     ['EditRequest', 'metadata', 'propertyNames.pattern', { ...valid, metadata: { 'bad key': 'v' } }],
+    // An own `__proto__` key, as JSON.parse makes it (zod's record would drop it unseen).
+    [
+      'EditRequest',
+      'metadata',
+      'propertyNames.not',
+      { ...valid, metadata: JSON.parse('{"__proto__": "v"}') },
+    ],
     ['EditRequest', 'metadata', 'additionalProperties.type', { ...valid, metadata: { k: 1 } }],
     [
       'EditRequest',
@@ -212,6 +221,7 @@ describe('Document: openapi.json agrees with the server', () => {
       'minItems',
       'maxItems',
       'maxProperties',
+      'not',
     ];
     const stated = new Set<string>();
     for (const { name } of BODIES) {

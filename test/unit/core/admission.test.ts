@@ -87,6 +87,14 @@ function countingReads(w: World) {
   return { store, reads, batches };
 }
 
+/** One slot, held by the first of two jobs; the second waits in line. */
+async function oneSlotTaken() {
+  const one = world(1);
+  const [first, second] = [await submit(one.deps), await submit(one.deps)];
+  await drainPolls(one.w, one.deps);
+  return { ...one, first, second };
+}
+
 describe('Function: dispatchAdmissions', () => {
   it('admits at most the limit, in arrival order, and puts the rest in line', async () => {
     const { w, admission, deps } = world(2);
@@ -270,9 +278,7 @@ describe('Function: dispatchAdmissions', () => {
   });
 
   it('leaves a cancel’s slot to a dispatcher: the API call sends one message and admits nobody itself', async () => {
-    const { w, admission, deps } = world(1);
-    const [first, second] = [await submit(deps), await submit(deps)];
-    await drainPolls(w, deps);
+    const { w, admission, deps, first, second } = await oneSlotTaken();
     const { store, reads } = countingReads(w);
     w.queues.sent.length = 0;
 
@@ -296,9 +302,7 @@ describe('Function: dispatchAdmissions', () => {
   });
 
   it('takes back a cancelled job’s slot whose release message was lost, once the slots are full', async () => {
-    const { w, admission, deps } = world(1);
-    const [first, second] = [await submit(deps), await submit(deps)];
-    await drainPolls(w, deps);
+    const { admission, deps, first, second } = await oneSlotTaken();
     const lost = Object.assign(Object.create(deps.queues), {
       schedulePoll: async () => Promise.reject(new Error('SQS is down')),
     });

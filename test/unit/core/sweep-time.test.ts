@@ -26,6 +26,23 @@ async function finishedUpstream(w: World, deps: JobDeps) {
   return submitted;
 }
 
+/** A run RunComfy finished ten minutes after admission, handed over by its heartbeat; its result message lost. */
+async function handedOverLate(w: World, deps: JobDeps) {
+  const job = await finishedUpstream(w, deps);
+  w.clock.ms += 600_000;
+  const beat = w.queues.take('poll')!;
+  await pollJob(deps, beat.body as PollMessage, beat.id);
+  w.queues.take('result');
+  return job;
+}
+
+/** The collection the sweeper queued again runs, and ends the job. */
+async function expectResentAndCollected(w: World, deps: JobDeps, jobId: string) {
+  const resent = w.queues.take('result')!;
+  await collectResult(deps, resent.body as ResultMessage);
+  expect((await w.store.get(jobId))!.status).toBe('succeeded');
+}
+
 /** Deps whose store runs `before` once, ahead of the first write of `transition`. */
 function interceptFirst(w: World, transition: string, before: () => Promise<unknown>): JobDeps {
   const deps = w.deps();
@@ -92,13 +109,8 @@ describe('Sweep time: kept by the hand-over and the lease', () => {
   it('does not resend a collection a collector took up when the sweeper finds it early, only once it is stalled', async () => {
     const w = new World();
     const deps = w.deps();
-    const job = await finishedUpstream(w, deps);
-    // A long run: handed over ten minutes after its admission.
-    w.clock.ms += 600_000;
-    const beat = w.queues.take('poll')!;
-    await pollJob(deps, beat.body as PollMessage, beat.id);
+    const job = await handedOverLate(w, deps);
     // A collector takes the lease and dies; the sweeper comes just after the (kept) deadline sweep time.
-    w.queues.take('result');
     const handed = (await w.store.get(job.id))!;
     const ctx = { nowMs: w.clock.now(), graceMs: 300_000 };
     const leaseUntil = w.clock.now() + 60_000;
@@ -118,20 +130,14 @@ describe('Sweep time: kept by the hand-over and the lease', () => {
     w.clock.ms = stalledAt + 1;
     const late = await sweepDueJobs(deps, { limit: 10 });
     expect(late.collected).toBe(1);
-    const resent = w.queues.take('result')!;
-    await collectResult(deps, resent.body as ResultMessage);
-    expect((await w.store.get(job.id))!.status).toBe('succeeded');
+    await expectResentAndCollected(w, deps, job.id);
   });
 
   it('resends a hand-over no collector took up after the short allowance, and then only after the full one', async () => {
     const w = new World();
     const deps = w.deps();
-    const job = await finishedUpstream(w, deps);
-    w.clock.ms += 600_000;
-    const beat = w.queues.take('poll')!;
-    await pollJob(deps, beat.body as PollMessage, beat.id);
     // Its result message is lost (or waits in a backlog).
-    w.queues.take('result');
+    const job = await handedOverLate(w, deps);
     const handedAt = w.clock.now();
     // At the (kept) deadline sweep time, ten minutes on: untaken for longer than 2 min + grace.
     w.clock.ms = Date.parse(job.sweepAt!) + 1;
@@ -144,9 +150,7 @@ describe('Sweep time: kept by the hand-over and the lease', () => {
     expect((await sweepDueJobs(deps, { limit: 10 })).collected).toBe(0);
     w.clock.ms = resentAt + 20 * 60_000 + 1;
     expect((await sweepDueJobs(deps, { limit: 10 })).collected).toBe(1);
-    const resent = w.queues.take('result')!;
-    await collectResult(deps, resent.body as ResultMessage);
-    expect((await w.store.get(job.id))!.status).toBe('succeeded');
+    await expectResentAndCollected(w, deps, job.id);
   });
 
   it('collects a run the sweeper handed over and died before queueing, minutes later, not a quarter hour', async () => {
@@ -171,9 +175,7 @@ describe('Sweep time: kept by the hand-over and the lease', () => {
     expect(handed.sweepAt).toBe(new Date(dueAt).toISOString());
     w.clock.ms = dueAt + 1;
     expect((await sweepDueJobs(deps, { limit: 10 })).collected).toBe(1);
-    const resent = w.queues.take('result')!;
-    await collectResult(deps, resent.body as ResultMessage);
-    expect((await w.store.get(job.id))!.status).toBe('succeeded');
+    await expectResentAndCollected(w, deps, job.id);
   });
 
   it('keeps a backlog of early collections from filling the sweeper’s page ahead of due work', async () => {

@@ -114,7 +114,8 @@ export const LONGEST_PATH: Record<FunctionName, readonly Step[]> = {
   // validate, record the job (+ idempotency key), queue the first heartbeat
   submit: ['aws', 'aws'],
   // cancel: read, RunComfy cancel, finish, queue the notification ∥ queue the slot's release
-  // (a dispatch, a dozen calls, runs in the poller);
+  // (a dispatch, a dozen calls, runs in the poller); a delete: read, tombstone, list the outputs,
+  // delete them ∥ the event (a delete refused by a racing one reads again: a fifth call);
   // a batch (POST /batches) is shorter: spend cap, record (+ idempotency key), inline lines to S3, queue
   jobs: ['aws', 'runcomfy.cancel', 'aws', 'aws'],
   // deadline heartbeat: read, status, cancel, finish, SNS ∥ EventBridge, webhook queue, (a batch

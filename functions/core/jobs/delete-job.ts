@@ -46,7 +46,10 @@ export async function deleteJob(deps: DeleteDeps, caller: Caller, id: string): P
       throw new ConflictError('JOB_ACTIVE', 'the job changed while it was being deleted; try again', 409);
     }
   }
-  const removed = await deps.outputs.deleteJobOutputs(id);
+  // The outputs and the event are independent: in parallel, one round trip less in the API call.
+  const [removed] = await Promise.all([
+    deps.outputs.deleteJobOutputs(id),
+    announceBestEffort(deps, id, () => deletedEvent(job, deletedAt)),
+  ]);
   deps.log.info('job deleted', { jobId: id, outputsRemoved: removed });
-  await announceBestEffort(deps, id, () => deletedEvent(job, deletedAt));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { collectResult } from '#core/jobs/collect-result';
+import { type CollectDeps, collectResult } from '#core/jobs/collect-result';
 import type { JobDeps } from '#core/jobs/deps';
 import { type JobWrite, overtime, startCollection, UNSTARTED_COLLECTION_MS } from '#core/jobs/lifecycle';
 import type { PollMessage, ResultMessage } from '#core/jobs/messages';
@@ -37,7 +37,7 @@ async function handedOverLate(w: World, deps: JobDeps) {
 }
 
 /** The collection the sweeper queued again runs, and ends the job. */
-async function expectResentAndCollected(w: World, deps: JobDeps, jobId: string) {
+async function expectResentAndCollected(w: World, deps: CollectDeps, jobId: string) {
   const resent = w.queues.take('result')!;
   await collectResult(deps, resent.body as ResultMessage);
   expect((await w.store.get(jobId))!.status).toBe('succeeded');

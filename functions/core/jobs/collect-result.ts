@@ -87,9 +87,12 @@ export async function collectResult(deps: CollectDeps, message: ResultMessage): 
 }
 
 /**
- * Another collector holds the lease. It may be working (then this was a duplicate), or it may have
- * crashed holding it: so the job is looked at again when the lease ends, rather than left to the
- * sweeper. A job collected by then is simply dropped at that look.
+ * Another collector took the lease first. It may be working (then this was a duplicate), or it may
+ * have crashed holding it: so the job is looked at again when the lease ends, rather than left to
+ * the sweeper. If it has let go already (the attempt failed and was deferred), the job is looked at
+ * again at its next attempt: that collector queued its retry, unless it died first — and a
+ * duplicate delivery of this very message, once deleted here, would leave nothing else behind. A
+ * job collected by then is simply dropped at that look.
  */
 async function lookAgainAfterLease(
   deps: CollectDeps,
@@ -97,18 +100,22 @@ async function lookAgainAfterLease(
   message: ResultMessage,
 ): Promise<ResultOutcome> {
   const job = (await deps.store.get(seen.id)) ?? seen;
-  const leaseLeftMs = job.collectLeaseUntil ? Date.parse(job.collectLeaseUntil) - deps.clock.now() : 0;
-  if (isTerminal(job.status) || leaseLeftMs <= 0) {
-    deps.log.info('another collector took the job; dropped', { jobId: job.id });
+  if (isTerminal(job.status)) {
+    deps.log.info('another collector ended the job; dropped', { jobId: job.id });
     return 'dropped';
   }
+  const nowMs = deps.clock.now();
+  const leaseLeftMs = job.collectLeaseUntil ? Date.parse(job.collectLeaseUntil) - nowMs : 0;
+  const waitMs =
+    leaseLeftMs > 0 ? leaseLeftMs : job.collectNextAt ? Date.parse(job.collectNextAt) - nowMs : 0;
   await deps.queues.scheduleResult(
     message,
-    Math.min(MAX_QUEUE_DELAY_SECONDS, Math.ceil(leaseLeftMs / 1000) + 1),
+    Math.min(MAX_QUEUE_DELAY_SECONDS, Math.ceil(Math.max(0, waitMs) / 1000) + 1),
   );
-  deps.log.info('another collector holds the job; looking again when its lease ends', {
+  deps.log.info('another collector took the job; looking again when it may be taken up', {
     jobId: job.id,
     leaseUntil: job.collectLeaseUntil,
+    nextAttemptAt: job.collectNextAt,
   });
   return 'retry_later';
 }

@@ -124,3 +124,48 @@ describe('the result stage’s retry window', () => {
     expect(ended.error?.code).toBe('RESULT_HANDOVER_FAILED');
   });
 });
+
+describe('the result stage under a duplicate delivery', () => {
+  it('looks again at the next attempt when the collector that won the lease deferred it and died before queueing its retry', async () => {
+    const world = new World();
+    await finishedJob(world);
+    notReady(world);
+    const deps = world.deps();
+    // Two deliveries of one message: copy B reads the job, then copy A takes the lease, finds the
+    // output not ready, defers the collection and dies before queueing its retry.
+    let raced = false;
+    const write = world.store.write.bind(world.store);
+    const store = new Proxy(world.store, {
+      get(target, property) {
+        if (property === 'write')
+          return async (id: string, change: Parameters<typeof write>[1]) => {
+            if (!raced && change.transition === 'startCollection') {
+              raced = true;
+              const dying = Object.assign(Object.create(deps.queues), {
+                scheduleResult: async () => Promise.reject(new Error('copy A died here')),
+              });
+              await expect(
+                collectResult({ ...deps, queues: dying }, { jobId: 'job-1', attempt: 0 }),
+              ).rejects.toThrow('copy A died here');
+            }
+            return write(id, change);
+          };
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+
+    // Copy B was refused the lease; the message it deletes is the only one left.
+    expect(await collectResult({ ...deps, store }, { jobId: 'job-1', attempt: 0 })).toBe('retry_later');
+    const deferred = (await world.store.get('job-1')) as Job;
+    expect(deferred.collectAttempts).toBe(1);
+    const again = world.queues.take('result');
+    expect(again?.delaySeconds).toBeGreaterThanOrEqual(
+      Math.ceil((Date.parse(deferred.collectNextAt!) - world.clock.now()) / 1000),
+    );
+
+    world.clock.ms = Date.parse(deferred.collectNextAt!);
+    expect(await collectResult(deps, again!.body as { jobId: string; attempt: number })).toBe('finished');
+    expect(((await world.store.get('job-1')) as Job).status).toBe('succeeded');
+  });
+});

@@ -708,7 +708,7 @@ export function resendCollection(job: Job, ctx: WriteContext): JobWrite {
   };
   const due = before('sweepAt', iso(ctx.nowMs + 1));
   if (unstarted(job)) {
-    // Still untaken: no collector took it up, or the sweeper handed it over again, meanwhile.
+    // On condition it is still untaken: no collector took it up, and no other sweep resent it.
     const stalledBy = iso(ctx.nowMs - UNSTARTED_COLLECTION_MS - ctx.graceMs + 1);
     return write('resendCollection', {
       set,

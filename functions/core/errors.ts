@@ -34,6 +34,18 @@ export interface FieldIssue {
   message: string;
 }
 
+/**
+ * A dependency is briefly unable to serve (throttled): nothing was recorded or skipped, and the
+ * same request may be repeated (503, `Retry-After`). Exposed despite the 5xx: the caller needs to
+ * know that retrying is safe.
+ */
+export class ServiceUnavailableError extends PipelineError {
+  override readonly name: string = 'ServiceUnavailableError';
+  constructor(message: string, cause?: unknown) {
+    super('SERVICE_UNAVAILABLE', message, { status: 503, expose: true, cause });
+  }
+}
+
 export class ValidationError extends PipelineError {
   override readonly name: string = 'ValidationError';
   readonly issues: FieldIssue[];

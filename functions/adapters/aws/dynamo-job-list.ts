@@ -1,5 +1,6 @@
 import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ITEM_PREFIX, statusPartitionsToQuery, TABLE } from '#contract/table';
+import { ServiceUnavailableError } from '#core/errors';
 import type { Job } from '#core/jobs/job';
 import { matchesQuery } from '#core/jobs/list-position';
 import type { ListPage, ListQuery } from '#core/ports';
@@ -39,7 +40,14 @@ export async function listJobs(
       batch.push(next.value);
     }
     if (batch.length === 0) return { jobs };
-    const items = await readByPosition(dynamo, tableName, batch);
+    const { items, unread } = await readByPosition(dynamo, tableName, batch);
+    // A job DynamoDB would not read (throttled) is neither shown nor known to be gone: a page that
+    // left it out would move the cursor past it for good. No page, then: the caller retries.
+    if (unread > 0) {
+      throw new ServiceUnavailableError(
+        'the jobs table is throttling reads; no page was answered, so no job was skipped: retry the request',
+      );
+    }
     for (const position of batch) {
       examined += 1;
       last = position;
@@ -167,18 +175,18 @@ async function* merge(streams: AsyncGenerator<string>[], descending: boolean): A
   }
 }
 
-/** The jobs at these positions, read consistently (a job DynamoDB would not read is left out). */
+/** The jobs at these positions, read consistently, and how many DynamoDB would not read (throttled). */
 async function readByPosition(
   dynamo: DynamoDBDocumentClient,
   tableName: string,
   positions: string[],
-): Promise<Map<string, Record<string, unknown>>> {
+): Promise<{ items: Map<string, Record<string, unknown>>; unread: number }> {
   const keyOf = (position: string) => `${ITEM_PREFIX.job}${position.slice(position.lastIndexOf('#') + 1)}`;
-  const { items } = await batchGetByKey(dynamo, tableName, positions.map(keyOf));
+  const { items, unread } = await batchGetByKey(dynamo, tableName, positions.map(keyOf));
   const found = new Map<string, Record<string, unknown>>();
   for (const position of positions) {
     const item = items.get(keyOf(position));
     if (item) found.set(position, item);
   }
-  return found;
+  return { items: found, unread: unread.length };
 }

@@ -170,6 +170,7 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
     responses: {
       '200': { description: 'A page of jobs (without presigned output URLs)', ...json('JobList') },
       '400': problem('A bad filter or cursor: `errors` names it'),
+      '503': problem('DynamoDB throttled the page’s reads; no job was skipped, retry'),
     },
   },
   'GET /edits/{id}': {

@@ -318,8 +318,12 @@ export function collectionStalledAt(job: CollectionFields, ctx: Pick<WriteContex
     job.collectNextAt ? Date.parse(job.collectNextAt) : 0,
     job.collectLeaseUntil ? Date.parse(job.collectLeaseUntil) : 0,
   );
-  return since + (unstarted(job) ? UNSTARTED_COLLECTION_MS : COLLECTION_STALL_MS) + ctx.graceMs;
+  return since + stallAllowanceMs(job) + ctx.graceMs;
 }
+
+/** How long a collection may be overdue: shorter for one no collector has taken up yet. */
+const stallAllowanceMs = (job: CollectionFields) =>
+  unstarted(job) ? UNSTARTED_COLLECTION_MS : COLLECTION_STALL_MS;
 
 /**
  * The job's sweep time stays, if it is already no later than `dueIso` — on condition that it is
@@ -701,36 +705,24 @@ export const MAX_HISTORY = 10;
  * its hand-over the shorter allowance (`collectionStalledAt`; the sweep time is only a lower bound).
  */
 export function resendCollection(job: Job, ctx: WriteContext): JobWrite {
-  const set = {
-    collectNextAt: iso(ctx.nowMs),
-    collectResends: (job.collectResends ?? 0) + 1,
-    sweepAt: sweepAt.collection(ctx.nowMs, ctx),
-  };
-  const due = before('sweepAt', iso(ctx.nowMs + 1));
-  if (unstarted(job)) {
-    // On condition it is still untaken: no collector took it up, and no other sweep resent it.
-    const stalledBy = iso(ctx.nowMs - UNSTARTED_COLLECTION_MS - ctx.graceMs + 1);
-    return write('resendCollection', {
-      set,
-      guard: all(
-        has('upstreamFinishedAt'),
-        missing('collectAttempts'),
-        missing('collectResends'),
-        missing('collectLeaseUntil'),
-        any(missing('collectNextAt'), before('collectNextAt', stalledBy)),
-        due,
-      ),
-    });
-  }
   // `before` is strict: a time at most `stalledBy` is before `stalledBy + 1 ms`.
-  const stalledBy = iso(ctx.nowMs - COLLECTION_STALL_MS - ctx.graceMs + 1);
+  const stalledBy = iso(ctx.nowMs - stallAllowanceMs(job) - ctx.graceMs + 1);
+  // Decided on the job as read: on condition it is still so — untaken (no collector took it up,
+  // no other sweep resent it), or its last lease as long ended as its next attempt.
+  const lease = unstarted(job)
+    ? [missing('collectAttempts'), missing('collectResends'), missing('collectLeaseUntil')]
+    : [any(missing('collectLeaseUntil'), before('collectLeaseUntil', stalledBy))];
   return write('resendCollection', {
-    set,
+    set: {
+      collectNextAt: iso(ctx.nowMs),
+      collectResends: (job.collectResends ?? 0) + 1,
+      sweepAt: sweepAt.collection(ctx.nowMs, ctx),
+    },
     guard: all(
       has('upstreamFinishedAt'),
-      any(missing('collectLeaseUntil'), before('collectLeaseUntil', stalledBy)),
+      ...lease,
       any(missing('collectNextAt'), before('collectNextAt', stalledBy)),
-      due,
+      before('sweepAt', iso(ctx.nowMs + 1)),
     ),
   });
 }

@@ -88,6 +88,19 @@ export const RUNCOMFY_TIMING: Partial<Record<FunctionName, RunComfyTiming>> = {
   },
 };
 
+/**
+ * `GET /edits`: after this long a request starts no further round of reads (an index query and a
+ * `BatchGetItem`) and answers what it has examined with a cursor. A slow or throttling table thus
+ * shortens the page instead of outliving API Gateway's 30 s (see `LIST_PATH`).
+ */
+export const LIST_TIME_BUDGET_MS = 7_000;
+
+/**
+ * The list's worst case around its time budget: the cursor key (Secrets Manager, once per
+ * instance) before it, and the round of reads started just before the budget ran out after it.
+ */
+export const LIST_PATH: readonly Step[] = ['aws', 'aws', 'aws'];
+
 /** Budget of one completion webhook POST. */
 export const WEBHOOK_POST_TIMEOUT_MS = 10_000;
 

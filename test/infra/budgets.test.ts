@@ -4,6 +4,8 @@ import {
   awsCallWorstMs,
   FUNCTIONS,
   type FunctionName,
+  LIST_PATH,
+  LIST_TIME_BUDGET_MS,
   LONGEST_PATH,
   leaseMs,
   QUEUES,
@@ -45,6 +47,14 @@ describe('Time budgets (over the construct’s settings)', () => {
       expect(worstCaseMs(name)).toBeLessThanOrEqual(MARGIN * timeoutMs);
     },
   );
+
+  it('fits a `GET /edits` that used its whole time budget inside the jobs function’s timeout', () => {
+    // The list stops starting rounds of reads at its budget; the round in flight then, and the
+    // cursor key before it, are its worst case beyond it.
+    expect(LIST_TIME_BUDGET_MS + worstCaseMs('jobs', LIST_PATH)).toBeLessThanOrEqual(
+      MARGIN * deployedTimeoutMs('jobs'),
+    );
+  });
 
   it('gives every function that calls RunComfy a budget, and no other', () => {
     const callers = (Object.keys(LONGEST_PATH) as FunctionName[]).filter((name) =>

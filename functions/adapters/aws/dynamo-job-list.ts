@@ -1,10 +1,12 @@
 import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { LIST_TIME_BUDGET_MS } from '#contract/budgets';
 import { ITEM_PREFIX, statusPartitionsToQuery, TABLE } from '#contract/table';
+import { type Clock, systemClock } from '#core/clock';
 import { ServiceUnavailableError } from '#core/errors';
 import type { Job } from '#core/jobs/job';
 import { matchesQuery } from '#core/jobs/list-position';
 import type { ListPage, ListQuery } from '#core/ports';
-import { batchGetByKey } from './dynamo-batch-get.ts';
+import { type BatchGetOptions, batchGetByKey } from './dynamo-batch-get.ts';
 
 /**
  * `GET /edits` on DynamoDB: `Query` on the list indexes, never a scan (see `TABLE.listIndexes`).
@@ -14,49 +16,75 @@ import { batchGetByKey } from './dynamo-batch-get.ts';
  * The indexes hold keys only; the page's jobs are then read by key (`BatchGetItem`, consistent),
  * and filters the index could not apply are applied to them. Positions (`<createdAt>#<id>`) are
  * unique and never change, so a page resumes exactly after the last job of the previous one,
- * whatever arrived since. A request examines at most `examineLimit` candidates: a very selective
- * filter over a long history may answer a short page with a cursor, which the caller follows.
+ * whatever arrived since. A request examines at most `examineLimit` candidates, and starts no
+ * further round of reads once `LIST_TIME_BUDGET_MS` has passed (a slow or throttling table), nor
+ * asks again for jobs DynamoDB left unread: a very selective filter over a long history, or a
+ * throttled read, may answer a short page with a cursor, which the caller follows. The page ends
+ * before the first job left unread; with none before it, the request is answered 503.
  */
 export async function listJobs(
   dynamo: DynamoDBDocumentClient,
   tableName: string,
   query: ListQuery,
   toJob: (item: Record<string, unknown>) => Job,
-  options: { examineLimit?: number; retentionDays?: number; today?: string } = {},
+  options: ListOptions = {},
 ): Promise<ListPage> {
   const descending = query.order === 'desc';
   const streams = plan(query, options).map((source) => keyStream(dynamo, tableName, source, query));
   const merged = merge(streams, descending);
   const examineLimit = options.examineLimit ?? Math.max(1_000, query.limit * 10);
+  const clock = options.clock ?? systemClock;
+  const until = clock.now() + (options.timeBudgetMs ?? LIST_TIME_BUDGET_MS);
+  const timeIsUp = () => clock.now() >= until;
   const jobs: Job[] = [];
   let examined = 0;
   let last: string | undefined;
 
   for (;;) {
     const batch: string[] = [];
+    let ended = false;
     while (batch.length < 100 && jobs.length + batch.length < query.limit + 50) {
+      // Out of time: what was examined is answered with a cursor (a short page, as at the examine
+      // limit) rather than another round of reads; a request that has examined nothing goes on.
+      if (timeIsUp() && (batch.length > 0 || last !== undefined)) break;
       const next = await merged.next();
-      if (next.done) break;
+      if (next.done) {
+        ended = true;
+        break;
+      }
       batch.push(next.value);
     }
-    if (batch.length === 0) return { jobs };
-    const { items, unread } = await readByPosition(dynamo, tableName, batch);
-    // A job DynamoDB would not read (throttled) is neither shown nor known to be gone: a page that
-    // left it out would move the cursor past it for good. No page, then: the caller retries.
-    if (unread > 0) {
-      throw new ServiceUnavailableError(
-        'the jobs table is throttling reads; no page was answered, so no job was skipped: retry the request',
-      );
-    }
+    if (batch.length === 0) return ended ? { jobs } : { jobs, next: last };
+    const { items, unread } = await readByPosition(dynamo, tableName, batch, { clock, until });
     for (const position of batch) {
+      if (unread.has(position)) {
+        // A job DynamoDB would not read (throttled) is neither shown nor known to be gone: the page
+        // ends before it (its cursor must not pass it). With nothing before it, no page: retry.
+        if (last !== undefined) return { jobs, next: last };
+        throw new ServiceUnavailableError(
+          'the jobs table is throttling reads; no page was answered, so no job was skipped: retry the request',
+        );
+      }
       examined += 1;
       last = position;
       const item = items.get(position);
       if (item && !item.deletedAt && matchesQuery(toJob(item), query)) jobs.push(toJob(item));
       if (jobs.length === query.limit) return { jobs, next: position };
     }
-    if (examined >= examineLimit) return { jobs, next: last };
+    if (ended) return { jobs };
+    if (examined >= examineLimit || timeIsUp()) return { jobs, next: last };
   }
+}
+
+export interface ListOptions {
+  /** Candidates examined at most per request (default: 1,000, or ten times the page size). */
+  examineLimit?: number;
+  retentionDays?: number;
+  /** Today's date (`YYYY-MM-DD`): the admin listing walks the days back from it. */
+  today?: string;
+  clock?: Clock;
+  /** After this long no further round of reads starts (see `LIST_TIME_BUDGET_MS`). */
+  timeBudgetMs?: number;
 }
 
 interface Source {
@@ -68,7 +96,7 @@ interface Source {
   prefix: string;
 }
 
-function plan(query: ListQuery, options: { retentionDays?: number; today?: string }): Source[] {
+function plan(query: ListQuery, options: ListOptions): Source[] {
   const { byOwner, byStatus, byReference, byBatch, byDay } = TABLE.listIndexes;
   const on = (
     index: typeof byOwner | typeof byReference | typeof byBatch | typeof byDay,
@@ -175,18 +203,22 @@ async function* merge(streams: AsyncGenerator<string>[], descending: boolean): A
   }
 }
 
-/** The jobs at these positions, read consistently, and how many DynamoDB would not read (throttled). */
+/** The jobs at these positions, read consistently, and the positions DynamoDB would not read (throttled). */
 async function readByPosition(
   dynamo: DynamoDBDocumentClient,
   tableName: string,
   positions: string[],
-): Promise<{ items: Map<string, Record<string, unknown>>; unread: number }> {
+  options: BatchGetOptions,
+): Promise<{ items: Map<string, Record<string, unknown>>; unread: Set<string> }> {
   const keyOf = (position: string) => `${ITEM_PREFIX.job}${position.slice(position.lastIndexOf('#') + 1)}`;
-  const { items, unread } = await batchGetByKey(dynamo, tableName, positions.map(keyOf));
+  const { items, unread } = await batchGetByKey(dynamo, tableName, positions.map(keyOf), options);
+  const unreadKeys = new Set(unread);
   const found = new Map<string, Record<string, unknown>>();
+  const missed = new Set<string>();
   for (const position of positions) {
     const item = items.get(keyOf(position));
     if (item) found.set(position, item);
+    if (unreadKeys.has(keyOf(position))) missed.add(position);
   }
-  return { items: found, unread: unread.length };
+  return { items: found, unread: missed };
 }

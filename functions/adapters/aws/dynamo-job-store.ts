@@ -137,6 +137,7 @@ export class DynamoJobStore implements JobStore {
 
   list(query: ListQuery): Promise<ListPage> {
     return listJobs(this.dynamo, this.tableName, query, toJob, {
+      clock: this.clock,
       retentionDays: this.retentionDays,
       today: new Date(this.clock.now()).toISOString().slice(0, 10),
     });

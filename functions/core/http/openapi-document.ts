@@ -161,7 +161,7 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
     operationId: 'listEdits',
     summary: 'List the caller’s jobs (an admin’s: everyone’s), newest first',
     description:
-      'Served from DynamoDB indexes. Filters combine; `next_token` is opaque and signed together with the filters, and stays correct while new jobs arrive. A page may hold fewer than `limit` jobs (a very selective filter examines at most a bounded number of candidates per request) and still carry a `next_token`.',
+      'Served from DynamoDB indexes. Filters combine; `next_token` is opaque and signed together with the filters, and stays correct while new jobs arrive. A page may hold fewer than `limit` jobs and still carry a `next_token`: a very selective filter examines at most a bounded number of candidates per request, and a slow or throttling table ends the page early (after a bounded time, or before a job it would not read).',
     parameters: Object.entries(ListParamsSchema.shape).map(([name, schema]) => ({
       name,
       in: 'query',
@@ -170,7 +170,9 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
     responses: {
       '200': { description: 'A page of jobs (without presigned output URLs)', ...json('JobList') },
       '400': problem('A bad filter or cursor: `errors` names it'),
-      '503': problem('DynamoDB throttled the page’s reads; no job was skipped, retry'),
+      '503': problem(
+        'DynamoDB would not read the first job of the page (throttled); no job was skipped, retry',
+      ),
     },
   },
   'GET /edits/{id}': {

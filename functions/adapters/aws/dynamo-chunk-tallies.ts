@@ -2,6 +2,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ITEM_PREFIX, TABLE } from '#contract/table';
 import { type Batch, type ChunkTally, emptyTallies } from '#core/batches/batch';
+import { ServiceUnavailableError } from '#core/errors';
 import { isTerminal, type Job } from '#core/jobs/job';
 import { batchGetByKey } from './dynamo-batch-get.ts';
 
@@ -82,11 +83,19 @@ export class DynamoChunkTallies {
     }
   }
 
-  /** Every chunk's count of a batch, read 100 at a time. */
+  /**
+   * Every chunk's count of a batch, read 100 at a time. A count DynamoDB would not read (throttled)
+   * is not left out, which would show the batch behind where it is: the read fails, retryable.
+   */
   async all(batch: Pick<Batch, 'id' | 'chunkCount'>): Promise<ChunkTally[]> {
     const chunks = Array.from({ length: batch.chunkCount ?? 0 }, (_, chunk) => chunk);
     const keys = chunks.map((chunk) => String(chunkKey(batch.id, chunk)[TABLE.partitionKey]));
-    const { items } = await batchGetByKey(this.dynamo, this.tableName, keys);
+    const { items, unread } = await batchGetByKey(this.dynamo, this.tableName, keys);
+    if (unread.length > 0) {
+      throw new ServiceUnavailableError(
+        'the jobs table is throttling reads; the batch’s counts could not all be read: retry the request',
+      );
+    }
     return chunks.flatMap((chunk, index) => {
       const item = items.get(keys[index]!);
       return item ? [toChunkTally(chunk, item)] : [];

@@ -136,7 +136,11 @@ export function batchOperations({
       operationId: 'getBatch',
       summary: 'Read a batch: its status, counts per job status, cost and results',
       parameters: [idParameter],
-      responses: { '200': { description: 'The batch', ...json('Batch') }, '404': problem('No such batch') },
+      responses: {
+        '200': { description: 'The batch', ...json('Batch') },
+        '404': problem('No such batch'),
+        '503': problem('DynamoDB would not read all of the batch’s counts (throttled): retry'),
+      },
     },
     'POST /batches/{id}/cancel': {
       operationId: 'cancelBatch',

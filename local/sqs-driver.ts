@@ -56,6 +56,12 @@ export interface DeliveryChaos {
   random?: () => number;
   /** Counted as they happen. */
   injected?: Record<string, number>;
+  /**
+   * What happened to each message, by message id, when given: each receive (`recv<n>`, SQS's
+   * receive count), the faults played on it, the handler's verdict and the delete. A soak reads it
+   * to tell why a message ended in a DLQ.
+   */
+  trace?: Map<string, string[]>;
 }
 
 interface QueueState {
@@ -220,15 +226,28 @@ export class SqsDriver {
     return true;
   }
 
+  /** Notes what happened to these messages, when the chaos asks for a trace. */
+  #trace(messages: readonly Message[], what: (message: Message) => string): void {
+    const trace = this.#chaos?.trace;
+    if (!trace) return;
+    for (const message of messages) {
+      const id = message.MessageId ?? '?';
+      trace.set(id, [...(trace.get(id) ?? []), what(message)]);
+    }
+  }
+
   async #handleBatch(queue: DrivenQueue, messages: Message[]): Promise<void> {
     const records = messages.map((message) => toSqsRecord(message, queue));
     const event: SQSEvent = { Records: records };
+    this.#trace(messages, (message) => `recv${message.Attributes?.ApproximateReceiveCount ?? '?'}`);
     if (this.#strikes('duplicate')) {
       // The same batch again, at once: its handler runs twice concurrently; its outcome is discarded.
+      this.#trace(messages, () => 'duplicate');
       void invokeHandler(queue.target, structuredClone(event)).catch(() => undefined);
     }
     if (this.#strikes('expireVisibility')) {
       // Visible again while the handler works: the next poll hands it to another invocation.
+      this.#trace(messages, () => 'expireVisibility');
       void this.#makeVisible(queue, messages).catch(() => undefined);
     }
     let failedIds: Set<string>;
@@ -247,6 +266,8 @@ export class SqsDriver {
     const failed = messages.filter((message) => failedIds.has(message.MessageId!));
     // A function that dies after its side effects and before returning: nothing is deleted.
     const undeleted = succeeded.length > 0 && this.#strikes('skipDelete') ? succeeded : [];
+    this.#trace(failed, () => 'failed');
+    this.#trace(succeeded, () => (undeleted.length > 0 ? 'handled, skipDelete' : 'handled'));
     await this.#deleteMessages(queue, undeleted.length > 0 ? [] : succeeded);
     await this.#delayRetries(queue, [...failed, ...undeleted]);
   }
@@ -276,6 +297,11 @@ export class SqsDriver {
       }),
     );
     if (Failed.length > 0) this.#log.warn('some deletes failed', { queue: queue.name, failed: Failed });
+    const failedIds = new Map(Failed.map((failure) => [failure.Id, failure.Code ?? 'failed']));
+    this.#trace(messages, (message) => {
+      const code = failedIds.get(String(messages.indexOf(message)));
+      return code ? `delete failed: ${code}` : 'deleted';
+    });
   }
 
   async #delayRetries(queue: DrivenQueue, messages: Message[]): Promise<void> {

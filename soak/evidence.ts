@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DEFAULTS } from '../contract/config.ts';
 import { ITEM_PREFIX, TABLE } from '../contract/table.ts';
@@ -60,6 +60,7 @@ export async function collectEvidence(
   views: ReadonlyMap<string, JobView>,
   observer: ChannelObserver,
   receiver: WebhookReceiver,
+  deliveryTrace?: ReadonlyMap<string, string[]>,
 ): Promise<Evidence> {
   const jobs: SoakJob[] = submitted.flatMap(({ plan, id, cancelled }) => {
     const view = id ? views.get(id) : undefined;
@@ -107,6 +108,7 @@ export async function collectEvidence(
     apiStatuses: api.statuses,
     apiServerErrors: api.serverErrors,
     dlqMessages: await dlqDepths(pipeline),
+    dlqDetails: await dlqDetails(pipeline, deliveryTrace),
     repeatedSubmissions: submitted.filter((job) => job.plan.repeat).map((job) => job.repeatIds),
     webhookBadSignatures: receiver.badSignatures,
     webhookBadSignatureReasons: receiver.badSignatureReasons,
@@ -191,6 +193,36 @@ async function dlqDepths(pipeline: LocalPipeline): Promise<Record<string, number
       Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
   }
   return depths;
+}
+
+/**
+ * Each message in a DLQ, read once (it stays hidden for the rest of the soak): its queue, how often
+ * it was received, its body, and the SQS driver's trace of it (receives, faults, verdicts, deletes).
+ */
+async function dlqDetails(
+  pipeline: LocalPipeline,
+  trace: ReadonlyMap<string, string[]> | undefined,
+): Promise<string[]> {
+  const details: string[] = [];
+  for (const [name, url] of Object.entries(pipeline.queues)) {
+    if (!name.endsWith('Dlq')) continue;
+    for (;;) {
+      const { Messages = [] } = await pipeline.clients.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: url,
+          MaxNumberOfMessages: 10,
+          VisibilityTimeout: 600,
+          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+        }),
+      );
+      if (Messages.length === 0) break;
+      for (const message of Messages) {
+        const history = trace?.get(message.MessageId ?? '')?.join(' → ') ?? 'no trace';
+        details.push(`${name} ${message.MessageId} ${message.Body?.slice(0, 160)}: ${history}`);
+      }
+    }
+  }
+  return details;
 }
 
 /** The faults met, in the kinds of {@link FAULT_KINDS} (plus the raw counters, prefixed). */

@@ -41,6 +41,8 @@ export interface Evidence {
   /** The first 5xx answers, as `METHOD path → status body`. */
   apiServerErrors: string[];
   dlqMessages: Record<string, number>;
+  /** Each message found in a DLQ: its queue, receives, body and what the SQS driver saw happen to it. */
+  dlqDetails?: string[];
   /** Ids answered to each set of concurrent submissions with one Idempotency-Key. */
   repeatedSubmissions: string[][];
   webhookBadSignatures: number;
@@ -161,7 +163,8 @@ export function checkInvariants(evidence: Evidence): InvariantResult[] {
     'DLQs empty',
     Object.entries(evidence.dlqMessages)
       .filter(([, count]) => count > 0)
-      .map(([queue, count]) => `${queue}: ${count}`),
+      .map(([queue, count]) => `${queue}: ${count}`)
+      .concat(evidence.dlqDetails ?? []),
     `${Object.keys(evidence.dlqMessages).length} DLQs`,
   );
 

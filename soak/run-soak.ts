@@ -88,6 +88,8 @@ export async function runSoak(
   const random = seeded(options.seed);
   const actions = soakActions(options);
   const runtimeFaults: Record<string, number> = {};
+  // What happened to each SQS message: read back for the messages that end in a DLQ.
+  const deliveryTrace = new Map<string, string[]>();
   const startedAt = new Date();
   const pipeline = await startLocalPipeline({
     stackName: 'soak',
@@ -96,7 +98,12 @@ export async function runSoak(
     sweepIntervalSeconds: 5,
     env: SOAK_SETTINGS,
     simulator: { knobs: simulatorKnobs(options) },
-    chaos: { ...pipelineChaos(options), random: seeded(options.seed + 1), injected: runtimeFaults },
+    chaos: {
+      ...pipelineChaos(options),
+      delivery: { ...pipelineChaos(options).delivery, trace: deliveryTrace },
+      random: seeded(options.seed + 1),
+      injected: runtimeFaults,
+    },
     extraEnv: {
       POWERTOOLS_LOG_LEVEL: process.env.SOAK_LOG_LEVEL ?? 'CRITICAL',
       POWERTOOLS_METRICS_DISABLED: 'true',
@@ -172,7 +179,15 @@ export async function runSoak(
     await sleep(2_000); // webhook retries and the last events
     await observer.stop();
 
-    const evidence = await collectEvidence(pipeline, api, submitted, views, observer, receiver);
+    const evidence = await collectEvidence(
+      pipeline,
+      api,
+      submitted,
+      views,
+      observer,
+      receiver,
+      deliveryTrace,
+    );
     const announced = new Set(evidence.deliveries.sns.map((delivery) => delivery.jobId));
     await recordTroubledJobs(
       pipeline,

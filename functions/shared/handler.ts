@@ -82,7 +82,17 @@ export function makeSqsHandler<S extends z.ZodMiniType>(
     processPartialResponse(
       event,
       async (record: SQSRecord) => {
-        const message = parseOrThrow(schema, parseBody(record.body), 'queue message');
+        let message: z.infer<S>;
+        try {
+          message = parseOrThrow(schema, parseBody(record.body), 'queue message');
+        } catch (error) {
+          // Retried like any failure (a schema the next release accepts), then the DLQ and its alarm.
+          invocation.log.error('queue message is invalid; it will be retried, then go to the DLQ', {
+            messageId: record.messageId,
+            error,
+          });
+          throw error;
+        }
         const jobId = (message as { jobId?: string }).jobId;
         const log = invocation.log.createChild({ persistentKeys: { jobId, messageId: record.messageId } });
         try {

@@ -65,6 +65,13 @@ export async function collectResult(deps: CollectDeps, message: ResultMessage): 
     return 'dropped';
   }
 
+  if (job.collectNextAt && Date.parse(job.collectNextAt) - deps.clock.now() > EARLY_TOLERANCE_MS) {
+    // A copy of an earlier message (a duplicate, a redelivery after a crash) before the attempt the
+    // last one scheduled: an attempt now would spend the retry budget without its wait, and give a
+    // paid run up early. It looks again then (it may be the only message left).
+    return scheduleLookAgain(deps, job, message, 'an earlier message came back before the next attempt');
+  }
+
   const ctx = writeContext(deps);
   const token = randomUUID();
   const lease = { token, untilMs: ctx.nowMs + leaseMs('result') };
@@ -104,6 +111,16 @@ async function lookAgainAfterLease(
     deps.log.info('another collector ended the job; dropped', { jobId: job.id });
     return 'dropped';
   }
+  return scheduleLookAgain(deps, job, message, 'another collector took the job');
+}
+
+/** Queues `message` again for when the job's lease ends, or else its next attempt is due. */
+async function scheduleLookAgain(
+  deps: CollectDeps,
+  job: Job,
+  message: ResultMessage,
+  why: string,
+): Promise<ResultOutcome> {
   const nowMs = deps.clock.now();
   const leaseLeftMs = job.collectLeaseUntil ? Date.parse(job.collectLeaseUntil) - nowMs : 0;
   const waitMs =
@@ -112,13 +129,19 @@ async function lookAgainAfterLease(
     message,
     Math.min(MAX_QUEUE_DELAY_SECONDS, Math.ceil(Math.max(0, waitMs) / 1000) + 1),
   );
-  deps.log.info('another collector took the job; looking again when it may be taken up', {
+  deps.log.info(`${why}; looking again when it may be taken up`, {
     jobId: job.id,
     leaseUntil: job.collectLeaseUntil,
     nextAttemptAt: job.collectNextAt,
   });
   return 'retry_later';
 }
+
+/**
+ * How early a message may come for the next attempt and still start it: SQS delays are whole
+ * seconds and the functions' clocks differ a little.
+ */
+const EARLY_TOLERANCE_MS = 1_000;
 
 /** SQS's longest message delay. */
 const MAX_QUEUE_DELAY_SECONDS = 900;

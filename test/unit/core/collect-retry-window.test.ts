@@ -126,6 +126,39 @@ describe('the result stage’s retry window', () => {
 });
 
 describe('the result stage under a duplicate delivery', () => {
+  it('starts no attempt for a copy that comes back before the next attempt is due (it would spend the window without its wait)', async () => {
+    const world = new World();
+    await finishedJob(world);
+    const deps = world.deps();
+    deps.config = { ...deps.config, resultRetryWindowSeconds: WINDOW_SECONDS };
+
+    // Every attempt fails, and each is followed at once by copies of its message (a redelivery after a
+    // crash, a delete that did not happen): the copies wait for the next attempt instead of making one.
+    const outcomes: string[] = [];
+    for (let n = 0; n < 10; n++) {
+      notReady(world);
+      const outcome = await attempt(world);
+      outcomes.push(outcome);
+      if (outcome !== 'retry_later') break;
+      const deferred = (await world.store.get('job-1')) as Job;
+      while (world.queues.take('result')) {} // the attempt's own retry
+      for (let copy = 0; copy < 3; copy++) {
+        expect(await collectResult(deps, { jobId: 'job-1', attempt: 0 })).toBe('retry_later');
+        const looked = world.queues.take('result');
+        expect(looked?.delaySeconds).toBeGreaterThanOrEqual(
+          Math.ceil((Date.parse(deferred.collectNextAt!) - world.clock.now()) / 1000),
+        );
+      }
+      const after = (await world.store.get('job-1')) as Job;
+      expect(after.collectAttempts).toBe(deferred.collectAttempts);
+      expect(after.collectRetryWaitMs).toBe(deferred.collectRetryWaitMs);
+    }
+
+    // The same five attempts as without the copies: the schedule's waits decide, not the deliveries.
+    expect(outcomes).toEqual(['retry_later', 'retry_later', 'retry_later', 'retry_later', 'finished']);
+    expect(((await world.store.get('job-1')) as Job).error?.attempts).toHaveLength(5);
+  });
+
   it('looks again at the next attempt when the collector that won the lease deferred it and died before queueing its retry', async () => {
     const world = new World();
     await finishedJob(world);

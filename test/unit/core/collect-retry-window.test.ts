@@ -57,6 +57,19 @@ async function attempt(world: World, lateMs = 0) {
   return collectResult(deps, { jobId: 'job-1', attempt: job.collectAttempts ?? 0 });
 }
 
+/** Attempts that all fail (not ready yet) until one ends the job; `afterRetry` runs after each deferred one. */
+async function failEveryAttempt(world: World, afterRetry?: () => Promise<void>): Promise<string[]> {
+  const outcomes: string[] = [];
+  for (let n = 0; n < 10; n++) {
+    notReady(world);
+    const outcome = await attempt(world);
+    outcomes.push(outcome);
+    if (outcome !== 'retry_later') break;
+    await afterRetry?.();
+  }
+  return outcomes;
+}
+
 describe('the result stage’s retry window', () => {
   it('does not count time a retry waited in our own queue', async () => {
     const world = new World();
@@ -81,13 +94,7 @@ describe('the result stage’s retry window', () => {
     const world = new World();
     await finishedJob(world);
 
-    const outcomes: string[] = [];
-    for (let n = 0; n < 10; n++) {
-      notReady(world);
-      const outcome = await attempt(world);
-      outcomes.push(outcome);
-      if (outcome !== 'retry_later') break;
-    }
+    const outcomes = await failEveryAttempt(world);
 
     // Waits of 2 + 4 + 8 + 16 = 30 s fit; the fifth failure's 32 s would pass 60 s.
     expect(outcomes).toEqual(['retry_later', 'retry_later', 'retry_later', 'retry_later', 'finished']);
@@ -134,12 +141,7 @@ describe('the result stage under a duplicate delivery', () => {
 
     // Every attempt fails, and each is followed at once by copies of its message (a redelivery after a
     // crash, a delete that did not happen): the copies wait for the next attempt instead of making one.
-    const outcomes: string[] = [];
-    for (let n = 0; n < 10; n++) {
-      notReady(world);
-      const outcome = await attempt(world);
-      outcomes.push(outcome);
-      if (outcome !== 'retry_later') break;
+    const outcomes = await failEveryAttempt(world, async () => {
       const deferred = (await world.store.get('job-1')) as Job;
       while (world.queues.take('result')) {} // the attempt's own retry
       for (let copy = 0; copy < 3; copy++) {
@@ -152,7 +154,7 @@ describe('the result stage under a duplicate delivery', () => {
       const after = (await world.store.get('job-1')) as Job;
       expect(after.collectAttempts).toBe(deferred.collectAttempts);
       expect(after.collectRetryWaitMs).toBe(deferred.collectRetryWaitMs);
-    }
+    });
 
     // The same five attempts as without the copies: the schedule's waits decide, not the deliveries.
     expect(outcomes).toEqual(['retry_later', 'retry_later', 'retry_later', 'retry_later', 'finished']);
